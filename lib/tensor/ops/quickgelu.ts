@@ -1,0 +1,41 @@
+// QuickGELU forward/backward: CLIP's MLP activation x·σ(1.702x).
+
+import { grid1d } from "../../gpu/grid.ts";
+import { expectDtype, Tensor } from "../tensor.ts";
+import { dtypeSpec, params } from "./common.ts";
+
+export async function quickGelu(x: Tensor): Promise<Tensor> {
+  const rt = x.rt;
+  x.check();
+  expectDtype(x, ["f32", "f16"], "quickGelu");
+  const y = Tensor.empty(rt, x.shape, x.dtype, `quickGelu(${x.name})`);
+  const pipe = await rt.pipeline("quickgelu.wgsl", "forward", dtypeSpec(x.dtype));
+  rt.dispatch(pipe, [rt.uniform(params(x.size)), x.buffer, y.buffer], grid1d(x.size), { label: "quickgelu" });
+  return y;
+}
+
+/** dx = dy · d/dx[x·σ(1.702x)], from the forward input x. */
+export async function quickGeluBackward(x: Tensor, dy: Tensor): Promise<Tensor> {
+  const rt = x.rt;
+  x.check();
+  dy.check();
+  if (dy.size !== x.size || dy.dtype !== x.dtype) {
+    throw new Error(`vifi: quickGeluBackward: ${dy.name} does not match ${x.name}`);
+  }
+  const dx = Tensor.empty(rt, x.shape, x.dtype, `d(${x.name})`);
+  const pipe = await rt.pipeline("quickgelu.wgsl", "backward", dtypeSpec(x.dtype));
+  const u = rt.uniform(params(x.size));
+  rt.dispatch(pipe, [u, x.buffer, undefined, dy.buffer, dx.buffer], grid1d(x.size), { label: "quickgelu_bwd" });
+  return dx;
+}
+
+export function quickGeluReference(x: ArrayLike<number>): Float64Array {
+  return Float64Array.from(x, (v) => v / (1 + Math.exp(-1.702 * v)));
+}
+
+export function quickGeluBackwardReference(x: ArrayLike<number>, dy: ArrayLike<number>): Float64Array {
+  return Float64Array.from(x, (v, i) => {
+    const s = 1 / (1 + Math.exp(-1.702 * v));
+    return dy[i] * s * (1 + 1.702 * v * (1 - s));
+  });
+}
