@@ -4,6 +4,10 @@
 // Specialization is a deliberately tiny preprocessor:
 //   {{NAME}}            replaced by the value of spec.NAME
 //   #if NAME / #if !NAME / #else / #endif   (nestable; a value is true unless 0, false or "")
+//   #unroll I COUNT ... #endunroll         (the body COUNT times with {{I}} = 0, 1, …; COUNT is a
+//                                           number, a spec name, or NAME/d; nestable). Register-blocked kernels
+//                                           need constant indices, which some shader compilers
+//                                           (lavapipe's) only get from straight-line code.
 // Every spec key must be read by the file: the pipeline cache is keyed by the spec, so a key the shader
 // ignores would compile identical pipelines twice.
 
@@ -36,13 +40,46 @@ function truthy(v: SpecValue | undefined): boolean {
   return v !== undefined && v !== false && v !== 0 && v !== "" && v !== "0";
 }
 
+function unroll(lines: string[], spec: Spec, used: Set<string>, file: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    const m = /^\s*#unroll\s+([A-Za-z_][A-Za-z0-9_]*)\s+([A-Za-z0-9_]+)(?:\/(\d+))?\s*$/.exec(lines[i]);
+    if (!m) {
+      if (/^\s*#endunroll\s*$/.test(lines[i])) throw new Error(`vifi: kernels/${file}: #endunroll without #unroll`);
+      out.push(lines[i]);
+      continue;
+    }
+    let depth = 1;
+    let j = i + 1;
+    for (; j < lines.length; j++) {
+      if (/^\s*#unroll\s/.test(lines[j])) depth++;
+      else if (/^\s*#endunroll\s*$/.test(lines[j]) && --depth === 0) break;
+    }
+    if (depth) throw new Error(`vifi: kernels/${file}: #unroll ${m[1]} is not closed`);
+    let count: number;
+    if (/^\d+$/.test(m[2])) {
+      count = Number(m[2]);
+    } else {
+      if (!(m[2] in spec)) throw new Error(`vifi: kernels/${file}: #unroll ${m[1]} ${m[2]} but the spec has no ${m[2]}`);
+      used.add(m[2]);
+      count = Number(spec[m[2]]);
+    }
+    if (m[3]) count = Math.floor(count / Number(m[3]));
+    const body = unroll(lines.slice(i + 1, j), spec, used, file);
+    const pattern = new RegExp(`\\{\\{${m[1]}\\}\\}`, "g");
+    for (let k = 0; k < count; k++) for (const line of body) out.push(line.replace(pattern, String(k)));
+    i = j;
+  }
+  return out;
+}
+
 export function preprocess(source: string, spec: Spec, file = "<inline>"): string {
   const used = new Set<string>();
   const out: string[] = [];
   // Each frame: is this branch emitting, did an earlier branch of this #if emit, was the parent emitting.
   const stack: { on: boolean; parent: boolean }[] = [];
   const emitting = () => stack.length === 0 || stack[stack.length - 1].on;
-  const lines = source.split("\n");
+  const lines = unroll(source.split("\n"), spec, used, file);
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i];
     const t = line.trim();

@@ -1,0 +1,213 @@
+// Batched C = alpha · op(A) · op(B) (+ bias[n]) → activation (→ += C when accumulating).
+//
+// Register-blocked, no workgroup memory: each invocation owns a TM×TN block of C and streams A and B
+// straight from storage, 4 values of k at a time. On CPUs running WebGPU (lavapipe) a load costs more
+// than the FMAs it feeds and barriers are slow, so more outputs per load beat shared-memory tiles; on
+// GPUs the same code with smaller blocks relies on the L1/L2 caches.
+//
+// Layouts (row-major, leading dimensions lda/ldb/ldc, element offsets):
+//   A[m,k] = a[offA + m·lda + k]   or, TRANS_A, a[offA + k·lda + m]
+//   B[k,n] = b[offB + k·ldb + n]   or, TRANS_B, b[offB + n·ldb + k]     (TRANS_B is x·Wᵀ with W [out, in])
+//   C[m,n] = c[offC + m·ldc + n]
+// Batch index z = (outer, inner) with inner = z % heads, each with its own stride, so per-head views of
+// a packed [B, L, 3·D] projection are expressible without copies.
+//
+// Spec: F16, T, TM, TN, WX, WY, TRANS_A, TRANS_B, VEC (A and B are read as vec4 along their contiguous
+// dimension: leading dims, offsets and batch strides are multiples of 4), HAS_BIAS, ACT (WGSL expression in
+// v), ACCUM.
+#if F16
+enable f16;
+#endif
+alias T = {{T}};
+
+struct Params {
+  M: u32, N: u32, K: u32, heads: u32,
+  lda: u32, ldb: u32, ldc: u32, alpha: f32,
+  offA: u32, sa0: u32, sa1: u32, offB: u32,
+  sb0: u32, sb1: u32, offC: u32, sc0: u32,
+  sc1: u32, _p0: u32, _p1: u32, _p2: u32,
+};
+
+@group(0) @binding(0) var<uniform> p: Params;
+#if VEC
+@group(0) @binding(1) var<storage, read> a: array<vec4<T>>;
+@group(0) @binding(2) var<storage, read> b: array<vec4<T>>;
+#else
+@group(0) @binding(1) var<storage, read> a: array<T>;
+@group(0) @binding(2) var<storage, read> b: array<T>;
+#endif
+@group(0) @binding(3) var<storage, read_write> c: array<T>;
+#if HAS_BIAS
+@group(0) @binding(4) var<storage, read> bias: array<T>;
+#endif
+
+const TM: u32 = {{TM}}u;
+const TN: u32 = {{TN}}u;
+const TNV = {{TN}} / 4;
+
+fn activation(v: f32) -> f32 {
+  return {{ACT}};
+}
+
+#if !VEC
+fn ax(base: u32, m: u32, k: u32) -> f32 {
+#if TRANS_A
+  return f32(a[base + k * p.lda + m]);
+#else
+  return f32(a[base + m * p.lda + k]);
+#endif
+}
+
+fn bx(base: u32, k: u32, n: u32) -> f32 {
+#if TRANS_B
+  return f32(b[base + n * p.ldb + k]);
+#else
+  return f32(b[base + k * p.ldb + n]);
+#endif
+}
+#endif
+
+@compute @workgroup_size({{WX}}, {{WY}}, 1)
+fn matmul(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let z = wg.z;
+  let zo = z / p.heads;
+  let zi = z % p.heads;
+  let baseA = p.offA + zo * p.sa0 + zi * p.sa1;
+  let baseB = p.offB + zo * p.sb0 + zi * p.sb1;
+  let baseC = p.offC + zo * p.sc0 + zi * p.sc1;
+  let m0 = (wg.y * {{WY}}u + lid.y) * TM;
+  let n0 = (wg.x * {{WX}}u + lid.x) * TN;
+  if (m0 >= p.M || n0 >= p.N) { return; }
+  let mLast = p.M - 1u;
+  let nLast = p.N - 1u;
+
+  var acc: array<vec4<f32>, TM * TNV>;
+  var av: array<vec4<f32>, TM>;
+  var bv: array<vec4<f32>, 4u * TNV>;
+
+  // Rows/columns past the edge are clamped onto the last valid one (their results are not stored),
+  // so every load stays inside the tensor and no poisoned padding can reach a stored output.
+  // Every array index below is a constant after #unroll, so the blocks live in registers.
+  var rowA: array<u32, TM>;
+#unroll i TM
+  rowA[{{i}}] = min(m0 + {{i}}u, mLast);
+#endunroll
+  var colB: array<u32, TN>;
+#unroll j TN
+  colB[{{j}}] = min(n0 + {{j}}u, nLast);
+#endunroll
+
+  for (var k = 0u; k < p.K; k += 4u) {
+#if VEC
+#if TRANS_A
+    // A is [K, M]: four vec4 along m per 4×4 sub-block, transposed in registers.
+#unroll ii TM/4
+    {
+      let mm = min(m0 + {{ii}}u * 4u, mLast & ~3u);
+      let r0 = vec4<f32>(a[(baseA + min(k, p.K - 1u) * p.lda + mm) / 4u]);
+      let r1 = vec4<f32>(a[(baseA + min(k + 1u, p.K - 1u) * p.lda + mm) / 4u]);
+      let r2 = vec4<f32>(a[(baseA + min(k + 2u, p.K - 1u) * p.lda + mm) / 4u]);
+      let r3 = vec4<f32>(a[(baseA + min(k + 3u, p.K - 1u) * p.lda + mm) / 4u]);
+      av[{{ii}} * 4 + 0] = vec4<f32>(r0.x, r1.x, r2.x, r3.x);
+      av[{{ii}} * 4 + 1] = vec4<f32>(r0.y, r1.y, r2.y, r3.y);
+      av[{{ii}} * 4 + 2] = vec4<f32>(r0.z, r1.z, r2.z, r3.z);
+      av[{{ii}} * 4 + 3] = vec4<f32>(r0.w, r1.w, r2.w, r3.w);
+    }
+#endunroll
+#else
+#unroll i TM
+    av[{{i}}] = vec4<f32>(a[(baseA + rowA[{{i}}] * p.lda + k) / 4u]);
+#endunroll
+#endif
+#if TRANS_B
+    // B is [N, K]: one vec4 along k per column, transposed in registers into rows of n.
+#unroll jv TN/4
+    {
+      let c0 = vec4<f32>(b[(baseB + colB[{{jv}} * 4 + 0] * p.ldb + k) / 4u]);
+      let c1 = vec4<f32>(b[(baseB + colB[{{jv}} * 4 + 1] * p.ldb + k) / 4u]);
+      let c2 = vec4<f32>(b[(baseB + colB[{{jv}} * 4 + 2] * p.ldb + k) / 4u]);
+      let c3 = vec4<f32>(b[(baseB + colB[{{jv}} * 4 + 3] * p.ldb + k) / 4u]);
+      bv[{{jv}}] = vec4<f32>(c0.x, c1.x, c2.x, c3.x);
+      bv[TNV + {{jv}}] = vec4<f32>(c0.y, c1.y, c2.y, c3.y);
+      bv[2 * TNV + {{jv}}] = vec4<f32>(c0.z, c1.z, c2.z, c3.z);
+      bv[3 * TNV + {{jv}}] = vec4<f32>(c0.w, c1.w, c2.w, c3.w);
+    }
+#endunroll
+#else
+#unroll kk 4
+    {
+      let kr = min(k + {{kk}}u, p.K - 1u);
+#unroll jv TN/4
+      bv[{{kk}} * TNV + {{jv}}] = vec4<f32>(b[(baseB + kr * p.ldb + min(n0 + {{jv}}u * 4u, nLast & ~3u)) / 4u]);
+#endunroll
+    }
+#endunroll
+#endif
+#else
+#unroll i TM
+    av[{{i}}] = vec4<f32>(
+      ax(baseA, rowA[{{i}}], min(k, p.K - 1u)),
+      ax(baseA, rowA[{{i}}], min(k + 1u, p.K - 1u)),
+      ax(baseA, rowA[{{i}}], min(k + 2u, p.K - 1u)),
+      ax(baseA, rowA[{{i}}], min(k + 3u, p.K - 1u)),
+    );
+#endunroll
+#unroll kk 4
+    {
+      let kr = min(k + {{kk}}u, p.K - 1u);
+#unroll jv TN/4
+      bv[{{kk}} * TNV + {{jv}}] = vec4<f32>(
+        bx(baseB, kr, colB[{{jv}} * 4 + 0]),
+        bx(baseB, kr, colB[{{jv}} * 4 + 1]),
+        bx(baseB, kr, colB[{{jv}} * 4 + 2]),
+        bx(baseB, kr, colB[{{jv}} * 4 + 3]),
+      );
+#endunroll
+    }
+#endunroll
+#endif
+    if (k + 4u > p.K) {
+      // The last step of a K that is not a multiple of 4: lanes past K must contribute exactly zero
+      // (the clamped loads above re-read element K−1, and padding may hold NaN).
+      let live = p.K - k;
+      let keep = vec4<bool>(true, live > 1u, live > 2u, live > 3u);
+#unroll i TM
+      av[{{i}}] = select(vec4<f32>(0.0), av[{{i}}], keep);
+#endunroll
+#unroll kk 4
+      if ({{kk}}u >= live) {
+#unroll jv TN/4
+        bv[{{kk}} * TNV + {{jv}}] = vec4<f32>(0.0);
+#endunroll
+      }
+#endunroll
+    }
+#unroll i TM
+#unroll jv TN/4
+    acc[{{i}} * TNV + {{jv}}] = fma(vec4<f32>(av[{{i}}].x), bv[{{jv}}],
+      fma(vec4<f32>(av[{{i}}].y), bv[TNV + {{jv}}],
+      fma(vec4<f32>(av[{{i}}].z), bv[2 * TNV + {{jv}}],
+      fma(vec4<f32>(av[{{i}}].w), bv[3 * TNV + {{jv}}], acc[{{i}} * TNV + {{jv}}]))));
+#endunroll
+#endunroll
+  }
+
+  for (var i = 0u; i < TM; i++) {
+    let m = m0 + i;
+    if (m >= p.M) { break; }
+    for (var j = 0u; j < TN; j++) {
+      let n = n0 + j;
+      if (n >= p.N) { break; }
+      var v = p.alpha * acc[i * TNV + j / 4u][j % 4u];
+#if HAS_BIAS
+      v += f32(bias[n]);
+#endif
+      v = activation(v);
+      let at = baseC + m * p.ldc + n;
+#if ACCUM
+      v += f32(c[at]);
+#endif
+      c[at] = T(v);
+    }
+  }
+}

@@ -1,0 +1,162 @@
+// `deno task doctor`: what this machine's WebGPU offers and whether every kernel computes the right
+// numbers on it. Exit code 1 when any check fails, 2 when there is no usable adapter.
+
+import { parseArgs } from "node:util";
+import { NoGpuError } from "../gpu/device.ts";
+import { getRuntime, type Runtime } from "../gpu/runtime.ts";
+import { allChecks } from "../selftest/registry.ts";
+import { Rng, sessionSeed } from "../selftest/rng.ts";
+import { matmul } from "../tensor/ops/matmul.ts";
+import { Tensor } from "../tensor/tensor.ts";
+
+export interface DoctorCheck {
+  name: string;
+  dtype: string;
+  direction: string;
+  case: string;
+  rel_err: number | null;
+  tol: number;
+  pass: boolean;
+  skipped?: string;
+  error?: string;
+}
+
+export interface DoctorReport {
+  adapter: { description: string; vendor: string; architecture: string; software: boolean; fallback: boolean };
+  features: string[];
+  limits: Record<string, number>;
+  f16: boolean;
+  timestamps: boolean;
+  seed: number;
+  checks: DoctorCheck[];
+  matmul_gflops: { shape: string; dtype: string; gflops: number } | null;
+  pass: boolean;
+}
+
+export async function runDoctor(
+  rt: Runtime,
+  opts: { seed?: number; onCheck?: (c: DoctorCheck) => void } = {},
+): Promise<DoctorReport> {
+  const seed = opts.seed ?? sessionSeed();
+  const checks: DoctorCheck[] = [];
+  rt.pool.poison = true;
+  for (const check of allChecks) {
+    const c = check.cases[0];
+    const row: DoctorCheck = {
+      name: check.name,
+      dtype: check.dtype,
+      direction: check.direction,
+      case: c.label,
+      rel_err: null,
+      tol: check.tol,
+      pass: false,
+    };
+    if (check.dtype === "f16" && !rt.gpu.features.f16) {
+      row.skipped = "no working shader-f16 on this adapter";
+      row.pass = true;
+    } else {
+      try {
+        const err = await c.run(rt, new Rng(seed));
+        row.rel_err = Number.isFinite(err) ? err : null;
+        row.pass = err < check.tol;
+        if (!Number.isFinite(err)) row.error = "non-finite output";
+      } catch (e) {
+        row.error = e instanceof Error ? e.message : String(e);
+      }
+    }
+    checks.push(row);
+    opts.onCheck?.(row);
+  }
+  rt.pool.poison = false;
+  const gpu = rt.gpu;
+  return {
+    adapter: {
+      description: gpu.info.description,
+      vendor: gpu.info.vendor,
+      architecture: gpu.info.architecture,
+      software: gpu.info.software,
+      fallback: gpu.info.isFallbackAdapter,
+    },
+    features: [...gpu.adapter.features].sort(),
+    limits: { ...gpu.limits } as unknown as Record<string, number>,
+    f16: gpu.features.f16,
+    timestamps: gpu.features.timestamps,
+    seed,
+    checks,
+    matmul_gflops: await matmulSpeed(rt),
+    pass: checks.every((c) => c.pass),
+  };
+}
+
+/** One quick GEMM at a ViT-B/16 shape: a smoke figure, `deno task bench` has the real table. */
+async function matmulSpeed(rt: Runtime): Promise<DoctorReport["matmul_gflops"]> {
+  if (!rt.gpu.features.timestamps) return null;
+  const [M, K, N] = [1576, 768, 768];
+  const rng = new Rng(1);
+  const a = Tensor.from(rt, rng.array(M * K), [M, K]);
+  const w = Tensor.from(rt, rng.array(N * K), [N, K]);
+  (await matmul(a, w, { transB: true })).dispose(); // compile + warm up
+  rt.enableProfiling();
+  for (let i = 0; i < 3; i++) (await matmul(a, w, { transB: true })).dispose();
+  const ms = (await rt.timings()).map((t) => t.ms).sort((x, y) => x - y);
+  a.dispose();
+  w.dispose();
+  const med = ms[Math.floor(ms.length / 2)];
+  return { shape: `${M}x${K}x${N}`, dtype: "f32", gflops: (2 * M * N * K) / (med * 1e6) };
+}
+
+function fmtErr(e: number | null): string {
+  return e === null ? "—" : e.toExponential(2);
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({
+    options: { json: { type: "boolean", default: false }, help: { type: "boolean", short: "h" } },
+  });
+  if (values.help) {
+    console.log("usage: deno task doctor [--json]\n  adapter, limits, features, f16, every kernel self-check, a matmul speed figure");
+    Deno.exit(0);
+  }
+  let rt: Runtime;
+  try {
+    rt = await getRuntime();
+  } catch (e) {
+    if (e instanceof NoGpuError) {
+      if (values.json) console.log(JSON.stringify({ error: e.message, pass: false }));
+      else console.error(e.message);
+      Deno.exit(2);
+    }
+    throw e;
+  }
+  const g = rt.gpu;
+  if (!values.json) {
+    console.log(`adapter   ${g.info.description} (vendor ${g.info.vendor}${g.info.software ? ", software" : ""})`);
+    console.log(`features  ${[...g.adapter.features].sort().join(", ")}`);
+    console.log(
+      `limits    maxBufferSize ${g.limits.maxBufferSize}, maxStorageBufferBindingSize ${g.limits.maxStorageBufferBindingSize},` +
+        ` storage buffers/stage ${g.limits.maxStorageBuffersPerShaderStage}, workgroup storage ${g.limits.maxComputeWorkgroupStorageSize}`,
+    );
+    console.log(`f16       ${g.features.f16 ? "works" : g.features.f16Exposed ? "exposed but FAILED its self-test" : "not available"}`);
+    console.log(`timestamp ${g.features.timestamps ? "yes" : "no"}`);
+    console.log("checks:");
+  }
+  const report = await runDoctor(rt, {
+    onCheck: values.json ? undefined : (c) => {
+      const status = c.skipped ? "skip" : c.pass ? "ok  " : "FAIL";
+      console.log(
+        `  ${status} ${`${c.name} ${c.direction} ${c.dtype}`.padEnd(44)} rel_err ${fmtErr(c.rel_err).padEnd(9)} < ${c.tol}` +
+          `${c.skipped ? `  (${c.skipped})` : ""}${c.error ? `  ${c.error}` : ""}`,
+      );
+    },
+  });
+  if (values.json) {
+    console.log(JSON.stringify(report, null, 2));
+  } else {
+    if (report.matmul_gflops) {
+      console.log(`matmul    ${report.matmul_gflops.shape} f32: ${report.matmul_gflops.gflops.toFixed(1)} GFLOP/s (device time)`);
+    }
+    const failed = report.checks.filter((c) => !c.pass).length;
+    console.log(failed ? `${failed} of ${report.checks.length} checks FAILED (seed ${report.seed})` : `all ${report.checks.length} checks pass (seed ${report.seed})`);
+  }
+  Deno.exit(report.pass ? 0 : 1);
+}

@@ -1,0 +1,178 @@
+import {
+  attention,
+  attentionBackward,
+  attentionPacked,
+  attentionPackedBackward,
+  attentionReference,
+} from "../../tensor/ops/attention.ts";
+import { Tensor } from "../../tensor/tensor.ts";
+import { type CheckDtype, type KernelCheck, relErr, tolFor, worst } from "../check.ts";
+import { finiteDifferenceError } from "../finite-difference.ts";
+import type { Rng } from "../rng.ts";
+import { disposeAll, take, upload } from "../tensors.ts";
+
+interface AttnCase {
+  B: number;
+  Lq: number;
+  Lk: number;
+  D: number;
+  heads: number;
+  causal?: boolean;
+  /** key padding: "lengths" ([B] valid lengths) or "flags" ([B, Lk]) */
+  pad?: "lengths" | "flags";
+  packed?: boolean;
+}
+
+const CASES: AttnCase[] = [
+  { B: 2, Lq: 197, Lk: 197, D: 128, heads: 2, packed: true },
+  { B: 3, Lq: 77, Lk: 77, D: 64, heads: 4, causal: true, packed: true },
+  { B: 1, Lq: 1, Lk: 1, D: 1, heads: 1 },
+  { B: 1, Lq: 3, Lk: 5, D: 6, heads: 2 },
+  { B: 2, Lq: 13, Lk: 13, D: 12, heads: 3, causal: true, pad: "lengths" },
+  { B: 2, Lq: 7, Lk: 11, D: 8, heads: 2, pad: "flags" },
+];
+
+function label(c: AttnCase): string {
+  return `B=${c.B} Lq=${c.Lq} Lk=${c.Lk} D=${c.D} heads=${c.heads}` +
+    [c.causal && "causal", c.pad && `key padding (${c.pad})`, c.packed && "packed qkv"].filter(Boolean)
+      .map((s) => `, ${s}`).join("");
+}
+
+function makeInputs(c: AttnCase, rng: Rng, f16: boolean) {
+  const q = rng.array(c.B * c.Lq * c.D, -1, 1, f16);
+  const k = rng.array(c.B * c.Lk * c.D, -1, 1, f16);
+  const v = rng.array(c.B * c.Lk * c.D, -1, 1, f16);
+  let pad: { mask: number[]; shape: number[] } | undefined;
+  if (c.pad === "lengths") {
+    // one item fully visible, one with a short prefix (≥ 1 so causal rows keep key 0)
+    pad = { mask: Array.from({ length: c.B }, (_, b) => (b === 0 ? c.Lk : 1 + rng.int(c.Lk - 1))), shape: [c.B] };
+  } else if (c.pad === "flags") {
+    const mask = Array.from({ length: c.B * c.Lk }, () => (rng.next() < 0.7 ? 1 : 0));
+    for (let b = 0; b < c.B; b++) mask[b * c.Lk] = 1;
+    pad = { mask, shape: [c.B, c.Lk] };
+  }
+  return { q, k, v, pad };
+}
+
+/** [B, L, 3D] rows from separate q, k, v [B, L, D] (Lq = Lk). */
+function pack(c: AttnCase, q: Float64Array, k: Float64Array, v: Float64Array): Float64Array {
+  const out = new Float64Array(c.B * c.Lq * 3 * c.D);
+  for (let r = 0; r < c.B * c.Lq; r++) {
+    out.set(q.subarray(r * c.D, (r + 1) * c.D), r * 3 * c.D);
+    out.set(k.subarray(r * c.D, (r + 1) * c.D), r * 3 * c.D + c.D);
+    out.set(v.subarray(r * c.D, (r + 1) * c.D), r * 3 * c.D + 2 * c.D);
+  }
+  return out;
+}
+
+type Rt = Parameters<KernelCheck["cases"][number]["run"]>[0];
+
+/** Runs forward (and with dout, backward) on the GPU; returns float64 results. */
+async function gpuAttention(
+  rt: Rt,
+  c: AttnCase,
+  dtype: "f32" | "f16",
+  x: { q: Float64Array; k: Float64Array; v: Float64Array; pad?: { mask: number[]; shape: number[] } },
+  dout?: Float64Array,
+) {
+  const mask = x.pad ? Tensor.from(rt, x.pad.mask, x.pad.shape, "i32", "keyPadding") : undefined;
+  const opts = { heads: c.heads, causal: c.causal, keyPadding: mask };
+  let res: { out: Float64Array; dq?: Float64Array; dk?: Float64Array; dv?: Float64Array };
+  if (c.packed) {
+    const qkv = upload(rt, pack(c, x.q, x.k, x.v), [c.B, c.Lq, 3 * c.D], dtype, "qkv");
+    const { out, probs } = await attentionPacked(qkv, opts);
+    if (dout) {
+      const tdo = upload(rt, dout, [c.B, c.Lq, c.D], dtype, "dOut");
+      const d = await take(await attentionPackedBackward(qkv, probs, tdo, opts));
+      tdo.dispose();
+      const split = (j: number) => {
+        const o = new Float64Array(c.B * c.Lq * c.D);
+        for (let r = 0; r < c.B * c.Lq; r++) o.set(d.subarray(r * 3 * c.D + j * c.D, r * 3 * c.D + (j + 1) * c.D), r * c.D);
+        return o;
+      };
+      res = { out: await take(out), dq: split(0), dk: split(1), dv: split(2) };
+    } else {
+      res = { out: await take(out) };
+    }
+    disposeAll(qkv, probs);
+  } else {
+    const tq = upload(rt, x.q, [c.B, c.Lq, c.D], dtype, "q");
+    const tk = upload(rt, x.k, [c.B, c.Lk, c.D], dtype, "k");
+    const tv = upload(rt, x.v, [c.B, c.Lk, c.D], dtype, "v");
+    const { out, probs } = await attention(tq, tk, tv, opts);
+    res = { out: await take(out) };
+    if (dout) {
+      const tdo = upload(rt, dout, [c.B, c.Lq, c.D], dtype, "dOut");
+      const g = await attentionBackward(tq, tk, tv, probs, tdo, opts);
+      res = { ...res, dq: await take(g.dq), dk: await take(g.dk), dv: await take(g.dv) };
+      tdo.dispose();
+    }
+    disposeAll(tq, tk, tv, probs);
+  }
+  mask?.dispose();
+  return res;
+}
+
+function reference(c: AttnCase, x: ReturnType<typeof makeInputs>, dout?: Float64Array) {
+  return attentionReference({ ...c, q: x.q, k: x.k, v: x.v, keyPadding: x.pad }, dout);
+}
+
+function checks(dtype: CheckDtype): KernelCheck[] {
+  const f16 = dtype === "f16";
+  const dt = dtype as "f32" | "f16";
+  return [
+    {
+      name: "attention",
+      dtype,
+      direction: "forward",
+      tol: tolFor(dtype),
+      cases: CASES.map((c) => ({
+        label: label(c),
+        async run(rt, rng) {
+          const x = makeInputs(c, rng, f16);
+          const got = await gpuAttention(rt, c, dt, x);
+          return relErr(got.out, reference(c, x).out);
+        },
+      })),
+    },
+    {
+      name: "attention",
+      dtype,
+      direction: "backward",
+      tol: tolFor(dtype),
+      cases: CASES.map((c) => ({
+        label: label(c),
+        async run(rt, rng) {
+          const x = makeInputs(c, rng, f16);
+          const dout = rng.array(c.B * c.Lq * c.D, -1, 1, f16);
+          const got = await gpuAttention(rt, c, dt, x, dout);
+          const ref = reference(c, x, dout);
+          return worst(relErr(got.dq!, ref.dq!), relErr(got.dk!, ref.dk!), relErr(got.dv!, ref.dv!));
+        },
+      })),
+    },
+  ];
+}
+
+const finiteDifference: KernelCheck = {
+  name: "attention.finite-difference",
+  dtype: "f32",
+  direction: "backward",
+  tol: 1e-3,
+  cases: [CASES[4], CASES[3], { B: 1, Lq: 9, Lk: 9, D: 8, heads: 2, causal: true, packed: true }].map((c) => ({
+    label: label(c),
+    async run(rt, rng) {
+      const x = makeInputs(c, rng, false);
+      const dout = rng.array(c.B * c.Lq * c.D);
+      const g = await gpuAttention(rt, c, "f32", x, dout);
+      return await finiteDifferenceError({
+        inputs: [x.q, x.k, x.v],
+        upstream: dout,
+        grads: [g.dq!, g.dk!, g.dv!],
+        forward: async ([q, k, v]) => (await gpuAttention(rt, c, "f32", { q, k, v, pad: x.pad })).out,
+      }, rng);
+    },
+  })),
+};
+
+export const attentionChecks: KernelCheck[] = [...checks("f32"), ...checks("f16"), finiteDifference];
