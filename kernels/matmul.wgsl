@@ -13,8 +13,9 @@
 // a packed [B, L, 3·D] projection are expressible without copies.
 //
 // Spec: F16, T, TM, TN, WX, WY, TRANS_A, TRANS_B, VEC (A and B are read as vec4 along their contiguous
-// dimension: leading dims, offsets and batch strides are multiples of 4), HAS_BIAS, ACT (WGSL expression in
-// v), ACCUM.
+// dimension: leading dims, offsets and batch strides are multiples of 4), TEX (with VEC: A and B are
+// read from rgba textures holding the same rows — lavapipe's storage-buffer loads take a per-lane slow
+// path that costs ~5× a texel fetch), HAS_BIAS, ACT (WGSL expression in v), ACCUM.
 #if F16
 enable f16;
 #endif
@@ -29,12 +30,17 @@ struct Params {
 };
 
 @group(0) @binding(0) var<uniform> p: Params;
+#if TEX
+@group(0) @binding(1) var ta: texture_2d<f32>;
+@group(0) @binding(2) var tb: texture_2d<f32>;
+#else
 #if VEC
 @group(0) @binding(1) var<storage, read> a: array<vec4<T>>;
 @group(0) @binding(2) var<storage, read> b: array<vec4<T>>;
 #else
 @group(0) @binding(1) var<storage, read> a: array<T>;
 @group(0) @binding(2) var<storage, read> b: array<T>;
+#endif
 #endif
 @group(0) @binding(3) var<storage, read_write> c: array<T>;
 #if HAS_BIAS
@@ -49,7 +55,34 @@ fn activation(v: f32) -> f32 {
   return {{ACT}};
 }
 
-#if !VEC
+// Element (row, col) of a stored operand (col along the contiguous dimension, a multiple of 4), as
+// the vec4 of columns col..col+3. `at` is where the batch item starts: a row and a column.
+#if VEC
+fn loadA4(at: vec2<u32>, row: u32, col: u32) -> vec4<f32> {
+#if TEX
+  return textureLoad(ta, vec2<u32>((at.y + col) / 4u, at.x + row), 0);
+#else
+  return vec4<f32>(a[((at.x + row) * p.lda + at.y + col) / 4u]);
+#endif
+}
+
+fn loadB4(at: vec2<u32>, row: u32, col: u32) -> vec4<f32> {
+#if TEX
+  return textureLoad(tb, vec2<u32>((at.y + col) / 4u, at.x + row), 0);
+#else
+  return vec4<f32>(b[((at.x + row) * p.ldb + at.y + col) / 4u]);
+#endif
+}
+
+// Batch start as (row, column) of the stored matrix; textures need it split, buffers just add it.
+fn origin(base: u32, ld: u32) -> vec2<u32> {
+#if TEX
+  return vec2<u32>(base / ld, base % ld);
+#else
+  return vec2<u32>(0u, base);
+#endif
+}
+#else
 fn ax(base: u32, m: u32, k: u32) -> f32 {
 #if TRANS_A
   return f32(a[base + k * p.lda + m]);
@@ -67,6 +100,20 @@ fn bx(base: u32, k: u32, n: u32) -> f32 {
 }
 #endif
 
+fn store(m: u32, n: u32, sum: f32, baseC: u32) {
+  if (m >= p.M || n >= p.N) { return; }
+  var v = p.alpha * sum;
+#if HAS_BIAS
+  v += f32(bias[n]);
+#endif
+  v = activation(v);
+  let at = baseC + m * p.ldc + n;
+#if ACCUM
+  v += f32(c[at]);
+#endif
+  c[at] = T(v);
+}
+
 @compute @workgroup_size({{WX}}, {{WY}}, 1)
 fn matmul(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
   let z = wg.z;
@@ -75,6 +122,10 @@ fn matmul(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: v
   let baseA = p.offA + zo * p.sa0 + zi * p.sa1;
   let baseB = p.offB + zo * p.sb0 + zi * p.sb1;
   let baseC = p.offC + zo * p.sc0 + zi * p.sc1;
+#if VEC
+  let atA = origin(baseA, p.lda);
+  let atB = origin(baseB, p.ldb);
+#endif
   let m0 = (wg.y * {{WY}}u + lid.y) * TM;
   let n0 = (wg.x * {{WX}}u + lid.x) * TN;
   if (m0 >= p.M || n0 >= p.N) { return; }
@@ -104,10 +155,10 @@ fn matmul(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: v
 #unroll ii TM/4
     {
       let mm = min(m0 + {{ii}}u * 4u, mLast & ~3u);
-      let r0 = vec4<f32>(a[(baseA + min(k, p.K - 1u) * p.lda + mm) / 4u]);
-      let r1 = vec4<f32>(a[(baseA + min(k + 1u, p.K - 1u) * p.lda + mm) / 4u]);
-      let r2 = vec4<f32>(a[(baseA + min(k + 2u, p.K - 1u) * p.lda + mm) / 4u]);
-      let r3 = vec4<f32>(a[(baseA + min(k + 3u, p.K - 1u) * p.lda + mm) / 4u]);
+      let r0 = loadA4(atA, min(k, p.K - 1u), mm);
+      let r1 = loadA4(atA, min(k + 1u, p.K - 1u), mm);
+      let r2 = loadA4(atA, min(k + 2u, p.K - 1u), mm);
+      let r3 = loadA4(atA, min(k + 3u, p.K - 1u), mm);
       av[{{ii}} * 4 + 0] = vec4<f32>(r0.x, r1.x, r2.x, r3.x);
       av[{{ii}} * 4 + 1] = vec4<f32>(r0.y, r1.y, r2.y, r3.y);
       av[{{ii}} * 4 + 2] = vec4<f32>(r0.z, r1.z, r2.z, r3.z);
@@ -116,17 +167,17 @@ fn matmul(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: v
 #endunroll
 #else
 #unroll i TM
-    av[{{i}}] = vec4<f32>(a[(baseA + rowA[{{i}}] * p.lda + k) / 4u]);
+    av[{{i}}] = loadA4(atA, rowA[{{i}}], k);
 #endunroll
 #endif
 #if TRANS_B
     // B is [N, K]: one vec4 along k per column, transposed in registers into rows of n.
 #unroll jv TN/4
     {
-      let c0 = vec4<f32>(b[(baseB + colB[{{jv}} * 4 + 0] * p.ldb + k) / 4u]);
-      let c1 = vec4<f32>(b[(baseB + colB[{{jv}} * 4 + 1] * p.ldb + k) / 4u]);
-      let c2 = vec4<f32>(b[(baseB + colB[{{jv}} * 4 + 2] * p.ldb + k) / 4u]);
-      let c3 = vec4<f32>(b[(baseB + colB[{{jv}} * 4 + 3] * p.ldb + k) / 4u]);
+      let c0 = loadB4(atB, colB[{{jv}} * 4 + 0], k);
+      let c1 = loadB4(atB, colB[{{jv}} * 4 + 1], k);
+      let c2 = loadB4(atB, colB[{{jv}} * 4 + 2], k);
+      let c3 = loadB4(atB, colB[{{jv}} * 4 + 3], k);
       bv[{{jv}}] = vec4<f32>(c0.x, c1.x, c2.x, c3.x);
       bv[TNV + {{jv}}] = vec4<f32>(c0.y, c1.y, c2.y, c3.y);
       bv[2 * TNV + {{jv}}] = vec4<f32>(c0.z, c1.z, c2.z, c3.z);
@@ -138,7 +189,7 @@ fn matmul(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: v
     {
       let kr = min(k + {{kk}}u, p.K - 1u);
 #unroll jv TN/4
-      bv[{{kk}} * TNV + {{jv}}] = vec4<f32>(b[(baseB + kr * p.ldb + min(n0 + {{jv}}u * 4u, nLast & ~3u)) / 4u]);
+      bv[{{kk}} * TNV + {{jv}}] = loadB4(atB, kr, min(n0 + {{jv}}u * 4u, nLast & ~3u));
 #endunroll
     }
 #endunroll
@@ -192,22 +243,10 @@ fn matmul(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: v
 #endunroll
   }
 
-  for (var i = 0u; i < TM; i++) {
-    let m = m0 + i;
-    if (m >= p.M) { break; }
-    for (var j = 0u; j < TN; j++) {
-      let n = n0 + j;
-      if (n >= p.N) { break; }
-      var v = p.alpha * acc[i * TNV + j / 4u][j % 4u];
-#if HAS_BIAS
-      v += f32(bias[n]);
-#endif
-      v = activation(v);
-      let at = baseC + m * p.ldc + n;
-#if ACCUM
-      v += f32(c[at]);
-#endif
-      c[at] = T(v);
-    }
-  }
+  // Unrolled like the main loop: one dynamic index into acc would push the whole block to memory.
+#unroll i TM
+#unroll j TN
+  store(m0 + {{i}}u, n0 + {{j}}u, acc[{{i}} * TNV + {{j}} / 4][{{j}} % 4], baseC);
+#endunroll
+#endunroll
 }

@@ -18,7 +18,12 @@ for (const check of allChecks) {
       }
       rt.pool.poison = true;
       const rng = new Rng(seed ^ hash(t.name));
+      const errorsBefore = rt.gpu.errors.length;
       const err = await c.run(rt, rng);
+      await rt.sync();
+      if (rt.gpu.errors.length > errorsBefore) {
+        throw new Error(`WebGPU reported: ${rt.gpu.errors.slice(errorsBefore).join("; ")}`);
+      }
       if (!(err < check.tol)) {
         throw new Error(`relative error ${err} ≥ tolerance ${check.tol} (seed ${seed})`);
       }

@@ -22,7 +22,13 @@ export interface DoctorCheck {
 }
 
 export interface DoctorReport {
-  adapter: { description: string; vendor: string; architecture: string; software: boolean; fallback: boolean };
+  adapter: {
+    description: string;
+    vendor: string;
+    architecture: string;
+    software: boolean;
+    fallback: boolean;
+  };
   features: string[];
   limits: Record<string, number>;
   f16: boolean;
@@ -56,10 +62,13 @@ export async function runDoctor(
       row.pass = true;
     } else {
       try {
+        const before = rt.gpu.errors.length;
         const err = await c.run(rt, new Rng(seed));
+        await rt.sync();
         row.rel_err = Number.isFinite(err) ? err : null;
-        row.pass = err < check.tol;
+        row.pass = err < check.tol && rt.gpu.errors.length === before;
         if (!Number.isFinite(err)) row.error = "non-finite output";
+        if (rt.gpu.errors.length > before) row.error = `WebGPU: ${rt.gpu.errors.slice(before).join("; ")}`;
       } catch (e) {
         row.error = e instanceof Error ? e.message : String(e);
       }
@@ -114,7 +123,9 @@ if (import.meta.main) {
     options: { json: { type: "boolean", default: false }, help: { type: "boolean", short: "h" } },
   });
   if (values.help) {
-    console.log("usage: deno task doctor [--json]\n  adapter, limits, features, f16, every kernel self-check, a matmul speed figure");
+    console.log(
+      "usage: deno task doctor [--json]\n  adapter, limits, features, f16, every kernel self-check, a matmul speed figure",
+    );
     Deno.exit(0);
   }
   let rt: Runtime;
@@ -130,13 +141,23 @@ if (import.meta.main) {
   }
   const g = rt.gpu;
   if (!values.json) {
-    console.log(`adapter   ${g.info.description} (vendor ${g.info.vendor}${g.info.software ? ", software" : ""})`);
+    console.log(
+      `adapter   ${g.info.description} (vendor ${g.info.vendor}${g.info.software ? ", software" : ""})`,
+    );
     console.log(`features  ${[...g.adapter.features].sort().join(", ")}`);
     console.log(
       `limits    maxBufferSize ${g.limits.maxBufferSize}, maxStorageBufferBindingSize ${g.limits.maxStorageBufferBindingSize},` +
         ` storage buffers/stage ${g.limits.maxStorageBuffersPerShaderStage}, workgroup storage ${g.limits.maxComputeWorkgroupStorageSize}`,
     );
-    console.log(`f16       ${g.features.f16 ? "works" : g.features.f16Exposed ? "exposed but FAILED its self-test" : "not available"}`);
+    console.log(
+      `f16       ${
+        g.features.f16
+          ? "works"
+          : g.features.f16Exposed
+          ? "exposed but FAILED its self-test"
+          : "not available"
+      }`,
+    );
     console.log(`timestamp ${g.features.timestamps ? "yes" : "no"}`);
     console.log("checks:");
   }
@@ -144,7 +165,9 @@ if (import.meta.main) {
     onCheck: values.json ? undefined : (c) => {
       const status = c.skipped ? "skip" : c.pass ? "ok  " : "FAIL";
       console.log(
-        `  ${status} ${`${c.name} ${c.direction} ${c.dtype}`.padEnd(44)} rel_err ${fmtErr(c.rel_err).padEnd(9)} < ${c.tol}` +
+        `  ${status} ${`${c.name} ${c.direction} ${c.dtype}`.padEnd(44)} rel_err ${
+          fmtErr(c.rel_err).padEnd(9)
+        } < ${c.tol}` +
           `${c.skipped ? `  (${c.skipped})` : ""}${c.error ? `  ${c.error}` : ""}`,
       );
     },
@@ -153,10 +176,18 @@ if (import.meta.main) {
     console.log(JSON.stringify(report, null, 2));
   } else {
     if (report.matmul_gflops) {
-      console.log(`matmul    ${report.matmul_gflops.shape} f32: ${report.matmul_gflops.gflops.toFixed(1)} GFLOP/s (device time)`);
+      console.log(
+        `matmul    ${report.matmul_gflops.shape} f32: ${
+          report.matmul_gflops.gflops.toFixed(1)
+        } GFLOP/s (device time)`,
+      );
     }
     const failed = report.checks.filter((c) => !c.pass).length;
-    console.log(failed ? `${failed} of ${report.checks.length} checks FAILED (seed ${report.seed})` : `all ${report.checks.length} checks pass (seed ${report.seed})`);
+    console.log(
+      failed
+        ? `${failed} of ${report.checks.length} checks FAILED (seed ${report.seed})`
+        : `all ${report.checks.length} checks pass (seed ${report.seed})`,
+    );
   }
   Deno.exit(report.pass ? 0 : 1);
 }

@@ -48,7 +48,9 @@ export class BufferPool {
     const size = bucketSize(bytes);
     if (size > this.maxBufferSize) {
       throw new Error(
-        `vifi: ${label ?? "buffer"} needs ${bytes} bytes but this adapter's maxBufferSize is ${this.maxBufferSize}`,
+        `vifi: ${
+          label ?? "buffer"
+        } needs ${bytes} bytes but this adapter's maxBufferSize is ${this.maxBufferSize}`,
       );
     }
     let buf = this.free.get(size)?.pop();

@@ -38,6 +38,11 @@ export interface Gpu {
   info: AdapterSummary;
   limits: GpuLimits;
   features: GpuFeatures;
+  /**
+   * Validation and out-of-memory errors nobody caught. WebGPU skips an invalid dispatch silently, so
+   * in-place ops would quietly do nothing: tests and doctor fail when this grows.
+   */
+  errors: string[];
 }
 
 const LIMIT_NAMES: (keyof GpuLimits)[] = [
@@ -89,19 +94,29 @@ async function openGpu(): Promise<Gpu> {
       backend = Deno.env.get("DENO_WEBGPU_BACKEND");
     } catch { /* no env permission: nothing to report */ }
     throw new NoGpuError(
-      backend === undefined ? "requestAdapter() returned null" : `requestAdapter() returned null with DENO_WEBGPU_BACKEND=${JSON.stringify(backend)}`,
+      backend === undefined
+        ? "requestAdapter() returned null"
+        : `requestAdapter() returned null with DENO_WEBGPU_BACKEND=${JSON.stringify(backend)}`,
     );
   }
   // Ask for what the adapter has, not the spec defaults: the defaults (128 MiB bindings, 8 storage
   // buffers) are far below what real GPUs offer and would cap the batch size for no reason.
   const requiredLimits: Record<string, number> = {};
-  for (const name of LIMIT_NAMES) requiredLimits[name] = (adapter.limits as unknown as Record<string, number>)[name];
+  for (const name of LIMIT_NAMES) {
+    requiredLimits[name] = (adapter.limits as unknown as Record<string, number>)[name];
+  }
   const requiredFeatures: GPUFeatureName[] = [];
   const f16Exposed = adapter.features.has("shader-f16");
   if (f16Exposed) requiredFeatures.push("shader-f16");
   const timestamps = adapter.features.has("timestamp-query");
   if (timestamps) requiredFeatures.push("timestamp-query");
   const device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
+  const errors: string[] = [];
+  device.addEventListener("uncapturederror", (ev) => {
+    const msg = (ev as GPUUncapturedErrorEvent).error.message;
+    errors.push(msg);
+    if (errors.length <= 5) console.error(`vifi: uncaptured WebGPU error: ${msg}`);
+  });
   device.lost.then((info) => {
     if (info.reason !== "destroyed") console.error(`vifi: GPU device lost (${info.reason}): ${info.message}`);
   });
@@ -118,7 +133,7 @@ async function openGpu(): Promise<Gpu> {
     software: /llvmpipe|lavapipe|swiftshader|warp|software/i.test(description),
   };
   const f16 = f16Exposed ? await f16Works(device) : false;
-  return { device, adapter, info, limits, features: { f16, f16Exposed, timestamps } };
+  return { device, adapter, info, limits, features: { f16, f16Exposed, timestamps }, errors };
 }
 
 /** Some wgpu versions exposed `shader-f16` yet returned zeros (denoland/deno#23125): trust only a known answer. */
@@ -134,7 +149,10 @@ async function f16Works(device: GPUDevice): Promise<boolean> {
   try {
     device.pushErrorScope("validation");
     const module = device.createShaderModule({ code });
-    const pipeline = device.createComputePipeline({ layout: "auto", compute: { module, entryPoint: "main" } });
+    const pipeline = device.createComputePipeline({
+      layout: "auto",
+      compute: { module, entryPoint: "main" },
+    });
     const input = new Float16Array([1, -2, 0.5, 1000]);
     const a = device.createBuffer({ size: 8, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
     device.queue.writeBuffer(a, 0, input);

@@ -45,7 +45,9 @@ function unroll(lines: string[], spec: Spec, used: Set<string>, file: string): s
   for (let i = 0; i < lines.length; i++) {
     const m = /^\s*#unroll\s+([A-Za-z_][A-Za-z0-9_]*)\s+([A-Za-z0-9_]+)(?:\/(\d+))?\s*$/.exec(lines[i]);
     if (!m) {
-      if (/^\s*#endunroll\s*$/.test(lines[i])) throw new Error(`vifi: kernels/${file}: #endunroll without #unroll`);
+      if (/^\s*#endunroll\s*$/.test(lines[i])) {
+        throw new Error(`vifi: kernels/${file}: #endunroll without #unroll`);
+      }
       out.push(lines[i]);
       continue;
     }
@@ -60,7 +62,9 @@ function unroll(lines: string[], spec: Spec, used: Set<string>, file: string): s
     if (/^\d+$/.test(m[2])) {
       count = Number(m[2]);
     } else {
-      if (!(m[2] in spec)) throw new Error(`vifi: kernels/${file}: #unroll ${m[1]} ${m[2]} but the spec has no ${m[2]}`);
+      if (!(m[2] in spec)) {
+        throw new Error(`vifi: kernels/${file}: #unroll ${m[1]} ${m[2]} but the spec has no ${m[2]}`);
+      }
       used.add(m[2]);
       count = Number(spec[m[2]]);
     }
@@ -86,7 +90,9 @@ export function preprocess(source: string, spec: Spec, file = "<inline>"): strin
     const m = /^#if\s+(!?)([A-Za-z_][A-Za-z0-9_]*)\s*$/.exec(t);
     if (m) {
       used.add(m[2]);
-      if (!(m[2] in spec)) throw new Error(`vifi: kernels/${file}:${i + 1}: #if ${m[2]} but the spec has no ${m[2]}`);
+      if (!(m[2] in spec)) {
+        throw new Error(`vifi: kernels/${file}:${i + 1}: #if ${m[2]} but the spec has no ${m[2]}`);
+      }
       const cond = truthy(spec[m[2]]) !== (m[1] === "!");
       const parent = emitting();
       stack.push({ on: parent && cond, parent });
@@ -110,7 +116,9 @@ export function preprocess(source: string, spec: Spec, file = "<inline>"): strin
     }
     out.push(line.replace(/\{\{([A-Za-z_][A-Za-z0-9_]*)\}\}/g, (_, name: string) => {
       used.add(name);
-      if (!(name in spec)) throw new Error(`vifi: kernels/${file}:${i + 1}: {{${name}}} but the spec has no ${name}`);
+      if (!(name in spec)) {
+        throw new Error(`vifi: kernels/${file}:${i + 1}: {{${name}}} but the spec has no ${name}`);
+      }
       return String(spec[name]);
     }));
   }

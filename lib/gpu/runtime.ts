@@ -6,8 +6,9 @@ import { type Gpu, requestGpu } from "./device.ts";
 import { BufferPool } from "./buffer-pool.ts";
 import { PipelineCache, type Spec } from "./kernels.ts";
 import { type KernelTiming, Profiler } from "./profiler.ts";
+import { type RowFormat, TexturePool } from "./texture-pool.ts";
 
-export type Binding = GPUBuffer | { buffer: GPUBuffer; offset?: number; size?: number };
+export type Binding = GPUBuffer | GPUTextureView | { buffer: GPUBuffer; offset?: number; size?: number };
 
 const UNIFORM_CHUNK = 64 * 1024;
 
@@ -25,7 +26,9 @@ class UniformArena {
       ? new Uint8Array(data)
       : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
     const size = Math.max(16, Math.ceil(bytes.byteLength / 16) * 16);
-    if (size > UNIFORM_CHUNK) throw new Error(`vifi: uniform block of ${bytes.byteLength} bytes is too large`);
+    if (size > UNIFORM_CHUNK) {
+      throw new Error(`vifi: uniform block of ${bytes.byteLength} bytes is too large`);
+    }
     let c = this.chunks[this.current];
     if (!c || Math.ceil(c.used / this.align) * this.align + size > UNIFORM_CHUNK) {
       if (c) this.current++;
@@ -66,6 +69,7 @@ export interface DispatchOptions {
 export class Runtime {
   readonly pipelines: PipelineCache;
   readonly pool: BufferPool;
+  readonly textures: TexturePool;
   private uniforms: UniformArena;
   private encoder?: GPUCommandEncoder;
   private pass?: GPUComputePassEncoder;
@@ -77,6 +81,7 @@ export class Runtime {
   constructor(readonly gpu: Gpu) {
     this.pipelines = new PipelineCache(gpu.device);
     this.pool = new BufferPool(gpu.device, gpu.limits.maxBufferSize);
+    this.textures = new TexturePool(gpu.device);
     this.uniforms = new UniformArena(gpu.device, gpu.limits.minUniformBufferOffsetAlignment);
   }
 
@@ -124,13 +129,16 @@ export class Runtime {
     const [x, y = 1, z = 1] = workgroups;
     const maxWg = this.gpu.limits.maxComputeWorkgroupsPerDimension;
     if (x > maxWg || y > maxWg || z > maxWg) {
-      throw new Error(`vifi: ${opts.label ?? pipeline.label}: grid ${x}×${y}×${z} exceeds ${maxWg} per dimension`);
+      throw new Error(
+        `vifi: ${opts.label ?? pipeline.label}: grid ${x}×${y}×${z} exceeds ${maxWg} per dimension`,
+      );
     }
     if (x === 0 || y === 0 || z === 0) return;
     const entries: GPUBindGroupEntry[] = [];
     bindings.forEach((b, binding) => {
       if (!b) return;
-      entries.push({ binding, resource: "buffer" in b && !(b instanceof GPUBuffer) ? b : { buffer: b as GPUBuffer } });
+      const resource = b instanceof GPUBuffer ? { buffer: b } : b;
+      entries.push({ binding, resource });
     });
     const bindGroup = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
     const label = opts.label ?? pipeline.label;
@@ -173,12 +181,44 @@ export class Runtime {
       this.submits++;
     }
     this.pool.recycle();
+    this.textures.recycle();
+  }
+
+  /**
+   * A texture holding `rows` rows of `rowLength` elements of `buffer` (4 per texel), copied in order
+   * with the dispatches; released at the next flush. Undefined when the copy's alignment rules
+   * (bytes per row a multiple of 256) or the texture size limit are not met.
+   */
+  rowsTexture(
+    buffer: GPUBuffer,
+    rowLength: number,
+    rows: number,
+    format: RowFormat,
+  ): GPUTextureView | undefined {
+    const bytes = format === "rgba32float" ? 4 : 2;
+    const bytesPerRow = rowLength * bytes;
+    const maxDim = this.device.limits.maxTextureDimension2D;
+    if (rowLength % 4 || bytesPerRow % 256 || rows > maxDim || rowLength / 4 > maxDim || rows < 1) {
+      return undefined;
+    }
+    if (bytesPerRow * rows > buffer.size) return undefined;
+    const tex = this.textures.acquire(rowLength / 4, rows, format);
+    this.copyEncoder().copyBufferToTexture(
+      { buffer, offset: 0, bytesPerRow, rowsPerImage: rows },
+      { texture: tex },
+      [rowLength / 4, rows],
+    );
+    this.textures.release(tex);
+    return tex.createView();
   }
 
   /** Copy `byteLength` bytes of a buffer back to the CPU (flushes; one await). */
   async read(buffer: GPUBuffer, byteOffset = 0, byteLength = buffer.size - byteOffset): Promise<ArrayBuffer> {
     const size = Math.ceil(byteLength / 4) * 4;
-    const staging = this.device.createBuffer({ size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    const staging = this.device.createBuffer({
+      size,
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
     this.copyEncoder().copyBufferToBuffer(buffer, byteOffset, staging, 0, size);
     this.flush();
     await staging.mapAsync(GPUMapMode.READ);

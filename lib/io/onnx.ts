@@ -1,7 +1,11 @@
 // A small ONNX writer: just enough protobuf to describe graphs of standard ops with float
 // initializers, so onnxruntime can run the same computation as an independent reference.
 
-type Field = [number, "varint", number | bigint] | [number, "bytes", Uint8Array] | [number, "msg", Uint8Array];
+type Field = [number, "varint", number | bigint] | [number, "bytes", Uint8Array] | [
+  number,
+  "msg",
+  Uint8Array,
+];
 
 function varint(v: number | bigint): number[] {
   let x = BigInt.asUintN(64, BigInt(v));
@@ -117,7 +121,9 @@ function concat(...xs: Uint8Array[]): Uint8Array {
 }
 
 function valueInfo(v: OnnxValue): Uint8Array {
-  const dims = v.dims.map((d) => message(typeof d === "number" ? [[1, "varint", d]] : [[2, "bytes", utf8(d)]]));
+  const dims = v.dims.map((d) =>
+    message(typeof d === "number" ? [[1, "varint", d]] : [[2, "bytes", utf8(d)]])
+  );
   const shape = message(dims.map((d) => [1, "msg", d] as Field));
   const tensorType = message([[1, "varint", OnnxType[v.type]], [2, "msg", shape]]);
   return message([[1, "bytes", utf8(v.name)], [2, "msg", message([[1, "msg", tensorType]])]]);

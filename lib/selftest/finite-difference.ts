@@ -19,7 +19,12 @@ export interface FdProblem {
  * Relative error between finite-difference and analytic directional derivatives over `directions`
  * random directions: ‖fd − an‖ / ‖an‖.
  */
-export async function finiteDifferenceError(p: FdProblem, rng: Rng, eps = 1e-2, directions = 3): Promise<number> {
+export async function finiteDifferenceError(
+  p: FdProblem,
+  rng: Rng,
+  eps = 1e-2,
+  directions = 3,
+): Promise<number> {
   const fd: number[] = [];
   const an: number[] = [];
   for (let d = 0; d < directions; d++) {
@@ -28,7 +33,8 @@ export async function finiteDifferenceError(p: FdProblem, rng: Rng, eps = 1e-2, 
       for (let i = 0; i < x.length; i++) dir[i] = rng.uniform(-1, 1);
       return dir;
     });
-    const shifted = (sign: number) => p.inputs.map((x, k) => x.map((xi, i) => Math.fround(xi + sign * eps * v[k][i])));
+    const shifted = (sign: number) =>
+      p.inputs.map((x, k) => x.map((xi, i) => Math.fround(xi + sign * eps * v[k][i])));
     // The shifted inputs were rounded to f32, so the actual step is (x+ − x−), not 2εv exactly;
     // use the realised step in the analytic side.
     const plus = shifted(1);

@@ -2,7 +2,15 @@
 
 import type { KernelCheck } from "./check.ts";
 import { elementwiseChecks } from "./checks/elementwise.ts";
+import { matmulChecks } from "./checks/matmul.ts";
+import { attentionChecks } from "./checks/attention.ts";
+import { trainingChecks } from "./checks/training.ts";
+import { normalizationChecks } from "./checks/normalization.ts";
 
 export const allChecks: KernelCheck[] = [
   ...elementwiseChecks,
+  ...matmulChecks,
+  ...attentionChecks,
+  ...trainingChecks,
+  ...normalizationChecks,
 ];

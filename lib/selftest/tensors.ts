@@ -3,7 +3,13 @@
 import type { Runtime } from "../gpu/runtime.ts";
 import { type DType, type Shape, Tensor } from "../tensor/tensor.ts";
 
-export function upload(rt: Runtime, data: ArrayLike<number>, shape: Shape, dtype: DType = "f32", name = "x"): Tensor {
+export function upload(
+  rt: Runtime,
+  data: ArrayLike<number>,
+  shape: Shape,
+  dtype: DType = "f32",
+  name = "x",
+): Tensor {
   return Tensor.from(rt, data, shape, dtype, name);
 }
 

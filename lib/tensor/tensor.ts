@@ -47,6 +47,9 @@ export class Tensor {
 
   /** An uninitialised tensor (poisoned with NaN when the pool is in poison mode). */
   static empty(rt: Runtime, shape: Shape, dtype: DType = "f32", name = "tensor"): Tensor {
+    for (const d of shape) {
+      if (!Number.isInteger(d) || d < 0) throw new Error(`vifi: ${name}: bad shape ${shapeStr(shape)}`);
+    }
     const buf = rt.pool.acquire(storageBytes(numel(shape), dtype), name);
     return new Tensor(rt, shape, dtype, buf, name);
   }
@@ -61,16 +64,19 @@ export class Tensor {
   ): Tensor {
     const n = numel(shape);
     if (data.length !== n) {
-      throw new Error(`vifi: ${name}: ${data.length} values given for shape ${shapeStr(shape)} (${n} elements)`);
+      throw new Error(
+        `vifi: ${name}: ${data.length} values given for shape ${shapeStr(shape)} (${n} elements)`,
+      );
     }
     const t = Tensor.empty(rt, shape, dtype, name);
     rt.device.queue.writeBuffer(t.buffer, 0, encode(data, dtype, storageBytes(n, dtype)));
     return t;
   }
 
+  /** Zero-filled on the GPU (a clear in the command stream, not a CPU-side zero array). */
   static zeros(rt: Runtime, shape: Shape, dtype: DType = "f32", name = "tensor"): Tensor {
     const t = Tensor.empty(rt, shape, dtype, name);
-    rt.device.queue.writeBuffer(t.buffer, 0, new Uint8Array(storageBytes(t.size, dtype)));
+    rt.copyEncoder().clearBuffer(t.buffer, 0, storageBytes(t.size, dtype));
     return t;
   }
 
@@ -146,7 +152,9 @@ export function expectShape(t: Tensor, shape: readonly number[], what: string): 
   const ok = t.shape.length === shape.length && shape.every((d, i) => d === -1 || d === t.shape[i]);
   if (!ok) {
     throw new Error(
-      `vifi: ${what}: expected shape ${shapeStr(shape.map((d) => (d === -1 ? "*" : d)) as unknown as number[])}` +
+      `vifi: ${what}: expected shape ${
+        shapeStr(shape.map((d) => (d === -1 ? "*" : d)) as unknown as number[])
+      }` +
         ` but ${t.name} has ${shapeStr(t.shape)}`,
     );
   }

@@ -45,7 +45,10 @@ function makeInputs(c: AttnCase, rng: Rng, f16: boolean) {
   let pad: { mask: number[]; shape: number[] } | undefined;
   if (c.pad === "lengths") {
     // one item fully visible, one with a short prefix (≥ 1 so causal rows keep key 0)
-    pad = { mask: Array.from({ length: c.B }, (_, b) => (b === 0 ? c.Lk : 1 + rng.int(c.Lk - 1))), shape: [c.B] };
+    pad = {
+      mask: Array.from({ length: c.B }, (_, b) => (b === 0 ? c.Lk : 1 + rng.int(c.Lk - 1))),
+      shape: [c.B],
+    };
   } else if (c.pad === "flags") {
     const mask = Array.from({ length: c.B * c.Lk }, () => (rng.next() < 0.7 ? 1 : 0));
     for (let b = 0; b < c.B; b++) mask[b * c.Lk] = 1;
@@ -87,7 +90,9 @@ async function gpuAttention(
       tdo.dispose();
       const split = (j: number) => {
         const o = new Float64Array(c.B * c.Lq * c.D);
-        for (let r = 0; r < c.B * c.Lq; r++) o.set(d.subarray(r * 3 * c.D + j * c.D, r * 3 * c.D + (j + 1) * c.D), r * c.D);
+        for (let r = 0; r < c.B * c.Lq; r++) {
+          o.set(d.subarray(r * 3 * c.D + j * c.D, r * 3 * c.D + (j + 1) * c.D), r * c.D);
+        }
         return o;
       };
       res = { out: await take(out), dq: split(0), dk: split(1), dv: split(2) };
@@ -159,7 +164,9 @@ const finiteDifference: KernelCheck = {
   dtype: "f32",
   direction: "backward",
   tol: 1e-3,
-  cases: [CASES[4], CASES[3], { B: 1, Lq: 9, Lk: 9, D: 8, heads: 2, causal: true, packed: true }].map((c) => ({
+  cases: [CASES[4], CASES[3], { B: 1, Lq: 9, Lk: 9, D: 8, heads: 2, causal: true, packed: true }].map((
+    c,
+  ) => ({
     label: label(c),
     async run(rt, rng) {
       const x = makeInputs(c, rng, false);

@@ -1,9 +1,4 @@
-import {
-  type Activation,
-  matmul,
-  matmulBackward,
-  matmulReference,
-} from "../../tensor/ops/matmul.ts";
+import { type Activation, matmul, matmulBackward, matmulReference } from "../../tensor/ops/matmul.ts";
 import { type CheckCase, type CheckDtype, type KernelCheck, relErr, tolFor, worst } from "../check.ts";
 import { finiteDifferenceError } from "../finite-difference.ts";
 import type { Rng } from "../rng.ts";
@@ -20,6 +15,8 @@ interface MmCase {
   bias?: boolean;
   activation?: Activation;
   accumulate?: boolean;
+  /** false: force the storage-buffer path where the texture path would be taken */
+  useTextures?: boolean;
 }
 
 // Sizes that are not multiples of any tile (197 tokens, 77 text positions, 1, 3) and the vec4 path
@@ -35,6 +32,12 @@ const FORWARD: MmCase[] = [
   { M: 20, K: 9, N: 17, batch: 3, bBatched: true },
   { M: 8, K: 16, N: 12, batch: 5, transB: true, accumulate: true },
   { M: 197, K: 197, N: 64, batch: 2, bBatched: true },
+  // Leading dimensions that are multiples of 64 take the texture path on software adapters; the same
+  // shapes through storage buffers.
+  { M: 70, K: 128, N: 64, transB: true, bias: true },
+  { M: 70, K: 128, N: 64, transB: true, bias: true, useTextures: false },
+  { M: 64, K: 64, N: 128, transA: true, batch: 2, bBatched: true },
+  { M: 64, K: 64, N: 128, transA: true, batch: 2, bBatched: true, useTextures: false },
 ];
 
 function label(c: MmCase): string {
@@ -45,6 +48,7 @@ function label(c: MmCase): string {
     c.bias && "bias",
     c.activation && c.activation,
     c.accumulate && "+=",
+    c.useTextures === false && "storage path",
   ].filter(Boolean);
   return `M=${c.M} K=${c.K} N=${c.N}${flags.length ? " " + flags.join(", ") : ""}`;
 }
@@ -72,6 +76,7 @@ async function runForward(c: MmCase, dtype: CheckDtype, rt: Parameters<CheckCase
       alpha,
       out: tout,
       accumulate: c.accumulate,
+      useTextures: c.useTextures,
     }),
   );
   disposeAll(ta, tb, tbias);

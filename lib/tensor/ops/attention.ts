@@ -52,17 +52,23 @@ function softmaxOpts(o: AttentionOptions, d: Dims): SoftmaxOptions {
 function dims(q: Tensor, k: Tensor, v: Tensor, heads: number, packed: boolean): Dims {
   for (const t of [q, k, v]) {
     t.check();
-    if (t.shape.length !== 3) throw new Error(`vifi: attention: ${t.name} ${shapeStr(t.shape)} must be [B, L, D]`);
+    if (t.shape.length !== 3) {
+      throw new Error(`vifi: attention: ${t.name} ${shapeStr(t.shape)} must be [B, L, D]`);
+    }
   }
   expectDtype(q, ["f32", "f16"], "attention");
   const [B, Lq, Dq] = q.shape;
   const D = packed ? Dq / 3 : Dq;
   const [Bk, Lk, Dk] = k.shape;
-  if (k.dtype !== q.dtype || v.dtype !== q.dtype) throw new Error("vifi: attention: q, k and v differ in dtype");
+  if (k.dtype !== q.dtype || v.dtype !== q.dtype) {
+    throw new Error("vifi: attention: q, k and v differ in dtype");
+  }
   if (!packed) {
     if (Bk !== B || Dk !== D || v.shape[0] !== B || v.shape[1] !== Lk || v.shape[2] !== D) {
       throw new Error(
-        `vifi: attention: q ${shapeStr(q.shape)}, k ${shapeStr(k.shape)} and v ${shapeStr(v.shape)} do not fit` +
+        `vifi: attention: q ${shapeStr(q.shape)}, k ${shapeStr(k.shape)} and v ${
+          shapeStr(v.shape)
+        } do not fit` +
           " [B, Lq, D], [B, Lk, D], [B, Lk, D]",
       );
     }
@@ -84,7 +90,15 @@ async function headGemm(
   y: View,
   c: View | "scores",
   cs: Tensor | undefined,
-  shape: { M: number; N: number; K: number; transA?: boolean; transB?: boolean; rowsA: number; rowsB: number },
+  shape: {
+    M: number;
+    N: number;
+    K: number;
+    transA?: boolean;
+    transB?: boolean;
+    rowsA: number;
+    rowsB: number;
+  },
   label: string,
 ) {
   const blk = d.Lq * d.Lk;
@@ -123,7 +137,13 @@ async function headGemm(
   });
 }
 
-async function forwardViews(q: View, k: View, v: View, d: Dims, o: AttentionOptions): Promise<AttentionResult> {
+async function forwardViews(
+  q: View,
+  k: View,
+  v: View,
+  d: Dims,
+  o: AttentionOptions,
+): Promise<AttentionResult> {
   const rt = q.t.rt;
   const dtype = q.t.dtype;
   const scores = Tensor.empty(rt, [d.B, d.H, d.Lq, d.Lk], dtype, "attention.scores");
@@ -219,7 +239,9 @@ function checkGrad(dout: Tensor, d: Dims, probs: Tensor) {
   dout.check();
   probs.check();
   if (dout.shape.length !== 3 || dout.shape[0] !== d.B || dout.shape[1] !== d.Lq || dout.shape[2] !== d.D) {
-    throw new Error(`vifi: attention backward: ${dout.name} ${shapeStr(dout.shape)} must be [${d.B}, ${d.Lq}, ${d.D}]`);
+    throw new Error(
+      `vifi: attention backward: ${dout.name} ${shapeStr(dout.shape)} must be [${d.B}, ${d.Lq}, ${d.D}]`,
+    );
   }
 }
 
@@ -255,7 +277,18 @@ export async function attentionPackedBackward(
   const dqkv = Tensor.empty(qkv.rt, qkv.shape, qkv.dtype, `d(${qkv.name})`);
   const ld = 3 * d.D;
   const at = (t: Tensor, j: number) => ({ t, off: j * d.D, ld });
-  await backwardViews(at(qkv, 0), at(qkv, 1), at(qkv, 2), probs, dout, at(dqkv, 0), at(dqkv, 1), at(dqkv, 2), d, o);
+  await backwardViews(
+    at(qkv, 0),
+    at(qkv, 1),
+    at(qkv, 2),
+    probs,
+    dout,
+    at(dqkv, 0),
+    at(dqkv, 1),
+    at(dqkv, 2),
+    d,
+    o,
+  );
   return dqkv;
 }
 
@@ -286,7 +319,9 @@ export function attentionReference(r: AttentionReferenceInput, dout?: ArrayLike<
       for (let i = 0; i < Lq; i++) {
         for (let j = 0; j < Lk; j++) {
           let s = 0;
-          for (let c = 0; c < dh; c++) s += r.q[(b * Lq + i) * D + h * dh + c] * r.k[(b * Lk + j) * D + h * dh + c];
+          for (let c = 0; c < dh; c++) {
+            s += r.q[(b * Lq + i) * D + h * dh + c] * r.k[(b * Lk + j) * D + h * dh + c];
+          }
           S[((b * H + h) * Lq + i) * Lk + j] = s;
         }
       }
@@ -320,7 +355,9 @@ export function attentionReference(r: AttentionReferenceInput, dout?: ArrayLike<
         let dot = 0;
         for (let j = 0; j < Lk; j++) {
           let s = 0;
-          for (let c = 0; c < dh; c++) s += dout[(b * Lq + i) * D + h * dh + c] * r.v[(b * Lk + j) * D + h * dh + c];
+          for (let c = 0; c < dh; c++) {
+            s += dout[(b * Lq + i) * D + h * dh + c] * r.v[(b * Lk + j) * D + h * dh + c];
+          }
           dP[j] = s;
           dot += s * P[at(b, h, i, j)];
         }

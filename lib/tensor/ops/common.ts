@@ -4,7 +4,9 @@ import type { DType } from "../tensor.ts";
 
 /** Spec entries for a kernel whose storage type follows the tensor dtype. */
 export function dtypeSpec(dtype: DType): { F16: boolean; T: string } {
-  if (dtype !== "f32" && dtype !== "f16") throw new Error(`vifi: float kernels take f32 or f16, not ${dtype}`);
+  if (dtype !== "f32" && dtype !== "f16") {
+    throw new Error(`vifi: float kernels take f32 or f16, not ${dtype}`);
+  }
   return { F16: dtype === "f16", T: dtype };
 }
 
@@ -17,7 +19,9 @@ export function params(...fields: (number | { f: number })[]): ArrayBuffer {
   const f = new Float32Array(buf);
   fields.forEach((v, k) => {
     if (typeof v === "number") {
-      if (!Number.isInteger(v)) throw new Error(`vifi: uniform field ${k} = ${v} is not an integer; wrap floats as {f: x}`);
+      if (!Number.isInteger(v)) {
+        throw new Error(`vifi: uniform field ${k} = ${v} is not an integer; wrap floats as {f: x}`);
+      }
       if (v < 0) i[k] = v;
       else u[k] = v;
     } else {

@@ -22,21 +22,31 @@ export async function binary(
   a.check();
   b.check();
   expectDtype(a, ["f32", "f16"], op);
-  if (b.dtype !== a.dtype) throw new Error(`vifi: ${op}: ${a.name} is ${a.dtype} but ${b.name} is ${b.dtype}`);
+  if (b.dtype !== a.dtype) {
+    throw new Error(`vifi: ${op}: ${a.name} is ${a.dtype} but ${b.name} is ${b.dtype}`);
+  }
   if (b.size === 0 || a.size % b.size !== 0) {
-    throw new Error(`vifi: ${op}: ${b.name} (${b.size} elements) does not broadcast over ${a.name} (${a.size})`);
+    throw new Error(
+      `vifi: ${op}: ${b.name} (${b.size} elements) does not broadcast over ${a.name} (${a.size})`,
+    );
   }
   const out = opts.out ?? Tensor.empty(rt, a.shape, a.dtype, `${op}(${a.name})`);
-  if (out.size !== a.size || out.dtype !== a.dtype) throw new Error(`vifi: ${op}: out does not match ${a.name}`);
-  const pipe = await rt.pipeline("elementwise.wgsl", "binary", { ...dtypeSpec(a.dtype), OP: EXPR[op], HAS_B: true });
+  if (out.size !== a.size || out.dtype !== a.dtype) {
+    throw new Error(`vifi: ${op}: out does not match ${a.name}`);
+  }
+  const pipe = await rt.pipeline("elementwise.wgsl", "binary", {
+    ...dtypeSpec(a.dtype),
+    OP: EXPR[op],
+    HAS_B: true,
+  });
   const u = rt.uniform(params(a.size, b.size, { f: opts.alpha ?? 1 }, { f: opts.beta ?? 1 }));
   rt.dispatch(pipe, [u, a.buffer, b.buffer, out.buffer], grid1d(a.size), { label: op });
   return out;
 }
 
-export const add = (a: Tensor, b: Tensor, out?: Tensor) => binary("add", a, b, { out });
-export const sub = (a: Tensor, b: Tensor, out?: Tensor) => binary("sub", a, b, { out });
-export const mul = (a: Tensor, b: Tensor, out?: Tensor) => binary("mul", a, b, { out });
+export const add = (a: Tensor, b: Tensor, out?: Tensor): Promise<Tensor> => binary("add", a, b, { out });
+export const sub = (a: Tensor, b: Tensor, out?: Tensor): Promise<Tensor> => binary("sub", a, b, { out });
+export const mul = (a: Tensor, b: Tensor, out?: Tensor): Promise<Tensor> => binary("mul", a, b, { out });
 
 /** out = alpha·a (out may be a itself: an in-place scale). */
 export async function scale(a: Tensor, alpha: number, out?: Tensor): Promise<Tensor> {
@@ -52,7 +62,11 @@ export async function scale(a: Tensor, alpha: number, out?: Tensor): Promise<Ten
     tmp.dispose();
     return o;
   }
-  const pipe = await rt.pipeline("elementwise.wgsl", "binary", { ...dtypeSpec(a.dtype), OP: "x", HAS_B: false });
+  const pipe = await rt.pipeline("elementwise.wgsl", "binary", {
+    ...dtypeSpec(a.dtype),
+    OP: "x",
+    HAS_B: false,
+  });
   const u = rt.uniform(params(a.size, 1, { f: alpha }, { f: 0 }));
   rt.dispatch(pipe, [u, a.buffer, undefined, o.buffer], grid1d(a.size), { label: "scale" });
   return o;

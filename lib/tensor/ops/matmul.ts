@@ -25,7 +25,9 @@ export interface Tiles {
  * GPUs want more invocations and fewer registers per invocation.
  */
 export function chooseTiles(gpu: Gpu, M: number, N: number): Tiles {
-  if (gpu.info.software) return { TM: 16, TN: 8, WX: 4, WY: 2 };
+  // lavapipe: 16×16 blocks in 16×4 workgroups measured best (bench ladder, 2026-11-27: 25 GFLOP/s at
+  // 1576×768×768 against 20 for 16×8 and 16 for 8×8); one SIMD row of 8 lanes per workgroup row.
+  if (gpu.info.software) return { TM: 16, TN: 16, WX: 16, WY: 4 };
   const t = { TM: 8, TN: 8, WX: 8, WY: 8 };
   // Small outputs (per-head attention, text tower) need smaller blocks to fill the GPU.
   if (M * N < 256 * 256) return { TM: 4, TN: 4, WX: 8, WY: 8 };
@@ -60,13 +62,17 @@ export interface GemmArgs {
   activation?: Activation;
   accumulate?: boolean;
   tiles?: Tiles;
+  /** false: never stage operands through textures (tests both paths) */
+  useTextures?: boolean;
   label?: string;
 }
 
 export async function gemm(rt: Runtime, g: GemmArgs): Promise<void> {
   const batch = g.batch ?? 1;
   const heads = g.heads ?? 1;
-  if (batch % heads !== 0) throw new Error(`vifi: matmul: batch ${batch} is not a multiple of heads ${heads}`);
+  if (batch % heads !== 0) {
+    throw new Error(`vifi: matmul: batch ${batch} is not a multiple of heads ${heads}`);
+  }
   const [sa0, sa1] = g.strideA ?? [0, 0];
   const [sb0, sb1] = g.strideB ?? [0, 0];
   const [sc0, sc1] = g.strideC ?? [0, 0];
@@ -76,6 +82,19 @@ export async function gemm(rt: Runtime, g: GemmArgs): Promise<void> {
   const aligned = (...xs: number[]) => xs.every((x) => x % 4 === 0);
   const vec = aligned(g.lda, g.ldb, offA, offB, sa0, sa1, sb0, sb1);
   const tiles = g.tiles ?? chooseTiles(rt.gpu, g.M, g.N);
+  // On software adapters read A and B through textures (see kernels/matmul.wgsl) when the rows can be
+  // copied as they are. The copy is one pass over each operand; the GEMM reads each many times.
+  let ta: GPUTextureView | undefined;
+  let tb: GPUTextureView | undefined;
+  if (vec && rt.gpu.info.software && g.useTextures !== false) {
+    const format = g.dtype === "f16" ? "rgba16float" : "rgba32float";
+    const [rowsA, rowsB] = [g.transA ? g.K : g.M, g.transB ? g.N : g.K];
+    const lastA = offA + (batch / heads - 1) * sa0 + (heads - 1) * sa1 + rowsA * g.lda;
+    const lastB = offB + (batch / heads - 1) * sb0 + (heads - 1) * sb1 + rowsB * g.ldb;
+    ta = rt.rowsTexture(g.a, g.lda, Math.ceil(lastA / g.lda), format);
+    tb = ta && rt.rowsTexture(g.b, g.ldb, Math.ceil(lastB / g.ldb), format);
+    if (!tb) ta = undefined;
+  }
   const spec = {
     ...dtypeSpec(g.dtype),
     TM: tiles.TM,
@@ -85,6 +104,7 @@ export async function gemm(rt: Runtime, g: GemmArgs): Promise<void> {
     TRANS_A: !!g.transA,
     TRANS_B: !!g.transB,
     VEC: vec,
+    TEX: !!ta,
     HAS_BIAS: !!g.bias,
     ACT: ACT[g.activation ?? "none"],
     ACCUM: !!g.accumulate,
@@ -111,7 +131,7 @@ export async function gemm(rt: Runtime, g: GemmArgs): Promise<void> {
   ));
   const gx = Math.ceil(g.N / (tiles.TN * tiles.WX));
   const gy = Math.ceil(g.M / (tiles.TM * tiles.WY));
-  rt.dispatch(pipe, [u, g.a, g.b, g.c, g.bias], [gx, gy, batch], { label: g.label ?? "matmul" });
+  rt.dispatch(pipe, [u, ta ?? g.a, tb ?? g.b, g.c, g.bias], [gx, gy, batch], { label: g.label ?? "matmul" });
 }
 
 export interface MatmulOptions {
@@ -125,6 +145,8 @@ export interface MatmulOptions {
   out?: Tensor;
   accumulate?: boolean;
   tiles?: Tiles;
+  /** false: read operands from storage buffers even where textures are faster (for tests) */
+  useTextures?: boolean;
 }
 
 /**
@@ -137,9 +159,13 @@ export async function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Pr
   a.check();
   b.check();
   expectDtype(a, ["f32", "f16"], "matmul");
-  if (b.dtype !== a.dtype) throw new Error(`vifi: matmul: ${a.name} is ${a.dtype} but ${b.name} is ${b.dtype}`);
+  if (b.dtype !== a.dtype) {
+    throw new Error(`vifi: matmul: ${a.name} is ${a.dtype} but ${b.name} is ${b.dtype}`);
+  }
   if (a.shape.length < 2 || b.shape.length < 2) {
-    throw new Error(`vifi: matmul: ${a.name} ${shapeStr(a.shape)} and ${b.name} ${shapeStr(b.shape)} must be ≥ 2-D`);
+    throw new Error(
+      `vifi: matmul: ${a.name} ${shapeStr(a.shape)} and ${b.name} ${shapeStr(b.shape)} must be ≥ 2-D`,
+    );
   }
   const ar = a.shape.length;
   const br = b.shape.length;
@@ -158,7 +184,9 @@ export async function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Pr
     const bl = b.shape.slice(0, br - 2);
     if (bl.length !== lead.length || bl.some((d, i) => d !== lead[i])) {
       throw new Error(
-        `vifi: matmul: batch dimensions of ${a.name} ${shapeStr(a.shape)} and ${b.name} ${shapeStr(b.shape)} differ`,
+        `vifi: matmul: batch dimensions of ${a.name} ${shapeStr(a.shape)} and ${b.name} ${
+          shapeStr(b.shape)
+        } differ`,
       );
     }
     strideB = K * N;
@@ -166,7 +194,9 @@ export async function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Pr
   if (opts.bias) {
     opts.bias.check();
     if (opts.bias.size !== N || opts.bias.dtype !== a.dtype) {
-      throw new Error(`vifi: matmul: bias ${opts.bias.name} ${shapeStr(opts.bias.shape)} must be [${N}] ${a.dtype}`);
+      throw new Error(
+        `vifi: matmul: bias ${opts.bias.name} ${shapeStr(opts.bias.shape)} must be [${N}] ${a.dtype}`,
+      );
     }
   }
   const outShape = [...lead, M, N];
@@ -174,7 +204,9 @@ export async function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Pr
   if (out) {
     out.check();
     if (out.size !== batch * M * N || out.dtype !== a.dtype) {
-      throw new Error(`vifi: matmul: out ${out.name} ${shapeStr(out.shape)} must hold ${shapeStr(outShape)} ${a.dtype}`);
+      throw new Error(
+        `vifi: matmul: out ${out.name} ${shapeStr(out.shape)} must hold ${shapeStr(outShape)} ${a.dtype}`,
+      );
     }
   } else {
     if (opts.accumulate) throw new Error("vifi: matmul: accumulate needs an `out` tensor to add into");
@@ -202,6 +234,7 @@ export async function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Pr
     activation: opts.activation,
     accumulate: opts.accumulate,
     tiles: opts.tiles,
+    useTextures: opts.useTextures,
   });
   return out;
 }
@@ -228,7 +261,9 @@ export async function matmulBackward(
   }
   if (needB) {
     // dB = Aᵀ·dC; with stored Bᵀ: dBᵀ = dCᵀ·A.
-    db = transB ? await matmul(dc, a, { transA: true, transB: transA }) : await matmul(a, dc, { transA: !transA });
+    db = transB
+      ? await matmul(dc, a, { transA: true, transB: transA })
+      : await matmul(a, dc, { transA: !transA });
     db = db.reshape(b.shape);
   }
   return { da, db };

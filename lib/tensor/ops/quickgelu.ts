@@ -25,7 +25,9 @@ export async function quickGeluBackward(x: Tensor, dy: Tensor): Promise<Tensor> 
   const dx = Tensor.empty(rt, x.shape, x.dtype, `d(${x.name})`);
   const pipe = await rt.pipeline("quickgelu.wgsl", "backward", dtypeSpec(x.dtype));
   const u = rt.uniform(params(x.size));
-  rt.dispatch(pipe, [u, x.buffer, undefined, dy.buffer, dx.buffer], grid1d(x.size), { label: "quickgelu_bwd" });
+  rt.dispatch(pipe, [u, x.buffer, undefined, dy.buffer, dx.buffer], grid1d(x.size), {
+    label: "quickgelu_bwd",
+  });
   return dx;
 }
 

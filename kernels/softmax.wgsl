@@ -1,0 +1,176 @@
+// Row softmax over the last dimension with the masks of scaled-dot-product attention.
+// Rows are laid out [batch, heads, Lq] over keys Lk (any leading shape works when no mask needs it).
+//   y = softmax(scale · x) over the visible keys; invisible keys get exactly 0, and a row with no
+//   visible key is all zeros (not NaN): exp() is never evaluated on a masked logit.
+//   dx = scale · y ⊙ (dy − Σ dy ⊙ y), 0 on invisible keys (so a non-finite dy there cannot leak).
+// Visibility: CAUSAL keeps key c ≤ q (q = row % lq; top-left aligned like PyTorch's is_causal);
+// PAD keeps keys allowed by keymask[b] with b = row / batch_rows: with PAD_LENGTHS keymask is [B]
+// valid lengths (key c kept iff c < length), otherwise [B, Lk] flags (kept iff nonzero). The mask
+// is read as i32; u32 masks have the same bits for every value that makes sense (< 2³¹).
+// Spec: F16 / T storage of x, y, dy, dx; WG / TPR / COOP as in layernorm.wgsl; CAUSAL, PAD, PAD_LENGTHS.
+#if F16
+enable f16;
+#endif
+alias T = {{T}};
+
+const TPR: u32 = {{TPR}}u;
+
+struct Params {
+  rows: u32,
+  width: u32,       // Lk
+  lq: u32,          // rows per [Lq, Lk] score block
+  batch_rows: u32,  // rows per batch item (heads · Lq)
+  scale: f32,
+};
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<T>;
+@group(0) @binding(2) var<storage, read_write> y: array<T>;
+@group(0) @binding(3) var<storage, read> keymask: array<i32>;
+@group(0) @binding(4) var<storage, read> y_in: array<T>;
+@group(0) @binding(5) var<storage, read> dy: array<T>;
+@group(0) @binding(6) var<storage, read_write> dx: array<T>;
+
+#if COOP
+var<workgroup> shared_red: array<f32, {{WG}}>;
+#endif
+
+// Reductions over the TPR lanes of a row; every lane gets the result. Must be reached by the
+// whole workgroup (out-of-range rows run empty loops instead of returning).
+fn row_sum(v: f32, lid: u32) -> f32 {
+#if COOP
+  let lane = lid % TPR;
+  shared_red[lid] = v;
+  workgroupBarrier();
+  for (var s = TPR / 2u; s > 0u; s >>= 1u) {
+    if (lane < s) {
+      shared_red[lid] += shared_red[lid + s];
+    }
+    workgroupBarrier();
+  }
+  let total = shared_red[lid - lane];
+  workgroupBarrier();
+  return total;
+#else
+  return v;
+#endif
+}
+
+fn row_max(v: f32, lid: u32) -> f32 {
+#if COOP
+  let lane = lid % TPR;
+  shared_red[lid] = v;
+  workgroupBarrier();
+  for (var s = TPR / 2u; s > 0u; s >>= 1u) {
+    if (lane < s) {
+      shared_red[lid] = max(shared_red[lid], shared_red[lid + s]);
+    }
+    workgroupBarrier();
+  }
+  let total = shared_red[lid - lane];
+  workgroupBarrier();
+  return total;
+#else
+  return v;
+#endif
+}
+
+// Keys at or beyond this column are invisible for the whole row (causal and length masks are
+// prefixes), so the loops over the logits can stop there.
+fn visible_prefix(row: u32) -> u32 {
+  var n = p.width;
+#if CAUSAL
+  n = min(n, row % p.lq + 1u);
+#endif
+#if PAD
+#if PAD_LENGTHS
+  n = min(n, u32(max(keymask[row / p.batch_rows], 0)));
+#endif
+#endif
+  return n;
+}
+
+// Per-key flags, the one mask that is not a prefix.
+fn flag(row: u32, c: u32) -> bool {
+#if PAD
+#if !PAD_LENGTHS
+  return keymask[(row / p.batch_rows) * p.width + c] != 0;
+#else
+  return true;
+#endif
+#else
+  return true;
+#endif
+}
+
+@compute @workgroup_size({{WG}})
+fn forward(
+  @builtin(workgroup_id) wg: vec3u,
+  @builtin(num_workgroups) nwg: vec3u,
+  @builtin(local_invocation_index) lid: u32,
+) {
+  let row = ((wg.x + wg.y * nwg.x) * {{WG}}u + lid) / TPR;
+  let lane = lid % TPR;
+  let in_range = row < p.rows;
+#if !COOP
+  if (!in_range) { return; }
+#endif
+  let n = select(0u, p.width, in_range);
+  let vis = select(0u, visible_prefix(row), in_range);
+  let base = row * p.width;
+  // The lowest finite f32, not −∞: a row whose visible logits are all −∞ then sums to 0 instead of NaN.
+  var m = -3.4028234e38;
+  for (var c = lane; c < vis; c += TPR) {
+    if (flag(row, c)) {
+      m = max(m, p.scale * f32(x[base + c]));
+    }
+  }
+  m = row_max(m, lid);
+  var s = 0.0;
+  for (var c = lane; c < vis; c += TPR) {
+    if (flag(row, c)) {
+      s += exp(p.scale * f32(x[base + c]) - m);
+    }
+  }
+  s = row_sum(s, lid);
+  let inv = select(0.0, 1.0 / s, s > 0.0);
+  for (var c = lane; c < n; c += TPR) {
+    var v = 0.0;
+    if (c < vis && flag(row, c)) {
+      v = exp(p.scale * f32(x[base + c]) - m) * inv;
+    }
+    y[base + c] = T(v);
+  }
+}
+
+@compute @workgroup_size({{WG}})
+fn backward(
+  @builtin(workgroup_id) wg: vec3u,
+  @builtin(num_workgroups) nwg: vec3u,
+  @builtin(local_invocation_index) lid: u32,
+) {
+  let row = ((wg.x + wg.y * nwg.x) * {{WG}}u + lid) / TPR;
+  let lane = lid % TPR;
+  let in_range = row < p.rows;
+#if !COOP
+  if (!in_range) { return; }
+#endif
+  let n = select(0u, p.width, in_range);
+  let vis = select(0u, visible_prefix(row), in_range);
+  let base = row * p.width;
+  var s = 0.0;
+  for (var c = lane; c < vis; c += TPR) {
+    if (flag(row, c)) {
+      s += f32(dy[base + c]) * f32(y_in[base + c]);
+    }
+  }
+  s = row_sum(s, lid);
+  for (var c = lane; c < n; c += TPR) {
+    var v = 0.0;
+    if (c < vis && flag(row, c)) {
+      let yv = f32(y_in[base + c]);
+      v = p.scale * yv * (f32(dy[base + c]) - s);
+    }
+    dx[base + c] = T(v);
+  }
+}

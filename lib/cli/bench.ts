@@ -1,0 +1,369 @@
+// `deno task bench [--json FILE] [--reps N] [--filter TEXT]`: kernel speed at CLIP ViT-B/16 shapes,
+// each beside the same computation run by onnxruntime-web (wasm) in this process, with the ratio.
+// Our figures are GPU device time from timestamp queries (wall time where the adapter has none);
+// onnxruntime's are wall time of session.run, which includes its input copies.
+
+import { parseArgs } from "node:util";
+import { getRuntime, type Runtime } from "../gpu/runtime.ts";
+import { encodeOnnx, type OnnxGraph } from "../io/onnx.ts";
+import { Rng } from "../selftest/rng.ts";
+import { attentionPacked } from "../tensor/ops/attention.ts";
+import { layerNorm } from "../tensor/ops/layernorm.ts";
+import { matmul } from "../tensor/ops/matmul.ts";
+import { type DType, Tensor } from "../tensor/tensor.ts";
+
+export interface BenchRow {
+  op: string;
+  shape: string;
+  dtype: string;
+  /** compute-bound ops */
+  gflops?: number;
+  /** memory-bound ops */
+  gbps?: number;
+  ms: number;
+  ref: string | null;
+  ref_gflops?: number | null;
+  ref_gbps?: number | null;
+  ref_ms: number | null;
+  /** ours / reference (higher is better for us) */
+  ratio: number | null;
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+};
+
+/** Median time of `run` in ms: device time when timestamps exist, else wall time around a sync. */
+async function timeGpu(rt: Runtime, reps: number, run: () => Promise<Tensor[]>): Promise<number> {
+  for (const t of await run()) t.dispose(); // compile and warm up
+  await rt.sync();
+  if (rt.enableProfiling()) {
+    const perRep: number[] = [];
+    for (let i = 0; i < reps; i++) {
+      for (const t of await run()) t.dispose();
+      const timings = await rt.timings();
+      perRep.push(timings.reduce((s, t) => s + t.ms, 0));
+    }
+    return median(perRep);
+  }
+  const wall: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const t0 = performance.now();
+    for (const t of await run()) t.dispose();
+    await rt.sync();
+    wall.push(performance.now() - t0);
+  }
+  return median(wall);
+}
+
+// deno-lint-ignore no-explicit-any
+type Ort = any;
+
+async function loadOrt(): Promise<Ort | null> {
+  try {
+    const ort = await import("npm:onnxruntime-web@1.30.0");
+    ort.env.wasm.numThreads = Math.max(1, navigator.hardwareConcurrency ?? 1);
+    ort.env.logLevel = "error";
+    return ort;
+  } catch (e) {
+    console.error(`onnxruntime-web unavailable, no reference column: ${e instanceof Error ? e.message : e}`);
+    return null;
+  }
+}
+
+async function timeOrt(
+  ort: Ort,
+  graph: OnnxGraph,
+  feeds: Record<string, { data: Float32Array; dims: number[] }>,
+  reps: number,
+): Promise<number> {
+  const session = await ort.InferenceSession.create(encodeOnnx(graph), { graphOptimizationLevel: "all" });
+  const f: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(feeds)) f[k] = new ort.Tensor("float32", v.data, v.dims);
+  await session.run(f);
+  const ms: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const t0 = performance.now();
+    await session.run(f);
+    ms.push(performance.now() - t0);
+  }
+  await session.release();
+  return median(ms);
+}
+
+function matmulGraph(M: number, K: number, N: number, w: Float32Array): OnnxGraph {
+  return {
+    name: "matmul",
+    nodes: [{ op: "MatMul", inputs: ["x", "w"], outputs: ["y"] }],
+    inputs: [{ name: "x", type: "float", dims: [M, K] }],
+    outputs: [{ name: "y", type: "float", dims: [M, N] }],
+    initializers: [{ name: "w", type: "float", dims: [K, N], data: w }],
+  };
+}
+
+function attentionGraph(B: number, L: number, H: number, dh: number): OnnxGraph {
+  const D = H * dh;
+  const i64 = (xs: number[]) => new BigInt64Array(xs.map(BigInt));
+  const split = (name: string) => [
+    { op: "Reshape", inputs: [name, "heads_shape"], outputs: [`${name}4`] },
+    {
+      op: "Transpose",
+      inputs: [`${name}4`],
+      outputs: [`${name}h`],
+      attributes: [{ name: "perm", value: [0, 2, 1, 3] }],
+    },
+  ];
+  return {
+    name: "attention",
+    nodes: [
+      ...split("q"),
+      ...split("k"),
+      ...split("v"),
+      {
+        op: "Transpose",
+        inputs: ["kh"],
+        outputs: ["kt"],
+        attributes: [{ name: "perm", value: [0, 1, 3, 2] }],
+      },
+      { op: "MatMul", inputs: ["qh", "kt"], outputs: ["s"] },
+      { op: "Mul", inputs: ["s", "scale"], outputs: ["ss"] },
+      { op: "Softmax", inputs: ["ss"], outputs: ["p"], attributes: [{ name: "axis", value: -1 }] },
+      { op: "MatMul", inputs: ["p", "vh"], outputs: ["oh"] },
+      {
+        op: "Transpose",
+        inputs: ["oh"],
+        outputs: ["o4"],
+        attributes: [{ name: "perm", value: [0, 2, 1, 3] }],
+      },
+      { op: "Reshape", inputs: ["o4", "out_shape"], outputs: ["y"] },
+    ],
+    inputs: ["q", "k", "v"].map((name) => ({ name, type: "float" as const, dims: [B, L, D] })),
+    outputs: [{ name: "y", type: "float", dims: [B, L, D] }],
+    initializers: [
+      { name: "heads_shape", type: "int64", dims: [4], data: i64([B, L, H, dh]) },
+      { name: "out_shape", type: "int64", dims: [3], data: i64([B, L, D]) },
+      { name: "scale", type: "float", dims: [], data: new Float32Array([1 / Math.sqrt(dh)]) },
+    ],
+  };
+}
+
+function layerNormGraph(M: number, N: number, w: Float32Array, b: Float32Array): OnnxGraph {
+  return {
+    name: "layernorm",
+    nodes: [{
+      op: "LayerNormalization",
+      inputs: ["x", "w", "b"],
+      outputs: ["y"],
+      attributes: [{ name: "axis", value: -1 }, { name: "epsilon", value: 1e-5, float: true }],
+    }],
+    inputs: [{ name: "x", type: "float", dims: [M, N] }],
+    outputs: [{ name: "y", type: "float", dims: [M, N] }],
+    initializers: [{ name: "w", type: "float", dims: [N], data: w }, {
+      name: "b",
+      type: "float",
+      dims: [N],
+      data: b,
+    }],
+  };
+}
+
+export interface BenchOptions {
+  reps: number;
+  filter?: string;
+  onRow?: (r: BenchRow) => void;
+}
+
+export async function runBench(rt: Runtime, o: BenchOptions): Promise<BenchRow[]> {
+  const ort = await loadOrt();
+  const rng = new Rng(1);
+  const rows: BenchRow[] = [];
+  const dtypes: DType[] = rt.gpu.features.f16 ? ["f32", "f16"] : ["f32"];
+  const want = (op: string, shape: string) => !o.filter || `${op} ${shape}`.includes(o.filter);
+  const emit = (r: BenchRow) => {
+    rows.push(r);
+    o.onRow?.(r);
+  };
+  const refCache = new Map<string, number | null>();
+  const ref = async (key: string, f: () => Promise<number>) => {
+    if (!refCache.has(key)) refCache.set(key, ort ? await f() : null);
+    return refCache.get(key)!;
+  };
+
+  // Linear layers of ViT-B/16 over 8 frames (M = 197·8) as x·Wᵀ with W stored [out, in], and 1024³.
+  for (const [M, K, N] of [[1576, 768, 768], [1576, 768, 3072], [1576, 3072, 768], [1024, 1024, 1024]]) {
+    const shape = `${M}x${K}x${N}`;
+    if (!want("matmul", shape)) continue;
+    const x = rng.array(M * K);
+    const w = rng.array(N * K);
+    const flop = 2 * M * N * K;
+    const refMs = await ref(`mm${shape}`, () => {
+      const wT = new Float32Array(K * N);
+      for (let n = 0; n < N; n++) for (let k = 0; k < K; k++) wT[k * N + n] = w[n * K + k];
+      return timeOrt(
+        ort,
+        matmulGraph(M, K, N, wT),
+        { x: { data: Float32Array.from(x), dims: [M, K] } },
+        o.reps,
+      );
+    });
+    for (const dtype of dtypes) {
+      const tx = Tensor.from(rt, x, [M, K], dtype);
+      const tw = Tensor.from(rt, w, [N, K], dtype);
+      const ms = await timeGpu(rt, o.reps, async () => [await matmul(tx, tw, { transB: true })]);
+      tx.dispose();
+      tw.dispose();
+      const gflops = flop / ms / 1e6;
+      emit({
+        op: "matmul",
+        shape,
+        dtype,
+        gflops,
+        ms,
+        ref: refMs === null ? null : "onnxruntime-web wasm f32",
+        ref_gflops: refMs === null ? null : flop / refMs / 1e6,
+        ref_ms: refMs,
+        ratio: refMs === null ? null : refMs / ms,
+      });
+    }
+  }
+
+  // Self-attention of one ViT-B/16 layer over 8 frames: 12 heads × 197 tokens × 64.
+  {
+    const [B, L, H, dh] = [8, 197, 12, 64];
+    const D = H * dh;
+    const shape = `${B}x${H}x${L}x${dh}`;
+    if (want("attention", shape)) {
+      const qkv = rng.array(B * L * 3 * D);
+      const flop = 2 * 2 * B * H * L * L * dh;
+      const refMs = await ref("attn", () => {
+        const part = (j: number) => {
+          const out = new Float32Array(B * L * D);
+          for (let r = 0; r < B * L; r++) {
+            for (let c = 0; c < D; c++) out[r * D + c] = qkv[r * 3 * D + j * D + c];
+          }
+          return { data: out, dims: [B, L, D] };
+        };
+        return timeOrt(ort, attentionGraph(B, L, H, dh), { q: part(0), k: part(1), v: part(2) }, o.reps);
+      });
+      for (const dtype of dtypes) {
+        const t = Tensor.from(rt, qkv, [B, L, 3 * D], dtype);
+        const ms = await timeGpu(rt, o.reps, async () => {
+          const r = await attentionPacked(t, { heads: H });
+          return [r.out, r.probs];
+        });
+        t.dispose();
+        emit({
+          op: "attention",
+          shape,
+          dtype,
+          gflops: flop / ms / 1e6,
+          ms,
+          ref: refMs === null ? null : "onnxruntime-web wasm f32",
+          ref_gflops: refMs === null ? null : flop / refMs / 1e6,
+          ref_ms: refMs,
+          ratio: refMs === null ? null : refMs / ms,
+        });
+      }
+    }
+  }
+
+  // LayerNorm over the ViT residual stream: memory-bound, so GB/s of x read + y written.
+  {
+    const [M, N] = [1576, 768];
+    const shape = `${M}x${N}`;
+    if (want("layernorm", shape)) {
+      const x = rng.array(M * N);
+      const w = rng.array(N);
+      const b = rng.array(N);
+      const refMs = await ref(
+        "ln",
+        () =>
+          timeOrt(ort, layerNormGraph(M, N, Float32Array.from(w), Float32Array.from(b)), {
+            x: { data: Float32Array.from(x), dims: [M, N] },
+          }, o.reps),
+      );
+      for (const dtype of dtypes) {
+        const bytesPer = dtype === "f16" ? 2 : 4;
+        const tx = Tensor.from(rt, x, [M, N], dtype);
+        const tw = Tensor.from(rt, w, [N], dtype);
+        const tb = Tensor.from(rt, b, [N], dtype);
+        const ms = await timeGpu(rt, o.reps, async () => {
+          const r = await layerNorm(tx, tw, tb);
+          return [r.y, r.mean, r.rstd];
+        });
+        for (const t of [tx, tw, tb]) t.dispose();
+        const bytes = 2 * M * N * bytesPer;
+        emit({
+          op: "layernorm",
+          shape,
+          dtype,
+          gbps: bytes / ms / 1e6,
+          ms,
+          ref: refMs === null ? null : "onnxruntime-web wasm f32",
+          ref_gbps: refMs === null ? null : (2 * M * N * 4) / refMs / 1e6,
+          ref_ms: refMs,
+          ratio: refMs === null ? null : refMs / ms,
+        });
+      }
+    }
+  }
+  return rows;
+}
+
+function fmt(x: number | null | undefined, digits = 1): string {
+  return x === null || x === undefined ? "—" : x.toFixed(digits);
+}
+
+function printRow(r: BenchRow) {
+  const speed = r.gflops !== undefined ? `${fmt(r.gflops)} GFLOP/s` : `${fmt(r.gbps)} GB/s`;
+  const refSpeed = r.gflops !== undefined ? `${fmt(r.ref_gflops)} GFLOP/s` : `${fmt(r.ref_gbps)} GB/s`;
+  console.log(
+    `| ${r.op.padEnd(9)} | ${r.shape.padEnd(15)} | ${r.dtype} | ${speed.padStart(14)} | ${
+      fmt(r.ms, 2).padStart(8)
+    } | ` +
+      `${refSpeed.padStart(14)} | ${fmt(r.ref_ms, 2).padStart(8)} | ${
+        r.ratio === null ? "—" : r.ratio.toFixed(2) + "×"
+      } |`,
+  );
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({
+    options: {
+      json: { type: "string" },
+      reps: { type: "string", default: "5" },
+      filter: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) {
+    console.log(
+      "usage: deno task bench [--json FILE] [--reps N] [--filter TEXT]\n" +
+        "  GFLOP/s (GB/s for layernorm) of vifi's kernels at ViT-B/16 shapes vs onnxruntime-web (wasm), same run",
+    );
+    Deno.exit(0);
+  }
+  const reps = Number(values.reps);
+  if (!Number.isInteger(reps) || reps < 1) {
+    console.error(`bench: --reps must be a positive integer, got ${values.reps}`);
+    Deno.exit(2);
+  }
+  const rt = await getRuntime();
+  console.log(
+    `adapter: ${rt.gpu.info.description}; f16 ${rt.gpu.features.f16 ? "yes" : "no"}; ` +
+      `timing: ${rt.gpu.features.timestamps ? "device timestamps" : "wall clock"}; reps ${reps} (median)`,
+  );
+  console.log(
+    "| op        | shape           | dt  |           vifi |    ms    |      reference |    ms    | ratio |\n" +
+      "|-----------|-----------------|-----|----------------|----------|----------------|----------|-------|",
+  );
+  const rows = await runBench(rt, { reps, filter: values.filter, onRow: printRow });
+  console.log(
+    "reference: onnxruntime-web 1.30 (wasm, SIMD, threads = cores), f32, same process; ratio = reference ms / vifi ms",
+  );
+  if (values.json) {
+    await Deno.writeTextFile(values.json, JSON.stringify(rows, null, 2) + "\n");
+    console.log(`wrote ${values.json}`);
+  }
+}

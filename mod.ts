@@ -1,0 +1,48 @@
+/**
+ * vifi: ViFi-CLIP on hand-written WGSL kernels over WebGPU.
+ *
+ * This module is the public surface. It works from disk or imported over HTTP(S): kernels are
+ * fetched relative to this file.
+ *
+ * ```ts
+ * import { getRuntime, matmul, Tensor } from "./mod.ts";
+ * const rt = await getRuntime();
+ * const a = Tensor.from(rt, [1, 2, 3, 4], [2, 2]);
+ * const y = await matmul(a, a);
+ * console.log(await y.read()); // [7, 10, 15, 22]
+ * ```
+ * @module
+ */
+
+export { type Gpu, type GpuFeatures, type GpuLimits, NoGpuError, requestGpu } from "./lib/gpu/device.ts";
+export { type Binding, getRuntime, Runtime } from "./lib/gpu/runtime.ts";
+export { kernelSource, PipelineCache, preprocess, type Spec } from "./lib/gpu/kernels.ts";
+export { BufferPool } from "./lib/gpu/buffer-pool.ts";
+export { type DType, type Shape, Tensor } from "./lib/tensor/tensor.ts";
+
+export { add, binary, cast, mul, scale, sub } from "./lib/tensor/ops/elementwise.ts";
+export {
+  type Activation,
+  gemm,
+  matmul,
+  matmulBackward,
+  type MatmulOptions,
+} from "./lib/tensor/ops/matmul.ts";
+export {
+  attention,
+  attentionBackward,
+  type AttentionOptions,
+  attentionPacked,
+  attentionPackedBackward,
+} from "./lib/tensor/ops/attention.ts";
+export { quickGelu, quickGeluBackward } from "./lib/tensor/ops/quickgelu.ts";
+export { layerNorm, layerNormBackward } from "./lib/tensor/ops/layernorm.ts";
+export { softmax, softmaxBackward, type SoftmaxOptions } from "./lib/tensor/ops/softmax.ts";
+export { expandAxis, mean, meanBackward, sum, sumBackward } from "./lib/tensor/ops/reduce.ts";
+export { embedding, embeddingBackward } from "./lib/tensor/ops/embedding.ts";
+export { col2im, im2col } from "./lib/tensor/ops/patch_embed.ts";
+export { crossEntropy, crossEntropyBackward } from "./lib/tensor/ops/cross_entropy.ts";
+export { adamw, type AdamWOptions, nonFinite } from "./lib/tensor/ops/adamw.ts";
+
+export { allChecks } from "./lib/selftest/registry.ts";
+export type { KernelCheck } from "./lib/selftest/check.ts";
