@@ -21,6 +21,7 @@ struct Params {
   lq: u32,          // rows per [Lq, Lk] score block
   batch_rows: u32,  // rows per batch item (heads · Lq)
   scale: f32,
+  ld: u32,          // row stride ≥ width: padded rows keep attention's P·V GEMM on its vec4 path
 };
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -117,7 +118,7 @@ fn forward(
 #endif
   let n = select(0u, p.width, in_range);
   let vis = select(0u, visible_prefix(row), in_range);
-  let base = row * p.width;
+  let base = row * p.ld;
   // The lowest finite f32, not −∞: a row whose visible logits are all −∞ then sums to 0 instead of NaN.
   var m = -3.4028234e38;
   for (var c = lane; c < vis; c += TPR) {
@@ -157,7 +158,7 @@ fn backward(
 #endif
   let n = select(0u, p.width, in_range);
   let vis = select(0u, visible_prefix(row), in_range);
-  let base = row * p.width;
+  let base = row * p.ld;
   var s = 0.0;
   for (var c = lane; c < vis; c += TPR) {
     if (flag(row, c)) {

@@ -1,5 +1,5 @@
 // Device-side timing with timestamp queries: each profiled dispatch gets its own compute pass whose
-// begin/end timestamps land in a query set; results are resolved at submit and read back once.
+// begin/end timestamps land in a query set; results are resolved and read back once, on request.
 
 export interface KernelTiming {
   label: string;
@@ -11,7 +11,6 @@ export class Profiler {
   private resolveBuf: GPUBuffer;
   private readBuf: GPUBuffer;
   private labels: string[] = [];
-  private resolved: { labels: string[]; offset: number }[] = [];
   private next = 0;
   readonly capacity: number;
 
@@ -37,34 +36,19 @@ export class Profiler {
     return { querySet: this.querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 };
   }
 
-  /** Record the resolve of everything written since the last call into the command encoder. */
-  resolve(encoder: GPUCommandEncoder): void {
-    const first = this.resolved.reduce((n, r) => n + r.labels.length, 0);
-    const count = this.next - first;
-    if (count <= 0) return;
-    encoder.resolveQuerySet(this.querySet, 2 * first, 2 * count, this.resolveBuf, 2 * first * 8);
-    this.resolved.push({ labels: this.labels.splice(0), offset: first });
-  }
-
   /** Read back all timings recorded so far and reset. Call after the work was submitted. */
   async collect(): Promise<KernelTiming[]> {
     const n = this.next;
     if (n === 0) return [];
+    // One resolve from offset 0 at read time: resolves at other offsets must be 256-byte aligned.
     const enc = this.device.createCommandEncoder();
+    enc.resolveQuerySet(this.querySet, 0, 2 * n, this.resolveBuf, 0);
     enc.copyBufferToBuffer(this.resolveBuf, 0, this.readBuf, 0, n * 16);
     this.device.queue.submit([enc.finish()]);
     await this.readBuf.mapAsync(GPUMapMode.READ, 0, n * 16);
     const ticks = new BigUint64Array(this.readBuf.getMappedRange(0, n * 16).slice(0));
     this.readBuf.unmap();
-    const out: KernelTiming[] = [];
-    for (const r of this.resolved) {
-      r.labels.forEach((label, j) => {
-        const i = r.offset + j;
-        const ns = Number(ticks[2 * i + 1] - ticks[2 * i]);
-        out.push({ label, ms: ns / 1e6 });
-      });
-    }
-    this.resolved = [];
+    const out = this.labels.map((label, i) => ({ label, ms: Number(ticks[2 * i + 1] - ticks[2 * i]) / 1e6 }));
     this.labels = [];
     this.next = 0;
     return out;

@@ -175,7 +175,6 @@ export class Runtime {
     this.endPass();
     this.uniforms.upload(this.device.queue);
     if (this.encoder) {
-      if (this.profiler) this.profiler.resolve(this.encoder);
       this.device.queue.submit([this.encoder.finish()]);
       this.encoder = undefined;
       this.submits++;
@@ -185,13 +184,14 @@ export class Runtime {
   }
 
   /**
-   * A texture holding `rows` rows of `rowLength` elements of `buffer` (4 per texel), copied in order
+   * A texture holding rows firstRow.. of `rowLength` elements of `buffer` (4 per texel), copied in order
    * with the dispatches; released at the next flush. Undefined when the copy's alignment rules
    * (bytes per row a multiple of 256) or the texture size limit are not met.
    */
   rowsTexture(
     buffer: GPUBuffer,
     rowLength: number,
+    firstRow: number,
     rows: number,
     format: RowFormat,
   ): GPUTextureView | undefined {
@@ -201,10 +201,10 @@ export class Runtime {
     if (rowLength % 4 || bytesPerRow % 256 || rows > maxDim || rowLength / 4 > maxDim || rows < 1) {
       return undefined;
     }
-    if (bytesPerRow * rows > buffer.size) return undefined;
+    if (bytesPerRow * (firstRow + rows) > buffer.size) return undefined;
     const tex = this.textures.acquire(rowLength / 4, rows, format);
     this.copyEncoder().copyBufferToTexture(
-      { buffer, offset: 0, bytesPerRow, rowsPerImage: rows },
+      { buffer, offset: firstRow * bytesPerRow, bytesPerRow, rowsPerImage: rows },
       { texture: tex },
       [rowLength / 4, rows],
     );

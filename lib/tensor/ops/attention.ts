@@ -30,6 +30,8 @@ interface Dims {
   B: number;
   Lq: number;
   Lk: number;
+  /** score row stride: Lk padded so P and dS rows stay vec4/texture-aligned for the GEMMs */
+  Lkp: number;
   D: number;
   H: number;
   dh: number;
@@ -37,7 +39,7 @@ interface Dims {
 
 export interface AttentionResult {
   out: Tensor;
-  /** the attention probabilities [B, H, Lq, Lk], kept for the backward pass */
+  /** the attention probabilities [B, H, Lq, Lkp] (rows padded past Lk), kept for the backward pass */
   probs: Tensor;
 }
 
@@ -46,6 +48,7 @@ function softmaxOpts(o: AttentionOptions, d: Dims): SoftmaxOptions {
     scale: o.scale ?? 1 / Math.sqrt(d.dh),
     causal: o.causal,
     keyPadding: o.keyPadding ? { mask: o.keyPadding, heads: d.H } : undefined,
+    columns: d.Lk,
   };
 }
 
@@ -78,7 +81,10 @@ function dims(q: Tensor, k: Tensor, v: Tensor, heads: number, packed: boolean): 
   if (!Number.isInteger(heads) || heads < 1 || D % heads !== 0) {
     throw new Error(`vifi: attention: width ${D} is not divisible into ${heads} heads`);
   }
-  return { B, Lq, Lk, D, H: heads, dh: D / heads };
+  // Rows of 64 floats (128 halves) are what copyBufferToTexture needs for the texture-staged GEMM on
+  // software adapters; elsewhere a multiple of 4 enables vec4 loads.
+  const align = q.rt.gpu.info.software ? (q.dtype === "f16" ? 128 : 64) : 4;
+  return { B, Lq, Lk, Lkp: Math.ceil(Lk / align) * align, D, H: heads, dh: D / heads };
 }
 
 /** C[b,h] = op(X[b,h]) · op(Y[b,h]) over per-head views; `scores` views are [B, H, Lq, Lk] blocks. */
@@ -101,8 +107,13 @@ async function headGemm(
   },
   label: string,
 ) {
-  const blk = d.Lq * d.Lk;
-  const sView = (t: Tensor) => ({ buf: t.buffer, off: 0, ld: d.Lk, s: [d.H * blk, blk] as [number, number] });
+  const blk = d.Lq * d.Lkp;
+  const sView = (t: Tensor) => ({
+    buf: t.buffer,
+    off: 0,
+    ld: d.Lkp,
+    s: [d.H * blk, blk] as [number, number],
+  });
   const hView = (v: View, rows: number) => ({
     buf: v.t.buffer,
     off: v.off,
@@ -146,7 +157,7 @@ async function forwardViews(
 ): Promise<AttentionResult> {
   const rt = q.t.rt;
   const dtype = q.t.dtype;
-  const scores = Tensor.empty(rt, [d.B, d.H, d.Lq, d.Lk], dtype, "attention.scores");
+  const scores = Tensor.empty(rt, [d.B, d.H, d.Lq, d.Lkp], dtype, "attention.scores");
   await headGemm(rt, d, q, undefined, k, "scores", scores, {
     M: d.Lq,
     N: d.Lk,

@@ -27,7 +27,12 @@ export interface Tiles {
 export function chooseTiles(gpu: Gpu, M: number, N: number): Tiles {
   // lavapipe: 16×16 blocks in 16×4 workgroups measured best (bench ladder, 2026-11-27: 25 GFLOP/s at
   // 1576×768×768 against 20 for 16×8 and 16 for 8×8); one SIMD row of 8 lanes per workgroup row.
-  if (gpu.info.software) return { TM: 16, TN: 16, WX: 16, WY: 4 };
+  // Narrow outputs (attention's P·V has N = 64) get the 64 invocations arranged along M instead, so
+  // the SIMD lanes are not spent on columns past N.
+  if (gpu.info.software) {
+    const wx = Math.min(16, 2 ** Math.ceil(Math.log2(Math.max(1, Math.ceil(N / 16)))));
+    return { TM: 16, TN: 16, WX: wx, WY: 64 / wx };
+  }
   const t = { TM: 8, TN: 8, WX: 8, WY: 8 };
   // Small outputs (per-head attention, text tower) need smaller blocks to fill the GPU.
   if (M * N < 256 * 256) return { TM: 4, TN: 4, WX: 8, WY: 8 };
@@ -82,56 +87,93 @@ export async function gemm(rt: Runtime, g: GemmArgs): Promise<void> {
   const aligned = (...xs: number[]) => xs.every((x) => x % 4 === 0);
   const vec = aligned(g.lda, g.ldb, offA, offB, sa0, sa1, sb0, sb1);
   const tiles = g.tiles ?? chooseTiles(rt.gpu, g.M, g.N);
+  const outer = batch / heads;
+  const [rowsA, rowsB] = [g.transA ? g.K : g.M, g.transB ? g.N : g.K];
+  // Element span [first, end) of operand rows used by outer batch items zo0..zo1-1.
+  const span = (off: number, s0: number, s1: number, rows: number, ld: number, zo0: number, zo1: number) => {
+    const starts = [off + zo0 * s0, off + (zo1 - 1) * s0];
+    const first = Math.min(...starts, off + zo0 * s0 + (heads - 1) * s1);
+    const end = Math.max(...starts, off + (zo1 - 1) * s0 + (heads - 1) * s1) + rows * ld;
+    return { firstRow: Math.floor(first / ld), rows: Math.ceil(end / ld) - Math.floor(first / ld) };
+  };
   // On software adapters read A and B through textures (see kernels/matmul.wgsl) when the rows can be
   // copied as they are. The copy is one pass over each operand; the GEMM reads each many times.
-  let ta: GPUTextureView | undefined;
-  let tb: GPUTextureView | undefined;
-  if (vec && rt.gpu.info.software && g.useTextures !== false) {
-    const format = g.dtype === "f16" ? "rgba16float" : "rgba32float";
-    const [rowsA, rowsB] = [g.transA ? g.K : g.M, g.transB ? g.N : g.K];
-    const lastA = offA + (batch / heads - 1) * sa0 + (heads - 1) * sa1 + rowsA * g.lda;
-    const lastB = offB + (batch / heads - 1) * sb0 + (heads - 1) * sb1 + rowsB * g.ldb;
-    ta = rt.rowsTexture(g.a, g.lda, Math.ceil(lastA / g.lda), format);
-    tb = ta && rt.rowsTexture(g.b, g.ldb, Math.ceil(lastB / g.ldb), format);
-    if (!tb) ta = undefined;
+  // Textures are at most maxTextureDimension2D rows, so the outer batch is split into chunks that fit.
+  const maxRows = rt.device.limits.maxTextureDimension2D;
+  const textures = vec && rt.gpu.info.software && g.useTextures !== false &&
+    span(offA, sa0, sa1, rowsA, g.lda, 0, 1).rows <= maxRows &&
+    span(offB, sb0, sb1, rowsB, g.ldb, 0, 1).rows <= maxRows;
+  const maxZ = rt.gpu.limits.maxComputeWorkgroupsPerDimension;
+  const chunks: [number, number][] = [];
+  for (let zo0 = 0; zo0 < outer;) {
+    let zo1 = zo0 + 1;
+    const fits = (z1: number) =>
+      (z1 - zo0) * heads <= maxZ &&
+      (!textures || (span(offA, sa0, sa1, rowsA, g.lda, zo0, z1).rows <= maxRows &&
+        span(offB, sb0, sb1, rowsB, g.ldb, zo0, z1).rows <= maxRows));
+    while (zo1 < outer && fits(zo1 + 1)) zo1++;
+    if (heads > maxZ) throw new Error(`vifi: matmul: ${heads} heads exceed ${maxZ} workgroups per dimension`);
+    chunks.push([zo0, zo1]);
+    zo0 = zo1;
   }
-  const spec = {
-    ...dtypeSpec(g.dtype),
-    TM: tiles.TM,
-    TN: tiles.TN,
-    WX: tiles.WX,
-    WY: tiles.WY,
-    TRANS_A: !!g.transA,
-    TRANS_B: !!g.transB,
-    VEC: vec,
-    TEX: !!ta,
-    HAS_BIAS: !!g.bias,
-    ACT: ACT[g.activation ?? "none"],
-    ACCUM: !!g.accumulate,
-  };
-  const pipe = await rt.pipeline("matmul.wgsl", "matmul", spec);
-  const u = rt.uniform(params(
-    g.M,
-    g.N,
-    g.K,
-    heads,
-    g.lda,
-    g.ldb,
-    g.ldc,
-    { f: g.alpha ?? 1 },
-    offA,
-    sa0,
-    sa1,
-    offB,
-    sb0,
-    sb1,
-    offC,
-    sc0,
-    sc1,
-  ));
-  const gx = Math.ceil(g.N / (tiles.TN * tiles.WX));
-  const gy = Math.ceil(g.M / (tiles.TM * tiles.WY));
-  rt.dispatch(pipe, [u, ta ?? g.a, tb ?? g.b, g.c, g.bias], [gx, gy, batch], { label: g.label ?? "matmul" });
+  for (const [zo0, zo1] of chunks) {
+    let oA = offA + zo0 * sa0;
+    let oB = offB + zo0 * sb0;
+    let ta: GPUTextureView | undefined;
+    let tb: GPUTextureView | undefined;
+    if (textures) {
+      const format = g.dtype === "f16" ? "rgba16float" : "rgba32float";
+      const sA = span(offA, sa0, sa1, rowsA, g.lda, zo0, zo1);
+      const sB = span(offB, sb0, sb1, rowsB, g.ldb, zo0, zo1);
+      ta = rt.rowsTexture(g.a, g.lda, sA.firstRow, sA.rows, format);
+      tb = ta && rt.rowsTexture(g.b, g.ldb, sB.firstRow, sB.rows, format);
+      if (ta && tb) {
+        oA -= sA.firstRow * g.lda;
+        oB -= sB.firstRow * g.ldb;
+      } else {
+        ta = tb = undefined;
+      }
+    }
+    const spec = {
+      ...dtypeSpec(g.dtype),
+      TM: tiles.TM,
+      TN: tiles.TN,
+      WX: tiles.WX,
+      WY: tiles.WY,
+      TRANS_A: !!g.transA,
+      TRANS_B: !!g.transB,
+      VEC: vec,
+      TEX: !!ta,
+      HAS_BIAS: !!g.bias,
+      ACT: ACT[g.activation ?? "none"],
+      ACCUM: !!g.accumulate,
+    };
+    const pipe = await rt.pipeline("matmul.wgsl", "matmul", spec);
+    const u = rt.uniform(params(
+      g.M,
+      g.N,
+      g.K,
+      heads,
+      g.lda,
+      g.ldb,
+      g.ldc,
+      { f: g.alpha ?? 1 },
+      oA,
+      sa0,
+      sa1,
+      oB,
+      sb0,
+      sb1,
+      offC + zo0 * sc0,
+      sc0,
+      sc1,
+    ));
+    const gx = Math.ceil(g.N / (tiles.TN * tiles.WX));
+    const gy = Math.ceil(g.M / (tiles.TM * tiles.WY));
+    rt.dispatch(pipe, [u, ta ?? g.a, tb ?? g.b, g.c, g.bias], [gx, gy, (zo1 - zo0) * heads], {
+      label: g.label ?? "matmul",
+    });
+  }
 }
 
 export interface MatmulOptions {

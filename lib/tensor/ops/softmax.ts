@@ -26,11 +26,17 @@ export interface SoftmaxOptions {
    */
   causal?: boolean;
   keyPadding?: KeyPadding;
+  /**
+   * Logical row length when rows are padded: only the first `columns` entries of each row are read
+   * and written (attention pads score rows so its GEMMs can use vector loads). Default: last dim.
+   */
+  columns?: number;
 }
 
 interface Layout {
   rows: number;
   width: number;
+  ld: number;
   lq: number;
   batchRows: number;
   lengths: boolean;
@@ -40,8 +46,16 @@ function layout(x: Tensor, opts: SoftmaxOptions, what: string): Layout {
   if (x.shape.length === 0) {
     throw new Error(`vifi: ${what}: ${x.name} is a scalar; it needs a last dimension`);
   }
-  const width = x.shape[x.shape.length - 1];
-  const rows = width === 0 ? 0 : x.size / width;
+  const ld = x.shape[x.shape.length - 1];
+  const width = opts.columns ?? ld;
+  if (!Number.isInteger(width) || width < 0 || width > ld) {
+    throw new Error(
+      `vifi: ${what}: columns ${opts.columns} must be an integer in [0, ${ld}] for ${x.name} ${
+        shapeStr(x.shape)
+      }`,
+    );
+  }
+  const rows = ld === 0 ? 0 : x.size / ld;
   const lq = x.shape.length >= 2 ? x.shape[x.shape.length - 2] : 1;
   if (opts.causal && x.shape.length < 2) {
     throw new Error(
@@ -74,7 +88,7 @@ function layout(x: Tensor, opts: SoftmaxOptions, what: string): Layout {
     }
     batchRows = kp.heads * lq;
   }
-  return { rows, width, lq: Math.max(lq, 1), batchRows: Math.max(batchRows, 1), lengths };
+  return { rows, width, ld, lq: Math.max(lq, 1), batchRows: Math.max(batchRows, 1), lengths };
 }
 
 async function pipelineFor(
@@ -92,7 +106,7 @@ async function pipelineFor(
     PAD: !!opts.keyPadding,
     PAD_LENGTHS: l.lengths,
   });
-  const u = rt.uniform(params(l.rows, l.width, l.lq, l.batchRows, { f: opts.scale ?? 1 }));
+  const u = rt.uniform(params(l.rows, l.width, l.lq, l.batchRows, { f: opts.scale ?? 1 }, l.ld));
   return { pipe, grid, u };
 }
 
