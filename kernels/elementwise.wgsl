@@ -36,3 +36,4 @@ fn binary(@builtin(global_invocation_id) g: vec3u, @builtin(num_workgroups) nwg:
 #endif
   out[i] = T({{OP}});
 }
+

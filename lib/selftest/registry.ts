@@ -4,6 +4,7 @@ import type { KernelCheck } from "./check.ts";
 import { elementwiseChecks } from "./checks/elementwise.ts";
 import { matmulChecks } from "./checks/matmul.ts";
 import { attentionChecks } from "./checks/attention.ts";
+import { embeddingHeadChecks } from "./checks/embedding_head.ts";
 import { trainingChecks } from "./checks/training.ts";
 import { normalizationChecks } from "./checks/normalization.ts";
 
@@ -11,6 +12,7 @@ export const allChecks: KernelCheck[] = [
   ...elementwiseChecks,
   ...matmulChecks,
   ...attentionChecks,
+  ...embeddingHeadChecks,
   ...trainingChecks,
   ...normalizationChecks,
 ];

@@ -26,7 +26,7 @@ export function storageBytes(n: number, dtype: DType): number {
 
 export class Tensor {
   readonly size: number;
-  private disposed = false;
+  protected disposed = false;
 
   constructor(
     readonly rt: Runtime,
@@ -93,6 +93,20 @@ export class Tensor {
       throw new Error(`vifi: ${this.name}: cannot reshape ${shapeStr(this.shape)} to ${shapeStr(shape)}`);
     }
     return new TensorView(this, shape);
+  }
+
+  /**
+   * The same buffer under a new shape, owned by the result: this tensor is consumed (unlike
+   * reshape(), whose view never frees the buffer).
+   */
+  reshapeOwned(shape: Shape): Tensor {
+    this.check();
+    if (numel(shape) !== this.size) {
+      throw new Error(`vifi: ${this.name}: cannot reshape ${shapeStr(this.shape)} to ${shapeStr(shape)}`);
+    }
+    if (this instanceof TensorView) return new TensorView(this.parent, shape);
+    this.disposed = true;
+    return new Tensor(this.rt, shape, this.dtype, this.buffer, this.name);
   }
 
   check(): void {

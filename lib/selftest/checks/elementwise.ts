@@ -1,4 +1,11 @@
-import { binary, type BinaryOp, binaryReference, cast, scale } from "../../tensor/ops/elementwise.ts";
+import {
+  addInto,
+  binary,
+  type BinaryOp,
+  binaryReference,
+  cast,
+  scale,
+} from "../../tensor/ops/elementwise.ts";
 import {
   quickGelu,
   quickGeluBackward,
@@ -149,3 +156,27 @@ export const elementwiseChecks: KernelCheck[] = [
   ...geluChecks("f16"),
   geluFd,
 ];
+
+function addIntoCheck(dtype: CheckDtype): KernelCheck {
+  const f16 = dtype === "f16";
+  return {
+    name: "accumulate",
+    dtype,
+    direction: "update",
+    tol: tolFor(dtype),
+    cases: SIZES.map(([rows, cols]) => ({
+      label: `[${rows}, ${cols}] += 0.7·[${cols}]`,
+      async run(rt, rng) {
+        const d = rng.array(rows * cols, -2, 2, f16);
+        const s = rng.array(cols, -2, 2, f16);
+        const td = upload(rt, d, [rows, cols], dtype, "dst");
+        const ts = upload(rt, s, [cols], dtype, "src");
+        const out = await take(await addInto(td, ts, 0.7));
+        ts.dispose();
+        return relErr(out, binaryReference("add", d, s, 1, 0.7));
+      },
+    })),
+  };
+}
+
+elementwiseChecks.push(addIntoCheck("f32"), addIntoCheck("f16"));

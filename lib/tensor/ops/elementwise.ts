@@ -82,6 +82,13 @@ export function copyInto(src: Tensor, dst: Tensor): Promise<void> {
   return Promise.resolve();
 }
 
+/** A copy of t in a new buffer (a copy command, no kernel). */
+export async function clone(t: Tensor): Promise<Tensor> {
+  const out = Tensor.empty(t.rt, t.shape, t.dtype, t.name);
+  await copyInto(t, out);
+  return out;
+}
+
 /** f32 → f16 or f16 → f32 (needs shader-f16). */
 export async function cast(a: Tensor, to: DType): Promise<Tensor> {
   const rt = a.rt;
@@ -115,4 +122,28 @@ export function binaryReference(
     out[i] = op === "add" ? x + y : op === "sub" ? x - y : x * y;
   }
   return out;
+}
+
+/** dst += alpha·src in place (src repeats over dst). */
+export async function addInto(dst: Tensor, src: Tensor, alpha = 1): Promise<Tensor> {
+  dst.check();
+  src.check();
+  expectDtype(dst, ["f32", "f16"], "addInto");
+  if (src.dtype !== dst.dtype || src.size === 0 || dst.size % src.size !== 0) {
+    throw new Error(
+      `vifi: addInto: ${src.name} ${src.dtype} (${src.size} elements) does not broadcast into ${dst.name} ${dst.dtype} (${dst.size})`,
+    );
+  }
+  if (src.buffer === dst.buffer) return scale(dst, 1 + alpha, dst);
+  const rt = dst.rt;
+  const pipe = await rt.pipeline("accumulate.wgsl", "accumulate", dtypeSpec(dst.dtype));
+  rt.dispatch(
+    pipe,
+    [rt.uniform(params(dst.size, src.size, { f: alpha })), src.buffer, dst.buffer],
+    grid1d(dst.size),
+    {
+      label: "accumulate",
+    },
+  );
+  return dst;
 }

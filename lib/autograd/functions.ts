@@ -1,0 +1,261 @@
+// Differentiable functions: each runs a forward op and records its paired backward op on the tape.
+// A function records nothing when no input needs a gradient (frozen towers cost forward work only).
+
+import { attentionPacked, attentionPackedBackward } from "../tensor/ops/attention.ts";
+import { crossEntropy, crossEntropyBackward } from "../tensor/ops/cross_entropy.ts";
+import { binary, clone } from "../tensor/ops/elementwise.ts";
+import { embedding, embeddingBackward } from "../tensor/ops/embedding.ts";
+import { l2Normalize, l2NormalizeBackward, logitScale, logitScaleBackward } from "../tensor/ops/l2norm.ts";
+import { layerNorm, layerNormBackward } from "../tensor/ops/layernorm.ts";
+import { matmul } from "../tensor/ops/matmul.ts";
+import { quickGelu, quickGeluBackward } from "../tensor/ops/quickgelu.ts";
+import { mean, meanBackward, sum } from "../tensor/ops/reduce.ts";
+import { copyRows, range } from "../tensor/ops/rows.ts";
+import { shapeStr, Tensor } from "../tensor/tensor.ts";
+import { Param, type Tape, type Var } from "./tape.ts";
+
+const any = (...vs: (Var | undefined)[]) => vs.some((v) => v?.requiresGrad);
+
+/** Add a parameter gradient straight into its buffer, an intermediate's through accumulate(). */
+async function matmulGrad(
+  target: Var,
+  a: Tensor,
+  b: Tensor,
+  opts: { transA?: boolean; transB?: boolean },
+): Promise<void> {
+  if (target instanceof Param) {
+    const g = target.gradBuffer();
+    await matmul(a, b, { ...opts, out: g, accumulate: true });
+  } else {
+    await target.accumulate((await matmul(a, b, opts)).reshapeOwned(target.shape));
+  }
+}
+
+/** Rows of x as a 2-D [rows, width] view. */
+function rows2d(t: Tensor): Tensor {
+  const w = t.shape[t.shape.length - 1];
+  return t.shape.length === 2 ? t : t.reshape([t.size / w, w]);
+}
+
+/** y = x·Wᵀ + b for x [..., in], W [out, in] (PyTorch Linear). */
+export async function linear(tape: Tape, x: Var, w: Var, b?: Var): Promise<Var> {
+  const [out, inDim] = w.shape;
+  if (x.shape[x.shape.length - 1] !== inDim) {
+    throw new Error(`vifi: linear ${w.name}: input ${x.name} ${shapeStr(x.shape)} does not end in ${inDim}`);
+  }
+  const x2 = rows2d(x.value);
+  const y = await matmul(x2, w.value, { transB: true, bias: b?.value });
+  const result = tape.track(y.reshape([...x.shape.slice(0, -1), out]), any(x, w, b), `${w.name}(${x.name})`);
+  tape.keep(y);
+  if (result.requiresGrad) {
+    tape.record(`linear ${w.name}`, async () => {
+      const dy = rows2d(result.grad!);
+      if (x.requiresGrad) await x.accumulate((await matmul(dy, w.value)).reshapeOwned(x.shape));
+      if (w.requiresGrad) await matmulGrad(w, dy, x2, { transA: true });
+      if (b?.requiresGrad) await b.accumulate(await sum(dy, 0));
+    });
+  }
+  return result;
+}
+
+/** y = x·P for x [..., in], P [in, out] (CLIP's `proj` and `text_projection`, stored un-transposed). */
+export async function project(tape: Tape, x: Var, p: Var): Promise<Var> {
+  const x2 = rows2d(x.value);
+  const y = await matmul(x2, p.value);
+  const result = tape.track(y, any(x, p), `${p.name}(${x.name})`);
+  if (result.requiresGrad) {
+    tape.record(`project ${p.name}`, async () => {
+      const dy = result.grad!;
+      if (x.requiresGrad) {
+        await x.accumulate((await matmul(dy, p.value, { transB: true })).reshapeOwned(x.shape));
+      }
+      if (p.requiresGrad) await matmulGrad(p, x2, dy, { transA: true });
+    });
+  }
+  return result;
+}
+
+export async function layerNormFn(tape: Tape, x: Var, w: Var, b: Var): Promise<Var> {
+  const { y, mean: mu, rstd } = await layerNorm(x.value, w.value, b.value);
+  tape.keep(mu, rstd);
+  const result = tape.track(y, any(x, w, b), `ln(${x.name})`);
+  if (result.requiresGrad) {
+    tape.record(`layernorm ${w.name}`, async () => {
+      const g = await layerNormBackward(x.value, w.value, mu, rstd, result.grad!);
+      if (x.requiresGrad) await x.accumulate(g.dx);
+      else g.dx.dispose();
+      if (w.requiresGrad) await w.accumulate(g.dweight);
+      else g.dweight.dispose();
+      if (b.requiresGrad) await b.accumulate(g.dbias);
+      else g.dbias.dispose();
+    });
+  }
+  return result;
+}
+
+export async function quickGeluFn(tape: Tape, x: Var): Promise<Var> {
+  const result = tape.track(await quickGelu(x.value), x.requiresGrad, `gelu(${x.name})`);
+  if (result.requiresGrad) {
+    tape.record("quickgelu", async () => await x.accumulate(await quickGeluBackward(x.value, result.grad!)));
+  }
+  return result;
+}
+
+/** a + b, with b repeating over a (a bias, or a positional embedding over a batch). */
+export async function addFn(tape: Tape, a: Var, b: Var): Promise<Var> {
+  const result = tape.track(await binary("add", a.value, b.value), any(a, b), `${a.name}+${b.name}`);
+  if (result.requiresGrad) {
+    tape.record("add", async () => {
+      const dy = result.grad!;
+      // Copies, not the upstream buffer itself: a shared buffer would alias two gradients.
+      if (a.requiresGrad) await a.accumulate(await clone(dy));
+      if (b.requiresGrad) {
+        const repeats = a.value.size / b.value.size;
+        const g = repeats === 1 ? await clone(dy) : await sum(dy.reshape([repeats, b.value.size]), 0);
+        await b.accumulate(g.reshapeOwned(b.shape));
+      }
+    });
+  }
+  return result;
+}
+
+/** Multi-head self-attention on a packed in_proj output [B, L, 3D]. */
+export async function attentionFn(tape: Tape, qkv: Var, heads: number, causal: boolean): Promise<Var> {
+  const { out, probs } = await attentionPacked(qkv.value, { heads, causal });
+  tape.keep(probs);
+  const result = tape.track(out, qkv.requiresGrad, `attn(${qkv.name})`);
+  if (result.requiresGrad) {
+    tape.record("attention", async () => {
+      await qkv.accumulate(await attentionPackedBackward(qkv.value, probs, result.grad!, { heads, causal }));
+    });
+  }
+  return result;
+}
+
+/** [N, P, W] patch tokens → [N, P + 1, W] with the class embedding [W] in front of each item. */
+export async function prependToken(tape: Tape, tokens: Var, cls: Var): Promise<Var> {
+  const [N, P, W] = tokens.shape;
+  const L = P + 1;
+  const out = Tensor.empty(tokens.value.rt, [N, L, W], "f32", "tokens");
+  const items = range(0, N);
+  copyRows(tokens.value, range(0, N * P), out, items.flatMap((n) => range(n * L + 1, P)), W);
+  copyRows(cls.value, items.map(() => 0), out, items.map((n) => n * L), W);
+  const result = tape.track(out, any(tokens, cls), "tokens");
+  if (result.requiresGrad) {
+    tape.record("prepend class token", async () => {
+      const dy = result.grad!;
+      if (tokens.requiresGrad) {
+        const g = Tensor.empty(dy.rt, tokens.shape, "f32", `d(${tokens.name})`);
+        copyRows(dy, items.flatMap((n) => range(n * L + 1, P)), g, range(0, N * P), W);
+        await tokens.accumulate(g);
+      }
+      if (cls.requiresGrad) {
+        const firsts = Tensor.empty(dy.rt, [N, W], "f32", "d(cls rows)");
+        copyRows(dy, items.map((n) => n * L), firsts, items, W);
+        await cls.accumulate((await sum(firsts, 0)).reshapeOwned(cls.shape));
+        firsts.dispose();
+      }
+    });
+  }
+  return result;
+}
+
+/** Rows `rows` of x viewed as [R, W] → [rows.length, W] (class-token and EOT pooling). */
+export function selectRows(tape: Tape, x: Var, rows: number[]): Var {
+  const W = x.shape[x.shape.length - 1];
+  const out = Tensor.empty(x.value.rt, [rows.length, W], "f32", "rows");
+  copyRows(x.value, rows, out, range(0, rows.length), W);
+  const result = tape.track(out, x.requiresGrad, `rows(${x.name})`);
+  if (result.requiresGrad) {
+    tape.record("select rows", async () => {
+      if (new Set(rows).size !== rows.length) {
+        throw new Error("vifi: selectRows backward needs distinct rows");
+      }
+      const g = Tensor.zeros(x.value.rt, x.shape, "f32", `d(${x.name})`);
+      copyRows(result.grad!, range(0, rows.length), g, rows, W);
+      await x.accumulate(g);
+    });
+  }
+  return result;
+}
+
+/** Token embedding lookup; ids come from the CPU tokenizer. */
+export async function embeddingFn(tape: Tape, table: Var, ids: Int32Array): Promise<Var> {
+  const result = tape.track(await embedding(table.value, ids), table.requiresGrad, "token embeddings");
+  if (result.requiresGrad) {
+    tape.record("embedding", async () => {
+      if (table instanceof Param) {
+        await embeddingBackward(ids, result.grad!, table.shape[0], { into: table.gradBuffer() });
+      } else {
+        await table.accumulate(await embeddingBackward(ids, result.grad!, table.shape[0]));
+      }
+    });
+  }
+  return result;
+}
+
+export async function meanFn(tape: Tape, x: Var, axis: number): Promise<Var> {
+  const result = tape.track(await mean(x.value, axis), x.requiresGrad, `mean(${x.name})`);
+  if (result.requiresGrad) {
+    tape.record("mean", async () => await x.accumulate(await meanBackward(result.grad!, x.shape, axis)));
+  }
+  return result;
+}
+
+export async function l2NormalizeFn(tape: Tape, x: Var): Promise<Var> {
+  const result = tape.track(await l2Normalize(x.value), x.requiresGrad, `normalize(${x.name})`);
+  if (result.requiresGrad) {
+    tape.record(
+      "l2normalize",
+      async () => await x.accumulate(await l2NormalizeBackward(x.value, result.grad!)),
+    );
+  }
+  return result;
+}
+
+/** sims·exp(s) with s the learned logit scale (a one-element parameter). */
+export async function logitScaleFn(tape: Tape, sims: Var, s: Var): Promise<Var> {
+  const result = tape.track(await logitScale(sims.value, s.value), any(sims, s), "logits");
+  if (result.requiresGrad) {
+    tape.record("logit scale", async () => {
+      const ds = s.requiresGrad
+        ? (s instanceof Param ? s.gradBuffer() : Tensor.zeros(s.value.rt, [1]))
+        : undefined;
+      const dx = await logitScaleBackward(sims.value, s.value, result.grad!, ds);
+      if (sims.requiresGrad) await sims.accumulate(dx);
+      else dx.dispose();
+      if (ds && !(s instanceof Param)) await s.accumulate(ds);
+    });
+  }
+  return result;
+}
+
+/** a·bᵀ for a [M, K], b [N, K] (cosine similarities of normalised embeddings). */
+export async function matmulNT(tape: Tape, a: Var, b: Var): Promise<Var> {
+  const result = tape.track(
+    await matmul(a.value, b.value, { transB: true }),
+    any(a, b),
+    `${a.name}·${b.name}ᵀ`,
+  );
+  if (result.requiresGrad) {
+    tape.record("matmul", async () => {
+      const dy = result.grad!;
+      if (a.requiresGrad) await a.accumulate(await matmul(dy, b.value));
+      if (b.requiresGrad) await b.accumulate(await matmul(dy, a.value, { transA: true }));
+    });
+  }
+  return result;
+}
+
+/** Mean soft-target cross-entropy of logits [B, C] against targets [B, C] (a CPU-side constant). */
+export async function crossEntropyFn(tape: Tape, logits: Var, targets: Tensor): Promise<Var> {
+  const { loss, rowLoss } = await crossEntropy(logits.value, targets);
+  rowLoss.dispose();
+  const result = tape.track(loss, logits.requiresGrad, "loss");
+  if (result.requiresGrad) {
+    tape.record("cross-entropy", async () => {
+      await logits.accumulate(await crossEntropyBackward(logits.value, targets, result.grad!));
+    });
+  }
+  return result;
+}

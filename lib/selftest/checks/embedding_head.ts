@@ -1,0 +1,167 @@
+// Checks for the ops at the head of CLIP: row L2 normalisation and the learned logit scale.
+import {
+  l2Normalize,
+  l2NormalizeBackward,
+  l2NormalizeBackwardReference,
+  l2NormalizeReference,
+  logitScale,
+  logitScaleBackward,
+} from "../../tensor/ops/l2norm.ts";
+import { Tensor } from "../../tensor/tensor.ts";
+import { type CheckDtype, type KernelCheck, relErr, tolFor, worst } from "../check.ts";
+import { finiteDifferenceError } from "../finite-difference.ts";
+import { disposeAll, gpuForward, take, upload } from "../tensors.ts";
+
+const ROWS: [number, number][] = [[8, 512], [1, 1], [3, 5], [77, 16]];
+// A one-element row has an identically zero gradient (relative error is meaningless there).
+const GRAD_ROWS: [number, number][] = [[8, 512], [1, 2], [3, 5], [77, 16]];
+
+function l2Checks(dtype: CheckDtype): KernelCheck[] {
+  const f16 = dtype === "f16";
+  const dt = dtype as "f32" | "f16";
+  return [{
+    name: "l2normalize",
+    dtype,
+    direction: "forward",
+    tol: tolFor(dtype),
+    cases: ROWS.map(([r, w]) => ({
+      label: `[${r}, ${w}]`,
+      async run(rt, rng) {
+        const x = rng.array(r * w, -2, 2, f16);
+        const tx = upload(rt, x, [r, w], dt);
+        const y = await take(await l2Normalize(tx));
+        tx.dispose();
+        return relErr(y, l2NormalizeReference(x, w));
+      },
+    })),
+  }, {
+    name: "l2normalize",
+    dtype,
+    direction: "backward",
+    tol: tolFor(dtype),
+    cases: GRAD_ROWS.map(([r, w]) => ({
+      label: `[${r}, ${w}]`,
+      async run(rt, rng) {
+        const x = rng.array(r * w, -2, 2, f16);
+        const dy = rng.array(r * w, -1, 1, f16);
+        const tx = upload(rt, x, [r, w], dt);
+        const tdy = upload(rt, dy, [r, w], dt);
+        const dx = await take(await l2NormalizeBackward(tx, tdy));
+        disposeAll(tx, tdy);
+        return relErr(dx, l2NormalizeBackwardReference(x, dy, w));
+      },
+    })),
+  }];
+}
+
+const l2Fd: KernelCheck = {
+  name: "l2normalize.finite-difference",
+  dtype: "f32",
+  direction: "backward",
+  tol: 1e-3,
+  cases: [[4, 33], [2, 3]].map(([r, w]) => ({
+    label: `[${r}, ${w}]`,
+    async run(rt, rng) {
+      const x = rng.array(r * w, -2, 2);
+      const dy = rng.array(r * w);
+      const tx = upload(rt, x, [r, w]);
+      const tdy = upload(rt, dy, [r, w]);
+      const dx = await take(await l2NormalizeBackward(tx, tdy));
+      disposeAll(tx, tdy);
+      return await finiteDifferenceError({
+        inputs: [x],
+        upstream: dy,
+        grads: [dx],
+        forward: ([xs]) => gpuForward(rt, xs, (t) => l2Normalize(t), [r, w]),
+      }, rng);
+    },
+  })),
+};
+
+const SCALE_CASES = [[4, 51], [1, 1], [3, 7]];
+
+const logitScaleChecks: KernelCheck[] = [{
+  name: "logit_scale",
+  dtype: "f32",
+  direction: "forward",
+  tol: 1e-5,
+  cases: SCALE_CASES.map(([b, c]) => ({
+    label: `[${b}, ${c}]`,
+    async run(rt, rng) {
+      const x = rng.array(b * c);
+      const s = Math.fround(rng.uniform(0, 4.6));
+      const tx = upload(rt, x, [b, c]);
+      const ts = upload(rt, [s], [1]);
+      const y = await take(await logitScale(tx, ts));
+      disposeAll(tx, ts);
+      return relErr(y, x.map((v) => Math.exp(s) * v));
+    },
+  })),
+}, {
+  name: "logit_scale",
+  dtype: "f32",
+  direction: "backward",
+  tol: 1e-5,
+  cases: SCALE_CASES.map(([b, c]) => ({
+    label: `[${b}, ${c}] (ds accumulates)`,
+    async run(rt, rng) {
+      const x = rng.array(b * c);
+      const dy = rng.array(b * c);
+      const s = Math.fround(rng.uniform(0, 4.6));
+      const before = Math.fround(rng.uniform(-1, 1));
+      const tx = upload(rt, x, [b, c]);
+      const tdy = upload(rt, dy, [b, c]);
+      const ts = upload(rt, [s], [1]);
+      const tds = upload(rt, [before], [1]);
+      const dx = await take(await logitScaleBackward(tx, ts, tdy, tds));
+      const ds = await take(tds);
+      disposeAll(tx, tdy, ts);
+      const e = Math.exp(s);
+      const refDs = before + dy.reduce((acc, d, i) => acc + d * e * x[i], 0);
+      return worst(relErr(dx, dy.map((d) => e * d)), relErr(ds, [refDs]));
+    },
+  })),
+}, {
+  name: "logit_scale.finite-difference",
+  dtype: "f32",
+  direction: "backward",
+  tol: 1e-3,
+  cases: [[4, 9]].map(([b, c]) => ({
+    label: `[${b}, ${c}]`,
+    async run(rt, rng) {
+      const x = rng.array(b * c);
+      const dy = rng.array(b * c);
+      const s = new Float64Array([Math.fround(rng.uniform(0, 2))]);
+      const tx = upload(rt, x, [b, c]);
+      const tdy = upload(rt, dy, [b, c]);
+      const ts = upload(rt, s, [1]);
+      const tds = Tensor.zeros(rt, [1]);
+      const dx = await take(await logitScaleBackward(tx, ts, tdy, tds));
+      const ds = await take(tds);
+      disposeAll(tx, tdy, ts);
+      return await finiteDifferenceError(
+        {
+          inputs: [x, s],
+          upstream: dy,
+          grads: [dx, ds],
+          async forward([xs, ss]) {
+            const a = upload(rt, xs, [b, c]);
+            const t = upload(rt, ss, [1]);
+            const y = await take(await logitScale(a, t));
+            disposeAll(a, t);
+            return y;
+          },
+        },
+        rng,
+        1e-3,
+      );
+    },
+  })),
+}];
+
+export const embeddingHeadChecks: KernelCheck[] = [
+  ...l2Checks("f32"),
+  ...l2Checks("f16"),
+  l2Fd,
+  ...logitScaleChecks,
+];
