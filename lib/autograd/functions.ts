@@ -133,7 +133,7 @@ export async function attentionFn(tape: Tape, qkv: Var, heads: number, causal: b
 }
 
 /** [N, P, W] patch tokens → [N, P + 1, W] with the class embedding [W] in front of each item. */
-export async function prependToken(tape: Tape, tokens: Var, cls: Var): Promise<Var> {
+export function prependToken(tape: Tape, tokens: Var, cls: Var): Var {
   const [N, P, W] = tokens.shape;
   const L = P + 1;
   const out = Tensor.empty(tokens.value.rt, [N, L, W], "f32", "tokens");
@@ -255,6 +255,19 @@ export async function crossEntropyFn(tape: Tape, logits: Var, targets: Tensor): 
   if (result.requiresGrad) {
     tape.record("cross-entropy", async () => {
       await logits.accumulate(await crossEntropyBackward(logits.value, targets, result.grad!));
+    });
+  }
+  return result;
+}
+
+/** The same values under another shape; the gradient moves back without a copy. */
+export function reshapeFn(tape: Tape, x: Var, shape: readonly number[]): Var {
+  const result = tape.track(x.value.reshape(shape), x.requiresGrad, x.name);
+  if (result.requiresGrad) {
+    tape.record("reshape", async () => {
+      const g = result.grad!;
+      result.grad = undefined;
+      await x.accumulate(g.reshapeOwned(x.shape));
     });
   }
   return result;

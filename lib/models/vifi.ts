@@ -1,0 +1,145 @@
+// ViFi-CLIP: CLIP's image tower frame by frame, mean over time of the projected embeddings, cosine
+// logits against the text tower's class embeddings, times exp(logit_scale) (spec §1.1, §3).
+
+import { crossEntropyFn, l2NormalizeFn, logitScaleFn, matmulNT, meanFn, reshapeFn } from "../autograd/functions.ts";
+import { type Param, Tape, Var } from "../autograd/tape.ts";
+import type { Runtime } from "../gpu/runtime.ts";
+import { shapeStr, Tensor } from "../tensor/tensor.ts";
+import { ClipModel } from "./clip.ts";
+import type { ClipConfig, Weights } from "./config.ts";
+
+/**
+ * What trains (spec §3): "both" = everything but the token embedding table (ViFi-CLIP), "image" =
+ * the image tower (CLIP image-FT), "text" = the text tower without the token table (CLIP text-FT),
+ * "frozen" = nothing (evaluation).
+ */
+export type Variant = "both" | "image" | "text" | "frozen";
+
+export function trainsParam(variant: Variant, name: string): boolean {
+  if (name === "token_embedding.weight") return false;
+  switch (variant) {
+    case "both":
+      return true;
+    case "image":
+      return name.startsWith("visual.");
+    case "text":
+      return !name.startsWith("visual.") && name !== "logit_scale";
+    case "frozen":
+      return false;
+  }
+}
+
+export interface VifiOutput {
+  /** [B, C] = exp(logit_scale)·v̂·t̂ᵀ */
+  logits: Var;
+  /** [B, E] pooled, L2-normalised video embeddings */
+  video: Var;
+  /** [C, E] L2-normalised class text embeddings */
+  text: Var;
+}
+
+export class ViFiClip {
+  private textCache?: { key: string; text: Tensor };
+
+  constructor(readonly clip: ClipModel, public variant: Variant) {
+    this.setVariant(variant);
+  }
+
+  static fromWeights(rt: Runtime, config: ClipConfig, weights: Weights, variant: Variant = "both"): ViFiClip {
+    return new ViFiClip(ClipModel.fromWeights(rt, config, weights), variant);
+  }
+
+  get config(): ClipConfig {
+    return this.clip.config;
+  }
+
+  setVariant(variant: Variant): void {
+    this.variant = variant;
+    for (const [name, p] of this.clip.params) p.trainable = trainsParam(variant, name);
+    this.dropTextCache();
+  }
+
+  /** Parameters that receive gradients, in a fixed order. */
+  trainable(): Param[] {
+    return [...this.clip.params.values()].filter((p) => p.trainable);
+  }
+
+  private textTrains(): boolean {
+    return this.trainable().some((p) => !p.name.startsWith("visual.") && p.name !== "logit_scale");
+  }
+
+  dropTextCache(): void {
+    this.textCache?.text.dispose();
+    this.textCache = undefined;
+  }
+
+  /** Normalised class embeddings: recomputed every step when the text tower trains, cached otherwise. */
+  private async classEmbeddings(tape: Tape, tokens: Int32Array, classes: number): Promise<Var> {
+    if (this.textTrains()) return await l2NormalizeFn(tape, await this.clip.encodeText(tape, tokens, classes));
+    const key = `${classes}:${tokens.join(",")}`;
+    if (this.textCache?.key !== key) {
+      this.dropTextCache();
+      const scratch = new Tape();
+      const t = await l2NormalizeFn(scratch, await this.clip.encodeText(scratch, tokens, classes));
+      const text = Tensor.empty(this.clip.rt, t.value.shape, "f32", "class embeddings");
+      this.clip.rt.copyEncoder().copyBufferToBuffer(t.value.buffer, 0, text.buffer, 0, text.byteLength);
+      scratch.dispose();
+      this.textCache = { key, text };
+    }
+    return new Var(this.textCache.text, false, "class embeddings");
+  }
+
+  /** frames [B, T, 3, R, R], tokens [C, context] → logits and the normalised embeddings. */
+  async forward(tape: Tape, frames: Tensor, tokens: Int32Array, classes: number): Promise<VifiOutput> {
+    const [B, T, ...image] = frames.shape;
+    if (frames.shape.length !== 5) {
+      throw new Error(`vifi: ViFi-CLIP takes frames [B, T, 3, R, R], got ${frames.name} ${shapeStr(frames.shape)}`);
+    }
+    const perFrame = await this.clip.encodeImage(tape, frames.reshape([B * T, ...image]));
+    const pooled = await meanFn(tape, reshapeFn(tape, perFrame, [B, T, this.config.embedDim]), 1);
+    const video = await l2NormalizeFn(tape, pooled);
+    const text = await this.classEmbeddings(tape, tokens, classes);
+    const sims = await matmulNT(tape, video, text);
+    const logits = await logitScaleFn(tape, sims, this.clip.p("logit_scale"));
+    return { logits, video, text };
+  }
+
+  /** Forward + soft-target cross-entropy; targets [B, C] rows of probabilities. */
+  async loss(tape: Tape, frames: Tensor, tokens: Int32Array, classes: number, targets: Tensor): Promise<Var> {
+    const { logits } = await this.forward(tape, frames, tokens, classes);
+    return await crossEntropyFn(tape, logits, targets);
+  }
+
+  /** Pooled normalised video embeddings [B, E] and class embeddings [C, E], read back (no gradients). */
+  async embed(frames: Tensor, tokens: Int32Array, classes: number): Promise<{ video: Float32Array; text: Float32Array; logits: Float32Array }> {
+    const saved = this.variant;
+    // Text weights that train may have changed since any cached embeddings were made.
+    if (this.textTrains()) this.dropTextCache();
+    const tape = new Tape();
+    try {
+      // Frozen while embedding, so no backward closures are recorded.
+      for (const p of this.clip.params.values()) p.trainable = false;
+      const out = await this.forward(tape, frames, tokens, classes);
+      return {
+        video: (await out.video.value.read()) as Float32Array,
+        text: (await out.text.value.read()) as Float32Array,
+        logits: (await out.logits.value.read()) as Float32Array,
+      };
+    } finally {
+      tape.dispose();
+      this.setVariantFlags(saved);
+      if (this.textTrains()) this.dropTextCache();
+    }
+  }
+
+  private setVariantFlags(variant: Variant): void {
+    for (const [name, p] of this.clip.params) {
+      if (p.trainable !== trainsParam(variant, name)) p.trainable = trainsParam(variant, name);
+    }
+  }
+
+  dispose(): void {
+    this.dropTextCache();
+    this.clip.dispose();
+  }
+}
