@@ -45,7 +45,7 @@ export async function linear(tape: Tape, x: Var, w: Var, b?: Var): Promise<Var> 
   }
   const x2 = rows2d(x.value);
   const y = await matmul(x2, w.value, { transB: true, bias: b?.value });
-  const result = tape.track(y.reshape([...x.shape.slice(0, -1), out]), any(x, w, b), `${w.name}(${x.name})`);
+  const result = tape.track(y.reshape([...x.shape.slice(0, -1), out]), any(x, w, b), `${w.name}(x)`);
   tape.keep(y);
   if (result.requiresGrad) {
     tape.record(`linear ${w.name}`, async () => {
@@ -62,7 +62,7 @@ export async function linear(tape: Tape, x: Var, w: Var, b?: Var): Promise<Var> 
 export async function project(tape: Tape, x: Var, p: Var): Promise<Var> {
   const x2 = rows2d(x.value);
   const y = await matmul(x2, p.value);
-  const result = tape.track(y, any(x, p), `${p.name}(${x.name})`);
+  const result = tape.track(y, any(x, p), `${p.name}(x)`);
   if (result.requiresGrad) {
     tape.record(`project ${p.name}`, async () => {
       const dy = result.grad!;
@@ -78,7 +78,7 @@ export async function project(tape: Tape, x: Var, p: Var): Promise<Var> {
 export async function layerNormFn(tape: Tape, x: Var, w: Var, b: Var): Promise<Var> {
   const { y, mean: mu, rstd } = await layerNorm(x.value, w.value, b.value);
   tape.keep(mu, rstd);
-  const result = tape.track(y, any(x, w, b), `ln(${x.name})`);
+  const result = tape.track(y, any(x, w, b), "layernorm");
   if (result.requiresGrad) {
     tape.record(`layernorm ${w.name}`, async () => {
       const g = await layerNormBackward(x.value, w.value, mu, rstd, result.grad!);
@@ -94,7 +94,7 @@ export async function layerNormFn(tape: Tape, x: Var, w: Var, b: Var): Promise<V
 }
 
 export async function quickGeluFn(tape: Tape, x: Var): Promise<Var> {
-  const result = tape.track(await quickGelu(x.value), x.requiresGrad, `gelu(${x.name})`);
+  const result = tape.track(await quickGelu(x.value), x.requiresGrad, "quickgelu");
   if (result.requiresGrad) {
     tape.record("quickgelu", async () => await x.accumulate(await quickGeluBackward(x.value, result.grad!)));
   }
@@ -103,7 +103,7 @@ export async function quickGeluFn(tape: Tape, x: Var): Promise<Var> {
 
 /** a + b, with b repeating over a (a bias, or a positional embedding over a batch). */
 export async function addFn(tape: Tape, a: Var, b: Var): Promise<Var> {
-  const result = tape.track(await binary("add", a.value, b.value), any(a, b), `${a.name}+${b.name}`);
+  const result = tape.track(await binary("add", a.value, b.value), any(a, b), `sum with ${b.name}`);
   if (result.requiresGrad) {
     tape.record("add", async () => {
       const dy = result.grad!;
@@ -123,7 +123,7 @@ export async function addFn(tape: Tape, a: Var, b: Var): Promise<Var> {
 export async function attentionFn(tape: Tape, qkv: Var, heads: number, causal: boolean): Promise<Var> {
   const { out, probs } = await attentionPacked(qkv.value, { heads, causal });
   tape.keep(probs);
-  const result = tape.track(out, qkv.requiresGrad, `attn(${qkv.name})`);
+  const result = tape.track(out, qkv.requiresGrad, "attention");
   if (result.requiresGrad) {
     tape.record("attention", async () => {
       await qkv.accumulate(await attentionPackedBackward(qkv.value, probs, result.grad!, { heads, causal }));
@@ -165,7 +165,7 @@ export function selectRows(tape: Tape, x: Var, rows: number[]): Var {
   const W = x.shape[x.shape.length - 1];
   const out = Tensor.empty(x.value.rt, [rows.length, W], "f32", "rows");
   copyRows(x.value, rows, out, range(0, rows.length), W);
-  const result = tape.track(out, x.requiresGrad, `rows(${x.name})`);
+  const result = tape.track(out, x.requiresGrad, "selected rows");
   if (result.requiresGrad) {
     tape.record("select rows", async () => {
       if (new Set(rows).size !== rows.length) {
@@ -195,7 +195,7 @@ export async function embeddingFn(tape: Tape, table: Var, ids: Int32Array): Prom
 }
 
 export async function meanFn(tape: Tape, x: Var, axis: number): Promise<Var> {
-  const result = tape.track(await mean(x.value, axis), x.requiresGrad, `mean(${x.name})`);
+  const result = tape.track(await mean(x.value, axis), x.requiresGrad, "mean");
   if (result.requiresGrad) {
     tape.record("mean", async () => await x.accumulate(await meanBackward(result.grad!, x.shape, axis)));
   }
@@ -203,7 +203,7 @@ export async function meanFn(tape: Tape, x: Var, axis: number): Promise<Var> {
 }
 
 export async function l2NormalizeFn(tape: Tape, x: Var): Promise<Var> {
-  const result = tape.track(await l2Normalize(x.value), x.requiresGrad, `normalize(${x.name})`);
+  const result = tape.track(await l2Normalize(x.value), x.requiresGrad, "normalized");
   if (result.requiresGrad) {
     tape.record(
       "l2normalize",
@@ -235,7 +235,7 @@ export async function matmulNT(tape: Tape, a: Var, b: Var): Promise<Var> {
   const result = tape.track(
     await matmul(a.value, b.value, { transB: true }),
     any(a, b),
-    `${a.name}·${b.name}ᵀ`,
+    "similarities",
   );
   if (result.requiresGrad) {
     tape.record("matmul", async () => {

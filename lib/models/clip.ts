@@ -106,12 +106,23 @@ export class ClipModel {
     const L = visionTokens(v);
     const patches = tape.track(await im2col(frames, v.patch), false, "patches");
     const emb = await linear(tape, patches, this.p("visual.conv1.weight"));
-    const tokens = prependToken(tape, reshapeFn(tape, emb, [N, grid * grid, v.width]), this.p("visual.class_embedding"));
+    const tokens = prependToken(
+      tape,
+      reshapeFn(tape, emb, [N, grid * grid, v.width]),
+      this.p("visual.class_embedding"),
+    );
     let x = await addFn(tape, tokens, this.p("visual.positional_embedding"));
     x = await layerNormFn(tape, x, this.p("visual.ln_pre.weight"), this.p("visual.ln_pre.bias"));
-    for (let i = 0; i < v.layers; i++) x = await this.block(tape, x, `visual.transformer.resblocks.${i}`, v.heads, false);
+    for (let i = 0; i < v.layers; i++) {
+      x = await this.block(tape, x, `visual.transformer.resblocks.${i}`, v.heads, false);
+    }
     const cls = selectRows(tape, x, Array.from({ length: N }, (_, n) => n * L));
-    const pooled = await layerNormFn(tape, cls, this.p("visual.ln_post.weight"), this.p("visual.ln_post.bias"));
+    const pooled = await layerNormFn(
+      tape,
+      cls,
+      this.p("visual.ln_post.weight"),
+      this.p("visual.ln_post.bias"),
+    );
     return await project(tape, pooled, this.p("visual.proj"));
   }
 
@@ -126,9 +137,14 @@ export class ClipModel {
     const emb = await embeddingFn(tape, this.p("token_embedding.weight"), tokens);
     let x = reshapeFn(tape, emb, [classes, t.context, t.width]);
     x = await addFn(tape, x, this.p("positional_embedding"));
-    for (let i = 0; i < t.layers; i++) x = await this.block(tape, x, `transformer.resblocks.${i}`, t.heads, true);
+    for (let i = 0; i < t.layers; i++) {
+      x = await this.block(tape, x, `transformer.resblocks.${i}`, t.heads, true);
+    }
     x = await layerNormFn(tape, x, this.p("ln_final.weight"), this.p("ln_final.bias"));
-    const eot = Array.from({ length: classes }, (_, c) => c * t.context + argmax(tokens, c * t.context, t.context));
+    const eot = Array.from(
+      { length: classes },
+      (_, c) => c * t.context + argmax(tokens, c * t.context, t.context),
+    );
     const pooled = selectRows(tape, x, eot);
     return await project(tape, pooled, this.p("text_projection"));
   }

@@ -1,7 +1,14 @@
 // ViFi-CLIP: CLIP's image tower frame by frame, mean over time of the projected embeddings, cosine
 // logits against the text tower's class embeddings, times exp(logit_scale) (spec §1.1, §3).
 
-import { crossEntropyFn, l2NormalizeFn, logitScaleFn, matmulNT, meanFn, reshapeFn } from "../autograd/functions.ts";
+import {
+  crossEntropyFn,
+  l2NormalizeFn,
+  logitScaleFn,
+  matmulNT,
+  meanFn,
+  reshapeFn,
+} from "../autograd/functions.ts";
 import { type Param, Tape, Var } from "../autograd/tape.ts";
 import type { Runtime } from "../gpu/runtime.ts";
 import { shapeStr, Tensor } from "../tensor/tensor.ts";
@@ -75,7 +82,9 @@ export class ViFiClip {
 
   /** Normalised class embeddings: recomputed every step when the text tower trains, cached otherwise. */
   private async classEmbeddings(tape: Tape, tokens: Int32Array, classes: number): Promise<Var> {
-    if (this.textTrains()) return await l2NormalizeFn(tape, await this.clip.encodeText(tape, tokens, classes));
+    if (this.textTrains()) {
+      return await l2NormalizeFn(tape, await this.clip.encodeText(tape, tokens, classes));
+    }
     const key = `${classes}:${tokens.join(",")}`;
     if (this.textCache?.key !== key) {
       this.dropTextCache();
@@ -93,7 +102,9 @@ export class ViFiClip {
   async forward(tape: Tape, frames: Tensor, tokens: Int32Array, classes: number): Promise<VifiOutput> {
     const [B, T, ...image] = frames.shape;
     if (frames.shape.length !== 5) {
-      throw new Error(`vifi: ViFi-CLIP takes frames [B, T, 3, R, R], got ${frames.name} ${shapeStr(frames.shape)}`);
+      throw new Error(
+        `vifi: ViFi-CLIP takes frames [B, T, 3, R, R], got ${frames.name} ${shapeStr(frames.shape)}`,
+      );
     }
     const perFrame = await this.clip.encodeImage(tape, frames.reshape([B * T, ...image]));
     const pooled = await meanFn(tape, reshapeFn(tape, perFrame, [B, T, this.config.embedDim]), 1);
@@ -111,7 +122,11 @@ export class ViFiClip {
   }
 
   /** Pooled normalised video embeddings [B, E] and class embeddings [C, E], read back (no gradients). */
-  async embed(frames: Tensor, tokens: Int32Array, classes: number): Promise<{ video: Float32Array; text: Float32Array; logits: Float32Array }> {
+  async embed(
+    frames: Tensor,
+    tokens: Int32Array,
+    classes: number,
+  ): Promise<{ video: Float32Array; text: Float32Array; logits: Float32Array }> {
     const saved = this.variant;
     // Text weights that train may have changed since any cached embeddings were made.
     if (this.textTrains()) this.dropTextCache();

@@ -1,0 +1,67 @@
+// AdamW over a model's trainable parameters (ViFi-CLIP uses one group: β 0.9/0.98, eps 1e-8, weight
+// decay on every parameter). Moments live on the GPU beside the parameters.
+
+import type { Param } from "../autograd/tape.ts";
+import { adamw } from "../tensor/ops/adamw.ts";
+import { Tensor } from "../tensor/tensor.ts";
+
+export interface AdamWConfig {
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+  weightDecay?: number;
+}
+
+export class AdamW {
+  /** updates applied so far */
+  step = 0;
+  private moments = new Map<Param, { m: Tensor; v: Tensor }>();
+
+  constructor(readonly params: Param[], readonly config: AdamWConfig = {}) {}
+
+  private state(p: Param) {
+    let s = this.moments.get(p);
+    if (!s) {
+      s = {
+        m: Tensor.zeros(p.value.rt, p.value.shape, "f32", `m(${p.name})`),
+        v: Tensor.zeros(p.value.rt, p.value.shape, "f32", `v(${p.name})`),
+      };
+      this.moments.set(p, s);
+    }
+    return s;
+  }
+
+  /** One update at learning rate `lr`, then gradients are zeroed for the next step. */
+  async update(lr: number, opts: { gradScale?: number; skipIf?: Tensor } = {}): Promise<void> {
+    this.step++;
+    const c = this.config;
+    for (const p of this.params) {
+      if (!p.trainable) continue;
+      const { m, v } = this.state(p);
+      await adamw(p.value, p.gradBuffer(), m, v, {
+        lr,
+        step: this.step,
+        beta1: c.beta1 ?? 0.9,
+        beta2: c.beta2 ?? 0.98,
+        eps: c.eps ?? 1e-8,
+        weightDecay: c.weightDecay ?? 0.001,
+        gradScale: opts.gradScale,
+        skipIf: opts.skipIf,
+      });
+      p.zeroGrad();
+    }
+  }
+
+  /** The moments by parameter name (for checkpoints). */
+  momentTensors(): Map<string, { m: Tensor; v: Tensor }> {
+    return new Map([...this.moments].map(([p, s]) => [p.name, s]));
+  }
+
+  dispose(): void {
+    for (const { m, v } of this.moments.values()) {
+      m.dispose();
+      v.dispose();
+    }
+    this.moments.clear();
+  }
+}

@@ -1,0 +1,267 @@
+// ViFi-CLIP on the kernels: parity with onnxruntime-web, whole-model gradients against finite
+// differences, training on a fixed batch, variants and bad input.
+
+import { Tape } from "../../lib/autograd/tape.ts";
+import { getRuntime, type Runtime } from "../../lib/gpu/runtime.ts";
+import { clipConfig, initClipWeights } from "../../lib/models/config.ts";
+import { imageTowerParity, loadOrt, randomTokens, vifiParity } from "../../lib/models/parity.ts";
+import { trainsParam, ViFiClip } from "../../lib/models/vifi.ts";
+import { Rng, sessionSeed } from "../../lib/selftest/rng.ts";
+import { Tensor } from "../../lib/tensor/tensor.ts";
+import { AdamW } from "../../lib/train/optimizer.ts";
+
+const seed = sessionSeed();
+console.log(`model tests: seed ${seed} (replay with VIFI_SEED=${seed})`);
+const tiny = clipConfig("tiny");
+
+let ort: unknown;
+try {
+  ort = await loadOrt();
+} catch (e) {
+  console.log(
+    `parity tests skipped: onnxruntime-web cannot be imported (${e instanceof Error ? e.message : e})`,
+  );
+}
+
+async function runtime(): Promise<Runtime> {
+  const rt = await getRuntime();
+  rt.pool.poison = true;
+  return rt;
+}
+
+function oneHot(B: number, C: number, label: (b: number) => number): Float32Array {
+  const t = new Float32Array(B * C);
+  for (let b = 0; b < B; b++) t[b * C + label(b)] = 1;
+  return t;
+}
+
+Deno.test({
+  name: "tiny ViFi-CLIP logits and embeddings match onnxruntime-web (f32 < 1e-4)",
+  ignore: !ort,
+  async fn() {
+    const rt = await runtime();
+    const r = await vifiParity(rt, tiny, { batch: 2, frames: 3, classes: 5, seed, ort });
+    console.log(`  rel_err ${JSON.stringify(r.outputs)}`);
+    if (!(r.relErr < 1e-4)) throw new Error(`parity ${JSON.stringify(r.outputs)} ≥ 1e-4`);
+  },
+});
+
+Deno.test({
+  name: "ViT-B/16 image tower (1 frame, 224², random weights) matches onnxruntime-web (f32 < 1e-4)",
+  ignore: !ort,
+  async fn() {
+    const rt = await runtime();
+    // The image tower reads only the vision settings and the embedding size: tiny text keeps the
+    // 25M-parameter token table out of this test.
+    const config = { ...clipConfig("ViT-B/16"), text: tiny.text };
+    const r = await imageTowerParity(rt, config, { frames: 1, seed, ort });
+    console.log(`  rel_err ${r.relErr.toExponential(2)}`);
+    if (!(r.relErr < 1e-4)) throw new Error(`parity ${r.relErr} ≥ 1e-4`);
+  },
+});
+
+/** Loss on a fixed batch, no gradients recorded. */
+async function lossOf(model: ViFiClip, frames: Tensor, tokens: Int32Array, C: number, targets: Tensor) {
+  const saved = model.variant;
+  model.setVariant("frozen");
+  const tape = new Tape();
+  const loss = (await (await model.loss(tape, frames, tokens, C, targets)).value.read())[0];
+  tape.dispose();
+  model.setVariant(saved);
+  return loss;
+}
+
+Deno.test("whole-model gradients match central finite differences (tiny, every tensor kind)", async () => {
+  const rt = await runtime();
+  const rng = new Rng(seed);
+  const model = ViFiClip.fromWeights(rt, tiny, initClipWeights(tiny, seed, { randomNorms: true }), "both");
+  const [B, T, C, R] = [2, 2, 3, tiny.vision.resolution];
+  const frames = Tensor.from(rt, rng.normals(B * T * 3 * R * R), [B, T, 3, R, R], "f32", "frames");
+  const tokens = randomTokens(tiny, C, rng);
+  // Soft targets (label smoothing-like) so every logit carries gradient.
+  const tg = oneHot(B, C, (b) => b % C).map((v) => 0.8 * v + 0.2 / C);
+  const targets = Tensor.from(rt, tg, [B, C], "f32", "targets");
+  const tape = new Tape();
+  await tape.backward(await model.loss(tape, frames, tokens, C, targets));
+  tape.dispose();
+  // One parameter per kind of tensor (layer 0 of each tower stands for the others).
+  const kinds = [...model.clip.params.keys()].filter((n) =>
+    trainsParam("both", n) && !/resblocks\.[1-9]/.test(n)
+  );
+  // Read every gradient first: evaluating the loss below freezes the model, which frees them.
+  const grads = new Map<string, Float32Array>();
+  for (const name of kinds) grads.set(name, Float32Array.from(await model.clip.p(name).grad!.read()));
+  const eps = 2e-3;
+  const rows: string[] = [];
+  let num = 0;
+  let den = 0;
+  for (const name of kinds) {
+    const p = model.clip.p(name);
+    const value = Float32Array.from(await p.value.read());
+    const grad = grads.get(name)!;
+    // A direction over 3 random elements of this tensor.
+    const picks = Array.from({ length: Math.min(3, value.length) }, () => rng.int(value.length));
+    const dir = picks.map(() => (rng.next() < 0.5 ? -1 : 1));
+    const analytic = picks.reduce((s, i, k) => s + grad[i] * dir[k], 0);
+    const at = async (sign: number) => {
+      const v = value.slice();
+      picks.forEach((i, k) => (v[i] += sign * eps * dir[k]));
+      rt.device.queue.writeBuffer(p.value.buffer, 0, v);
+      return await lossOf(model, frames, tokens, C, targets);
+    };
+    const fd = ((await at(1)) - (await at(-1))) / (2 * eps);
+    rt.device.queue.writeBuffer(p.value.buffer, 0, value);
+    num += (fd - analytic) ** 2;
+    den += analytic ** 2;
+    rows.push(`${name}: fd ${fd.toExponential(3)} analytic ${analytic.toExponential(3)}`);
+    if (Math.abs(fd - analytic) > 0.05 * Math.abs(analytic) + 2e-4) {
+      throw new Error(`gradient of ${name} disagrees:\n  ${rows.join("\n  ")}`);
+    }
+  }
+  const rel = Math.sqrt(num / den);
+  console.log(`  ${kinds.length} tensor kinds, ‖fd − analytic‖/‖analytic‖ = ${rel.toExponential(2)}`);
+  if (!(rel < 1e-2)) throw new Error(`whole-model gradient error ${rel}:\n  ${rows.join("\n  ")}`);
+  frames.dispose();
+  targets.dispose();
+  model.dispose();
+});
+
+Deno.test("tiny ViFi-CLIP overfits a fixed batch: loss falls by ≥ 90 %, GPU memory stays flat", async () => {
+  const rt = await runtime();
+  rt.pool.poison = false;
+  const rng = new Rng(seed);
+  const model = ViFiClip.fromWeights(rt, tiny, initClipWeights(tiny, seed), "both");
+  const [B, T, C, R] = [4, 2, 4, tiny.vision.resolution];
+  const frames = Tensor.from(rt, rng.normals(B * T * 3 * R * R), [B, T, 3, R, R], "f32", "frames");
+  const tokens = randomTokens(tiny, C, rng);
+  const targets = Tensor.from(rt, oneHot(B, C, (b) => b % C), [B, C], "f32", "targets");
+  const opt = new AdamW(model.trainable(), { weightDecay: 0 });
+  const losses: number[] = [];
+  let inUse = 0;
+  for (let step = 0; step < 30; step++) {
+    const tape = new Tape();
+    const loss = await model.loss(tape, frames, tokens, C, targets);
+    await tape.backward(loss);
+    await opt.update(1e-3);
+    losses.push((await loss.value.read())[0]);
+    tape.dispose();
+    if (step === 5) inUse = rt.pool.stats.inUseBytes;
+    if (step > 5 && rt.pool.stats.inUseBytes !== inUse) {
+      throw new Error(
+        `GPU memory in use grew from ${inUse} to ${rt.pool.stats.inUseBytes} bytes at step ${step}`,
+      );
+    }
+  }
+  console.log(`  loss ${losses[0].toFixed(4)} → ${losses[losses.length - 1].toFixed(4)}`);
+  if (!(losses[losses.length - 1] < 0.1 * losses[0])) {
+    throw new Error(`loss only went ${losses[0]} → ${losses.at(-1)}`);
+  }
+  opt.dispose();
+  frames.dispose();
+  targets.dispose();
+  model.dispose();
+});
+
+Deno.test("variants train what the spec says; frozen parameters get no gradient memory", async () => {
+  const rt = await runtime();
+  const model = ViFiClip.fromWeights(rt, tiny, initClipWeights(tiny, 1), "image");
+  const names = (v: "both" | "image" | "text" | "frozen") => {
+    model.setVariant(v);
+    return model.trainable().map((p) => p.name);
+  };
+  const all = [...model.clip.params.keys()];
+  const both = names("both");
+  if (both.includes("token_embedding.weight") || both.length !== all.length - 1) {
+    throw new Error("both: wrong set");
+  }
+  const image = names("image");
+  if (
+    !image.every((n) => n.startsWith("visual.")) ||
+    image.length !== all.filter((n) => n.startsWith("visual.")).length
+  ) {
+    throw new Error("image: wrong set");
+  }
+  const text = names("text");
+  if (text.some((n) => n.startsWith("visual.") || n === "logit_scale" || n === "token_embedding.weight")) {
+    throw new Error("text: wrong set");
+  }
+  if (names("frozen").length !== 0) throw new Error("frozen: something trains");
+
+  model.setVariant("image");
+  const rng = new Rng(seed);
+  const [B, T, C, R] = [1, 2, 3, tiny.vision.resolution];
+  const frames = Tensor.from(rt, rng.normals(B * T * 3 * R * R), [B, T, 3, R, R]);
+  const tokens = randomTokens(tiny, C, rng);
+  const targets = Tensor.from(rt, oneHot(B, C, () => 1), [B, C]);
+  const tape = new Tape();
+  await tape.backward(await model.loss(tape, frames, tokens, C, targets));
+  tape.dispose();
+  for (const [name, p] of model.clip.params) {
+    if (name.startsWith("visual.") !== (p.grad !== undefined)) {
+      throw new Error(`${name}: gradient presence is wrong`);
+    }
+  }
+  // A frozen text tower is encoded once: the second forward records fewer dispatches.
+  const count = async () => {
+    const before = rt.dispatches;
+    const t = new Tape();
+    await model.forward(t, frames, tokens, C);
+    t.dispose();
+    return rt.dispatches - before;
+  };
+  await count();
+  const first = await count();
+  model.dropTextCache();
+  const uncached = await count();
+  if (!(first < uncached)) throw new Error(`text cache unused: ${first} vs ${uncached} dispatches`);
+  frames.dispose();
+  targets.dispose();
+  model.dispose();
+});
+
+Deno.test("embeddings export: unit-norm video and class embeddings", async () => {
+  const rt = await runtime();
+  const rng = new Rng(seed);
+  const model = ViFiClip.fromWeights(rt, tiny, initClipWeights(tiny, 2), "both");
+  const [B, T, C, R] = [3, 2, 4, tiny.vision.resolution];
+  const frames = Tensor.from(rt, rng.normals(B * T * 3 * R * R), [B, T, 3, R, R]);
+  const { video, text } = await model.embed(frames, randomTokens(tiny, C, rng), C);
+  const E = tiny.embedDim;
+  for (const [what, x, n] of [["video", video, B], ["text", text, C]] as const) {
+    if (x.length !== n * E) throw new Error(`${what}: ${x.length} values, expected ${n * E}`);
+    for (let r = 0; r < n; r++) {
+      const norm = Math.hypot(...x.subarray(r * E, (r + 1) * E));
+      if (Math.abs(norm - 1) > 1e-5) throw new Error(`${what} row ${r} has norm ${norm}`);
+    }
+  }
+  frames.dispose();
+  model.dispose();
+});
+
+Deno.test("bad weights and inputs fail naming the tensor and both shapes", async () => {
+  const rt = await runtime();
+  const w = initClipWeights(tiny, 3);
+  w.set("visual.proj", { shape: [32, 17], data: new Float32Array(32 * 17) });
+  let msg = "";
+  try {
+    ViFiClip.fromWeights(rt, tiny, w);
+  } catch (e) {
+    msg = (e as Error).message;
+  }
+  if (!msg.includes("visual.proj") || !msg.includes("[32, 17]") || !msg.includes("[32, 16]")) {
+    throw new Error(`unhelpful error: ${msg}`);
+  }
+  const model = ViFiClip.fromWeights(rt, tiny, initClipWeights(tiny, 3));
+  const bad = Tensor.zeros(rt, [1, 2, 3, 31, 31], "f32", "frames");
+  msg = "";
+  try {
+    await model.forward(new Tape(), bad, randomTokens(tiny, 2, new Rng(1)), 2);
+  } catch (e) {
+    msg = (e as Error).message;
+  }
+  if (!msg.includes("frames") || !msg.includes("[2, 3, 31, 31]") || !msg.includes("32, 32")) {
+    throw new Error(`unhelpful error: ${msg}`);
+  }
+  bad.dispose();
+  model.dispose();
+});
