@@ -60,7 +60,7 @@ export class Param extends Var {
   }
 
   zeroGrad(): void {
-    if (this.grad) this.value.rt.copyEncoder().clearBuffer(this.grad.buffer);
+    if (this.grad) this.value.rt.clear(this.grad.buffer);
   }
 }
 

@@ -26,8 +26,26 @@ export interface PoolStats {
   reuses: number;
 }
 
+/**
+ * While a step is captured into a plan, buffers come from and go back to the plan's own lists:
+ * a buffer released mid-step is reused by the very next acquire of its size (the plan replays in
+ * the same order, so this is liveness-based reuse), and none of them leaks into eager use.
+ */
+export interface CaptureScope {
+  owned: Set<GPUBuffer>;
+  free: Map<number, GPUBuffer[]>;
+  released: Set<GPUBuffer>;
+  /** written by the CPU during capture (constants such as the backward seed): never reused */
+  pinned: Set<GPUBuffer>;
+  /** created before capture and released during it: the plan may still read them */
+  adopted: Set<GPUBuffer>;
+  /** acquired for a CPU write during capture (never a reused one) */
+  fresh: Set<GPUBuffer>;
+}
+
 export class BufferPool {
   private free = new Map<number, GPUBuffer[]>();
+  scope?: CaptureScope;
   private pending: GPUBuffer[] = [];
   private sizes = new WeakMap<GPUBuffer, number>();
   /** Fill every handed-out buffer with 0xFF bytes (NaN in f32 and f16) so kernels that skip an output show up. */
@@ -43,7 +61,12 @@ export class BufferPool {
 
   constructor(private device: GPUDevice, private maxBufferSize: number) {}
 
-  acquire(bytes: number, label?: string): GPUBuffer {
+  /**
+   * A buffer of at least `bytes`. `forCpuWrite`: the caller fills it with queue.writeBuffer now; during
+   * a capture such a buffer must not be one the step used earlier (the write would land before the
+   * step's earlier commands run), so it is always fresh there.
+   */
+  acquire(bytes: number, label?: string, forCpuWrite = false): GPUBuffer {
     if (!(bytes >= 0) || !Number.isFinite(bytes)) throw new Error(`vifi: cannot allocate ${bytes} bytes`);
     const size = bucketSize(bytes);
     if (size > this.maxBufferSize) {
@@ -53,8 +76,11 @@ export class BufferPool {
         } needs ${bytes} bytes but this adapter's maxBufferSize is ${this.maxBufferSize}`,
       );
     }
-    let buf = this.free.get(size)?.pop();
+    let buf = this.scope
+      ? (forCpuWrite ? undefined : this.scope.free.get(size)?.pop())
+      : this.free.get(size)?.pop();
     if (buf) {
+      this.scope?.released.delete(buf);
       this.stats.reuses++;
     } else {
       buf = this.device.createBuffer({ size, usage: STORAGE_USAGE, label });
@@ -62,6 +88,8 @@ export class BufferPool {
       this.stats.buffersCreated++;
       this.stats.allocatedBytes += size;
       this.stats.peakAllocatedBytes = Math.max(this.stats.peakAllocatedBytes, this.stats.allocatedBytes);
+      this.scope?.owned.add(buf);
+      if (forCpuWrite) this.scope?.fresh.add(buf);
     }
     this.stats.inUseBytes += size;
     this.stats.peakInUseBytes = Math.max(this.stats.peakInUseBytes, this.stats.inUseBytes);
@@ -74,7 +102,30 @@ export class BufferPool {
     const size = this.sizes.get(buf);
     if (size === undefined) throw new Error("vifi: released a buffer that the pool did not create");
     this.stats.inUseBytes -= size;
+    const scope = this.scope;
+    if (scope) {
+      if (!scope.owned.has(buf)) {
+        scope.adopted.add(buf);
+      } else {
+        scope.released.add(buf);
+        if (!scope.pinned.has(buf)) {
+          let list = scope.free.get(size);
+          if (!list) scope.free.set(size, list = []);
+          list.push(buf);
+        }
+      }
+      return;
+    }
     this.pending.push(buf);
+  }
+
+  sizeOf(buf: GPUBuffer): number {
+    return this.sizes.get(buf) ?? 0;
+  }
+
+  /** Give buffers back that a disposed plan held; reusable after the next submit. */
+  returnBuffers(bufs: Iterable<GPUBuffer>): void {
+    for (const b of bufs) this.pending.push(b);
   }
 
   /** Called by the owner right after queue.submit. */

@@ -7,17 +7,29 @@ import { BufferPool } from "./buffer-pool.ts";
 import { PipelineCache, type Spec } from "./kernels.ts";
 import { type KernelTiming, Profiler } from "./profiler.ts";
 import { type RowFormat, TexturePool } from "./texture-pool.ts";
+import { type CaptureScope } from "./buffer-pool.ts";
+import { type Command, type DynamicUniform, Plan } from "./plan.ts";
+
+interface Capture {
+  commands: Command[];
+  arena: UniformArena;
+  dynamic: DynamicUniform[];
+  scope: CaptureScope;
+  textures: { owned: GPUTexture[]; free: Map<string, GPUTexture[]> };
+  eagerUniforms: UniformArena;
+}
 
 export type Binding = GPUBuffer | GPUTextureView | { buffer: GPUBuffer; offset?: number; size?: number };
 
 const UNIFORM_CHUNK = 64 * 1024;
 
-class UniformArena {
-  private chunks: { buf: GPUBuffer; mirror: Uint8Array<ArrayBuffer>; used: number }[] = [];
+export class UniformArena {
+  private chunks: { buf: GPUBuffer; mirror: Uint8Array<ArrayBuffer>; used: number; uploaded: number }[] = [];
   private current = 0;
   private align: number;
 
-  constructor(private device: GPUDevice, minAlign: number) {
+  /** `persistent`: a plan's arena, whose slots keep their contents and are never handed out again. */
+  constructor(private device: GPUDevice, minAlign: number, private persistent = false) {
     this.align = Math.max(16, minAlign);
   }
 
@@ -41,6 +53,7 @@ class UniformArena {
           }),
           mirror: new Uint8Array(UNIFORM_CHUNK),
           used: 0,
+          uploaded: 0,
         };
         this.chunks.push(c);
       }
@@ -48,17 +61,37 @@ class UniformArena {
     const offset = Math.ceil(c.used / this.align) * this.align;
     c.mirror.set(bytes, offset);
     c.used = offset + size;
-    return { buffer: c.buf, offset, size };
+    return { buffer: c.buf, offset, size } as { buffer: GPUBuffer; offset: number; size: number };
   }
 
   /** Upload what was written; chunks are reusable once the submit that follows is queued. */
   upload(queue: GPUQueue): void {
     for (let i = 0; i <= this.current && i < this.chunks.length; i++) {
       const c = this.chunks[i];
-      if (c.used) queue.writeBuffer(c.buf, 0, c.mirror, 0, c.used);
-      c.used = 0;
+      if (c.used > c.uploaded) {
+        queue.writeBuffer(c.buf, c.uploaded, c.mirror, c.uploaded, c.used - c.uploaded);
+      }
+      if (this.persistent) {
+        c.uploaded = c.used;
+      } else {
+        c.used = 0;
+      }
     }
-    this.current = 0;
+    if (!this.persistent) this.current = 0;
+  }
+
+  /** Overwrite a slot's bytes now (a plan's per-step values such as the learning rate). */
+  rewrite(queue: GPUQueue, slot: { buffer: GPUBuffer; offset: number }, data: ArrayBuffer): void {
+    const c = this.chunks.find((ch) => ch.buf === slot.buffer);
+    if (!c) throw new Error("vifi: uniform slot is not in this arena");
+    const bytes = new Uint8Array(data);
+    c.mirror.set(bytes, slot.offset);
+    queue.writeBuffer(c.buf, slot.offset, bytes);
+  }
+
+  destroy(): void {
+    for (const c of this.chunks) c.buf.destroy();
+    this.chunks = [];
   }
 }
 
@@ -74,6 +107,7 @@ export class Runtime {
   private encoder?: GPUCommandEncoder;
   private pass?: GPUComputePassEncoder;
   private profiler?: Profiler;
+  private capture?: Capture;
   /** dispatches recorded since this Runtime was made */
   dispatches = 0;
   submits = 0;
@@ -95,6 +129,95 @@ export class Runtime {
 
   uniform(data: ArrayBuffer | ArrayBufferView): Binding {
     return this.uniforms.slot(data);
+  }
+
+  /**
+   * A uniform whose bytes a compiled plan recomputes before every run (values that change per step,
+   * such as the learning rate); in eager mode the same as uniform(produce()).
+   */
+  uniformFrom(produce: () => ArrayBuffer): Binding {
+    const slot = this.uniforms.slot(produce()) as { buffer: GPUBuffer; offset: number };
+    this.capture?.dynamic.push({ slot, produce });
+    return slot;
+  }
+
+  get capturing(): boolean {
+    return this.capture !== undefined;
+  }
+
+  /**
+   * Start recording everything the runtime executes into a plan. The recorded work also runs now
+   * (this is an ordinary eager step). Buffers the step allocates come from the plan's own lists and
+   * are reused by liveness; free the step's intermediates before endCapture().
+   */
+  beginCapture(): void {
+    if (this.capture) throw new Error("vifi: a capture is already in progress");
+    this.flush();
+    if (this.profiler) throw new Error("vifi: turn profiling off before capturing a plan");
+    const scope: CaptureScope = {
+      owned: new Set(),
+      free: new Map(),
+      released: new Set(),
+      pinned: new Set(),
+      adopted: new Set(),
+      fresh: new Set(),
+    };
+    const textures = { owned: [] as GPUTexture[], free: new Map<string, GPUTexture[]>() };
+    const arena = new UniformArena(this.device, this.gpu.limits.minUniformBufferOffsetAlignment, true);
+    this.capture = { commands: [], arena, dynamic: [], scope, textures, eagerUniforms: this.uniforms };
+    this.uniforms = arena;
+    this.pool.scope = scope;
+    this.textures.scope = textures;
+  }
+
+  /** Stop recording; the plan owns the step's intermediates, constants and uniforms. */
+  endCapture(): Plan {
+    const c = this.capture;
+    if (!c) throw new Error("vifi: endCapture without beginCapture");
+    this.flush();
+    this.capture = undefined;
+    this.uniforms = c.eagerUniforms;
+    this.pool.scope = undefined;
+    this.textures.scope = undefined;
+    // Buffers the step released (or pinned, or adopted) belong to the plan; ones still alive belong
+    // to their tensors (parameter gradients, optimizer moments made during the step).
+    const held = new Set<GPUBuffer>([...c.scope.released, ...c.scope.adopted]);
+    for (const b of c.scope.pinned) if (c.scope.released.has(b)) held.add(b);
+    return new Plan(
+      this.device,
+      this.pool,
+      c.commands,
+      c.arena,
+      c.dynamic,
+      held,
+      c.textures.owned,
+      this.gpu.features.timestamps,
+    );
+  }
+
+  /** Copy bytes between buffers, in order with the dispatches. */
+  copyBuffer(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, size: number): void {
+    this.copyEncoder().copyBufferToBuffer(src, srcOffset, dst, dstOffset, size);
+    this.capture?.commands.push({ k: "copy", src, srcOffset, dst, dstOffset, size });
+  }
+
+  /** Zero bytes of a buffer, in order with the dispatches. */
+  clear(buffer: GPUBuffer, offset = 0, size = buffer.size - offset): void {
+    this.copyEncoder().clearBuffer(buffer, offset, size);
+    this.capture?.commands.push({ k: "clear", buffer, offset, size });
+  }
+
+  /**
+   * Write CPU data into a buffer now (queue order: before anything recorded but not yet submitted).
+   * During a capture the buffer becomes a constant of the plan and is never reused.
+   */
+  write(buffer: GPUBuffer, data: ArrayBufferView, offset = 0): void {
+    const scope = this.capture?.scope;
+    if (scope && scope.owned.has(buffer) && !scope.fresh.has(buffer)) {
+      throw new Error("vifi: a CPU write into a buffer the captured step already used would land too early");
+    }
+    writePadded(this.device.queue, buffer, data, offset);
+    scope?.pinned.add(buffer);
   }
 
   /** Turn per-dispatch timestamp profiling on (no-op without `timestamp-query`). */
@@ -141,6 +264,7 @@ export class Runtime {
       entries.push({ binding, resource });
     });
     const bindGroup = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+    this.capture?.commands.push({ k: "dispatch", pipeline, bindGroup, x, y, z });
     const label = opts.label ?? pipeline.label;
     const writes = this.profiler?.passWrites(label);
     if (writes) {
@@ -185,8 +309,8 @@ export class Runtime {
 
   /**
    * A texture holding rows firstRow.. of `rowLength` elements of `buffer` (4 per texel), copied in order
-   * with the dispatches; released at the next flush. Undefined when the copy's alignment rules
-   * (bytes per row a multiple of 256) or the texture size limit are not met.
+   * with the dispatches. Undefined when the copy's alignment rules (bytes per row a multiple of 256)
+   * or the texture size limit are not met. Release the texture after recording its last reader.
    */
   rowsTexture(
     buffer: GPUBuffer,
@@ -194,7 +318,7 @@ export class Runtime {
     firstRow: number,
     rows: number,
     format: RowFormat,
-  ): GPUTextureView | undefined {
+  ): { view: GPUTextureView; texture: GPUTexture } | undefined {
     const bytes = format === "rgba32float" ? 4 : 2;
     const bytesPerRow = rowLength * bytes;
     const maxDim = this.device.limits.maxTextureDimension2D;
@@ -202,14 +326,23 @@ export class Runtime {
       return undefined;
     }
     if (bytesPerRow * (firstRow + rows) > buffer.size) return undefined;
-    const tex = this.textures.acquire(rowLength / 4, rows, format);
+    const texture = this.textures.acquire(rowLength / 4, rows, format);
+    const offset = firstRow * bytesPerRow;
     this.copyEncoder().copyBufferToTexture(
-      { buffer, offset: firstRow * bytesPerRow, bytesPerRow, rowsPerImage: rows },
-      { texture: tex },
+      { buffer, offset, bytesPerRow, rowsPerImage: rows },
+      { texture },
       [rowLength / 4, rows],
     );
-    this.textures.release(tex);
-    return tex.createView();
+    this.capture?.commands.push({
+      k: "texture",
+      src: buffer,
+      offset,
+      bytesPerRow,
+      rows,
+      width: rowLength / 4,
+      texture,
+    });
+    return { view: texture.createView(), texture };
   }
 
   /** Copy `byteLength` bytes of a buffer back to the CPU (flushes; one await). */
@@ -236,8 +369,8 @@ export class Runtime {
 
   /** A buffer from the pool holding `data`. */
   upload(data: ArrayBufferView, label?: string): GPUBuffer {
-    const buf = this.pool.acquire(data.byteLength, label);
-    writePadded(this.device.queue, buf, data);
+    const buf = this.pool.acquire(data.byteLength, label, true);
+    this.write(buf, data);
     return buf;
   }
 }

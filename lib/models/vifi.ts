@@ -91,7 +91,7 @@ export class ViFiClip {
       const scratch = new Tape();
       const t = await l2NormalizeFn(scratch, await this.clip.encodeText(scratch, tokens, classes));
       const text = Tensor.empty(this.clip.rt, t.value.shape, "f32", "class embeddings");
-      this.clip.rt.copyEncoder().copyBufferToBuffer(t.value.buffer, 0, text.buffer, 0, text.byteLength);
+      this.clip.rt.copyBuffer(t.value.buffer, 0, text.buffer, 0, Math.ceil(text.byteLength / 4) * 4);
       scratch.dispose();
       this.textCache = { key, text };
     }

@@ -46,11 +46,17 @@ export class Tensor {
   }
 
   /** An uninitialised tensor (poisoned with NaN when the pool is in poison mode). */
-  static empty(rt: Runtime, shape: Shape, dtype: DType = "f32", name = "tensor"): Tensor {
+  static empty(
+    rt: Runtime,
+    shape: Shape,
+    dtype: DType = "f32",
+    name = "tensor",
+    forCpuWrite = false,
+  ): Tensor {
     for (const d of shape) {
       if (!Number.isInteger(d) || d < 0) throw new Error(`vifi: ${name}: bad shape ${shapeStr(shape)}`);
     }
-    const buf = rt.pool.acquire(storageBytes(numel(shape), dtype), name);
+    const buf = rt.pool.acquire(storageBytes(numel(shape), dtype), name, forCpuWrite);
     return new Tensor(rt, shape, dtype, buf, name);
   }
 
@@ -68,15 +74,15 @@ export class Tensor {
         `vifi: ${name}: ${data.length} values given for shape ${shapeStr(shape)} (${n} elements)`,
       );
     }
-    const t = Tensor.empty(rt, shape, dtype, name);
-    rt.device.queue.writeBuffer(t.buffer, 0, encode(data, dtype, storageBytes(n, dtype)));
+    const t = Tensor.empty(rt, shape, dtype, name, true);
+    rt.write(t.buffer, encode(data, dtype, storageBytes(n, dtype)));
     return t;
   }
 
   /** Zero-filled on the GPU (a clear in the command stream, not a CPU-side zero array). */
   static zeros(rt: Runtime, shape: Shape, dtype: DType = "f32", name = "tensor"): Tensor {
     const t = Tensor.empty(rt, shape, dtype, name);
-    rt.copyEncoder().clearBuffer(t.buffer, 0, storageBytes(t.size, dtype));
+    rt.clear(t.buffer, 0, storageBytes(t.size, dtype));
     return t;
   }
 

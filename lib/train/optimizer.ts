@@ -13,8 +13,10 @@ export interface AdamWConfig {
 }
 
 export class AdamW {
-  /** updates applied so far */
+  /** updates applied so far (the t of the bias corrections) */
   step = 0;
+  /** learning rate of the current update */
+  lr = 0;
   private moments = new Map<Param, { m: Tensor; v: Tensor }>();
 
   constructor(readonly params: Param[], readonly config: AdamWConfig = {}) {}
@@ -31,23 +33,39 @@ export class AdamW {
     return s;
   }
 
+  /**
+   * Move to the next step at learning rate `lr` without recording anything: what a compiled plan
+   * calls before each run, since its AdamW uniforms read `lr` and `step` from here.
+   */
+  advance(lr: number): void {
+    this.step++;
+    this.lr = lr;
+  }
+
   /** One update at learning rate `lr`, then gradients are zeroed for the next step. */
   async update(lr: number, opts: { gradScale?: number; skipIf?: Tensor } = {}): Promise<void> {
-    this.step++;
+    this.advance(lr);
     const c = this.config;
+    // Getters, so a plan that recorded this update sees the current lr and step on every replay.
+    const self = this;
+    const hyper = {
+      get lr() {
+        return self.lr;
+      },
+      get step() {
+        return self.step;
+      },
+      beta1: c.beta1 ?? 0.9,
+      beta2: c.beta2 ?? 0.98,
+      eps: c.eps ?? 1e-8,
+      weightDecay: c.weightDecay ?? 0.001,
+      gradScale: opts.gradScale,
+      skipIf: opts.skipIf,
+    };
     for (const p of this.params) {
       if (!p.trainable) continue;
       const { m, v } = this.state(p);
-      await adamw(p.value, p.gradBuffer(), m, v, {
-        lr,
-        step: this.step,
-        beta1: c.beta1 ?? 0.9,
-        beta2: c.beta2 ?? 0.98,
-        eps: c.eps ?? 1e-8,
-        weightDecay: c.weightDecay ?? 0.001,
-        gradScale: opts.gradScale,
-        skipIf: opts.skipIf,
-      });
+      await adamw(p.value, p.gradBuffer(), m, v, hyper);
       p.zeroGrad();
     }
   }

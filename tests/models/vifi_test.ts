@@ -9,6 +9,8 @@ import { trainsParam, ViFiClip } from "../../lib/models/vifi.ts";
 import { Rng, sessionSeed } from "../../lib/selftest/rng.ts";
 import { Tensor } from "../../lib/tensor/tensor.ts";
 import { AdamW } from "../../lib/train/optimizer.ts";
+import { CompiledStep, eagerStep, type StepBatch } from "../../lib/train/step.ts";
+import { relErr } from "../../lib/selftest/check.ts";
 
 const seed = sessionSeed();
 console.log(`model tests: seed ${seed} (replay with VIFI_SEED=${seed})`);
@@ -126,40 +128,79 @@ Deno.test("whole-model gradients match central finite differences (tiny, every t
   model.dispose();
 });
 
-Deno.test("tiny ViFi-CLIP overfits a fixed batch: loss falls by ≥ 90 %, GPU memory stays flat", async () => {
+function fixedBatch(rt: Runtime, rng: Rng, B: number, T: number, C: number): StepBatch {
+  const R = tiny.vision.resolution;
+  return {
+    frames: Tensor.from(rt, rng.normals(B * T * 3 * R * R), [B, T, 3, R, R], "f32", "frames"),
+    tokens: randomTokens(tiny, C, rng),
+    classes: C,
+    targets: Tensor.from(rt, oneHot(B, C, (b) => b % C), [B, C], "f32", "targets"),
+  };
+}
+
+Deno.test("compiled step overfits a fixed batch: loss falls by ≥ 90 %, GPU memory stays flat", async () => {
   const rt = await runtime();
   rt.pool.poison = false;
   const rng = new Rng(seed);
   const model = ViFiClip.fromWeights(rt, tiny, initClipWeights(tiny, seed), "both");
-  const [B, T, C, R] = [4, 2, 4, tiny.vision.resolution];
-  const frames = Tensor.from(rt, rng.normals(B * T * 3 * R * R), [B, T, 3, R, R], "f32", "frames");
-  const tokens = randomTokens(tiny, C, rng);
-  const targets = Tensor.from(rt, oneHot(B, C, (b) => b % C), [B, C], "f32", "targets");
+  const batch = fixedBatch(rt, rng, 4, 2, 4);
   const opt = new AdamW(model.trainable(), { weightDecay: 0 });
-  const losses: number[] = [];
-  let inUse = 0;
-  for (let step = 0; step < 30; step++) {
-    const tape = new Tape();
-    const loss = await model.loss(tape, frames, tokens, C, targets);
-    await tape.backward(loss);
-    await opt.update(1e-3);
-    losses.push((await loss.value.read())[0]);
-    tape.dispose();
-    if (step === 5) inUse = rt.pool.stats.inUseBytes;
-    if (step > 5 && rt.pool.stats.inUseBytes !== inUse) {
+  const losses = [await eagerStep(model, opt, batch, 1e-3)];
+  const step = await CompiledStep.compile(model, opt, batch, 1e-3);
+  losses.push(await step.loss());
+  const inUse = rt.pool.stats.inUseBytes;
+  for (let i = 0; i < 28; i++) {
+    step.run(1e-3);
+    losses.push(await step.loss());
+    if (rt.pool.stats.inUseBytes !== inUse) {
       throw new Error(
-        `GPU memory in use grew from ${inUse} to ${rt.pool.stats.inUseBytes} bytes at step ${step}`,
+        `GPU memory in use went from ${inUse} to ${rt.pool.stats.inUseBytes} bytes at replay ${i}`,
       );
     }
   }
-  console.log(`  loss ${losses[0].toFixed(4)} → ${losses[losses.length - 1].toFixed(4)}`);
-  if (!(losses[losses.length - 1] < 0.1 * losses[0])) {
-    throw new Error(`loss only went ${losses[0]} → ${losses.at(-1)}`);
-  }
+  const report = await step.report();
+  console.log(
+    `  loss ${losses[0].toFixed(4)} → ${losses.at(-1)!.toFixed(4)}; ${report.dispatches} dispatches, ` +
+      `host ${report.hostMs.toFixed(2)} ms, device ${report.deviceMs?.toFixed(1)} ms per step`,
+  );
+  if (!(losses.at(-1)! < 0.1 * losses[0])) throw new Error(`loss only went ${losses[0]} → ${losses.at(-1)}`);
+  step.dispose();
   opt.dispose();
-  frames.dispose();
-  targets.dispose();
+  batch.frames.dispose();
+  batch.targets.dispose();
   model.dispose();
+});
+
+Deno.test("eager and compiled steps give the same parameters after 3 steps (f32 < 1e-5)", async () => {
+  const rt = await runtime();
+  rt.pool.poison = false;
+  const rng = new Rng(seed);
+  const weights = initClipWeights(tiny, seed, { randomNorms: true });
+  const batch = fixedBatch(rt, rng, 3, 2, 5);
+  const lrs = [1e-3, 2e-3, 5e-4];
+  const eager = ViFiClip.fromWeights(rt, tiny, weights, "both");
+  const eagerOpt = new AdamW(eager.trainable());
+  for (const lr of lrs) await eagerStep(eager, eagerOpt, batch, lr);
+  const compiled = ViFiClip.fromWeights(rt, tiny, weights, "both");
+  const opt = new AdamW(compiled.trainable());
+  await eagerStep(compiled, opt, batch, lrs[0]);
+  const step = await CompiledStep.compile(compiled, opt, batch, lrs[1]); // the recording is step 2
+  step.run(lrs[2]);
+  const a = await eager.clip.weights();
+  const b = await compiled.clip.weights();
+  let worst = 0;
+  for (const [name, w] of a) {
+    const e = relErr(b.get(name)!.data, w.data);
+    if (!(e < 1e-5)) throw new Error(`${name}: eager and compiled differ by ${e}`);
+    worst = Math.max(worst, e);
+  }
+  console.log(`  worst parameter relative difference ${worst.toExponential(2)}`);
+  step.dispose();
+  for (const o of [eagerOpt, opt]) o.dispose();
+  eager.dispose();
+  compiled.dispose();
+  batch.frames.dispose();
+  batch.targets.dispose();
 });
 
 Deno.test("variants train what the spec says; frozen parameters get no gradient memory", async () => {

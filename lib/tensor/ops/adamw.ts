@@ -91,19 +91,23 @@ export async function adamw(
     SKIP: opts.skipIf !== undefined,
   };
   const pipe = await rt.pipeline("adamw.wgsl", "update", spec);
-  // The step-dependent factors in float64 here, so the shader only sees their f32 roundings.
-  const u = rt.uniform(params(
-    n,
-    { f: beta1 },
-    { f: 1 - beta1 },
-    { f: beta2 },
-    { f: 1 - beta2 },
-    { f: eps },
-    { f: 1 - lr * weightDecay },
-    { f: lr / (1 - beta1 ** step) },
-    { f: Math.sqrt(1 - beta2 ** step) },
-    { f: gradScale },
-  ));
+  // The step-dependent factors in float64 here, so the shader only sees their f32 roundings. Read
+  // through a producer: a compiled plan re-evaluates it every step (opts.lr / opts.step may be
+  // getters over the optimizer's schedule).
+  const u = rt.uniformFrom(() =>
+    params(
+      n,
+      { f: beta1 },
+      { f: 1 - beta1 },
+      { f: beta2 },
+      { f: 1 - beta2 },
+      { f: eps },
+      { f: 1 - opts.lr * weightDecay },
+      { f: opts.lr / (1 - beta1 ** opts.step) },
+      { f: Math.sqrt(1 - beta2 ** opts.step) },
+      { f: gradScale },
+    )
+  );
   rt.dispatch(
     pipe,
     [u, param.buffer, grad.buffer, m.buffer, v.buffer, opts.half?.buffer, opts.skipIf?.buffer],

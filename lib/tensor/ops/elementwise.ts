@@ -78,7 +78,7 @@ export function copyInto(src: Tensor, dst: Tensor): Promise<void> {
     throw new Error(`vifi: copy: ${src.name} and ${dst.name} differ in size or dtype`);
   }
   const bytes = Math.ceil(src.byteLength / 4) * 4;
-  src.rt.copyEncoder().copyBufferToBuffer(src.buffer, 0, dst.buffer, 0, bytes);
+  src.rt.copyBuffer(src.buffer, 0, dst.buffer, 0, bytes);
   return Promise.resolve();
 }
 

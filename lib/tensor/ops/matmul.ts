@@ -119,8 +119,8 @@ export async function gemm(rt: Runtime, g: GemmArgs): Promise<void> {
   for (const [zo0, zo1] of chunks) {
     let oA = offA + zo0 * sa0;
     let oB = offB + zo0 * sb0;
-    let ta: GPUTextureView | undefined;
-    let tb: GPUTextureView | undefined;
+    let ta: { view: GPUTextureView; texture: GPUTexture } | undefined;
+    let tb: { view: GPUTextureView; texture: GPUTexture } | undefined;
     if (textures) {
       const format = g.dtype === "f16" ? "rgba16float" : "rgba32float";
       const sA = span(offA, sa0, sa1, rowsA, g.lda, zo0, zo1);
@@ -131,6 +131,7 @@ export async function gemm(rt: Runtime, g: GemmArgs): Promise<void> {
         oA -= sA.firstRow * g.lda;
         oB -= sB.firstRow * g.ldb;
       } else {
+        if (ta) rt.textures.release(ta.texture);
         ta = tb = undefined;
       }
     }
@@ -170,9 +171,11 @@ export async function gemm(rt: Runtime, g: GemmArgs): Promise<void> {
     ));
     const gx = Math.ceil(g.N / (tiles.TN * tiles.WX));
     const gy = Math.ceil(g.M / (tiles.TM * tiles.WY));
-    rt.dispatch(pipe, [u, ta ?? g.a, tb ?? g.b, g.c, g.bias], [gx, gy, (zo1 - zo0) * heads], {
+    rt.dispatch(pipe, [u, ta?.view ?? g.a, tb?.view ?? g.b, g.c, g.bias], [gx, gy, (zo1 - zo0) * heads], {
       label: g.label ?? "matmul",
     });
+    if (ta) rt.textures.release(ta.texture);
+    if (tb) rt.textures.release(tb.texture);
   }
 }
 

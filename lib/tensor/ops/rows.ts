@@ -21,7 +21,6 @@ export function copyRows(
   if (rowBytes % 4) throw new Error(`vifi: copyRows: rows of ${width} ${src.dtype} are not 4-byte aligned`);
   const srcRowsTotal = src.size / width;
   const dstRowsTotal = dst.size / width;
-  const enc = src.rt.copyEncoder();
   for (let i = 0; i < srcRows.length;) {
     let n = 1;
     while (i + n < srcRows.length && srcRows[i + n] === srcRows[i] + n && dstRows[i + n] === dstRows[i] + n) {
@@ -30,7 +29,7 @@ export function copyRows(
     if (srcRows[i] < 0 || srcRows[i] + n > srcRowsTotal || dstRows[i] < 0 || dstRows[i] + n > dstRowsTotal) {
       throw new Error(`vifi: copyRows: rows out of range copying ${src.name} → ${dst.name}`);
     }
-    enc.copyBufferToBuffer(
+    src.rt.copyBuffer(
       src.buffer,
       srcRows[i] * rowBytes,
       dst.buffer,

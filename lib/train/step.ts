@@ -1,0 +1,107 @@
+// One training step of ViFi-CLIP — forward, soft-target cross-entropy, backward, AdamW — eager, or
+// compiled once into a Plan and replayed.
+
+import { Tape } from "../autograd/tape.ts";
+import type { Plan, PlanStats } from "../gpu/plan.ts";
+import type { ViFiClip } from "../models/vifi.ts";
+import { Tensor } from "../tensor/tensor.ts";
+import type { AdamW } from "./optimizer.ts";
+
+/** GPU-resident inputs of a step; write new data into them between steps. */
+export interface StepBatch {
+  /** [B, T, 3, R, R] normalised frames */
+  frames: Tensor;
+  /** [C, context] prompt token ids (fixed for a run: they become constants of a compiled step) */
+  tokens: Int32Array;
+  classes: number;
+  /** [B, C] target distributions */
+  targets: Tensor;
+}
+
+/** Records the step's GPU work; `lossOut` (a 1-element f32 tensor) receives the loss. */
+async function recordStep(model: ViFiClip, opt: AdamW, batch: StepBatch, lr: number, lossOut: Tensor) {
+  const rt = lossOut.rt;
+  const tape = new Tape();
+  try {
+    const loss = await model.loss(tape, batch.frames, batch.tokens, batch.classes, batch.targets);
+    rt.copyBuffer(loss.value.buffer, 0, lossOut.buffer, 0, 4);
+    await tape.backward(loss);
+    await opt.update(lr);
+  } finally {
+    tape.dispose();
+  }
+}
+
+/** An eager step: ops run as they are called. Returns the loss (one GPU round trip). */
+export async function eagerStep(model: ViFiClip, opt: AdamW, batch: StepBatch, lr: number): Promise<number> {
+  const out = Tensor.empty(batch.frames.rt, [1], "f32", "loss");
+  try {
+    await recordStep(model, opt, batch, lr, out);
+    return (await out.read())[0];
+  } finally {
+    out.dispose();
+  }
+}
+
+export interface StepReport extends PlanStats {
+  /** GPU time of the step (timestamp queries), null where the adapter has none */
+  deviceMs: number | null;
+  /** pool high-water mark of bytes in use (eager and plan buffers together) */
+  peakBytes: number;
+}
+
+/**
+ * A step compiled to a plan. compile() runs one real step while recording it (so it advances the
+ * optimizer like an eager step); run() replays it with no per-op JavaScript.
+ */
+export class CompiledStep {
+  private constructor(
+    private plan: Plan,
+    private opt: AdamW,
+    private lossOut: Tensor,
+  ) {}
+
+  static async compile(model: ViFiClip, opt: AdamW, batch: StepBatch, lr: number): Promise<CompiledStep> {
+    const rt = batch.frames.rt;
+    // Parameter gradients and optimizer moments must exist before recording: they outlive the step.
+    for (const p of opt.params) if (p.trainable) p.gradBuffer();
+    const lossOut = Tensor.empty(rt, [1], "f32", "loss");
+    rt.beginCapture();
+    let plan: Plan;
+    try {
+      await recordStep(model, opt, batch, lr, lossOut);
+    } finally {
+      plan = rt.endCapture();
+    }
+    return new CompiledStep(plan, opt, lossOut);
+  }
+
+  /** Replay the step at learning rate `lr` (does not wait for the GPU). */
+  run(lr: number): void {
+    this.opt.advance(lr);
+    this.plan.run();
+  }
+
+  /** Loss of the latest step (one GPU round trip). */
+  async loss(): Promise<number> {
+    return (await this.lossOut.read())[0];
+  }
+
+  async report(): Promise<StepReport> {
+    const rt = this.lossOut.rt;
+    return {
+      ...this.plan.stats(),
+      deviceMs: await this.plan.deviceMs(),
+      peakBytes: rt.pool.stats.peakInUseBytes,
+    };
+  }
+
+  get dispatches(): number {
+    return this.plan.dispatches;
+  }
+
+  dispose(): void {
+    this.plan.dispose();
+    this.lossOut.dispose();
+  }
+}
