@@ -7,7 +7,7 @@ import { BufferPool } from "./buffer-pool.ts";
 import { PipelineCache, type Spec } from "./kernels.ts";
 import { type KernelTiming, Profiler } from "./profiler.ts";
 import { type RowFormat, TexturePool } from "./texture-pool.ts";
-import { type CaptureScope } from "./buffer-pool.ts";
+import type { CaptureScope } from "./buffer-pool.ts";
 import { type Command, type DynamicUniform, Plan } from "./plan.ts";
 
 interface Capture {

@@ -47,13 +47,13 @@ export class AdamW {
     this.advance(lr);
     const c = this.config;
     // Getters, so a plan that recorded this update sees the current lr and step on every replay.
-    const self = this;
+    const schedule = () => ({ lr: this.lr, step: this.step });
     const hyper = {
       get lr() {
-        return self.lr;
+        return schedule().lr;
       },
       get step() {
-        return self.step;
+        return schedule().step;
       },
       beta1: c.beta1 ?? 0.9,
       beta2: c.beta2 ?? 0.98,
