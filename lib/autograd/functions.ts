@@ -3,7 +3,7 @@
 
 import { attentionPacked, attentionPackedBackward } from "../tensor/ops/attention.ts";
 import { crossEntropy, crossEntropyBackward } from "../tensor/ops/cross_entropy.ts";
-import { binary, clone } from "../tensor/ops/elementwise.ts";
+import { binary, cast, clone } from "../tensor/ops/elementwise.ts";
 import { embedding, embeddingBackward } from "../tensor/ops/embedding.ts";
 import { l2Normalize, l2NormalizeBackward, logitScale, logitScaleBackward } from "../tensor/ops/l2norm.ts";
 import { layerNorm, layerNormBackward } from "../tensor/ops/layernorm.ts";
@@ -23,7 +23,7 @@ async function matmulGrad(
   b: Tensor,
   opts: { transA?: boolean; transB?: boolean },
 ): Promise<void> {
-  if (target instanceof Param) {
+  if (target instanceof Param && a.dtype === "f32") {
     const g = target.gradBuffer();
     await matmul(a, b, { ...opts, out: g, accumulate: true });
   } else {
@@ -44,15 +44,15 @@ export async function linear(tape: Tape, x: Var, w: Var, b?: Var): Promise<Var> 
     throw new Error(`vifi: linear ${w.name}: input ${x.name} ${shapeStr(x.shape)} does not end in ${inDim}`);
   }
   const x2 = rows2d(x.value);
-  const y = await matmul(x2, w.value, { transB: true, bias: b?.value });
+  const y = await matmul(x2, w.compute, { transB: true, bias: b?.compute });
   const result = tape.track(y.reshape([...x.shape.slice(0, -1), out]), any(x, w, b), `${w.name}(x)`);
   tape.keep(y);
   if (result.requiresGrad) {
     tape.record(`linear ${w.name}`, async () => {
       const dy = rows2d(result.grad!);
-      if (x.requiresGrad) await x.accumulate((await matmul(dy, w.value)).reshapeOwned(x.shape));
+      if (x.requiresGrad) await x.accumulate((await matmul(dy, w.compute)).reshapeOwned(x.shape));
       if (w.requiresGrad) await matmulGrad(w, dy, x2, { transA: true });
-      if (b?.requiresGrad) await b.accumulate(await sum(dy, 0));
+      if (b?.requiresGrad) await b.accumulate(await sum(dy, 0, { dtype: "f32" }));
     });
   }
   return result;
@@ -61,13 +61,13 @@ export async function linear(tape: Tape, x: Var, w: Var, b?: Var): Promise<Var> 
 /** y = x·P for x [..., in], P [in, out] (CLIP's `proj` and `text_projection`, stored un-transposed). */
 export async function project(tape: Tape, x: Var, p: Var): Promise<Var> {
   const x2 = rows2d(x.value);
-  const y = await matmul(x2, p.value);
+  const y = await matmul(x2, p.compute);
   const result = tape.track(y, any(x, p), `${p.name}(x)`);
   if (result.requiresGrad) {
     tape.record(`project ${p.name}`, async () => {
       const dy = result.grad!;
       if (x.requiresGrad) {
-        await x.accumulate((await matmul(dy, p.value, { transB: true })).reshapeOwned(x.shape));
+        await x.accumulate((await matmul(dy, p.compute, { transB: true })).reshapeOwned(x.shape));
       }
       if (p.requiresGrad) await matmulGrad(p, x2, dy, { transA: true });
     });
@@ -76,12 +76,12 @@ export async function project(tape: Tape, x: Var, p: Var): Promise<Var> {
 }
 
 export async function layerNormFn(tape: Tape, x: Var, w: Var, b: Var): Promise<Var> {
-  const { y, mean: mu, rstd } = await layerNorm(x.value, w.value, b.value);
+  const { y, mean: mu, rstd } = await layerNorm(x.value, w.compute, b.compute);
   tape.keep(mu, rstd);
   const result = tape.track(y, any(x, w, b), "layernorm");
   if (result.requiresGrad) {
     tape.record(`layernorm ${w.name}`, async () => {
-      const g = await layerNormBackward(x.value, w.value, mu, rstd, result.grad!);
+      const g = await layerNormBackward(x.value, w.compute, mu, rstd, result.grad!);
       if (x.requiresGrad) await x.accumulate(g.dx);
       else g.dx.dispose();
       if (w.requiresGrad) await w.accumulate(g.dweight);
@@ -103,7 +103,7 @@ export async function quickGeluFn(tape: Tape, x: Var): Promise<Var> {
 
 /** a + b, with b repeating over a (a bias, or a positional embedding over a batch). */
 export async function addFn(tape: Tape, a: Var, b: Var): Promise<Var> {
-  const result = tape.track(await binary("add", a.value, b.value), any(a, b), `sum with ${b.name}`);
+  const result = tape.track(await binary("add", a.value, b.compute), any(a, b), `sum with ${b.name}`);
   if (result.requiresGrad) {
     tape.record("add", async () => {
       const dy = result.grad!;
@@ -111,7 +111,9 @@ export async function addFn(tape: Tape, a: Var, b: Var): Promise<Var> {
       if (a.requiresGrad) await a.accumulate(await clone(dy));
       if (b.requiresGrad) {
         const repeats = a.value.size / b.value.size;
-        const g = repeats === 1 ? await clone(dy) : await sum(dy.reshape([repeats, b.value.size]), 0);
+        const g = repeats === 1 ? await clone(dy) : await sum(dy.reshape([repeats, b.value.size]), 0, {
+          dtype: b instanceof Param ? "f32" : dy.dtype,
+        });
         await b.accumulate(g.reshapeOwned(b.shape));
       }
     });
@@ -136,23 +138,23 @@ export async function attentionFn(tape: Tape, qkv: Var, heads: number, causal: b
 export function prependToken(tape: Tape, tokens: Var, cls: Var): Var {
   const [N, P, W] = tokens.shape;
   const L = P + 1;
-  const out = Tensor.empty(tokens.value.rt, [N, L, W], "f32", "tokens");
+  const out = Tensor.empty(tokens.value.rt, [N, L, W], tokens.value.dtype, "tokens");
   const items = range(0, N);
   copyRows(tokens.value, range(0, N * P), out, items.flatMap((n) => range(n * L + 1, P)), W);
-  copyRows(cls.value, items.map(() => 0), out, items.map((n) => n * L), W);
+  copyRows(cls.compute, items.map(() => 0), out, items.map((n) => n * L), W);
   const result = tape.track(out, any(tokens, cls), "tokens");
   if (result.requiresGrad) {
     tape.record("prepend class token", async () => {
       const dy = result.grad!;
       if (tokens.requiresGrad) {
-        const g = Tensor.empty(dy.rt, tokens.shape, "f32", `d(${tokens.name})`);
+        const g = Tensor.empty(dy.rt, tokens.shape, dy.dtype, `d(${tokens.name})`);
         copyRows(dy, items.flatMap((n) => range(n * L + 1, P)), g, range(0, N * P), W);
         await tokens.accumulate(g);
       }
       if (cls.requiresGrad) {
-        const firsts = Tensor.empty(dy.rt, [N, W], "f32", "d(cls rows)");
+        const firsts = Tensor.empty(dy.rt, [N, W], dy.dtype, "d(cls rows)");
         copyRows(dy, items.map((n) => n * L), firsts, items, W);
-        await cls.accumulate((await sum(firsts, 0)).reshapeOwned(cls.shape));
+        await cls.accumulate((await sum(firsts, 0, { dtype: "f32" })).reshapeOwned(cls.shape));
         firsts.dispose();
       }
     });
@@ -163,7 +165,7 @@ export function prependToken(tape: Tape, tokens: Var, cls: Var): Var {
 /** Rows `rows` of x viewed as [R, W] → [rows.length, W] (class-token and EOT pooling). */
 export function selectRows(tape: Tape, x: Var, rows: number[]): Var {
   const W = x.shape[x.shape.length - 1];
-  const out = Tensor.empty(x.value.rt, [rows.length, W], "f32", "rows");
+  const out = Tensor.empty(x.value.rt, [rows.length, W], x.value.dtype, "rows");
   copyRows(x.value, rows, out, range(0, rows.length), W);
   const result = tape.track(out, x.requiresGrad, "selected rows");
   if (result.requiresGrad) {
@@ -171,7 +173,7 @@ export function selectRows(tape: Tape, x: Var, rows: number[]): Var {
       if (new Set(rows).size !== rows.length) {
         throw new Error("vifi: selectRows backward needs distinct rows");
       }
-      const g = Tensor.zeros(x.value.rt, x.shape, "f32", `d(${x.name})`);
+      const g = Tensor.zeros(x.value.rt, x.shape, result.grad!.dtype, `d(${x.name})`);
       copyRows(result.grad!, range(0, rows.length), g, rows, W);
       await x.accumulate(g);
     });
@@ -181,7 +183,7 @@ export function selectRows(tape: Tape, x: Var, rows: number[]): Var {
 
 /** Token embedding lookup; ids come from the CPU tokenizer. */
 export async function embeddingFn(tape: Tape, table: Var, ids: Int32Array): Promise<Var> {
-  const result = tape.track(await embedding(table.value, ids), table.requiresGrad, "token embeddings");
+  const result = tape.track(await embedding(table.compute, ids), table.requiresGrad, "token embeddings");
   if (result.requiresGrad) {
     tape.record("embedding", async () => {
       if (table instanceof Param) {
@@ -240,8 +242,8 @@ export async function matmulNT(tape: Tape, a: Var, b: Var): Promise<Var> {
   if (result.requiresGrad) {
     tape.record("matmul", async () => {
       const dy = result.grad!;
-      if (a.requiresGrad) await a.accumulate(await matmul(dy, b.value));
-      if (b.requiresGrad) await b.accumulate(await matmul(dy, a.value, { transA: true }));
+      if (a.requiresGrad) await a.accumulate(await matmul(dy, b.compute));
+      if (b.requiresGrad) await b.accumulate(await matmul(dy, a.compute, { transA: true }));
     });
   }
   return result;
@@ -269,6 +271,16 @@ export function reshapeFn(tape: Tape, x: Var, shape: readonly number[]): Var {
       result.grad = undefined;
       await x.accumulate(g.reshapeOwned(x.shape));
     });
+  }
+  return result;
+}
+
+/** A precision change (f16 activations into the f32 logit head, or back); the gradient converts too. */
+export async function castFn(tape: Tape, x: Var, to: "f32" | "f16"): Promise<Var> {
+  if (x.value.dtype === to) return x;
+  const result = tape.track(await cast(x.value, to), x.requiresGrad, x.name);
+  if (result.requiresGrad) {
+    tape.record("cast", async () => await x.accumulate(await cast(result.grad!, x.value.dtype)));
   }
   return result;
 }

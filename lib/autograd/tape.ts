@@ -14,6 +14,11 @@ export class Var {
     return this.needsGrad;
   }
 
+  /** The tensor the forward computes with (a parameter's f16 copy under mixed precision). */
+  get compute(): Tensor {
+    return this.value;
+  }
+
   get shape(): readonly number[] {
     return this.value.shape;
   }
@@ -31,8 +36,15 @@ export class Var {
 
 /** A trainable (or frozen) model parameter: an f32 master value with a persistent gradient buffer. */
 export class Param extends Var {
+  /** f16 copy used by the forward under mixed precision; the optimizer refreshes it after each update */
+  half?: Tensor;
+
   constructor(value: Tensor, trainable: boolean, name: string) {
     super(value, trainable, name);
+  }
+
+  override get compute(): Tensor {
+    return this.half ?? this.value;
   }
 
   get trainable(): boolean {
@@ -89,12 +101,23 @@ export class Tape {
     return this.nodes.length;
   }
 
-  /** Back-propagate from a scalar: d(root)/d(root) = `seed` (default 1). */
-  async backward(root: Var, seed = 1): Promise<void> {
+  /**
+   * Back-propagate from a scalar: d(root)/d(root) = `seed` (default 1), a number or a one-element
+   * tensor read on the GPU (a loss scale that changes between replays of a compiled step).
+   */
+  async backward(root: Var, seed: number | Tensor = 1): Promise<void> {
     if (root.value.size !== 1) {
       throw new Error(`vifi: backward needs a scalar, ${root.name} has ${root.value.size} elements`);
     }
-    await root.accumulate(Tensor.from(root.value.rt, [seed], root.value.shape, "f32", `d(${root.name})`));
+    const rt = root.value.rt;
+    let d: Tensor;
+    if (typeof seed === "number") {
+      d = Tensor.from(rt, [seed], root.value.shape, "f32", `d(${root.name})`);
+    } else {
+      d = Tensor.empty(rt, root.value.shape, "f32", `d(${root.name})`);
+      rt.copyBuffer(seed.buffer, 0, d.buffer, 0, 4);
+    }
+    await root.accumulate(d);
     for (let i = this.nodes.length - 1; i >= 0; i--) await this.nodes[i].backward();
   }
 

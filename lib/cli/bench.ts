@@ -11,6 +11,13 @@ import { attentionPacked } from "../tensor/ops/attention.ts";
 import { layerNorm } from "../tensor/ops/layernorm.ts";
 import { matmul } from "../tensor/ops/matmul.ts";
 import { type DType, Tensor } from "../tensor/tensor.ts";
+import { Tape } from "../autograd/tape.ts";
+import { clipConfig, initClipWeights } from "../models/config.ts";
+import { vifiForwardFlops } from "../models/flops.ts";
+import { randomTokens } from "../models/parity.ts";
+import { ViFiClip } from "../models/vifi.ts";
+import { AdamW } from "../train/optimizer.ts";
+import { CompiledStep, eagerStep } from "../train/step.ts";
 
 export interface BenchRow {
   op: string;
@@ -27,6 +34,11 @@ export interface BenchRow {
   ref_ms: number | null;
   /** ours / reference (higher is better for us) */
   ratio: number | null;
+  /** model rows: frames per second, CPU share of the step, GPU memory high-water mark */
+  frames_per_s?: number;
+  host_share?: number;
+  peak_mb?: number;
+  dispatches?: number;
 }
 
 /**
@@ -298,7 +310,93 @@ export async function runBench(rt: Runtime, o: BenchOptions): Promise<BenchRow[]
       }
     }
   }
+  await modelBench(rt, want, emit);
   return rows;
+}
+
+/**
+ * ViFi-CLIP ViT-B/16 on 1 video × 8 frames at 224² with 8 classes (random weights): an eager
+ * forward pass, and a training step (both towers, AdamW) compiled to a plan and replayed.
+ */
+async function modelBench(
+  rt: Runtime,
+  want: (op: string, shape: string) => boolean,
+  emit: (r: BenchRow) => void,
+) {
+  const config = clipConfig("ViT-B/16");
+  const [B, T, C] = [1, 8, 8];
+  const shape = `ViT-B/16 ${B}x${T}x224² C=${C}`;
+  const doForward = want("vifi-forward", shape);
+  const doTrain = want("vifi-train-step", shape);
+  if (!doForward && !doTrain) return;
+  const rng = new Rng(3);
+  const model = ViFiClip.fromWeights(rt, config, initClipWeights(config, 3), "frozen");
+  const R = config.vision.resolution;
+  const frames = Tensor.from(rt, rng.normals(B * T * 3 * R * R), [B, T, 3, R, R], "f32", "frames");
+  const tokens = randomTokens(config, C, rng);
+  const targets = Tensor.from(rt, Array.from({ length: B * C }, (_, i) => (i % C === 0 ? 1 : 0)), [B, C]);
+  const forwardFlops = vifiForwardFlops(config, B, T, C);
+  const base = { shape, dtype: "f32", ref: null, ref_ms: null, ratio: null };
+  try {
+    if (doForward) {
+      rt.pool.resetPeaks();
+      const run = async () => {
+        const tape = new Tape();
+        const t0 = performance.now();
+        await model.forward(tape, frames, tokens, C);
+        const host = performance.now() - t0;
+        await rt.sync();
+        const wall = performance.now() - t0;
+        tape.dispose();
+        return { host, wall };
+      };
+      model.dropTextCache();
+      await run(); // compile pipelines, fill the class-embedding cache
+      const { host, wall } = await run();
+      emit({
+        ...base,
+        op: "vifi-forward",
+        ms: wall,
+        gflops: forwardFlops / wall / 1e6,
+        frames_per_s: (B * T) / (wall / 1000),
+        host_share: host / wall,
+        peak_mb: rt.pool.stats.peakInUseBytes / 2 ** 20,
+      });
+    }
+    if (doTrain) {
+      model.setVariant("both");
+      const opt = new AdamW(model.trainable());
+      const batch = { frames, tokens, classes: C, targets };
+      rt.pool.resetPeaks();
+      await eagerStep(model, opt, batch, 1e-6); // creates gradients and moments
+      const step = await CompiledStep.compile(model, opt, batch, 1e-6);
+      await rt.sync();
+      const t0 = performance.now();
+      await step.run(1e-6);
+      await rt.sync();
+      const wall = performance.now() - t0;
+      const report = await step.report();
+      const ms = report.deviceMs ?? wall;
+      // Backward costs about twice the forward of everything that trains (here: both towers).
+      const flops = 3 * forwardFlops;
+      emit({
+        ...base,
+        op: "vifi-train-step",
+        ms,
+        gflops: flops / ms / 1e6,
+        frames_per_s: (B * T) / (ms / 1000),
+        host_share: report.hostMs / ms,
+        peak_mb: report.peakBytes / 2 ** 20,
+        dispatches: report.dispatches,
+      });
+      step.dispose();
+      opt.dispose();
+    }
+  } finally {
+    frames.dispose();
+    targets.dispose();
+    model.dispose();
+  }
 }
 
 function fmt(x: number | null | undefined, digits = 1): string {
@@ -306,6 +404,14 @@ function fmt(x: number | null | undefined, digits = 1): string {
 }
 
 function printRow(r: BenchRow) {
+  if (r.frames_per_s !== undefined) {
+    console.log(
+      `| ${r.op.padEnd(9)} | ${r.shape} | ${r.dtype} | ${fmt(r.gflops)} GFLOP/s | ${fmt(r.ms, 0)} ms | ` +
+        `${fmt(r.frames_per_s, 2)} frames/s | host ${(100 * r.host_share!).toFixed(1)} % | ` +
+        `peak ${fmt(r.peak_mb, 0)} MiB${r.dispatches ? ` | ${r.dispatches} dispatches` : ""} |`,
+    );
+    return;
+  }
   const speed = r.gflops !== undefined ? `${fmt(r.gflops)} GFLOP/s` : `${fmt(r.gbps)} GB/s`;
   const refSpeed = r.gflops !== undefined ? `${fmt(r.ref_gflops)} GFLOP/s` : `${fmt(r.ref_gbps)} GB/s`;
   console.log(

@@ -7,6 +7,8 @@ import { getRuntime, type Runtime } from "../gpu/runtime.ts";
 import { allChecks } from "../selftest/registry.ts";
 import { Rng, sessionSeed } from "../selftest/rng.ts";
 import { matmul } from "../tensor/ops/matmul.ts";
+import { clipConfig } from "../models/config.ts";
+import { vifiParity } from "../models/parity.ts";
 import { Tensor } from "../tensor/tensor.ts";
 
 export interface DoctorCheck {
@@ -76,6 +78,12 @@ export async function runDoctor(
     checks.push(row);
     opts.onCheck?.(row);
   }
+  for (const dtype of ["f32", "f16"] as const) {
+    if (dtype === "f16" && !rt.gpu.features.f16) continue;
+    const parity = await parityCheck(rt, seed, dtype);
+    checks.push(parity);
+    opts.onCheck?.(parity);
+  }
   rt.pool.poison = false;
   const gpu = rt.gpu;
   return {
@@ -95,6 +103,28 @@ export async function runDoctor(
     matmul_gflops: await matmulSpeed(rt),
     pass: checks.every((c) => c.pass),
   };
+}
+
+/** The whole tiny ViFi-CLIP against onnxruntime-web running our ONNX export of the same weights. */
+async function parityCheck(rt: Runtime, seed: number, dtype: "f32" | "f16"): Promise<DoctorCheck> {
+  const row: DoctorCheck = {
+    name: "parity-onnxruntime-web",
+    dtype,
+    direction: "forward",
+    case: "tiny ViFi-CLIP logits, video and text embeddings (B=2, T=3, C=5)",
+    rel_err: null,
+    tol: dtype === "f32" ? 1e-4 : 5e-3,
+    pass: false,
+  };
+  try {
+    const before = rt.gpu.errors.length;
+    const r = await vifiParity(rt, clipConfig("tiny"), { batch: 2, frames: 3, classes: 5, seed, dtype });
+    row.rel_err = Number.isFinite(r.relErr) ? r.relErr : null;
+    row.pass = r.relErr < row.tol && rt.gpu.errors.length === before;
+  } catch (e) {
+    row.error = e instanceof Error ? e.message : String(e);
+  }
+  return row;
 }
 
 /** One quick GEMM at a ViT-B/16 shape: a smoke figure, `deno task bench` has the real table. */

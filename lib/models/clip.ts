@@ -18,6 +18,7 @@ import {
 import { Param, type Tape, type Var } from "../autograd/tape.ts";
 import type { Runtime } from "../gpu/runtime.ts";
 import { im2col } from "../tensor/ops/patch_embed.ts";
+import { cast } from "../tensor/ops/elementwise.ts";
 import { shapeStr, Tensor } from "../tensor/tensor.ts";
 import { type ClipConfig, clipShapes, visionTokens, type Weights } from "./config.ts";
 
@@ -26,17 +27,35 @@ function storedShape(name: string, shape: number[]): number[] {
   return name === "visual.conv1.weight" ? [shape[0], shape[1] * shape[2] * shape[3]] : shape;
 }
 
+/**
+ * "f32": everything in f32. "f16" (mixed precision, needs a working shader-f16): the forward and
+ * backward run on f16 copies of the weights with f16 activations and f32 accumulation inside every
+ * kernel, LayerNorm statistics and the logit head in f32, and gradients land in f32 master weights.
+ */
+export type Precision = "f32" | "f16";
+
 export class ClipModel {
   readonly params = new Map<string, Param>();
 
-  private constructor(readonly rt: Runtime, readonly config: ClipConfig) {}
+  private constructor(readonly rt: Runtime, readonly config: ClipConfig, readonly precision: Precision) {}
 
   /**
    * Upload weights in OpenAI naming. Every parameter of `config` must be present with its exact shape;
    * the error names the tensor and both shapes.
    */
-  static fromWeights(rt: Runtime, config: ClipConfig, weights: Weights): ClipModel {
-    const m = new ClipModel(rt, config);
+  static fromWeights(
+    rt: Runtime,
+    config: ClipConfig,
+    weights: Weights,
+    opts: { precision?: Precision } = {},
+  ): ClipModel {
+    const precision = opts.precision ?? "f32";
+    if (precision === "f16" && !rt.gpu.features.f16) {
+      throw new Error(
+        "vifi: mixed precision needs shader-f16, which this adapter lacks (or fails its self-test)",
+      );
+    }
+    const m = new ClipModel(rt, config, precision);
     const missing: string[] = [];
     for (const [name, shape] of clipShapes(config)) {
       const w = weights.get(name);
@@ -51,7 +70,12 @@ export class ClipModel {
         );
       }
       const t = Tensor.from(rt, w.data, storedShape(name, shape), "f32", name);
-      m.params.set(name, new Param(t, true, name));
+      const p = new Param(t, true, name);
+      // logit_scale feeds the f32 logit head, so it has no f16 copy.
+      if (precision === "f16" && name !== "logit_scale") {
+        p.half = Tensor.from(rt, w.data, storedShape(name, shape), "f16", `${name} (f16)`);
+      }
+      m.params.set(name, p);
     }
     if (missing.length) {
       m.dispose();
@@ -104,7 +128,9 @@ export class ClipModel {
     }
     const grid = v.resolution / v.patch;
     const L = visionTokens(v);
-    const patches = tape.track(await im2col(frames, v.patch), false, "patches");
+    const input = frames.dtype === this.dtype ? frames : await cast(frames, this.dtype);
+    const patches = tape.track(await im2col(input, v.patch), false, "patches");
+    if (input !== frames) input.dispose();
     const emb = await linear(tape, patches, this.p("visual.conv1.weight"));
     const tokens = prependToken(
       tape,
@@ -149,8 +175,14 @@ export class ClipModel {
     return await project(tape, pooled, this.p("text_projection"));
   }
 
+  /** Storage type of activations. */
+  get dtype(): "f32" | "f16" {
+    return this.precision;
+  }
+
   dispose(): void {
     for (const p of this.params.values()) {
+      p.half?.dispose();
       p.value.dispose();
       p.grad?.dispose();
     }

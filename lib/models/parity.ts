@@ -6,7 +6,7 @@ import type { Runtime } from "../gpu/runtime.ts";
 import { exportImageTower, exportVifiLogits } from "../io/onnx-export.ts";
 import { relErr, worst } from "../selftest/check.ts";
 import { Rng } from "../selftest/rng.ts";
-import { type DType, Tensor } from "../tensor/tensor.ts";
+import { Tensor } from "../tensor/tensor.ts";
 import { ClipModel } from "./clip.ts";
 import { type ClipConfig, initClipWeights, type Weights } from "./config.ts";
 import { ViFiClip } from "./vifi.ts";
@@ -64,7 +64,7 @@ export interface ParityResult {
 export async function vifiParity(
   rt: Runtime,
   config: ClipConfig,
-  opts: { batch: number; frames: number; classes: number; dtype?: DType; seed: number; ort?: Ort },
+  opts: { batch: number; frames: number; classes: number; dtype?: "f32" | "f16"; seed: number; ort?: Ort },
 ): Promise<ParityResult> {
   const ort = opts.ort ?? await loadOrt();
   const rng = new Rng(opts.seed);
@@ -73,7 +73,9 @@ export async function vifiParity(
   const R = config.vision.resolution;
   const frames = rng.normals(B * T * 3 * R * R);
   const tokens = randomTokens(config, C, rng);
-  const model = ViFiClip.fromWeights(rt, config, weights, "frozen");
+  const model = ViFiClip.fromWeights(rt, config, weights, "frozen", {
+    precision: opts.dtype === "f16" ? "f16" : "f32",
+  });
   const tf = Tensor.from(rt, frames, [B, T, 3, R, R], "f32", "frames");
   let ours: { video: Float32Array; text: Float32Array; logits: Float32Array };
   try {
@@ -98,20 +100,20 @@ export async function vifiParity(
 export async function imageTowerParity(
   rt: Runtime,
   config: ClipConfig,
-  opts: { frames: number; seed: number; weights?: Weights; ort?: Ort },
+  opts: { frames: number; seed: number; weights?: Weights; ort?: Ort; dtype?: "f32" | "f16" },
 ): Promise<ParityResult> {
   const ort = opts.ort ?? await loadOrt();
   const rng = new Rng(opts.seed);
   const weights = opts.weights ?? initClipWeights(config, opts.seed, { randomNorms: true });
   const R = config.vision.resolution;
   const frames = rng.normals(opts.frames * 3 * R * R);
-  const clip = ClipModel.fromWeights(rt, config, weights);
+  const clip = ClipModel.fromWeights(rt, config, weights, { precision: opts.dtype ?? "f32" });
   for (const p of clip.params.values()) p.trainable = false;
   const tf = Tensor.from(rt, frames, [opts.frames, 3, R, R], "f32", "frames");
   const tape = new Tape();
   let ours: Float32Array;
   try {
-    ours = (await (await clip.encodeImage(tape, tf)).value.read()) as Float32Array;
+    ours = Float32Array.from(await (await clip.encodeImage(tape, tf)).value.read());
   } finally {
     tape.dispose();
     tf.dispose();

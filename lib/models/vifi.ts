@@ -2,6 +2,7 @@
 // logits against the text tower's class embeddings, times exp(logit_scale) (spec §1.1, §3).
 
 import {
+  castFn,
   crossEntropyFn,
   l2NormalizeFn,
   logitScaleFn,
@@ -12,7 +13,7 @@ import {
 import { type Param, Tape, Var } from "../autograd/tape.ts";
 import type { Runtime } from "../gpu/runtime.ts";
 import { shapeStr, Tensor } from "../tensor/tensor.ts";
-import { ClipModel } from "./clip.ts";
+import { ClipModel, type Precision } from "./clip.ts";
 import type { ClipConfig, Weights } from "./config.ts";
 
 /**
@@ -52,8 +53,14 @@ export class ViFiClip {
     this.setVariant(variant);
   }
 
-  static fromWeights(rt: Runtime, config: ClipConfig, weights: Weights, variant: Variant = "both"): ViFiClip {
-    return new ViFiClip(ClipModel.fromWeights(rt, config, weights), variant);
+  static fromWeights(
+    rt: Runtime,
+    config: ClipConfig,
+    weights: Weights,
+    variant: Variant = "both",
+    opts: { precision?: Precision } = {},
+  ): ViFiClip {
+    return new ViFiClip(ClipModel.fromWeights(rt, config, weights, opts), variant);
   }
 
   get config(): ClipConfig {
@@ -90,7 +97,7 @@ export class ViFiClip {
       this.dropTextCache();
       const scratch = new Tape();
       const t = await l2NormalizeFn(scratch, await this.clip.encodeText(scratch, tokens, classes));
-      const text = Tensor.empty(this.clip.rt, t.value.shape, "f32", "class embeddings");
+      const text = Tensor.empty(this.clip.rt, t.value.shape, t.value.dtype, "class embeddings");
       this.clip.rt.copyBuffer(t.value.buffer, 0, text.buffer, 0, Math.ceil(text.byteLength / 4) * 4);
       scratch.dispose();
       this.textCache = { key, text };
@@ -110,7 +117,7 @@ export class ViFiClip {
     const pooled = await meanFn(tape, reshapeFn(tape, perFrame, [B, T, this.config.embedDim]), 1);
     const video = await l2NormalizeFn(tape, pooled);
     const text = await this.classEmbeddings(tape, tokens, classes);
-    const sims = await matmulNT(tape, video, text);
+    const sims = await castFn(tape, await matmulNT(tape, video, text), "f32");
     const logits = await logitScaleFn(tape, sims, this.clip.p("logit_scale"));
     return { logits, video, text };
   }
@@ -136,8 +143,8 @@ export class ViFiClip {
       for (const p of this.clip.params.values()) p.trainable = false;
       const out = await this.forward(tape, frames, tokens, classes);
       return {
-        video: (await out.video.value.read()) as Float32Array,
-        text: (await out.text.value.read()) as Float32Array,
+        video: Float32Array.from(await out.video.value.read()),
+        text: Float32Array.from(await out.text.value.read()),
         logits: (await out.logits.value.read()) as Float32Array,
       };
     } finally {

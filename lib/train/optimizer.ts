@@ -42,30 +42,36 @@ export class AdamW {
     this.lr = lr;
   }
 
-  /** One update at learning rate `lr`, then gradients are zeroed for the next step. */
-  async update(lr: number, opts: { gradScale?: number; skipIf?: Tensor } = {}): Promise<void> {
+  /**
+   * One update at learning rate `lr`, then gradients are zeroed for the next step. `gradScale`
+   * (a function, so compiled steps re-read it) divides out a loss scale; `skipIf` skips on the GPU.
+   * Parameters with an f16 copy get it refreshed from the updated master.
+   */
+  async update(lr: number, opts: { gradScale?: () => number; skipIf?: Tensor } = {}): Promise<void> {
     this.advance(lr);
     const c = this.config;
-    // Getters, so a plan that recorded this update sees the current lr and step on every replay.
-    const schedule = () => ({ lr: this.lr, step: this.step });
-    const hyper = {
-      get lr() {
-        return schedule().lr;
-      },
-      get step() {
-        return schedule().step;
-      },
-      beta1: c.beta1 ?? 0.9,
-      beta2: c.beta2 ?? 0.98,
-      eps: c.eps ?? 1e-8,
-      weightDecay: c.weightDecay ?? 0.001,
-      gradScale: opts.gradScale,
-      skipIf: opts.skipIf,
-    };
+    const schedule = () => ({ lr: this.lr, step: this.step, gradScale: opts.gradScale?.() ?? 1 });
     for (const p of this.params) {
       if (!p.trainable) continue;
       const { m, v } = this.state(p);
-      await adamw(p.value, p.gradBuffer(), m, v, hyper);
+      // Getters, so a plan that recorded this update sees the current values on every replay.
+      await adamw(p.value, p.gradBuffer(), m, v, {
+        get lr() {
+          return schedule().lr;
+        },
+        get step() {
+          return schedule().step;
+        },
+        get gradScale() {
+          return schedule().gradScale;
+        },
+        beta1: c.beta1 ?? 0.9,
+        beta2: c.beta2 ?? 0.98,
+        eps: c.eps ?? 1e-8,
+        weightDecay: c.weightDecay ?? 0.001,
+        skipIf: opts.skipIf,
+        half: p.half,
+      });
       p.zeroGrad();
     }
   }

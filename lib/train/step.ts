@@ -6,6 +6,7 @@ import type { Plan, PlanStats } from "../gpu/plan.ts";
 import type { ViFiClip } from "../models/vifi.ts";
 import { Tensor } from "../tensor/tensor.ts";
 import type { AdamW } from "./optimizer.ts";
+import type { LossScaler } from "./loss-scale.ts";
 
 /** GPU-resident inputs of a step; write new data into them between steps. */
 export interface StepBatch {
@@ -18,25 +19,47 @@ export interface StepBatch {
   targets: Tensor;
 }
 
-/** Records the step's GPU work; `lossOut` (a 1-element f32 tensor) receives the loss. */
-async function recordStep(model: ViFiClip, opt: AdamW, batch: StepBatch, lr: number, lossOut: Tensor) {
+/**
+ * Records the step's GPU work; `lossOut` (a 1-element f32 tensor) receives the loss. With a loss
+ * scaler (mixed precision) the backward is scaled and a non-finite gradient skips the update.
+ */
+async function recordStep(
+  model: ViFiClip,
+  opt: AdamW,
+  batch: StepBatch,
+  lr: number,
+  lossOut: Tensor,
+  scaler?: LossScaler,
+) {
   const rt = lossOut.rt;
   const tape = new Tape();
   try {
     const loss = await model.loss(tape, batch.frames, batch.tokens, batch.classes, batch.targets);
     rt.copyBuffer(loss.value.buffer, 0, lossOut.buffer, 0, 4);
-    await tape.backward(loss);
-    await opt.update(lr);
+    await tape.backward(loss, scaler?.seed ?? 1);
+    if (scaler) {
+      await scaler.check(opt.params);
+      await opt.update(lr, { gradScale: () => 1 / scaler.scale, skipIf: scaler.overflow });
+    } else {
+      await opt.update(lr);
+    }
   } finally {
     tape.dispose();
   }
 }
 
 /** An eager step: ops run as they are called. Returns the loss (one GPU round trip). */
-export async function eagerStep(model: ViFiClip, opt: AdamW, batch: StepBatch, lr: number): Promise<number> {
+export async function eagerStep(
+  model: ViFiClip,
+  opt: AdamW,
+  batch: StepBatch,
+  lr: number,
+  scaler?: LossScaler,
+): Promise<number> {
   const out = Tensor.empty(batch.frames.rt, [1], "f32", "loss");
   try {
-    await recordStep(model, opt, batch, lr, out);
+    await recordStep(model, opt, batch, lr, out, scaler);
+    if (scaler) await scaler.update();
     return (await out.read())[0];
   } finally {
     out.dispose();
@@ -59,9 +82,16 @@ export class CompiledStep {
     private plan: Plan,
     private opt: AdamW,
     private lossOut: Tensor,
+    private scaler?: LossScaler,
   ) {}
 
-  static async compile(model: ViFiClip, opt: AdamW, batch: StepBatch, lr: number): Promise<CompiledStep> {
+  static async compile(
+    model: ViFiClip,
+    opt: AdamW,
+    batch: StepBatch,
+    lr: number,
+    scaler?: LossScaler,
+  ): Promise<CompiledStep> {
     const rt = batch.frames.rt;
     // Parameter gradients and optimizer moments must exist before recording: they outlive the step.
     for (const p of opt.params) if (p.trainable) p.gradBuffer();
@@ -69,17 +99,20 @@ export class CompiledStep {
     rt.beginCapture();
     let plan: Plan;
     try {
-      await recordStep(model, opt, batch, lr, lossOut);
+      await recordStep(model, opt, batch, lr, lossOut, scaler);
     } finally {
       plan = rt.endCapture();
     }
-    return new CompiledStep(plan, opt, lossOut);
+    const step = new CompiledStep(plan, opt, lossOut, scaler);
+    await scaler?.update();
+    return step;
   }
 
-  /** Replay the step at learning rate `lr` (does not wait for the GPU). */
-  run(lr: number): void {
+  /** Replay the step at learning rate `lr` (does not wait for the GPU, except to adapt a loss scale). */
+  async run(lr: number): Promise<void> {
     this.opt.advance(lr);
     this.plan.run();
+    await this.scaler?.update();
   }
 
   /** Loss of the latest step (one GPU round trip). */

@@ -10,6 +10,7 @@ import { Rng, sessionSeed } from "../../lib/selftest/rng.ts";
 import { Tensor } from "../../lib/tensor/tensor.ts";
 import { AdamW } from "../../lib/train/optimizer.ts";
 import { CompiledStep, eagerStep, type StepBatch } from "../../lib/train/step.ts";
+import { LossScaler } from "../../lib/train/loss-scale.ts";
 import { relErr } from "../../lib/selftest/check.ts";
 
 const seed = sessionSeed();
@@ -48,19 +49,36 @@ Deno.test({
   },
 });
 
+const f16 = (await getRuntime()).gpu.features.f16;
+if (!f16) console.log("mixed-precision tests skipped: the adapter has no working shader-f16");
+
 Deno.test({
-  name: "ViT-B/16 image tower (1 frame, 224², random weights) matches onnxruntime-web (f32 < 1e-4)",
-  ignore: !ort,
+  name: "tiny ViFi-CLIP in mixed precision (f16) matches onnxruntime-web f32 (< 5e-3)",
+  ignore: !ort || !f16,
   async fn() {
     const rt = await runtime();
-    // The image tower reads only the vision settings and the embedding size: tiny text keeps the
-    // 25M-parameter token table out of this test.
-    const config = { ...clipConfig("ViT-B/16"), text: tiny.text };
-    const r = await imageTowerParity(rt, config, { frames: 1, seed, ort });
-    console.log(`  rel_err ${r.relErr.toExponential(2)}`);
-    if (!(r.relErr < 1e-4)) throw new Error(`parity ${r.relErr} ≥ 1e-4`);
+    const r = await vifiParity(rt, tiny, { batch: 2, frames: 3, classes: 5, seed, ort, dtype: "f16" });
+    console.log(`  rel_err ${JSON.stringify(r.outputs)}`);
+    if (!(r.relErr < 5e-3)) throw new Error(`parity ${JSON.stringify(r.outputs)} ≥ 5e-3`);
   },
 });
+
+for (const dtype of ["f32", "f16"] as const) {
+  const tol = dtype === "f32" ? 1e-4 : 5e-3;
+  Deno.test({
+    name: `ViT-B/16 image tower (1 frame, 224², random weights) matches onnxruntime-web (${dtype} < ${tol})`,
+    ignore: !ort || (dtype === "f16" && !f16),
+    async fn() {
+      const rt = await runtime();
+      // The image tower reads only the vision settings and the embedding size: tiny text keeps the
+      // 25M-parameter token table out of this test.
+      const config = { ...clipConfig("ViT-B/16"), text: tiny.text };
+      const r = await imageTowerParity(rt, config, { frames: 1, seed, ort, dtype });
+      console.log(`  rel_err ${r.relErr.toExponential(2)}`);
+      if (!(r.relErr < tol)) throw new Error(`parity ${r.relErr} ≥ ${tol}`);
+    },
+  });
+}
 
 /** Loss on a fixed batch, no gradients recorded. */
 async function lossOf(model: ViFiClip, frames: Tensor, tokens: Int32Array, C: number, targets: Tensor) {
@@ -150,7 +168,7 @@ Deno.test("compiled step overfits a fixed batch: loss falls by ≥ 90 %, GPU mem
   losses.push(await step.loss());
   const inUse = rt.pool.stats.inUseBytes;
   for (let i = 0; i < 28; i++) {
-    step.run(1e-3);
+    await step.run(1e-3);
     losses.push(await step.loss());
     if (rt.pool.stats.inUseBytes !== inUse) {
       throw new Error(
@@ -171,6 +189,46 @@ Deno.test("compiled step overfits a fixed batch: loss falls by ≥ 90 %, GPU mem
   model.dispose();
 });
 
+Deno.test({
+  name: "mixed precision trains: dynamic loss scaling skips overflowing steps, loss falls by ≥ 90 %",
+  ignore: !f16,
+  async fn() {
+    const rt = await runtime();
+    rt.pool.poison = false;
+    const rng = new Rng(seed);
+    const model = ViFiClip.fromWeights(rt, tiny, initClipWeights(tiny, seed), "both", { precision: "f16" });
+    const batch = fixedBatch(rt, rng, 4, 2, 4);
+    const opt = new AdamW(model.trainable(), { weightDecay: 0 });
+    // 2^20 is sure to overflow f16 gradients at first: the scaler must skip and back off.
+    const scaler = new LossScaler(rt, 2 ** 20);
+    const losses = [await eagerStep(model, opt, batch, 1e-3, scaler)];
+    const step = await CompiledStep.compile(model, opt, batch, 1e-3, scaler);
+    losses.push(await step.loss());
+    for (let i = 0; i < 40; i++) {
+      await step.run(1e-3);
+      losses.push(await step.loss());
+    }
+    console.log(
+      `  loss ${losses[0].toFixed(4)} → ${losses.at(-1)!.toFixed(4)}; scale 2^20 → 2^${
+        Math.log2(scaler.scale)
+      }, ` +
+        `${scaler.skipped} steps skipped`,
+    );
+    if (scaler.skipped === 0 || scaler.scale >= 2 ** 20) throw new Error("the loss scale never backed off");
+    const master = await model.clip.p("visual.proj").value.read();
+    if (!master.every(Number.isFinite)) throw new Error("non-finite master weights after skipped steps");
+    if (!(losses.at(-1)! < 0.1 * losses[0])) {
+      throw new Error(`loss only went ${losses[0]} → ${losses.at(-1)}`);
+    }
+    step.dispose();
+    scaler.dispose();
+    opt.dispose();
+    batch.frames.dispose();
+    batch.targets.dispose();
+    model.dispose();
+  },
+});
+
 Deno.test("eager and compiled steps give the same parameters after 3 steps (f32 < 1e-5)", async () => {
   const rt = await runtime();
   rt.pool.poison = false;
@@ -185,7 +243,7 @@ Deno.test("eager and compiled steps give the same parameters after 3 steps (f32 
   const opt = new AdamW(compiled.trainable());
   await eagerStep(compiled, opt, batch, lrs[0]);
   const step = await CompiledStep.compile(compiled, opt, batch, lrs[1]); // the recording is step 2
-  step.run(lrs[2]);
+  await step.run(lrs[2]);
   const a = await eager.clip.weights();
   const b = await compiled.clip.weights();
   let worst = 0;

@@ -179,4 +179,24 @@ function addIntoCheck(dtype: CheckDtype): KernelCheck {
   };
 }
 
-elementwiseChecks.push(addIntoCheck("f32"), addIntoCheck("f16"));
+/** f16 gradients accumulating into f32 master gradients. */
+const mixedAddInto: KernelCheck = {
+  name: "accumulate.f16-into-f32",
+  dtype: "f16",
+  direction: "update",
+  tol: 1e-5,
+  cases: SIZES.map(([rows, cols]) => ({
+    label: `f32 [${rows}, ${cols}] += f16 [${rows}, ${cols}]`,
+    async run(rt, rng) {
+      const d = rng.array(rows * cols, -2, 2);
+      const s = rng.array(rows * cols, -2, 2, true);
+      const td = upload(rt, d, [rows, cols], "f32", "dst");
+      const ts = upload(rt, s, [rows, cols], "f16", "src");
+      const out = await take(await addInto(td, ts));
+      ts.dispose();
+      return relErr(out, binaryReference("add", d, s));
+    },
+  })),
+};
+
+elementwiseChecks.push(addIntoCheck("f32"), addIntoCheck("f16"), mixedAddInto);

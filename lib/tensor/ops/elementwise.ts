@@ -124,19 +124,21 @@ export function binaryReference(
   return out;
 }
 
-/** dst += alpha·src in place (src repeats over dst). */
+/** dst += alpha·src in place (src repeats over dst; f16 into f32 and back are allowed). */
 export async function addInto(dst: Tensor, src: Tensor, alpha = 1): Promise<Tensor> {
   dst.check();
   src.check();
   expectDtype(dst, ["f32", "f16"], "addInto");
-  if (src.dtype !== dst.dtype || src.size === 0 || dst.size % src.size !== 0) {
+  expectDtype(src, ["f32", "f16"], "addInto");
+  if (src.size === 0 || dst.size % src.size !== 0) {
     throw new Error(
       `vifi: addInto: ${src.name} ${src.dtype} (${src.size} elements) does not broadcast into ${dst.name} ${dst.dtype} (${dst.size})`,
     );
   }
   if (src.buffer === dst.buffer) return scale(dst, 1 + alpha, dst);
   const rt = dst.rt;
-  const pipe = await rt.pipeline("accumulate.wgsl", "accumulate", dtypeSpec(dst.dtype));
+  const spec = { F16: src.dtype === "f16" || dst.dtype === "f16", TS: src.dtype, TD: dst.dtype };
+  const pipe = await rt.pipeline("accumulate.wgsl", "accumulate", spec);
   rt.dispatch(
     pipe,
     [rt.uniform(params(dst.size, src.size, { f: alpha })), src.buffer, dst.buffer],
