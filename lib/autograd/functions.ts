@@ -284,3 +284,78 @@ export async function castFn(tape: Tape, x: Var, to: "f32" | "f16"): Promise<Var
   }
   return result;
 }
+
+/** Rows start..start+n−1 of every item of x [N, L, W] replaced by p [n, W] (deep prompts). */
+export async function replaceRows(tape: Tape, x: Var, start: number, p: Var): Promise<Var> {
+  const [N, L, W] = x.shape;
+  const n = p.shape[0];
+  if (p.shape[1] !== W || start + n > L) {
+    throw new Error(
+      `vifi: replaceRows: ${p.name} ${shapeStr(p.shape)} does not fit rows ${start}.. of ${x.name} ${
+        shapeStr(x.shape)
+      }`,
+    );
+  }
+  const items = range(0, N);
+  const out = await clone(x.value);
+  copyRows(
+    p.compute,
+    items.flatMap(() => range(0, n)),
+    out,
+    items.flatMap((i) => range(i * L + start, n)),
+    W,
+  );
+  const result = tape.track(out, any(x, p), "prompted tokens");
+  if (result.requiresGrad) {
+    tape.record("replace rows", async () => {
+      const dy = result.grad!;
+      const rowBytes = W * (dy.dtype === "f16" ? 2 : 4);
+      if (x.requiresGrad) {
+        const g = await clone(dy);
+        for (const i of items) dy.rt.clear(g.buffer, (i * L + start) * rowBytes, n * rowBytes);
+        await x.accumulate(g);
+      }
+      if (p.requiresGrad) {
+        const rows = Tensor.empty(dy.rt, [N, n, W], dy.dtype, "d(prompt rows)");
+        copyRows(dy, items.flatMap((i) => range(i * L + start, n)), rows, range(0, N * n), W);
+        await p.accumulate(
+          (await sum(rows, 0, { dtype: p instanceof Param ? "f32" : dy.dtype })).reshapeOwned(p.shape),
+        );
+        rows.dispose();
+      }
+    });
+  }
+  return result;
+}
+
+/** x [N, L, W] with p [n, W] appended to every item → [N, L + n, W] (vision prompt tokens). */
+export function appendRows(tape: Tape, x: Var, p: Var): Var {
+  const [N, L, W] = x.shape;
+  const n = p.shape[0];
+  if (p.shape[1] !== W) throw new Error(`vifi: appendRows: ${p.name} ${shapeStr(p.shape)} is not [*, ${W}]`);
+  const M = L + n;
+  const items = range(0, N);
+  const out = Tensor.empty(x.value.rt, [N, M, W], x.value.dtype, "tokens with prompts");
+  copyRows(x.value, range(0, N * L), out, items.flatMap((i) => range(i * M, L)), W);
+  copyRows(p.compute, items.flatMap(() => range(0, n)), out, items.flatMap((i) => range(i * M + L, n)), W);
+  const result = tape.track(out, any(x, p), "tokens with prompts");
+  if (result.requiresGrad) {
+    tape.record("append rows", async () => {
+      const dy = result.grad!;
+      if (x.requiresGrad) {
+        const g = Tensor.empty(dy.rt, x.shape, dy.dtype, `d(${x.name})`);
+        copyRows(dy, items.flatMap((i) => range(i * M, L)), g, range(0, N * L), W);
+        await x.accumulate(g);
+      }
+      if (p.requiresGrad) {
+        const rows = Tensor.empty(dy.rt, [N, n, W], dy.dtype, "d(prompt rows)");
+        copyRows(dy, items.flatMap((i) => range(i * M + L, n)), rows, range(0, N * n), W);
+        await p.accumulate(
+          (await sum(rows, 0, { dtype: p instanceof Param ? "f32" : dy.dtype })).reshapeOwned(p.shape),
+        );
+        rows.dispose();
+      }
+    });
+  }
+  return result;
+}

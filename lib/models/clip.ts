@@ -5,6 +5,7 @@
 
 import {
   addFn,
+  appendRows,
   attentionFn,
   embeddingFn,
   layerNormFn,
@@ -12,6 +13,7 @@ import {
   prependToken,
   project,
   quickGeluFn,
+  replaceRows,
   reshapeFn,
   selectRows,
 } from "../autograd/functions.ts";
@@ -19,8 +21,15 @@ import { Param, type Tape, type Var } from "../autograd/tape.ts";
 import type { Runtime } from "../gpu/runtime.ts";
 import { im2col } from "../tensor/ops/patch_embed.ts";
 import { cast } from "../tensor/ops/elementwise.ts";
-import { shapeStr, Tensor } from "../tensor/tensor.ts";
-import { type ClipConfig, clipShapes, visionTokens, type Weights } from "./config.ts";
+import { expectDtype, shapeStr, Tensor } from "../tensor/tensor.ts";
+import {
+  type ClipConfig,
+  clipShapes,
+  type PromptConfig,
+  promptShapes,
+  visionTokens,
+  type Weights,
+} from "./config.ts";
 
 /** conv1.weight [W, 3, P, P] is kept as the [W, 3·P·P] matrix its im2col GEMM multiplies. */
 function storedShape(name: string, shape: number[]): number[] {
@@ -37,7 +46,37 @@ export type Precision = "f32" | "f16";
 export class ClipModel {
   readonly params = new Map<string, Param>();
 
+  /** set by addPrompts(): the bridge-and-prompt variant's learned prompts */
+  prompts?: PromptConfig;
+
   private constructor(readonly rt: Runtime, readonly config: ClipConfig, readonly precision: Precision) {}
+
+  /** Add (learned) prompt parameters; they join `params` under their ViFi-CLIP names. */
+  addPrompts(p: PromptConfig, weights: Weights): void {
+    const t = this.config.text;
+    if (p.textCtx > 0 && (p.textDepth < 1 || p.textDepth > t.layers || 1 + p.textCtx >= t.context)) {
+      throw new Error(
+        `vifi: text prompts: ${p.textCtx} vectors at depth ${p.textDepth} do not fit ${this.config.name}`,
+      );
+    }
+    if (p.visionCtx > 0 && (p.visionDepth < 1 || p.visionDepth > this.config.vision.layers)) {
+      throw new Error(`vifi: vision prompts: depth ${p.visionDepth} does not fit ${this.config.name}`);
+    }
+    for (const [name, shape] of promptShapes(this.config, p)) {
+      const w = weights.get(name);
+      if (!w) throw new Error(`vifi: prompt weight ${name} ${shapeStr(shape)} is missing`);
+      if (w.shape.length !== 2 || w.shape[0] !== shape[0] || w.shape[1] !== shape[1]) {
+        throw new Error(
+          `vifi: prompt weight ${name} has shape ${shapeStr(w.shape)} but needs ${shapeStr(shape)}`,
+        );
+      }
+      const param = new Param(Tensor.from(this.rt, w.data, shape, "f32", name), true, name);
+      if (this.precision === "f16") param.half = Tensor.from(this.rt, w.data, shape, "f16", `${name} (f16)`);
+      this.params.get(name)?.value.dispose();
+      this.params.set(name, param);
+    }
+    this.prompts = p;
+  }
 
   /**
    * Upload weights in OpenAI naming. Every parameter of `config` must be present with its exact shape;
@@ -126,6 +165,7 @@ export class ClipModel {
           `${frames.name} ${shapeStr(frames.shape)}`,
       );
     }
+    expectDtype(frames, ["f32", "f16"], `${this.config.name} image tower frames`);
     const grid = v.resolution / v.patch;
     const L = visionTokens(v);
     const input = frames.dtype === this.dtype ? frames : await cast(frames, this.dtype);
@@ -138,11 +178,18 @@ export class ClipModel {
       this.p("visual.class_embedding"),
     );
     let x = await addFn(tape, tokens, this.p("visual.positional_embedding"));
+    const vp = this.prompts?.visionCtx ? this.prompts : undefined;
+    // Vision prompts go after the patch tokens with no positional embedding; deeper layers swap them.
+    if (vp) x = appendRows(tape, x, this.p("image_encoder.VPT"));
+    const Lp = L + (vp?.visionCtx ?? 0);
     x = await layerNormFn(tape, x, this.p("visual.ln_pre.weight"), this.p("visual.ln_pre.bias"));
     for (let i = 0; i < v.layers; i++) {
+      if (vp && i >= 1 && i < vp.visionDepth) {
+        x = await replaceRows(tape, x, L, this.p(`image_encoder.transformer.resblocks.${i}.VPT_shallow`));
+      }
       x = await this.block(tape, x, `visual.transformer.resblocks.${i}`, v.heads, false);
     }
-    const cls = selectRows(tape, x, Array.from({ length: N }, (_, n) => n * L));
+    const cls = selectRows(tape, x, Array.from({ length: N }, (_, n) => n * Lp));
     const pooled = await layerNormFn(
       tape,
       cls,
@@ -162,8 +209,14 @@ export class ClipModel {
     }
     const emb = await embeddingFn(tape, this.p("token_embedding.weight"), tokens);
     let x = reshapeFn(tape, emb, [classes, t.context, t.width]);
+    const tp = this.prompts?.textCtx ? this.prompts : undefined;
+    // Learned context vectors take the place of the "X" placeholders after SOT (positions 1..n).
+    if (tp) x = await replaceRows(tape, x, 1, this.p("prompt_learner.ctx"));
     x = await addFn(tape, x, this.p("positional_embedding"));
     for (let i = 0; i < t.layers; i++) {
+      if (tp && i >= 1 && i < tp.textDepth) {
+        x = await replaceRows(tape, x, 1, this.p(`text_encoder.transformer.resblocks.${i}.VPT_shallow`));
+      }
       x = await this.block(tape, x, `transformer.resblocks.${i}`, t.heads, true);
     }
     x = await layerNormFn(tape, x, this.p("ln_final.weight"), this.p("ln_final.bias"));

@@ -163,3 +163,89 @@ export function initClipWeights(c: ClipConfig, seed = 0, opts: { randomNorms?: b
   }
   return w;
 }
+
+/**
+ * "Bridge and prompt" (spec §2): learned text context vectors and vision prompt tokens, injected at
+ * the input of layers 0..depth−1 of each tower; the CLIP weights stay frozen.
+ */
+export interface PromptConfig {
+  textCtx: number;
+  visionCtx: number;
+  textDepth: number;
+  visionDepth: number;
+}
+
+/** Prompt parameters in ViFi-CLIP's checkpoint naming (without the `module.` prefix). */
+export function promptShapes(c: ClipConfig, p: PromptConfig): [string, number[]][] {
+  const out: [string, number[]][] = [];
+  if (p.textCtx > 0) {
+    out.push(["prompt_learner.ctx", [p.textCtx, c.text.width]]);
+    for (let i = 1; i < p.textDepth; i++) {
+      out.push([`text_encoder.transformer.resblocks.${i}.VPT_shallow`, [p.textCtx, c.text.width]]);
+    }
+  }
+  if (p.visionCtx > 0) {
+    out.push(["image_encoder.VPT", [p.visionCtx, c.vision.width]]);
+    for (let i = 1; i < p.visionDepth; i++) {
+      out.push([`image_encoder.transformer.resblocks.${i}.VPT_shallow`, [p.visionCtx, c.vision.width]]);
+    }
+  }
+  return out;
+}
+
+/** Prompt vectors drawn from N(0, 0.02²), as the upstream initialises them. */
+export function initPromptWeights(c: ClipConfig, p: PromptConfig, seed = 0): Weights {
+  const rng = new Rng(seed);
+  const w: Weights = new Map();
+  for (const [name, shape] of promptShapes(c, p)) {
+    w.set(name, {
+      shape,
+      data: Float32Array.from({ length: shape[0] * shape[1] }, () => 0.02 * rng.normal()),
+    });
+  }
+  return w;
+}
+
+/**
+ * The architecture of a set of CLIP weights, read off their shapes (spec §1.7): vision width =
+ * conv1 output channels, patch = conv1 kernel, grid = √(positions − 1), layers = number of
+ * in_proj weights, embed dim = text_projection columns, context / vocab / text width from the
+ * text embeddings. Heads are width / headWidth (64 in every released CLIP).
+ */
+export function inferClipConfig(w: Weights, opts: { headWidth?: number; name?: string } = {}): ClipConfig {
+  const shape = (name: string) => {
+    const t = w.get(name);
+    if (!t) throw new Error(`vifi: cannot infer the architecture: ${name} is missing`);
+    return t.shape;
+  };
+  const headWidth = opts.headWidth ?? 64;
+  const count = (re: RegExp) => [...w.keys()].filter((k) => re.test(k)).length;
+  const [vWidth, , patch] = shape("visual.conv1.weight");
+  const grid = Math.sqrt(shape("visual.positional_embedding")[0] - 1);
+  if (!Number.isInteger(grid)) throw new Error("vifi: visual.positional_embedding rows are not grid² + 1");
+  const [context, tWidth] = shape("positional_embedding");
+  const heads = (width: number) => {
+    if (width % headWidth) {
+      throw new Error(`vifi: width ${width} is not a multiple of the head width ${headWidth}`);
+    }
+    return width / headWidth;
+  };
+  return {
+    name: opts.name ?? "inferred",
+    embedDim: shape("text_projection")[1],
+    vision: {
+      width: vWidth,
+      layers: count(/^visual\.transformer\.resblocks\.\d+\.attn\.in_proj_weight$/),
+      heads: heads(vWidth),
+      patch,
+      resolution: grid * patch,
+    },
+    text: {
+      width: tWidth,
+      layers: count(/^transformer\.resblocks\.\d+\.attn\.in_proj_weight$/),
+      heads: heads(tWidth),
+      context,
+      vocab: shape("token_embedding.weight")[0],
+    },
+  };
+}

@@ -4,6 +4,7 @@
 // the linear layers, which dominate and are blocked so that ViT-B/16 on one frame stays under a minute.
 
 import { type ClipConfig, visionTokens, type Weights } from "./config.ts";
+import { Rng } from "../selftest/rng.ts";
 
 type Vec = Float32Array | Float64Array;
 
@@ -157,7 +158,10 @@ function attention(
   );
 }
 
-/** The pre-LN residual stack shared by both towers, updating x [S·L, D] in place. */
+/**
+ * The pre-LN residual stack shared by both towers, updating x [S·L, D] in place. `inject`, when
+ * given, runs before block i and may overwrite rows of x (deep prompts).
+ */
 function transformer(
   x: Float64Array,
   S: number,
@@ -168,9 +172,11 @@ function transformer(
   weights: Weights,
   prefix: string,
   causal: boolean,
+  inject?: (layer: number, x: Float64Array) => void,
 ): void {
   const M = S * L;
   for (let i = 0; i < layers; i++) {
+    inject?.(i, x);
     const p = `${prefix}.resblocks.${i}`;
     const w = (n: string, shape: number[]) => weight(weights, `${p}.${n}`, shape);
     const a = attention(
@@ -198,17 +204,25 @@ function transformer(
   }
 }
 
-/** CLIP image encoder: normalised frames [N, 3, R, R] → projected embeddings [N, embedDim]. */
+/**
+ * CLIP image encoder: normalised frames [N, 3, R, R] → projected embeddings [N, embedDim]. With
+ * `prompts` (and visionDepth ≥ 1), the VL-prompting variant of spec §2: visionCtx learned tokens are
+ * appended after the grid² + 1 image tokens and replaced before blocks 1 … visionDepth − 1.
+ */
 export function imageTowerReference(
   config: ClipConfig,
   weights: Weights,
   frames: Float64Array | Float32Array,
   N: number,
+  prompts?: PromptSet,
 ): Float64Array {
   const { width: D, heads: H, layers, patch: P, resolution: R } = config.vision;
   const E = config.embedDim;
   const L = visionTokens(config.vision);
   const G = R / P;
+  const vp = prompts ? visionPrompts(config, prompts) : null;
+  const nV = vp ? vp.ctx : 0;
+  const LX = L + nV; // tokens per frame inside the transformer
   if (frames.length !== N * 3 * R * R) {
     throw new Error(`vifi reference: frames has ${frames.length} values, expected ${N}·3·${R}·${R}`);
   }
@@ -236,26 +250,33 @@ export function imageTowerReference(
   }
   const emb = linear(patches, N * (L - 1), K, conv, D, null);
 
-  let x: Float64Array = new Float64Array(N * L * D);
+  let x: Float64Array = new Float64Array(N * LX * D);
   for (let n = 0; n < N; n++) {
-    for (let d = 0; d < D; d++) x[n * L * D + d] = cls[d] + pos[d];
+    for (let d = 0; d < D; d++) x[n * LX * D + d] = cls[d] + pos[d];
     for (let t = 1; t < L; t++) {
       for (let d = 0; d < D; d++) {
-        x[(n * L + t) * D + d] = emb[(n * (L - 1) + t - 1) * D + d] + pos[t * D + d];
+        x[(n * LX + t) * D + d] = emb[(n * (L - 1) + t - 1) * D + d] + pos[t * D + d];
       }
     }
   }
+  // Layer-0 prompts go after the image tokens with no positional embedding, before ln_pre.
+  if (vp) setRows(x, N, LX, D, L, vp.layers[0]);
   x = layerNorm(
     x,
-    N * L,
+    N * LX,
     D,
     weight(weights, "visual.ln_pre.weight", [D]),
     weight(weights, "visual.ln_pre.bias", [D]),
   );
-  transformer(x, N, L, D, H, layers, weights, "visual.transformer", false);
+  const inject = vp
+    ? (i: number, h: Float64Array) => {
+      if (i > 0 && i < vp.layers.length) setRows(h, N, LX, D, L, vp.layers[i]);
+    }
+    : undefined;
+  transformer(x, N, LX, D, H, layers, weights, "visual.transformer", false, inject);
 
   const clsOut = new Float64Array(N * D);
-  for (let n = 0; n < N; n++) clsOut.set(x.subarray(n * L * D, n * L * D + D), n * D);
+  for (let n = 0; n < N; n++) clsOut.set(x.subarray(n * LX * D, n * LX * D + D), n * D);
   const post = layerNorm(
     clsOut,
     N,
@@ -266,17 +287,37 @@ export function imageTowerReference(
   return project(post, N, D, weight(weights, "visual.proj", [D, E]), E);
 }
 
-/** CLIP text encoder: token ids [C, context] → projected embeddings [C, embedDim], pooled at EOT. */
+/**
+ * CLIP text encoder: token ids [C, context] → projected embeddings [C, embedDim], pooled at EOT.
+ * With `prompts`, the VL-prompting variant of spec §2: the rows must hold "SOT X×textCtx name . EOT"
+ * (tokenised by the caller); positions 1 … textCtx get prompt_learner.ctx instead of the placeholder
+ * embeddings, and are replaced again before blocks 1 … textDepth − 1.
+ */
 export function textTowerReference(
   config: ClipConfig,
   weights: Weights,
   tokens: Int32Array,
   C: number,
+  prompts?: PromptSet,
 ): Float64Array {
   const { width: D, heads: H, layers, context: L, vocab: V } = config.text;
   const E = config.embedDim;
   if (tokens.length !== C * L) {
     throw new Error(`vifi reference: tokens has ${tokens.length} ids, expected ${C}·${L}`);
+  }
+  const tp = prompts ? textPrompts(config, prompts) : null;
+  const nT = tp ? tp.ctx : 0;
+  const eots = new Int32Array(C);
+  for (let c = 0; c < C; c++) {
+    let eot = 0; // strict > keeps the first of tied maxima, as torch.argmax does
+    for (let t = 1; t < L; t++) if (tokens[c * L + t] > tokens[c * L + eot]) eot = t;
+    if (tp && eot <= nT) {
+      throw new Error(
+        `vifi reference: prompt row ${c} has its EOT (largest id) at position ${eot}, inside the ` +
+          `${nT} context slots 1…${nT}; tokenise "X "×${nT} + name first`,
+      );
+    }
+    eots[c] = eot;
   }
   const tok = weight(weights, "token_embedding.weight", [V, D]);
   const pos = weight(weights, "positional_embedding", [L, D]);
@@ -287,15 +328,25 @@ export function textTowerReference(
       throw new Error(`vifi reference: token id ${id} outside the vocabulary of ${V}`);
     }
     const t = i % L;
-    for (let d = 0; d < D; d++) x[i * D + d] = tok[id * D + d] + pos[t * D + d];
+    // The placeholder embedding is overwritten by the shared context vector (then pos is added).
+    if (tp && t >= 1 && t <= nT) {
+      const ctx = tp.layers[0];
+      for (let d = 0; d < D; d++) x[i * D + d] = ctx[(t - 1) * D + d] + pos[t * D + d];
+    } else {
+      for (let d = 0; d < D; d++) x[i * D + d] = tok[id * D + d] + pos[t * D + d];
+    }
   }
-  transformer(x, C, L, D, H, layers, weights, "transformer", true);
+  const inject = tp
+    ? (i: number, h: Float64Array) => {
+      if (i > 0 && i < tp.layers.length) setRows(h, C, L, D, 1, tp.layers[i]);
+    }
+    : undefined;
+  transformer(x, C, L, D, H, layers, weights, "transformer", true, inject);
   x = layerNorm(x, C * L, D, weight(weights, "ln_final.weight", [D]), weight(weights, "ln_final.bias", [D]));
 
   const pooled = new Float64Array(C * D);
   for (let c = 0; c < C; c++) {
-    let eot = 0; // strict > keeps the first of tied maxima, as torch.argmax does
-    for (let t = 1; t < L; t++) if (tokens[c * L + t] > tokens[c * L + eot]) eot = t;
+    const eot = eots[c];
     pooled.set(x.subarray((c * L + eot) * D, (c * L + eot + 1) * D), c * D);
   }
   return project(pooled, C, D, weight(weights, "text_projection", [D, E]), E);
@@ -321,7 +372,10 @@ export interface VifiReferenceOutput {
   text: Float64Array;
 }
 
-/** ViFi-CLIP logits for B videos of T frames [B, T, 3, R, R] against C tokenised prompts [C, context]. */
+/**
+ * ViFi-CLIP logits for B videos of T frames [B, T, 3, R, R] against C tokenised prompts [C, context];
+ * `prompts` selects the VL-prompting variant (spec §2) for both towers.
+ */
 export function vifiLogitsReference(
   config: ClipConfig,
   weights: Weights,
@@ -330,9 +384,10 @@ export function vifiLogitsReference(
   T: number,
   tokens: Int32Array,
   C: number,
+  prompts?: PromptSet,
 ): VifiReferenceOutput {
   const E = config.embedDim;
-  const perFrame = imageTowerReference(config, weights, frames, B * T);
+  const perFrame = imageTowerReference(config, weights, frames, B * T, prompts);
   // Mean over time of the projected, un-normalised frame embeddings; normalisation comes after.
   const mean = new Float64Array(B * E);
   for (let b = 0; b < B; b++) {
@@ -340,7 +395,7 @@ export function vifiLogitsReference(
     for (let e = 0; e < E; e++) mean[b * E + e] /= T;
   }
   const video = l2NormalizeRows(mean, B, E);
-  const text = l2NormalizeRows(textTowerReference(config, weights, tokens, C), C, E);
+  const text = l2NormalizeRows(textTowerReference(config, weights, tokens, C, prompts), C, E);
   const scale = Math.exp(weight(weights, "logit_scale", [])[0]);
   const logits = new Float64Array(B * C);
   for (let b = 0; b < B; b++) {

@@ -21,10 +21,14 @@ import type { ClipConfig, Weights } from "./config.ts";
  * the image tower (CLIP image-FT), "text" = the text tower without the token table (CLIP text-FT),
  * "frozen" = nothing (evaluation).
  */
-export type Variant = "both" | "image" | "text" | "frozen";
+export type Variant = "both" | "image" | "text" | "prompt" | "frozen";
 
 export function trainsParam(variant: Variant, name: string): boolean {
   if (name === "token_embedding.weight") return false;
+  const isPrompt = name.includes("prompt_learner") || name.includes("VPT");
+  // Prompt vectors train only in the prompt variant (the upstream's rule is by name).
+  if (variant === "prompt") return isPrompt;
+  if (isPrompt) return false;
   switch (variant) {
     case "both":
       return true;
@@ -79,7 +83,9 @@ export class ViFiClip {
   }
 
   private textTrains(): boolean {
-    return this.trainable().some((p) => !p.name.startsWith("visual.") && p.name !== "logit_scale");
+    return this.trainable().some((p) =>
+      !p.name.startsWith("visual.") && !p.name.startsWith("image_encoder.") && p.name !== "logit_scale"
+    );
   }
 
   dropTextCache(): void {
