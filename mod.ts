@@ -46,3 +46,28 @@ export { adamw, type AdamWOptions, nonFinite } from "./lib/tensor/ops/adamw.ts";
 
 export { allChecks } from "./lib/selftest/registry.ts";
 export type { KernelCheck } from "./lib/selftest/check.ts";
+
+export { addInto, clone } from "./lib/tensor/ops/elementwise.ts";
+export { l2Normalize, l2NormalizeBackward, logitScale, logitScaleBackward } from "./lib/tensor/ops/l2norm.ts";
+export { Param, Tape, Var } from "./lib/autograd/tape.ts";
+export * as fn from "./lib/autograd/functions.ts";
+export {
+  CLIP_CONFIGS,
+  type ClipConfig,
+  clipConfig,
+  clipShapes,
+  inferClipConfig,
+  initClipWeights,
+  initPromptWeights,
+  type PromptConfig,
+  promptShapes,
+  type Weights,
+} from "./lib/models/config.ts";
+export { ClipModel, type Precision } from "./lib/models/clip.ts";
+export { trainsParam, type Variant, ViFiClip, type VifiOutput } from "./lib/models/vifi.ts";
+export { exportImageTower, exportTextTower, exportVifiLogits } from "./lib/io/onnx-export.ts";
+export { encodeOnnx, type OnnxGraph } from "./lib/io/onnx.ts";
+export { Plan } from "./lib/gpu/plan.ts";
+export { AdamW, type AdamWConfig } from "./lib/train/optimizer.ts";
+export { LossScaler } from "./lib/train/loss-scale.ts";
+export { CompiledStep, eagerStep, type StepBatch, type StepReport } from "./lib/train/step.ts";
