@@ -5,7 +5,7 @@ import { Tape } from "../../lib/autograd/tape.ts";
 import { getRuntime, type Runtime } from "../../lib/gpu/runtime.ts";
 import { clipConfig, initClipWeights, initPromptWeights, promptShapes } from "../../lib/models/config.ts";
 import { imageTowerParity, loadOrt, randomTokens, vifiParity } from "../../lib/models/parity.ts";
-import { trainsParam, ViFiClip } from "../../lib/models/vifi.ts";
+import { ViFiClip } from "../../lib/models/vifi.ts";
 import { Rng, sessionSeed } from "../../lib/selftest/rng.ts";
 import { Tensor } from "../../lib/tensor/tensor.ts";
 import { AdamW } from "../../lib/train/optimizer.ts";
