@@ -178,7 +178,7 @@ export class ClipModel {
       this.p("visual.class_embedding"),
     );
     let x = await addFn(tape, tokens, this.p("visual.positional_embedding"));
-    const vp = this.prompts?.visionCtx ? this.prompts : undefined;
+    const vp = this.prompts?.visionCtx && this.prompts.visionDepth >= 1 ? this.prompts : undefined;
     // Vision prompts go after the patch tokens with no positional embedding; deeper layers swap them.
     if (vp) x = appendRows(tape, x, this.p("image_encoder.VPT"));
     const Lp = L + (vp?.visionCtx ?? 0);

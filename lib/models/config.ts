@@ -166,42 +166,65 @@ export function initClipWeights(c: ClipConfig, seed = 0, opts: { randomNorms?: b
 
 /**
  * "Bridge and prompt" (spec §2): learned text context vectors and vision prompt tokens, injected at
- * the input of layers 0..depth−1 of each tower; the CLIP weights stay frozen.
+ * the input of layers 0..depth−1 of each tower; the CLIP weights stay frozen. Names follow
+ * ViFi-CLIP's checkpoints without the `module.` prefix.
  */
 export interface PromptConfig {
+  /** N_CTX_TEXT: learned text tokens, at positions 1 … textCtx */
   textCtx: number;
+  /** N_CTX_VISION: learned vision tokens, appended after the grid² + 1 image tokens */
   visionCtx: number;
+  /** PROMPT_DEPTH_TEXT ≥ 1: prompts enter at the input of text blocks 0 … textDepth − 1 */
   textDepth: number;
+  /** PROMPT_DEPTH_VISION: as textDepth; 0 = no vision prompts at all (no image_encoder.VPT) */
   visionDepth: number;
 }
 
-/** Prompt parameters in ViFi-CLIP's checkpoint naming (without the `module.` prefix). */
-export function promptShapes(c: ClipConfig, p: PromptConfig): [string, number[]][] {
-  const out: [string, number[]][] = [];
-  if (p.textCtx > 0) {
-    out.push(["prompt_learner.ctx", [p.textCtx, c.text.width]]);
-    for (let i = 1; i < p.textDepth; i++) {
-      out.push([`text_encoder.transformer.resblocks.${i}.VPT_shallow`, [p.textCtx, c.text.width]]);
-    }
+export function checkPromptConfig(config: ClipConfig, p: PromptConfig): void {
+  const bad = (what: string) => {
+    throw new Error(`vifi: prompt config ${JSON.stringify(p)}: ${what}`);
+  };
+  for (const k of ["textCtx", "visionCtx", "textDepth", "visionDepth"] as const) {
+    if (!Number.isInteger(p[k]) || p[k] < 0) bad(`${k} must be a non-negative integer`);
   }
-  if (p.visionCtx > 0) {
-    out.push(["image_encoder.VPT", [p.visionCtx, c.vision.width]]);
+  if (p.textDepth < 1) bad("textDepth must be ≥ 1 (the prompt model always has layer-0 text context)");
+  if (p.textDepth > config.text.layers) bad(`textDepth exceeds the ${config.text.layers} text layers`);
+  if (p.visionDepth > config.vision.layers) {
+    bad(`visionDepth exceeds the ${config.vision.layers} vision layers`);
+  }
+  if (!(1 + p.textCtx < config.text.context)) {
+    bad(`1 + textCtx must be below the text context ${config.text.context} (room for SOT and EOT)`);
+  }
+}
+
+/**
+ * Every prompt tensor of the VL-prompting variant, in this order: prompt_learner.ctx, the text
+ * VPT_shallow of blocks 1 … textDepth − 1, image_encoder.VPT, the vision VPT_shallow of blocks
+ * 1 … visionDepth − 1 (the vision entries only when visionDepth ≥ 1).
+ */
+export function promptShapes(config: ClipConfig, p: PromptConfig): [string, number[]][] {
+  checkPromptConfig(config, p);
+  const Wt = config.text.width, Wv = config.vision.width;
+  const out: [string, number[]][] = [["prompt_learner.ctx", [p.textCtx, Wt]]];
+  for (let i = 1; i < p.textDepth; i++) {
+    out.push([`text_encoder.transformer.resblocks.${i}.VPT_shallow`, [p.textCtx, Wt]]);
+  }
+  if (p.visionDepth >= 1) {
+    out.push(["image_encoder.VPT", [p.visionCtx, Wv]]);
     for (let i = 1; i < p.visionDepth; i++) {
-      out.push([`image_encoder.transformer.resblocks.${i}.VPT_shallow`, [p.visionCtx, c.vision.width]]);
+      out.push([`image_encoder.transformer.resblocks.${i}.VPT_shallow`, [p.visionCtx, Wv]]);
     }
   }
   return out;
 }
 
-/** Prompt vectors drawn from N(0, 0.02²), as the upstream initialises them. */
-export function initPromptWeights(c: ClipConfig, p: PromptConfig, seed = 0): Weights {
+/** Prompt tensors drawn N(0, 0.02²) as ViFi-CLIP initialises them, in promptShapes order. */
+export function initPromptWeights(config: ClipConfig, p: PromptConfig, seed = 0): Weights {
   const rng = new Rng(seed);
   const w: Weights = new Map();
-  for (const [name, shape] of promptShapes(c, p)) {
-    w.set(name, {
-      shape,
-      data: Float32Array.from({ length: shape[0] * shape[1] }, () => 0.02 * rng.normal()),
-    });
+  for (const [name, shape] of promptShapes(config, p)) {
+    const n = shape.reduce((a, b) => a * b, 1);
+    w.set(name, { shape, data: Float32Array.from({ length: n }, () => 0.02 * rng.normal()) });
   }
   return w;
 }

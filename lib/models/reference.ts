@@ -3,8 +3,7 @@
 // between any two of the three points at one of them. Slow by design: clarity over speed, except for
 // the linear layers, which dominate and are blocked so that ViT-B/16 on one frame stays under a minute.
 
-import { type ClipConfig, visionTokens, type Weights } from "./config.ts";
-import { Rng } from "../selftest/rng.ts";
+import { type ClipConfig, type PromptConfig, promptShapes, visionTokens, type Weights } from "./config.ts";
 
 type Vec = Float32Array | Float64Array;
 
@@ -406,4 +405,99 @@ export function vifiLogitsReference(
     }
   }
   return { logits, video, text };
+}
+
+// ---------------------------------------------------------------------------------------------
+// VL prompting ("bridge and prompt", spec §2): the frozen ViFi-CLIP towers plus a few learned
+// token vectors per layer. It lives here, beside the plain towers and sharing their blocks, because
+// its only new behaviour is *which rows* get overwritten *when*, and that is exactly what a GPU
+// port gets subtly wrong without failing loudly (an off-by-one slot, a positional embedding added to
+// the vision prompts, a prompt injected one layer too many). A reference that differs from the plain
+// one only in those row writes lets tests pin them down: equal prompts must reproduce the plain
+// tower bit for bit, and a layer's prompts must matter exactly when that layer is within the depth.
+// Prompt tensors travel in their own map (ViFi names, `module.` stripped) because they are the only
+// trainable part and are loaded non-strictly on top of a frozen CLIP.
+
+/** Prompt configuration plus its tensors (names and shapes as in promptShapes). */
+export interface PromptSet {
+  config: PromptConfig;
+  weights: Weights;
+}
+
+/**
+ * Throws unless every tensor promptShapes lists is present with its shape and a matching data
+ * length. Prompt tensors of blocks at or beyond the depth (up to the model's layer count) are
+ * accepted and ignored, as the reference code's non-strict load would; any other name is an error.
+ */
+export function validatePromptWeights(config: ClipConfig, p: PromptConfig, weights: Weights): void {
+  const want = promptShapes(config, p);
+  for (const [name, shape] of want) {
+    const t = weights.get(name);
+    if (!t) {
+      throw new Error(`vifi reference: missing prompt weight ${name} (expected shape [${shape.join(", ")}])`);
+    }
+    if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
+      throw new Error(
+        `vifi reference: prompt weight ${name} has shape [${t.shape.join(", ")}], expected [${
+          shape.join(", ")
+        }]`,
+      );
+    }
+    const n = shape.reduce((a, b) => a * b, 1);
+    if (t.data.length !== n) {
+      throw new Error(
+        `vifi reference: prompt weight ${name} [${
+          shape.join(", ")
+        }] has ${t.data.length} values, expected ${n}`,
+      );
+    }
+  }
+  const possible = new Set(
+    promptShapes(config, {
+      ...p,
+      textDepth: config.text.layers,
+      visionDepth: config.vision.layers,
+    }).map(([n]) => n),
+  );
+  for (const name of weights.keys()) {
+    if (!possible.has(name)) {
+      throw new Error(
+        `vifi reference: unexpected prompt weight ${name}; known names: ${[...possible].join(", ")}`,
+      );
+    }
+  }
+}
+
+/** Per-layer prompt rows [ctx·width] for the layers 0 … depth − 1 that inject them. */
+interface PromptRows {
+  ctx: number;
+  layers: Float32Array[];
+}
+
+function textPrompts(config: ClipConfig, prompts: PromptSet): PromptRows {
+  const { config: p, weights } = prompts;
+  validatePromptWeights(config, p, weights);
+  const layers = [weights.get("prompt_learner.ctx")!.data];
+  for (let i = 1; i < p.textDepth; i++) {
+    layers.push(weights.get(`text_encoder.transformer.resblocks.${i}.VPT_shallow`)!.data);
+  }
+  return { ctx: p.textCtx, layers };
+}
+
+function visionPrompts(config: ClipConfig, prompts: PromptSet): PromptRows | null {
+  const { config: p, weights } = prompts;
+  validatePromptWeights(config, p, weights);
+  if (p.visionDepth < 1) return null;
+  const layers = [weights.get("image_encoder.VPT")!.data];
+  for (let i = 1; i < p.visionDepth; i++) {
+    layers.push(weights.get(`image_encoder.transformer.resblocks.${i}.VPT_shallow`)!.data);
+  }
+  return { ctx: p.visionCtx, layers };
+}
+
+/** Overwrites rows start … start + n − 1 of each of the S sequences of L rows with rows [n, D]. */
+function setRows(x: Float64Array, S: number, L: number, D: number, start: number, rows: Float32Array): void {
+  for (let s = 0; s < S; s++) {
+    for (let k = 0; k < rows.length; k++) x[(s * L + start) * D + k] = rows[k];
+  }
 }
