@@ -44,7 +44,7 @@ function storedShape(name: string, shape: number[]): number[] {
 export type Precision = "f32" | "f16";
 
 export class ClipModel {
-  readonly params = new Map<string, Param>();
+  readonly params: Map<string, Param> = new Map();
 
   /** set by addPrompts(): the bridge-and-prompt variant's learned prompts */
   prompts?: PromptConfig;
