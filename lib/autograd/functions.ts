@@ -151,12 +151,7 @@ export function prependToken(tape: Tape, tokens: Var, cls: Var): Var {
         copyRows(dy, items.flatMap((n) => range(n * L + 1, P)), g, range(0, N * P), W);
         await tokens.accumulate(g);
       }
-      if (cls.requiresGrad) {
-        const firsts = Tensor.empty(dy.rt, [N, W], dy.dtype, "d(cls rows)");
-        copyRows(dy, items.map((n) => n * L), firsts, items, W);
-        await cls.accumulate((await sum(firsts, 0, { dtype: "f32" })).reshapeOwned(cls.shape));
-        firsts.dispose();
-      }
+      if (cls.requiresGrad) await accumulateSharedRows(cls, dy, items.map((n) => n * L));
     });
   }
   return result;
@@ -285,6 +280,21 @@ export async function castFn(tape: Tape, x: Var, to: "f32" | "f16"): Promise<Var
   return result;
 }
 
+/**
+ * p [n, W] was copied into every item at row offsets `starts` (rows of dy viewed [*, W]): its gradient
+ * is the sum over items of those rows (f32 for a parameter's master gradient).
+ */
+async function accumulateSharedRows(p: Var, dy: Tensor, starts: number[]): Promise<void> {
+  const W = dy.shape[dy.shape.length - 1];
+  const n = p.value.size / W;
+  const rows = Tensor.empty(dy.rt, [starts.length, n, W], dy.dtype, "d(shared rows)");
+  copyRows(dy, starts.flatMap((s) => range(s, n)), rows, range(0, starts.length * n), W);
+  await p.accumulate(
+    (await sum(rows, 0, { dtype: p instanceof Param ? "f32" : dy.dtype })).reshapeOwned(p.shape),
+  );
+  rows.dispose();
+}
+
 /** Rows start..start+n−1 of every item of x [N, L, W] replaced by p [n, W] (deep prompts). */
 export async function replaceRows(tape: Tape, x: Var, start: number, p: Var): Promise<Var> {
   const [N, L, W] = x.shape;
@@ -315,14 +325,7 @@ export async function replaceRows(tape: Tape, x: Var, start: number, p: Var): Pr
         for (const i of items) dy.rt.clear(g.buffer, (i * L + start) * rowBytes, n * rowBytes);
         await x.accumulate(g);
       }
-      if (p.requiresGrad) {
-        const rows = Tensor.empty(dy.rt, [N, n, W], dy.dtype, "d(prompt rows)");
-        copyRows(dy, items.flatMap((i) => range(i * L + start, n)), rows, range(0, N * n), W);
-        await p.accumulate(
-          (await sum(rows, 0, { dtype: p instanceof Param ? "f32" : dy.dtype })).reshapeOwned(p.shape),
-        );
-        rows.dispose();
-      }
+      if (p.requiresGrad) await accumulateSharedRows(p, dy, items.map((i) => i * L + start));
     });
   }
   return result;
@@ -347,14 +350,7 @@ export function appendRows(tape: Tape, x: Var, p: Var): Var {
         copyRows(dy, items.flatMap((i) => range(i * M, L)), g, range(0, N * L), W);
         await x.accumulate(g);
       }
-      if (p.requiresGrad) {
-        const rows = Tensor.empty(dy.rt, [N, n, W], dy.dtype, "d(prompt rows)");
-        copyRows(dy, items.flatMap((i) => range(i * M + L, n)), rows, range(0, N * n), W);
-        await p.accumulate(
-          (await sum(rows, 0, { dtype: p instanceof Param ? "f32" : dy.dtype })).reshapeOwned(p.shape),
-        );
-        rows.dispose();
-      }
+      if (p.requiresGrad) await accumulateSharedRows(p, dy, items.map((i) => i * M + L));
     });
   }
   return result;
