@@ -208,14 +208,17 @@ export class Runtime {
   }
 
   /**
-   * Write CPU data into a buffer now (queue order: before anything recorded but not yet submitted).
-   * During a capture the buffer becomes a constant of the plan and is never reused.
+   * Write CPU data into a buffer, ordered after everything recorded so far: queue writes overtake
+   * commands that are recorded but not submitted, so those are submitted first (a clear recorded by
+   * Tensor.zeros would otherwise wipe the data afterwards). During a capture the buffer becomes a
+   * constant of the plan and is never reused.
    */
   write(buffer: GPUBuffer, data: ArrayBufferView, offset = 0): void {
     const scope = this.capture?.scope;
     if (scope && scope.owned.has(buffer) && !scope.fresh.has(buffer)) {
       throw new Error("vifi: a CPU write into a buffer the captured step already used would land too early");
     }
+    if (this.encoder && !scope?.fresh.has(buffer)) this.flush();
     writePadded(this.device.queue, buffer, data, offset);
     scope?.pinned.add(buffer);
   }

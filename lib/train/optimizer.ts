@@ -81,6 +81,21 @@ export class AdamW {
     return new Map([...this.moments].map(([p, s]) => [p.name, s]));
   }
 
+  /** Restore a checkpointed state: the step count and each parameter's moments. */
+  restore(step: number, moments: Map<string, { m: Float32Array; v: Float32Array }>): void {
+    this.step = step;
+    for (const p of this.params) {
+      const saved = moments.get(p.name);
+      if (!saved) continue;
+      const { m, v } = this.state(p);
+      if (saved.m.length !== m.size || saved.v.length !== v.size) {
+        throw new Error(`vifi: optimizer state for ${p.name} has ${saved.m.length} values, the parameter ${m.size}`);
+      }
+      p.value.rt.write(m.buffer, saved.m);
+      p.value.rt.write(v.buffer, saved.v);
+    }
+  }
+
   dispose(): void {
     for (const { m, v } of this.moments.values()) {
       m.dispose();

@@ -1,0 +1,146 @@
+// vifi's own checkpoints: every tensor of the training state in one safetensors file (parameters by
+// their model names, AdamW moments under `optimizer.m.` / `optimizer.v.`), and everything else as
+// JSON in the safetensors metadata. Written to a temporary file and renamed, so a crash mid-write
+// leaves the previous checkpoint intact, never half a new one.
+
+import { readSafetensors, writeSafetensors } from "../io/safetensors.ts";
+import type { ClipConfig, PromptConfig } from "../models/config.ts";
+import type { Precision } from "../models/clip.ts";
+import type { Variant, ViFiClip } from "../models/vifi.ts";
+import type { AdamW, AdamWConfig } from "./optimizer.ts";
+import type { LossScaler } from "./loss-scale.ts";
+
+export const LIBRARY_VERSION = "0.1.0";
+
+export interface CheckpointMeta {
+  format: "vifi-checkpoint";
+  library: string;
+  runId?: string;
+  experiment?: unknown;
+  epoch?: number;
+  bestAccuracy?: number;
+  model: { config: ClipConfig; variant: Variant; precision: Precision; prompts?: PromptConfig };
+  optimizer?: { step: number; lr: number; config: AdamWConfig };
+  lossScale?: { scale: number; cleanSteps: number; skipped: number };
+  savedAt: string;
+}
+
+export interface SaveOptions {
+  optimizer?: AdamW;
+  scaler?: LossScaler;
+  runId?: string;
+  experiment?: unknown;
+  epoch?: number;
+  bestAccuracy?: number;
+}
+
+type Stored = { dtype: "F32"; shape: number[]; data: Float32Array };
+
+/** Write model (+ optimizer, loss scale) to `path` atomically. */
+export async function saveCheckpoint(path: string, model: ViFiClip, opts: SaveOptions = {}): Promise<void> {
+  const tensors = new Map<string, Stored>();
+  for (const [name, p] of model.clip.params) {
+    tensors.set(name, { dtype: "F32", shape: [...p.value.shape], data: Float32Array.from(await p.value.read()) });
+  }
+  if (opts.optimizer) {
+    for (const [name, { m, v }] of opts.optimizer.momentTensors()) {
+      tensors.set(`optimizer.m.${name}`, { dtype: "F32", shape: [...m.shape], data: Float32Array.from(await m.read()) });
+      tensors.set(`optimizer.v.${name}`, { dtype: "F32", shape: [...v.shape], data: Float32Array.from(await v.read()) });
+    }
+  }
+  const meta: CheckpointMeta = {
+    format: "vifi-checkpoint",
+    library: LIBRARY_VERSION,
+    runId: opts.runId,
+    experiment: opts.experiment,
+    epoch: opts.epoch,
+    bestAccuracy: opts.bestAccuracy,
+    model: {
+      config: model.config,
+      variant: model.variant,
+      precision: model.clip.precision,
+      prompts: model.clip.prompts,
+    },
+    optimizer: opts.optimizer && { step: opts.optimizer.step, lr: opts.optimizer.lr, config: opts.optimizer.config },
+    lossScale: opts.scaler &&
+      { scale: opts.scaler.scale, cleanSteps: opts.scaler.cleanSteps, skipped: opts.scaler.skipped },
+    savedAt: new Date().toISOString(),
+  };
+  const bytes = writeSafetensors(tensors, { format: "vifi-checkpoint", vifi: JSON.stringify(meta) });
+  const tmp = `${path}.tmp-${crypto.randomUUID().slice(0, 8)}`;
+  try {
+    await Deno.writeFile(tmp, bytes);
+    await Deno.rename(tmp, path);
+  } catch (e) {
+    await Deno.remove(tmp).catch(() => {});
+    throw new Error(`vifi: cannot write checkpoint ${path}: ${e instanceof Error ? e.message : e}`);
+  }
+}
+
+export interface Checkpoint {
+  meta: CheckpointMeta;
+  /** model tensors by name (conv1 flattened as the model stores it) */
+  params: Map<string, Float32Array>;
+  moments: Map<string, { m: Float32Array; v: Float32Array }>;
+}
+
+export async function readCheckpoint(path: string): Promise<Checkpoint> {
+  const { tensors, metadata } = readSafetensors(await Deno.readFile(path), path);
+  if (metadata.format !== "vifi-checkpoint" || !metadata.vifi) {
+    throw new Error(`vifi: ${path} is a safetensors file but not a vifi checkpoint (no vifi metadata)`);
+  }
+  let meta: CheckpointMeta;
+  try {
+    meta = JSON.parse(metadata.vifi);
+  } catch {
+    throw new Error(`vifi: ${path}: the checkpoint metadata is not valid JSON`);
+  }
+  const params = new Map<string, Float32Array>();
+  const moments = new Map<string, { m: Float32Array; v: Float32Array }>();
+  for (const [name, t] of tensors) {
+    if (!(t.data instanceof Float32Array)) throw new Error(`vifi: ${path}: tensor ${name} is not floating point`);
+    const opt = /^optimizer\.(m|v)\.(.+)$/.exec(name);
+    if (opt) {
+      const entry = moments.get(opt[2]) ?? { m: new Float32Array(0), v: new Float32Array(0) };
+      entry[opt[1] as "m" | "v"] = t.data;
+      moments.set(opt[2], entry);
+    } else {
+      params.set(name, t.data);
+    }
+  }
+  return { meta, params, moments };
+}
+
+/**
+ * Continue a run: parameter values, optimizer moments and step, and the loss scale go back exactly
+ * where they were, so the loss curve continues as if training had not stopped.
+ */
+export async function resumeInto(
+  path: string,
+  model: ViFiClip,
+  opt?: AdamW,
+  scaler?: LossScaler,
+): Promise<CheckpointMeta> {
+  const ck = await readCheckpoint(path);
+  for (const [name, p] of model.clip.params) {
+    const data = ck.params.get(name);
+    if (!data) throw new Error(`vifi: checkpoint ${path} has no ${name}`);
+    if (data.length !== p.value.size) {
+      throw new Error(`vifi: checkpoint ${path}: ${name} has ${data.length} values, the model ${p.value.size}`);
+    }
+    p.value.rt.write(p.value.buffer, data);
+    if (p.half) p.value.rt.write(p.half.buffer, new Float16Array(data));
+  }
+  model.dropTextCache();
+  if (opt && ck.meta.optimizer) {
+    opt.restore(ck.meta.optimizer.step, ck.moments);
+    opt.lr = ck.meta.optimizer.lr;
+  }
+  if (scaler && ck.meta.lossScale) {
+    scaler.scale = ck.meta.lossScale.scale;
+    scaler.cleanSteps = ck.meta.lossScale.cleanSteps;
+    scaler.skipped = ck.meta.lossScale.skipped;
+    scaler.rt.write(scaler.seed.buffer, new Float32Array([scaler.scale]));
+  }
+  return ck.meta;
+}
