@@ -40,12 +40,24 @@ type Stored = { dtype: "F32"; shape: number[]; data: Float32Array };
 export async function saveCheckpoint(path: string, model: ViFiClip, opts: SaveOptions = {}): Promise<void> {
   const tensors = new Map<string, Stored>();
   for (const [name, p] of model.clip.params) {
-    tensors.set(name, { dtype: "F32", shape: [...p.value.shape], data: Float32Array.from(await p.value.read()) });
+    tensors.set(name, {
+      dtype: "F32",
+      shape: [...p.value.shape],
+      data: Float32Array.from(await p.value.read()),
+    });
   }
   if (opts.optimizer) {
     for (const [name, { m, v }] of opts.optimizer.momentTensors()) {
-      tensors.set(`optimizer.m.${name}`, { dtype: "F32", shape: [...m.shape], data: Float32Array.from(await m.read()) });
-      tensors.set(`optimizer.v.${name}`, { dtype: "F32", shape: [...v.shape], data: Float32Array.from(await v.read()) });
+      tensors.set(`optimizer.m.${name}`, {
+        dtype: "F32",
+        shape: [...m.shape],
+        data: Float32Array.from(await m.read()),
+      });
+      tensors.set(`optimizer.v.${name}`, {
+        dtype: "F32",
+        shape: [...v.shape],
+        data: Float32Array.from(await v.read()),
+      });
     }
   }
   const meta: CheckpointMeta = {
@@ -61,7 +73,8 @@ export async function saveCheckpoint(path: string, model: ViFiClip, opts: SaveOp
       precision: model.clip.precision,
       prompts: model.clip.prompts,
     },
-    optimizer: opts.optimizer && { step: opts.optimizer.step, lr: opts.optimizer.lr, config: opts.optimizer.config },
+    optimizer: opts.optimizer &&
+      { step: opts.optimizer.step, lr: opts.optimizer.lr, config: opts.optimizer.config },
     lossScale: opts.scaler &&
       { scale: opts.scaler.scale, cleanSteps: opts.scaler.cleanSteps, skipped: opts.scaler.skipped },
     savedAt: new Date().toISOString(),
@@ -98,7 +111,9 @@ export async function readCheckpoint(path: string): Promise<Checkpoint> {
   const params = new Map<string, Float32Array>();
   const moments = new Map<string, { m: Float32Array; v: Float32Array }>();
   for (const [name, t] of tensors) {
-    if (!(t.data instanceof Float32Array)) throw new Error(`vifi: ${path}: tensor ${name} is not floating point`);
+    if (!(t.data instanceof Float32Array)) {
+      throw new Error(`vifi: ${path}: tensor ${name} is not floating point`);
+    }
     const opt = /^optimizer\.(m|v)\.(.+)$/.exec(name);
     if (opt) {
       const entry = moments.get(opt[2]) ?? { m: new Float32Array(0), v: new Float32Array(0) };
@@ -126,7 +141,9 @@ export async function resumeInto(
     const data = ck.params.get(name);
     if (!data) throw new Error(`vifi: checkpoint ${path} has no ${name}`);
     if (data.length !== p.value.size) {
-      throw new Error(`vifi: checkpoint ${path}: ${name} has ${data.length} values, the model ${p.value.size}`);
+      throw new Error(
+        `vifi: checkpoint ${path}: ${name} has ${data.length} values, the model ${p.value.size}`,
+      );
     }
     p.value.rt.write(p.value.buffer, data);
     if (p.half) p.value.rt.write(p.half.buffer, new Float16Array(data));

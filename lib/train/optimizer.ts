@@ -89,7 +89,9 @@ export class AdamW {
       if (!saved) continue;
       const { m, v } = this.state(p);
       if (saved.m.length !== m.size || saved.v.length !== v.size) {
-        throw new Error(`vifi: optimizer state for ${p.name} has ${saved.m.length} values, the parameter ${m.size}`);
+        throw new Error(
+          `vifi: optimizer state for ${p.name} has ${saved.m.length} values, the parameter ${m.size}`,
+        );
       }
       p.value.rt.write(m.buffer, saved.m);
       p.value.rt.write(v.buffer, saved.v);

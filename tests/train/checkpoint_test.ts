@@ -84,7 +84,9 @@ Deno.test("a failed save leaves the previous checkpoint intact and no temporary 
   }
   if (!failed) throw new Error("saving onto a directory did not fail with the path named");
   const after = await Deno.readFile(path);
-  if (after.length !== before.length || after.some((v, i) => v !== before[i])) throw new Error("checkpoint changed");
+  if (after.length !== before.length || after.some((v, i) => v !== before[i])) {
+    throw new Error("checkpoint changed");
+  }
   const left = [...Deno.readDirSync(dir)].map((e) => e.name).filter((n) => n.includes(".tmp-"));
   if (left.length) throw new Error(`temporary files left: ${left.join(", ")}`);
   if ((await readCheckpoint(path)).meta.epoch !== 3) throw new Error("epoch not kept");
@@ -95,13 +97,18 @@ Deno.test("a failed save leaves the previous checkpoint intact and no temporary 
 Deno.test("a safetensors file without vifi metadata is refused, naming the file", async () => {
   const dir = await Deno.makeTempDir();
   const path = `${dir}/plain.safetensors`;
-  await Deno.writeFile(path, writeSafetensors(new Map([["w", { dtype: "F32", shape: [2], data: new Float32Array(2) }]])));
+  await Deno.writeFile(
+    path,
+    writeSafetensors(new Map([["w", { dtype: "F32", shape: [2], data: new Float32Array(2) }]])),
+  );
   let msg = "";
   try {
     await readCheckpoint(path);
   } catch (e) {
     msg = (e as Error).message;
   }
-  if (!msg.includes(path) || !msg.includes("not a vifi checkpoint")) throw new Error(`unhelpful error: ${msg}`);
+  if (!msg.includes(path) || !msg.includes("not a vifi checkpoint")) {
+    throw new Error(`unhelpful error: ${msg}`);
+  }
   await Deno.remove(dir, { recursive: true });
 });

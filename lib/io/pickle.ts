@@ -1,0 +1,895 @@
+// Python pickles as torch writes them (torch.save: protocol 2 from Python's pickler; torch.jit.save:
+// protocol 2 from TorchScript's C++ pickler; files re-saved by newer tools: protocols 4-5). Nothing is
+// ever executed: each global resolves through a registry of handlers, and any class the registry does
+// not know becomes inert data, so a checkpoint carrying a yacs config or argparse namespace still loads.
+
+/** A global reference (`module.name`) found in a pickle; also the value of a bare GLOBAL. */
+export class PyGlobal {
+  constructor(readonly module: string, readonly name: string) {}
+  get fullName(): string {
+    return `${this.module}.${this.name}`;
+  }
+}
+
+/**
+ * An instance of a class the registry does not know, kept as data: constructor arguments, the state
+ * given to BUILD (its `__dict__` or `__setstate__` argument), and for dict or list subclasses (yacs'
+ * CfgNode is a dict) the items pickle added to it.
+ */
+export interface PyObject {
+  __class__: string;
+  args: unknown[];
+  state?: unknown;
+  dictItems?: Record<string, unknown>;
+  listItems?: unknown[];
+}
+
+export function isPyObject(v: unknown): v is PyObject {
+  return typeof v === "object" && v !== null && !Array.isArray(v) &&
+    typeof (v as { __class__?: unknown }).__class__ === "string" && Array.isArray((v as PyObject).args);
+}
+
+/** What a global does when the pickle calls it (REDUCE), instantiates it (NEWOBJ) or builds onto its result. */
+export interface GlobalHandler {
+  call?(args: unknown[]): unknown;
+  newobj?(args: unknown[]): unknown;
+  /** BUILD on an object this handler created; return the object that replaces it */
+  build?(obj: unknown, state: unknown): unknown;
+}
+
+export type GlobalRegistry = Map<string, GlobalHandler>;
+
+export interface UnpickleOptions {
+  /** named in every error */
+  fileName: string;
+  /** extra or overriding handlers, keyed "module.name" */
+  globals?: GlobalRegistry;
+  /** resolves BINPERSID/PERSID ids (torch: storages) */
+  persistentLoad?: (pid: unknown) => unknown;
+}
+
+// Dicts built by OrderedDict carry pickled attributes (torch's state_dict `_metadata`) that must not
+// show up as keys, so BUILD stores them as non-enumerable properties.
+const dictFactories = new WeakSet<object>();
+
+function newDict(): Record<string, unknown> {
+  const d: Record<string, unknown> = {};
+  dictFactories.add(d);
+  return d;
+}
+
+function dictKey(k: unknown): string {
+  if (typeof k === "string") return k;
+  if (typeof k === "number" || typeof k === "bigint" || typeof k === "boolean") return String(k);
+  if (k === null) return "None";
+  if (Array.isArray(k)) return `(${k.map(dictKey).join(", ")})`;
+  return String(k);
+}
+
+function setKey(obj: Record<string, unknown>, k: string, v: unknown): void {
+  if (k === "__proto__") {
+    Object.defineProperty(obj, k, { value: v, enumerable: true, writable: true, configurable: true });
+  } else obj[k] = v;
+}
+
+function passFirst(args: unknown[]): unknown {
+  return args[0];
+}
+
+function latin1(s: string): Uint8Array {
+  const out = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i) & 0xff;
+  return out;
+}
+
+interface NumpyDtype {
+  __numpyDtype: string;
+  littleEndian: boolean;
+}
+
+function numpyScalar(dtype: NumpyDtype, raw: Uint8Array): unknown {
+  const v = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+  const le = dtype.littleEndian;
+  switch (dtype.__numpyDtype) {
+    case "f8":
+      return v.getFloat64(0, le);
+    case "f4":
+      return v.getFloat32(0, le);
+    case "i8": {
+      const b = v.getBigInt64(0, le);
+      return Number.isSafeInteger(Number(b)) ? Number(b) : b;
+    }
+    case "i4":
+      return v.getInt32(0, le);
+    case "b1":
+      return raw[0] !== 0;
+    default:
+      return { __class__: "numpy.scalar", args: [dtype, raw] } satisfies PyObject;
+  }
+}
+
+/** Handlers for the non-torch globals that checkpoints commonly contain. */
+export function defaultGlobals(): GlobalRegistry {
+  const r: GlobalRegistry = new Map();
+  const ordered: GlobalHandler = { call: () => newDict(), newobj: () => newDict() };
+  r.set("collections.OrderedDict", ordered);
+  r.set("builtins.dict", ordered);
+  r.set("__builtin__.dict", ordered);
+  for (const m of ["builtins", "__builtin__"]) {
+    r.set(`${m}.set`, { call: (a) => [...((a[0] as unknown[]) ?? [])] });
+    r.set(`${m}.frozenset`, { call: (a) => [...((a[0] as unknown[]) ?? [])] });
+    r.set(`${m}.list`, { call: (a) => [...((a[0] as unknown[]) ?? [])] });
+    r.set(`${m}.tuple`, { call: (a) => [...((a[0] as unknown[]) ?? [])] });
+    r.set(`${m}.bytearray`, {
+      call: (a) => (typeof a[0] === "string" ? latin1(a[0]) : (a[0] as Uint8Array) ?? new Uint8Array()),
+    });
+  }
+  // Protocol 2 has no bytes opcode: Python writes bytes as _codecs.encode(text, "latin1").
+  r.set("_codecs.encode", { call: (a) => latin1(String(a[0])) });
+  for (const m of ["copy_reg", "copyreg"]) {
+    r.set(`${m}._reconstructor`, {
+      call: (a) =>
+        ({ __class__: (a[0] as PyGlobal)?.fullName ?? "?", args: [], state: a[2] }) satisfies PyObject,
+    });
+  }
+  // TorchScript wraps typed lists and dicts in these; the element type does not matter to us.
+  for (
+    const n of [
+      "build_intlist",
+      "build_tensorlist",
+      "build_doublelist",
+      "build_boollist",
+      "build_list",
+      "restore_type_tag",
+    ]
+  ) r.set(`torch.jit._pickle.${n}`, { call: passFirst });
+  // numpy scalars (a best accuracy taken from numpy) keep their value.
+  for (const m of ["numpy.core.multiarray", "numpy._core.multiarray"]) {
+    r.set(`${m}.scalar`, {
+      call: (a) => {
+        const d = a[0] as NumpyDtype;
+        const raw = typeof a[1] === "string" ? latin1(a[1]) : a[1] as Uint8Array;
+        return d && typeof d.__numpyDtype === "string"
+          ? numpyScalar(d, raw)
+          : { __class__: "numpy.scalar", args: a };
+      },
+    });
+  }
+  r.set("numpy.dtype", {
+    call: (a) => ({ __numpyDtype: String(a[0]), littleEndian: true }) satisfies NumpyDtype,
+    build: (obj, state) => {
+      if (Array.isArray(state) && typeof state[1] === "string") {
+        (obj as NumpyDtype).littleEndian = state[1] !== ">";
+      }
+      return obj;
+    },
+  });
+  return r;
+}
+
+// Memo values are looked up by index; a sparse array is faster than a Map for the dense indices pickle uses.
+class Unpickler {
+  private pos = 0;
+  private stack: unknown[] = [];
+  private marks: number[] = [];
+  private memo: unknown[] = [];
+  private readonly view: DataView;
+  private readonly utf8 = new TextDecoder("utf-8", { fatal: false });
+  private readonly globals: GlobalRegistry;
+  private readonly created = new WeakMap<object, GlobalHandler>();
+
+  constructor(private readonly b: Uint8Array, private readonly opts: UnpickleOptions) {
+    this.view = new DataView(b.buffer, b.byteOffset, b.byteLength);
+    this.globals = new Map([...defaultGlobals(), ...(opts.globals ?? [])]);
+  }
+
+  private fail(what: string): never {
+    throw new Error(`${this.opts.fileName}: pickle: ${what}`);
+  }
+
+  private need(n: number, op: number, at: number): void {
+    if (this.pos + n > this.b.length) {
+      this.fail(`truncated: opcode 0x${hex(op)} at offset ${at} needs ${n} more bytes`);
+    }
+  }
+
+  private popMark(): unknown[] {
+    const m = this.marks.pop();
+    if (m === undefined) this.fail(`MARK missing at offset ${this.pos - 1}`);
+    const items = this.stack.splice(m!);
+    return items;
+  }
+
+  private pop(): unknown {
+    if (this.stack.length === 0) this.fail(`stack underflow at offset ${this.pos - 1}`);
+    return this.stack.pop();
+  }
+
+  private top(): unknown {
+    if (this.stack.length === 0) this.fail(`stack underflow at offset ${this.pos - 1}`);
+    return this.stack[this.stack.length - 1];
+  }
+
+  private line(): string {
+    const end = this.b.indexOf(0x0a, this.pos);
+    if (end < 0) this.fail(`truncated: unterminated text argument at offset ${this.pos}`);
+    const s = this.utf8.decode(this.b.subarray(this.pos, end));
+    this.pos = end + 1;
+    return s;
+  }
+
+  private bytes(n: number): Uint8Array {
+    if (this.pos + n > this.b.length) this.fail(`truncated: ${n}-byte argument at offset ${this.pos}`);
+    const out = this.b.subarray(this.pos, this.pos + n);
+    this.pos += n;
+    return out;
+  }
+
+  private len8(): number {
+    const v = this.view.getBigUint64(this.pos, true);
+    this.pos += 8;
+    if (v > BigInt(Number.MAX_SAFE_INTEGER)) this.fail(`length ${v} too large at offset ${this.pos - 8}`);
+    return Number(v);
+  }
+
+  private str(n: number): string {
+    return this.utf8.decode(this.bytes(n));
+  }
+
+  private resolve(module: string, name: string): PyGlobal {
+    return new PyGlobal(module, name);
+  }
+
+  private call(func: unknown, args: unknown[], how: "call" | "newobj"): unknown {
+    if (!(func instanceof PyGlobal)) {
+      this.fail(
+        `${how === "call" ? "REDUCE" : "NEWOBJ"} on a non-global ${describe(func)} at offset ${this.pos - 1}`,
+      );
+    }
+    const g = func as PyGlobal;
+    const h = this.globals.get(g.fullName);
+    const fn = how === "call" ? (h?.call ?? h?.newobj) : (h?.newobj ?? h?.call);
+    let out: unknown;
+    if (fn) {
+      try {
+        out = fn(args);
+      } catch (e) {
+        this.fail(`${g.fullName}(...) failed at offset ${this.pos - 1}: ${(e as Error).message}`);
+      }
+    } else {
+      out = { __class__: g.fullName, args } satisfies PyObject;
+    }
+    if (h && typeof out === "object" && out !== null) this.created.set(out, h);
+    return out;
+  }
+
+  private build(obj: unknown, state: unknown): unknown {
+    if (typeof obj === "object" && obj !== null) {
+      const h = this.created.get(obj);
+      if (h?.build) return h.build(obj, state);
+      if (isPyObject(obj)) {
+        if (
+          obj.state && typeof obj.state === "object" && !Array.isArray(obj.state) && state &&
+          typeof state === "object" && !Array.isArray(state)
+        ) Object.assign(obj.state, state);
+        else obj.state = state;
+        return obj;
+      }
+      if (dictFactories.has(obj) && state && typeof state === "object" && !Array.isArray(state)) {
+        for (const [k, v] of Object.entries(state)) {
+          Object.defineProperty(obj, k, { value: v, enumerable: false, writable: true, configurable: true });
+        }
+        return obj;
+      }
+    }
+    // BUILD on anything else (a tensor rebuilt from a handler without build, say) keeps the state aside.
+    if (typeof obj === "object" && obj !== null) {
+      Object.defineProperty(obj, "__state__", { value: state, enumerable: false, configurable: true });
+    }
+    return obj;
+  }
+
+  private setItems(target: unknown, items: unknown[], at: number): void {
+    let d: Record<string, unknown>;
+    if (isPyObject(target)) d = target.dictItems ??= newDict();
+    else if (typeof target === "object" && target !== null && !Array.isArray(target)) {
+      d = target as Record<string, unknown>;
+    } else this.fail(`SETITEM(S) on ${describe(target)} at offset ${at}`);
+    for (let i = 0; i + 1 < items.length; i += 2) setKey(d!, dictKey(items[i]), items[i + 1]);
+  }
+
+  private appendItems(target: unknown, items: unknown[], at: number): void {
+    if (Array.isArray(target)) {
+      for (const x of items) target.push(x);
+    } else if (isPyObject(target)) (target.listItems ??= []).push(...items);
+    else this.fail(`APPEND(S) on ${describe(target)} at offset ${at}`);
+  }
+
+  run(): unknown {
+    const b = this.b;
+    const v = this.view;
+    const st = this.stack;
+    while (this.pos < b.length) {
+      const at = this.pos;
+      const op = b[this.pos++];
+      switch (op) {
+        case 0x80: // PROTO
+          this.need(1, op, at);
+          if (b[this.pos] > 5) this.fail(`unsupported pickle protocol ${b[this.pos]} at offset ${at}`);
+          this.pos++;
+          break;
+        case 0x95: // FRAME: framing only groups opcodes for buffered readers
+          this.need(8, op, at);
+          this.pos += 8;
+          break;
+        case 0x2e: // STOP
+          if (st.length !== 1) this.fail(`STOP at offset ${at} with ${st.length} values on the stack`);
+          return st[0];
+        case 0x28: // MARK
+          this.marks.push(st.length);
+          break;
+        case 0x30: // POP
+          this.pop();
+          break;
+        case 0x31: // POP_MARK
+          this.popMark();
+          break;
+        case 0x32: // DUP
+          st.push(this.top());
+          break;
+        case 0x4e: // NONE
+          st.push(null);
+          break;
+        case 0x88: // NEWTRUE
+          st.push(true);
+          break;
+        case 0x89: // NEWFALSE
+          st.push(false);
+          break;
+        case 0x4a: // BININT
+          this.need(4, op, at);
+          st.push(v.getInt32(this.pos, true));
+          this.pos += 4;
+          break;
+        case 0x4b: // BININT1
+          this.need(1, op, at);
+          st.push(b[this.pos++]);
+          break;
+        case 0x4d: // BININT2
+          this.need(2, op, at);
+          st.push(v.getUint16(this.pos, true));
+          this.pos += 2;
+          break;
+        case 0x8a: // LONG1
+          this.need(1, op, at);
+          st.push(longLE(this.bytes(b[this.pos++])));
+          break;
+        case 0x8b: // LONG4
+          this.need(4, op, at);
+          {
+            const n = v.getInt32(this.pos, true);
+            this.pos += 4;
+            if (n < 0) this.fail(`LONG4 with negative length at offset ${at}`);
+            st.push(longLE(this.bytes(n)));
+          }
+          break;
+        case 0x49: { // INT (text; protocol 0, and "I01"/"I00" for booleans)
+          const s = this.line();
+          if (s === "01") st.push(true);
+          else if (s === "00") st.push(false);
+          else st.push(textInt(s));
+          break;
+        }
+        case 0x4c: // LONG (text)
+          st.push(textInt(this.line().replace(/L$/, "")));
+          break;
+        case 0x46: // FLOAT (text)
+          st.push(parseFloat(this.line()));
+          break;
+        case 0x47: // BINFLOAT (big-endian)
+          this.need(8, op, at);
+          st.push(v.getFloat64(this.pos, false));
+          this.pos += 8;
+          break;
+        case 0x8c: // SHORT_BINUNICODE
+          this.need(1, op, at);
+          st.push(this.str(b[this.pos++]));
+          break;
+        case 0x58: // BINUNICODE
+          this.need(4, op, at);
+          {
+            const n = v.getUint32(this.pos, true);
+            this.pos += 4;
+            st.push(this.str(n));
+          }
+          break;
+        case 0x8d: // BINUNICODE8
+          this.need(8, op, at);
+          st.push(this.str(this.len8()));
+          break;
+        case 0x55: // SHORT_BINSTRING (Python 2 str)
+          this.need(1, op, at);
+          st.push(latin1Decode(this.bytes(b[this.pos++])));
+          break;
+        case 0x54: // BINSTRING
+          this.need(4, op, at);
+          {
+            const n = v.getInt32(this.pos, true);
+            this.pos += 4;
+            st.push(latin1Decode(this.bytes(n)));
+          }
+          break;
+        case 0x56: // UNICODE (raw-unicode-escape text; only ASCII expected here)
+          st.push(this.line());
+          break;
+        case 0x53: { // STRING (quoted repr)
+          const s = this.line();
+          st.push(s.slice(1, -1));
+          break;
+        }
+        case 0x43: // SHORT_BINBYTES
+          this.need(1, op, at);
+          st.push(this.bytes(b[this.pos++]).slice());
+          break;
+        case 0x42: // BINBYTES
+          this.need(4, op, at);
+          {
+            const n = v.getUint32(this.pos, true);
+            this.pos += 4;
+            st.push(this.bytes(n).slice());
+          }
+          break;
+        case 0x8e: // BINBYTES8
+        case 0x96: // BYTEARRAY8
+          this.need(8, op, at);
+          st.push(this.bytes(this.len8()).slice());
+          break;
+        case 0x7d: // EMPTY_DICT
+          st.push(newDict());
+          break;
+        case 0x5d: // EMPTY_LIST
+          st.push([]);
+          break;
+        case 0x29: // EMPTY_TUPLE
+          st.push([]);
+          break;
+        case 0x8f: // EMPTY_SET
+          st.push([]);
+          break;
+        case 0x90: { // ADDITEMS
+          const items = this.popMark();
+          this.appendItems(this.top(), items, at);
+          break;
+        }
+        case 0x91: // FROZENSET
+        case 0x74: // TUPLE
+        case 0x6c: // LIST
+          st.push(this.popMark());
+          break;
+        case 0x64: { // DICT
+          const items = this.popMark();
+          const d = newDict();
+          this.setItems(d, items, at);
+          st.push(d);
+          break;
+        }
+        case 0x85: // TUPLE1
+          st.push([this.pop()]);
+          break;
+        case 0x86: { // TUPLE2
+          const y = this.pop(), x = this.pop();
+          st.push([x, y]);
+          break;
+        }
+        case 0x87: { // TUPLE3
+          const z = this.pop(), y = this.pop(), x = this.pop();
+          st.push([x, y, z]);
+          break;
+        }
+        case 0x73: { // SETITEM
+          const val = this.pop(), key = this.pop();
+          this.setItems(this.top(), [key, val], at);
+          break;
+        }
+        case 0x75: { // SETITEMS
+          const items = this.popMark();
+          this.setItems(this.top(), items, at);
+          break;
+        }
+        case 0x61: { // APPEND
+          const x = this.pop();
+          this.appendItems(this.top(), [x], at);
+          break;
+        }
+        case 0x65: { // APPENDS
+          const items = this.popMark();
+          this.appendItems(this.top(), items, at);
+          break;
+        }
+        case 0x71: // BINPUT
+          this.need(1, op, at);
+          this.memo[b[this.pos++]] = this.top();
+          break;
+        case 0x72: // LONG_BINPUT
+          this.need(4, op, at);
+          this.memo[v.getUint32(this.pos, true)] = this.top();
+          this.pos += 4;
+          break;
+        case 0x70: // PUT (text)
+          this.memo[Number(this.line())] = this.top();
+          break;
+        case 0x94: // MEMOIZE
+          this.memo.push(this.top());
+          break;
+        case 0x68: // BINGET
+          this.need(1, op, at);
+          st.push(this.memoGet(b[this.pos++], at));
+          break;
+        case 0x6a: // LONG_BINGET
+          this.need(4, op, at);
+          st.push(this.memoGet(v.getUint32(this.pos, true), at));
+          this.pos += 4;
+          break;
+        case 0x67: // GET (text)
+          st.push(this.memoGet(Number(this.line()), at));
+          break;
+        case 0x63: { // GLOBAL
+          const module = this.line();
+          const name = this.line();
+          st.push(this.resolve(module, name));
+          break;
+        }
+        case 0x93: { // STACK_GLOBAL
+          const name = this.pop(), module = this.pop();
+          if (typeof name !== "string" || typeof module !== "string") {
+            this.fail(`STACK_GLOBAL at offset ${at} needs two strings`);
+          }
+          st.push(this.resolve(module as string, name as string));
+          break;
+        }
+        case 0x52: { // REDUCE
+          const args = this.pop();
+          const func = this.pop();
+          if (!Array.isArray(args)) {
+            this.fail(`REDUCE at offset ${at}: arguments are ${describe(args)}, not a tuple`);
+          }
+          st.push(this.call(func, args as unknown[], "call"));
+          break;
+        }
+        case 0x81: { // NEWOBJ
+          const args = this.pop();
+          const cls = this.pop();
+          st.push(this.call(cls, Array.isArray(args) ? args : [args], "newobj"));
+          break;
+        }
+        case 0x92: { // NEWOBJ_EX
+          const kwargs = this.pop();
+          const args = this.pop();
+          const cls = this.pop();
+          const a = Array.isArray(args) ? [...args] : [args];
+          if (kwargs && typeof kwargs === "object" && Object.keys(kwargs).length) a.push(kwargs);
+          st.push(this.call(cls, a, "newobj"));
+          break;
+        }
+        case 0x69: { // INST (protocol 0)
+          const module = this.line();
+          const name = this.line();
+          st.push(this.call(this.resolve(module, name), this.popMark(), "newobj"));
+          break;
+        }
+        case 0x6f: { // OBJ (protocol 1)
+          const items = this.popMark();
+          st.push(this.call(items[0], items.slice(1), "newobj"));
+          break;
+        }
+        case 0x62: { // BUILD
+          const state = this.pop();
+          const obj = this.pop();
+          st.push(this.build(obj, state));
+          break;
+        }
+        case 0x51: { // BINPERSID
+          const pid = this.pop();
+          st.push(this.persistent(pid, at));
+          break;
+        }
+        case 0x50: // PERSID (text)
+          st.push(this.persistent(this.line(), at));
+          break;
+        default:
+          this.fail(`invalid opcode 0x${hex(op)} at offset ${at}`);
+      }
+    }
+    this.fail(`truncated: no STOP opcode before the end (${b.length} bytes)`);
+  }
+
+  private memoGet(i: number, at: number): unknown {
+    if (!(i in this.memo)) this.fail(`memo entry ${i} read before it was written, at offset ${at}`);
+    return this.memo[i];
+  }
+
+  private persistent(pid: unknown, at: number): unknown {
+    if (!this.opts.persistentLoad) this.fail(`persistent id at offset ${at} but no persistent loader`);
+    try {
+      return this.opts.persistentLoad!(pid);
+    } catch (e) {
+      const msg = (e as Error).message;
+      throw new Error(msg.startsWith(this.opts.fileName) ? msg : `${this.opts.fileName}: ${msg}`);
+    }
+  }
+}
+
+function hex(n: number): string {
+  return n.toString(16).padStart(2, "0");
+}
+
+function describe(v: unknown): string {
+  if (v === null) return "None";
+  if (Array.isArray(v)) return "a tuple/list";
+  if (v instanceof PyGlobal) return v.fullName;
+  return typeof v;
+}
+
+function latin1Decode(b: Uint8Array): string {
+  let s = "";
+  for (let i = 0; i < b.length; i++) s += String.fromCharCode(b[i]);
+  return s;
+}
+
+function textInt(s: string): number | bigint {
+  const n = Number(s);
+  return Number.isSafeInteger(n) ? n : BigInt(s);
+}
+
+/** Two's-complement little-endian integer: a number when it is exactly representable, else a bigint. */
+function longLE(bytes: Uint8Array): number | bigint {
+  if (bytes.length === 0) return 0;
+  let v = 0n;
+  for (let i = bytes.length - 1; i >= 0; i--) v = (v << 8n) | BigInt(bytes[i]);
+  if (bytes[bytes.length - 1] & 0x80) v -= 1n << BigInt(8 * bytes.length);
+  const n = Number(v);
+  return Number.isSafeInteger(n) ? n : v;
+}
+
+/** Read one pickle. Values: dicts → objects, tuples and lists → arrays, bytes → Uint8Array, ints → number (bigint beyond 2^53). */
+export function unpickle(bytes: Uint8Array, opts: UnpickleOptions): unknown {
+  return new Unpickler(bytes, opts).run();
+}
+
+/**
+ * The data of an unpickled value without pickle's wrappers: unknown objects become their dict items
+ * (yacs CfgNode → its keys) or else their state, recursively. Typed arrays pass through.
+ */
+export function toPlain(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(toPlain);
+  if (v instanceof PyGlobal) return v.fullName;
+  if (typeof v !== "object" || v === null || ArrayBuffer.isView(v)) return v;
+  if (isPyObject(v)) {
+    if (v.dictItems) return toPlain(v.dictItems);
+    if (v.listItems) return toPlain(v.listItems);
+    if (v.state !== undefined) return toPlain(v.state);
+    return { __class__: v.__class__, args: toPlain(v.args) };
+  }
+  const out: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(v)) setKey(out, k, toPlain(x));
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Writing: the protocol-2 subset torch.save produces, which torch.load (and Python's pickle) reads.
+
+/** A Python tuple when pickling (JS arrays pickle as lists). */
+export class PyTuple {
+  constructor(readonly items: unknown[]) {}
+}
+
+/** `func(*args)`, then optionally dict items set on the result (how OrderedDict pickles itself). */
+export class PyReduce {
+  constructor(
+    readonly func: PyGlobal,
+    readonly args: unknown[],
+    readonly dictItems?: Iterable<[unknown, unknown]>,
+  ) {}
+}
+
+/** A persistent id (BINPERSID): the pickle refers to data stored outside it. */
+export class PyPersistent {
+  constructor(readonly pid: unknown) {}
+}
+
+/** A Python float even when the number is integral (JS cannot tell 2 from 2.0). */
+export class PyFloat {
+  constructor(readonly value: number) {}
+}
+
+const ORDERED_DICT = new PyGlobal("collections", "OrderedDict");
+
+/**
+ * Pickle with protocol 2 opcodes. Supports null, booleans, numbers (integers → int, others → float),
+ * bigint, strings, Uint8Array (as _codecs.encode, Python's protocol-2 bytes), arrays (lists), PyTuple,
+ * plain objects (dicts), Map (OrderedDict), PyGlobal, PyReduce, PyPersistent and PyFloat.
+ */
+export function pickle(value: unknown): Uint8Array {
+  const out = new ByteSink();
+  const enc = new TextEncoder();
+  const memoGlobals = new Map<string, number>();
+  let memoNext = 0;
+  out.byte(0x80, 2);
+
+  const writeStr = (s: string) => {
+    const u = enc.encode(s);
+    out.byte(0x58);
+    out.u32(u.length);
+    out.bytes(u);
+  };
+  const writeInt = (n: number | bigint) => {
+    if (typeof n === "number" && n >= 0 && n < 256) out.byte(0x4b, n);
+    else if (typeof n === "number" && n >= 0 && n < 65536) {
+      out.byte(0x4d);
+      out.u16(n);
+    } else if (typeof n === "number" && n >= -0x80000000 && n <= 0x7fffffff) {
+      out.byte(0x4a);
+      out.i32(n);
+    } else {
+      let x = BigInt(n);
+      const bytes: number[] = [];
+      // Minimal two's complement, as Python writes LONG1.
+      while (true) {
+        const byte = Number(x & 0xffn);
+        bytes.push(byte);
+        x >>= 8n;
+        if ((x === 0n && !(byte & 0x80)) || (x === -1n && byte & 0x80)) break;
+      }
+      out.byte(0x8a, bytes.length);
+      out.bytes(Uint8Array.from(bytes));
+    }
+  };
+  const writeGlobal = (g: PyGlobal) => {
+    const memo = memoGlobals.get(g.fullName);
+    if (memo !== undefined) return put("get", memo);
+    out.byte(0x63);
+    out.bytes(enc.encode(`${g.module}\n${g.name}\n`));
+    memoGlobals.set(g.fullName, memoNext);
+    put("put", memoNext++);
+  };
+  const put = (kind: "put" | "get", i: number) => {
+    if (i < 256) out.byte(kind === "put" ? 0x71 : 0x68, i);
+    else {
+      out.byte(kind === "put" ? 0x72 : 0x6a);
+      out.u32(i);
+    }
+  };
+  const writeItems = (items: Iterable<[unknown, unknown]>) => {
+    let batch: [unknown, unknown][] = [];
+    const flush = () => {
+      if (batch.length === 0) return;
+      if (batch.length === 1) {
+        save(batch[0][0]);
+        save(batch[0][1]);
+        out.byte(0x73);
+      } else {
+        out.byte(0x28);
+        for (const [k, x] of batch) {
+          save(k);
+          save(x);
+        }
+        out.byte(0x75);
+      }
+      batch = [];
+    };
+    for (const kv of items) {
+      batch.push(kv);
+      if (batch.length === 1000) flush();
+    }
+    flush();
+  };
+  const writeTuple = (items: unknown[]) => {
+    if (items.length === 0) return out.byte(0x29);
+    if (items.length <= 3) {
+      for (const x of items) save(x);
+      return out.byte([0x85, 0x86, 0x87][items.length - 1]);
+    }
+    out.byte(0x28);
+    for (const x of items) save(x);
+    out.byte(0x74);
+  };
+
+  function save(v: unknown): void {
+    if (v === null || v === undefined) out.byte(0x4e);
+    else if (v === true) out.byte(0x88);
+    else if (v === false) out.byte(0x89);
+    else if (typeof v === "number") {
+      if (Number.isInteger(v) && !Object.is(v, -0) && Math.abs(v) <= Number.MAX_SAFE_INTEGER) writeInt(v);
+      else save(new PyFloat(v));
+    } else if (typeof v === "bigint") writeInt(v);
+    else if (typeof v === "string") writeStr(v);
+    else if (v instanceof PyFloat) {
+      out.byte(0x47);
+      out.f64be(v.value);
+    } else if (v instanceof Uint8Array) {
+      writeGlobal(new PyGlobal("_codecs", "encode"));
+      let s = "";
+      for (let i = 0; i < v.length; i++) s += String.fromCharCode(v[i]);
+      writeTuple([s, "latin1"]);
+      out.byte(0x52);
+    } else if (v instanceof PyTuple) writeTuple(v.items);
+    else if (Array.isArray(v)) {
+      out.byte(0x5d);
+      if (v.length === 1) {
+        save(v[0]);
+        out.byte(0x61);
+      } else if (v.length > 1) {
+        for (let i = 0; i < v.length; i += 1000) {
+          out.byte(0x28);
+          for (const x of v.slice(i, i + 1000)) save(x);
+          out.byte(0x65);
+        }
+      }
+    } else if (v instanceof PyGlobal) writeGlobal(v);
+    else if (v instanceof PyPersistent) {
+      save(v.pid);
+      out.byte(0x51);
+    } else if (v instanceof PyReduce) {
+      writeGlobal(v.func);
+      writeTuple(v.args);
+      out.byte(0x52);
+      if (v.dictItems) writeItems(v.dictItems);
+    } else if (v instanceof Map) {
+      writeGlobal(ORDERED_DICT);
+      out.byte(0x29, 0x52);
+      writeItems(v.entries());
+    } else if (typeof v === "object") {
+      out.byte(0x7d);
+      writeItems(Object.entries(v as Record<string, unknown>));
+    } else throw new TypeError(`pickle: cannot write a ${typeof v}`);
+  }
+
+  save(value);
+  out.byte(0x2e);
+  return out.result();
+}
+
+class ByteSink {
+  private buf = new Uint8Array(1024);
+  private n = 0;
+  private dv = new DataView(this.buf.buffer);
+  private grow(k: number): void {
+    if (this.n + k <= this.buf.length) return;
+    const next = new Uint8Array(Math.max(this.buf.length * 2, this.n + k));
+    next.set(this.buf.subarray(0, this.n));
+    this.buf = next;
+    this.dv = new DataView(next.buffer);
+  }
+  byte(...xs: number[]): void {
+    this.grow(xs.length);
+    for (const x of xs) this.buf[this.n++] = x;
+  }
+  bytes(b: Uint8Array): void {
+    this.grow(b.length);
+    this.buf.set(b, this.n);
+    this.n += b.length;
+  }
+  u16(x: number): void {
+    this.grow(2);
+    this.dv.setUint16(this.n, x, true);
+    this.n += 2;
+  }
+  u32(x: number): void {
+    this.grow(4);
+    this.dv.setUint32(this.n, x, true);
+    this.n += 4;
+  }
+  i32(x: number): void {
+    this.grow(4);
+    this.dv.setInt32(this.n, x, true);
+    this.n += 4;
+  }
+  f64be(x: number): void {
+    this.grow(8);
+    this.dv.setFloat64(this.n, x, false);
+    this.n += 8;
+  }
+  result(): Uint8Array {
+    return this.buf.slice(0, this.n);
+  }
+}

@@ -1,0 +1,206 @@
+// One entry point for every weight file a user may hold: OpenAI's TorchScript release, a ViFi-CLIP
+// training checkpoint (torch zip), a Hugging Face or other safetensors export, or vifi's own
+// checkpoint. The container is recognised by its first bytes (extensions lie: ViFi-CLIP ships
+// .pth, OpenAI .pt, both zips), the naming by the tensor names, the architecture by the shapes.
+
+import type { ClipConfig, PromptConfig, Weights } from "../models/config.ts";
+import { type MappingReport, mapWeights, type Naming, type SourceTensor } from "./keymap.ts";
+import { readSafetensors } from "./safetensors.ts";
+
+export type WeightFormat = "safetensors" | "torch-zip" | "torchscript" | "vifi-checkpoint";
+
+export interface RawTensor extends SourceTensor {
+  dtype: string;
+}
+
+export interface RawTensorFile {
+  format: WeightFormat;
+  tensors: Map<string, RawTensor>;
+  /** a vifi checkpoint's parsed `vifi` metadata; a safetensors file's metadata otherwise */
+  meta?: unknown;
+}
+
+export interface LoadWeightsOptions {
+  /** throw unless every tensor is accounted for (default true) */
+  strict?: boolean;
+  /** an OpenAI CLIP file (any format) to take the token embedding from: ViFi-CLIP checkpoints lack it */
+  clipWeights?: string | URL;
+  /** width of one attention head, to infer head counts (default 64; vifi checkpoints record theirs) */
+  headWidth?: number;
+}
+
+export interface LoadedWeights {
+  format: WeightFormat;
+  naming: Naming;
+  config: ClipConfig;
+  /** CLIP parameters by OpenAI name, float32 (fp16 files widened exactly) */
+  weights: Weights;
+  prompts?: { config: PromptConfig; weights: Weights };
+  report: MappingReport;
+  /** values in `weights` and `prompts` */
+  params: number;
+  /** source tensors per stored dtype */
+  dtypes: Record<string, number>;
+  meta?: unknown;
+}
+
+/** The part of ./torch.ts's TorchFile the state-dict selection looks at. */
+export interface TorchContents<T> {
+  root: unknown;
+  tensors: Map<string, T>;
+}
+
+export type Container = "safetensors" | "zip" | "pickle" | "unknown";
+
+/** The container, from magic bytes. */
+export function sniffContainer(bytes: Uint8Array): Container {
+  if (bytes.length >= 4 && bytes[0] === 0x50 && bytes[1] === 0x4b && bytes[2] === 0x03 && bytes[3] === 0x04) {
+    return "zip";
+  }
+  // pickle protocol 2+ opens with PROTO; that is torch.save's pre-1.6 format
+  if (bytes.length >= 2 && bytes[0] === 0x80 && bytes[1] >= 2 && bytes[1] <= 5) return "pickle";
+  // a plausible header length (under 4 GiB) followed by the JSON header's `{`; a truncated file
+  // still qualifies, so the safetensors reader gets to say what is wrong with it
+  if (
+    bytes.length >= 9 && bytes[8] === 0x7b && bytes[4] === 0 && bytes[5] === 0 && bytes[6] === 0 &&
+    bytes[7] === 0
+  ) {
+    return "safetensors";
+  }
+  return "unknown";
+}
+
+function entriesOf(x: unknown): [string, unknown][] | undefined {
+  if (x instanceof Map) return [...x.entries()].map(([k, v]) => [String(k), v]);
+  if (x && typeof x === "object" && !Array.isArray(x) && !ArrayBuffer.isView(x)) return Object.entries(x);
+  return undefined;
+}
+
+/**
+ * A training checkpoint is a dict whose `model` (ViFi-CLIP) or `state_dict` (common elsewhere) entry
+ * is the state dict; the optimizer state beside it is not weights. Tensors are found in that
+ * sub-dict by identity with the reader's tensor objects, or failing that by a `model.` key prefix.
+ */
+export function selectStateDict<T>(file: TorchContents<T>, fileName: string): Map<string, T> {
+  const top = entriesOf(file.root);
+  const sub = top?.find(([k]) => k === "model") ?? top?.find(([k]) => k === "state_dict");
+  if (!sub) return file.tensors;
+  const byObject = new Map<unknown, string>();
+  for (const [name, t] of file.tensors) byObject.set(t, name);
+  const out = new Map<string, T>();
+  for (const [k, v] of entriesOf(sub[1]) ?? []) {
+    if (byObject.has(v)) out.set(k, v as T);
+  }
+  if (out.size) return out;
+  const prefix = `${sub[0]}.`;
+  for (const [name, t] of file.tensors) if (name.startsWith(prefix)) out.set(name.slice(prefix.length), t);
+  if (!out.size) throw new Error(`vifi: ${fileName}: its "${sub[0]}" entry holds no tensors`);
+  return out;
+}
+
+/** Tensors of a weight file in whatever naming it uses, unmapped. */
+export async function readTensorFile(bytes: Uint8Array, fileName: string): Promise<RawTensorFile> {
+  const container = sniffContainer(bytes);
+  if (container === "safetensors") {
+    const { tensors, metadata } = readSafetensors(bytes, fileName);
+    if (metadata.format === "vifi-checkpoint") {
+      let meta: unknown = metadata.vifi;
+      try {
+        meta = JSON.parse(metadata.vifi);
+      } catch { /* keep the raw string: the weights are still usable */ }
+      // vifi's model keeps conv1 as the [W, 3·P·P] matrix its GEMM multiplies; files carry [W, 3, P, P]
+      const conv = tensors.get("visual.conv1.weight");
+      if (conv && conv.shape.length === 2) {
+        const patch = Math.sqrt(conv.shape[1] / 3);
+        if (Number.isInteger(patch)) conv.shape = [conv.shape[0], 3, patch, patch];
+      }
+      return { format: "vifi-checkpoint", tensors, meta };
+    }
+    return { format: "safetensors", tensors, meta: Object.keys(metadata).length ? metadata : undefined };
+  }
+  if (container === "zip") {
+    // loaded on first use: safetensors users never pay for the pickle reader
+    const { readTorchAsync } = await import("./torch.ts");
+    const file = await readTorchAsync(bytes, fileName);
+    const tensors = new Map<string, RawTensor>();
+    for (const [name, t] of selectStateDict(file, fileName)) {
+      // torch converts `data` on first access; staying lazy means a training checkpoint's unused
+      // tensors are never converted. Dtypes are spelled as safetensors spells them.
+      tensors.set(name, {
+        dtype: t.dtype.toUpperCase(),
+        shape: t.shape,
+        get data() {
+          return t.data;
+        },
+      });
+    }
+    return { format: file.format, tensors };
+  }
+  if (container === "pickle") {
+    throw new Error(
+      `vifi: ${fileName} is a legacy (pre-1.6, non-zip) torch.save file; re-save it with a newer torch ` +
+        "or convert it to safetensors",
+    );
+  }
+  const head = [...bytes.subarray(0, 8)].map((b) => b.toString(16).padStart(2, "0")).join(" ");
+  throw new Error(
+    `vifi: ${fileName}: not a safetensors, PyTorch zip or TorchScript file (first bytes ${head || "none"})`,
+  );
+}
+
+async function readBytes(path: string | URL): Promise<Uint8Array> {
+  const url = path instanceof URL ? path : /^https?:\/\//.test(path) ? new URL(path) : undefined;
+  if (url && url.protocol !== "file:") {
+    const res = await fetch(url);
+    if (!res.ok) throw new Error(`vifi: cannot fetch ${url}: HTTP ${res.status} ${res.statusText}`);
+    return new Uint8Array(await res.arrayBuffer());
+  }
+  try {
+    return await Deno.readFile(path);
+  } catch (e) {
+    throw new Error(`vifi: cannot read weights ${path}: ${e instanceof Error ? e.message : e}`);
+  }
+}
+
+/** A vifi checkpoint records its heads; width / heads is the head width to infer them back. */
+function recordedHeadWidth(meta: unknown): number | undefined {
+  const v = (meta as { model?: { config?: ClipConfig } } | undefined)?.model?.config?.vision;
+  return v && v.width > 0 && v.heads > 0 ? v.width / v.heads : undefined;
+}
+
+/**
+ * Load CLIP (and prompt) weights from any supported file into the model's vocabulary, float32.
+ * Strict by default: a file that does not fit the architecture its own shapes imply is refused
+ * with a summary of what is missing, unexpected or mis-shaped.
+ */
+export async function loadWeights(path: string | URL, opts: LoadWeightsOptions = {}): Promise<LoadedWeights> {
+  const fileName = String(path);
+  const file = await readTensorFile(await readBytes(path), fileName);
+  let supplement: Map<string, RawTensor> | undefined;
+  if (opts.clipWeights) {
+    supplement = (await readTensorFile(await readBytes(opts.clipWeights), String(opts.clipWeights))).tensors;
+  }
+  const mapped = mapWeights(file.tensors, {
+    strict: opts.strict,
+    headWidth: opts.headWidth ?? recordedHeadWidth(file.meta),
+    naming: file.format === "vifi-checkpoint" ? "openai" : undefined,
+    supplement,
+    source: fileName,
+  });
+  const dtypes: Record<string, number> = {};
+  for (const t of file.tensors.values()) dtypes[t.dtype] = (dtypes[t.dtype] ?? 0) + 1;
+  let params = 0;
+  for (const t of mapped.weights.values()) params += t.data.length;
+  for (const t of mapped.prompts?.weights.values() ?? []) params += t.data.length;
+  return {
+    format: file.format,
+    naming: mapped.naming,
+    config: mapped.config,
+    weights: mapped.weights,
+    prompts: mapped.prompts,
+    report: mapped.report,
+    params,
+    dtypes,
+    meta: file.meta,
+  };
+}
