@@ -192,7 +192,8 @@ function materialise(t: TorchTensor): TorchTensor["data"] {
     }
   }
   let src = srcView(t.dtype, bytes.buffer as ArrayBuffer, bytes.byteOffset, span);
-  const contiguous = t.shape.every((d, i) => d === 1 || v.stride[i] === contiguousStrides(t.shape)[i]);
+  const dense = contiguousStrides(t.shape);
+  const contiguous = t.shape.every((d, i) => d === 1 || v.stride[i] === dense[i]);
   if (!contiguous) src = gather(src, t.shape, v.stride);
   switch (t.dtype) {
     case "f32":
@@ -269,7 +270,7 @@ function intList(v: unknown, what: string): number[] {
   return v as number[];
 }
 
-function torchGlobals(fileName: string): GlobalRegistry {
+function torchGlobals(fileName: string, created: TorchTensor[]): GlobalRegistry {
   const r: GlobalRegistry = new Map();
   const rebuild = (a: unknown[]) => {
     const storage = a[0] as Storage;
@@ -285,7 +286,9 @@ function torchGlobals(fileName: string): GlobalRegistry {
     if (stride.length !== shape.length) {
       throw new Error(`_rebuild_tensor_v2: ${shape.length}-d size with ${stride.length}-d stride`);
     }
-    return makeTensor(storage, offset, [...shape], [...stride], fileName);
+    const t = makeTensor(storage, offset, [...shape], [...stride], fileName);
+    created.push(t);
+    return t;
   };
   r.set("torch._utils._rebuild_tensor_v2", { call: rebuild });
   r.set("torch._utils._rebuild_tensor", { call: rebuild });
@@ -426,6 +429,7 @@ function readFromEntries(src: EntrySource, fileName: string): TorchFile {
   }
   const torchscript = src.names.some((n) => n === `${prefix}constants.pkl` || n.startsWith(`${prefix}code/`));
 
+  const created: TorchTensor[] = [];
   const load = (pklName: string) => {
     const stem = pklName.slice(prefix.length, -".pkl".length);
     const storages = new Map<string, Storage>();
@@ -433,7 +437,7 @@ function readFromEntries(src: EntrySource, fileName: string): TorchFile {
     if (!bytes) throw new Error(`${fileName}: missing ${pklName}`);
     return unpickle(bytes, {
       fileName,
-      globals: torchGlobals(fileName),
+      globals: torchGlobals(fileName, created),
       persistentLoad(pid) {
         if (!Array.isArray(pid) || pid[0] !== "storage") {
           throw new Error(`unsupported persistent id ${JSON.stringify(pid)}`);
@@ -486,9 +490,14 @@ function readFromEntries(src: EntrySource, fileName: string): TorchFile {
     mark(root, new Set());
   }
   const tensors = flatten(root, torchscript && isModuleObject(root));
-  for (const [k, t] of tensors) checkBounds(t, k);
   if (constants !== undefined) {
-    for (const [k, t] of flatten(constants, false)) checkBounds(t, `constants.${k}`);
+    for (const [k, t] of flatten(constants, false)) views.get(t)!.name ??= `constants.${k}`;
+  }
+  // Tensors outside the state dict (TorchScript attributes that are not buffers, say) are checked too,
+  // so a damaged file fails here rather than on some later access.
+  for (const t of created) {
+    const v = views.get(t)!;
+    checkBounds(t, v.name ?? `(not in the state dict, storage ${v.storage.key})`);
   }
   const out: TorchFile = { format: torchscript ? "torchscript" : "torch-zip", root, tensors };
   if (torchscript) out.constants = constants;
@@ -510,7 +519,15 @@ export function readTorch(bytes: Uint8Array, fileName: string): TorchFile {
   const zip = openZip(bytes, fileName);
   return readFromEntries({
     names: zip.entries.map((e) => e.name),
-    get: (n) => (zip.byName.has(n) ? zip.read(n) : undefined),
+    get: (n) => {
+      const e = zip.byName.get(n);
+      if (e && e.method !== 0) {
+        throw new Error(
+          `${fileName}: entry ${n} is deflate-compressed (torch never does that); use readTorchAsync`,
+        );
+      }
+      return e && zip.read(e);
+    },
   }, fileName);
 }
 
@@ -623,6 +640,11 @@ export function writeTorchStateDict(
     );
   }
   let root: unknown = sd;
+  if (opts.wrapIn !== undefined && opts.extra && opts.wrapIn in opts.extra) {
+    throw new Error(
+      `writeTorchStateDict: extra entry ${JSON.stringify(opts.wrapIn)} would replace the state dict`,
+    );
+  }
   if (opts.wrapIn !== undefined) {
     root = { [opts.wrapIn]: sd, ...opts.extra };
   } else if (opts.extra) {

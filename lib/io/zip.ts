@@ -114,8 +114,14 @@ export function readZip(bytes: Uint8Array, fileName: string): ZipArchive {
       const len = u16(bytes, e + 2);
       if (id === 0x0001) {
         let q = e + 4;
-        if (size === U32_MAX) size = u64(bytes, q), q += 8;
-        if (compressedSize === U32_MAX) compressedSize = u64(bytes, q), q += 8;
+        if (size === U32_MAX) {
+          size = u64(bytes, q);
+          q += 8;
+        }
+        if (compressedSize === U32_MAX) {
+          compressedSize = u64(bytes, q);
+          q += 8;
+        }
         if (headerOffset === U32_MAX) headerOffset = u64(bytes, q);
       }
       e += 4 + len;
