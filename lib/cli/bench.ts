@@ -18,6 +18,8 @@ import { randomTokens } from "../models/parity.ts";
 import { ViFiClip } from "../models/vifi.ts";
 import { AdamW } from "../train/optimizer.ts";
 import { CompiledStep, eagerStep } from "../train/step.ts";
+import { benchTokenizer } from "../text/bench.ts";
+import { defaultCacheDir } from "../io/download.ts";
 
 export interface BenchRow {
   op: string;
@@ -39,6 +41,9 @@ export interface BenchRow {
   host_share?: number;
   peak_mb?: number;
   dispatches?: number;
+  /** tokenizer rows */
+  prompts_per_s?: number;
+  prompts_per_s_cached?: number;
 }
 
 /**
@@ -311,7 +316,41 @@ export async function runBench(rt: Runtime, o: BenchOptions): Promise<BenchRow[]
     }
   }
   await modelBench(rt, want, emit);
+  if (want("tokenizer", "K400 prompts")) await tokenizerRow(emit);
   return rows;
+}
+
+/** CLIP BPE throughput on the K400 class prompts (CPU; no reference engine in this process). */
+async function tokenizerRow(emit: (r: BenchRow) => void) {
+  const candidates = [
+    new URL("../../../shared/reference/vificlip-data/clip/bpe_simple_vocab_16e6.txt.gz", import.meta.url),
+    new URL(`file://${defaultCacheDir()}/bpe_simple_vocab_16e6.txt.gz`),
+  ];
+  const vocab = candidates.find((u) => {
+    try {
+      return Deno.statSync(u).isFile;
+    } catch {
+      return false;
+    }
+  });
+  if (!vocab) {
+    console.error(
+      "bench: tokenizer row skipped (no BPE vocabulary; run `deno task weights download ViT-B/16`)",
+    );
+    return;
+  }
+  const r = await benchTokenizer(vocab.pathname);
+  emit({
+    op: "tokenizer",
+    shape: `K400 prompts (${r.classes})`,
+    dtype: "-",
+    ms: 1000 / r.prompts_per_s,
+    prompts_per_s: r.prompts_per_s,
+    prompts_per_s_cached: r.prompts_per_s_cached,
+    ref: null,
+    ref_ms: null,
+    ratio: null,
+  });
 }
 
 /**
@@ -404,6 +443,13 @@ function fmt(x: number | null | undefined, digits = 1): string {
 }
 
 function printRow(r: BenchRow) {
+  if (r.prompts_per_s !== undefined) {
+    console.log(
+      `| ${r.op.padEnd(9)} | ${r.shape} | ${fmt(r.prompts_per_s, 0)} prompts/s (word cache cleared), ` +
+        `${fmt(r.prompts_per_s_cached, 0)} prompts/s (cached) |`,
+    );
+    return;
+  }
   if (r.frames_per_s !== undefined) {
     console.log(
       `| ${r.op.padEnd(9)} | ${r.shape} | ${r.dtype} | ${fmt(r.gflops)} GFLOP/s | ${fmt(r.ms, 0)} ms | ` +
