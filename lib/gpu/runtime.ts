@@ -24,6 +24,9 @@ export type Binding = GPUBuffer | GPUTextureView | { buffer: GPUBuffer; offset?:
 const UNIFORM_CHUNK = 64 * 1024;
 
 export class UniformArena {
+  /** bumped whenever slots are handed out again; a slot from an older generation holds stale bytes */
+  generation = 0;
+  readonly issued: WeakMap<object, number> = new WeakMap();
   private chunks: { buf: GPUBuffer; mirror: Uint8Array<ArrayBuffer>; used: number; uploaded: number }[] = [];
   private current = 0;
   private align: number;
@@ -61,7 +64,9 @@ export class UniformArena {
     const offset = Math.ceil(c.used / this.align) * this.align;
     c.mirror.set(bytes, offset);
     c.used = offset + size;
-    return { buffer: c.buf, offset, size } as { buffer: GPUBuffer; offset: number; size: number };
+    const slot = { buffer: c.buf, offset, size } as { buffer: GPUBuffer; offset: number; size: number };
+    this.issued.set(slot, this.generation);
+    return slot;
   }
 
   /** Upload what was written; chunks are reusable once the submit that follows is queued. */
@@ -77,7 +82,10 @@ export class UniformArena {
         c.used = 0;
       }
     }
-    if (!this.persistent) this.current = 0;
+    if (!this.persistent) {
+      this.current = 0;
+      this.generation++;
+    }
   }
 
   /** Overwrite a slot's bytes now (a plan's per-step values such as the learning rate). */
@@ -263,6 +271,11 @@ export class Runtime {
     const entries: GPUBindGroupEntry[] = [];
     bindings.forEach((b, binding) => {
       if (!b) return;
+      const gen = this.uniforms.issued.get(b);
+      if (gen !== undefined && gen !== this.uniforms.generation) {
+        // A flush (a CPU write or read) between rt.uniform() and this dispatch recycled the slot.
+        throw new Error(`vifi: ${opts.label ?? pipeline.label}: uniform slot made before a flush; make it after`);
+      }
       const resource = b instanceof GPUBuffer ? { buffer: b } : b;
       entries.push({ binding, resource });
     });
