@@ -1,0 +1,156 @@
+// `deno task video FILE`: what the loader would see in one video — container facts from the sample table and
+// the frame indices the train/test sampler picks — so a bad file or a surprising sampling shows up before a
+// training run. Exit codes: 0 fine, 1 the file could not be read or decoded, 2 usage.
+
+import { parseArgs } from "node:util";
+import { decodeFrames, openVideo, VideoError } from "../video/decode.ts";
+import { encodePng } from "../video/png.ts";
+import { sampleMultiClip, sampleTestIndices, sampleTrainIndices } from "../video/sampling.ts";
+import { Rng } from "../selftest/rng.ts";
+
+const USAGE = `usage:
+  deno task video FILE [--frames T] [--mode test|train] [--clips N] [--crops N] [--seed S] [--dump DIR] [--json]
+      container, codec, size, fps, frame count, key frames and the T sampled frame indices
+      (test: segment centres; train or --clips > 1: random TSN draws from --seed);
+      --dump DIR writes each sampled frame as DIR/<order>_f<index>.png`;
+
+class UsageError extends Error {}
+
+export interface VideoReport {
+  file: string;
+  container: string;
+  codec: string;
+  width: number;
+  height: number;
+  fps: number;
+  frameCount: number;
+  keyFrames: number[];
+  rotation: number;
+  durationS: number;
+  mode: "test" | "train";
+  frames: number;
+  clips: number;
+  crops: number;
+  seed: number;
+  indices: number[];
+  dumped?: string[];
+}
+
+export async function videoReport(
+  file: string,
+  opts: { frames: number; mode: "test" | "train"; clips: number; crops: number; seed: number; dump?: string },
+): Promise<VideoReport> {
+  const bytes = await Deno.readFile(file);
+  const info = await openVideo(bytes, file);
+  const rng = new Rng(opts.seed);
+  const n = info.frameCount;
+  const indices = Array.from(
+    opts.clips > 1
+      ? sampleMultiClip(n, opts.frames, opts.clips, rng)
+      : opts.mode === "train"
+      ? sampleTrainIndices(n, opts.frames, rng)
+      : sampleTestIndices(n, opts.frames),
+  );
+  const { times: _times, ...facts } = info;
+  const report: VideoReport = { file, ...facts, ...opts, indices };
+  delete (report as { dump?: string }).dump;
+  if (opts.dump) {
+    await Deno.mkdir(opts.dump, { recursive: true });
+    const frames = await decodeFrames(bytes, file, indices, info);
+    const width = String(indices.length - 1).length;
+    report.dumped = [];
+    for (let k = 0; k < frames.length; k++) {
+      const f = frames[k];
+      const path = `${opts.dump}/${String(k).padStart(width, "0")}_f${indices[k]}.png`;
+      await Deno.writeFile(path, await encodePng(f.width, f.height, f.data));
+      report.dumped.push(path);
+    }
+  }
+  return report;
+}
+
+function intArg(v: string | undefined, name: string, def: number, min: number): number {
+  if (v === undefined) return def;
+  const x = Number(v);
+  if (!Number.isInteger(x) || x < min) {
+    throw new UsageError(`--${name} must be an integer >= ${min}, got "${v}"`);
+  }
+  return x;
+}
+
+function printText(r: VideoReport): void {
+  const keys = r.keyFrames.length > 12
+    ? `${r.keyFrames.slice(0, 12).join(",")},… (${r.keyFrames.length})`
+    : r.keyFrames.join(",");
+  console.log(`file        ${r.file}`);
+  console.log(`container   ${r.container}`);
+  console.log(`codec       ${r.codec}`);
+  console.log(`size        ${r.width}x${r.height}${r.rotation ? ` (rotated ${r.rotation}°)` : ""}`);
+  console.log(`fps         ${Number(r.fps.toFixed(3))}`);
+  console.log(`frames      ${r.frameCount} (${r.durationS.toFixed(3)} s)`);
+  console.log(`key frames  ${keys}`);
+  const how = r.clips > 1
+    ? `${r.clips} random clips, seed ${r.seed}`
+    : r.mode === "train"
+    ? `train, seed ${r.seed}`
+    : "test";
+  console.log(`sampled     T=${r.frames} ${how}${r.crops > 1 ? `, ×${r.crops} crops` : ""}`);
+  for (let c = 0; c < r.clips; c++) {
+    const part = r.indices.slice(c * r.frames, (c + 1) * r.frames);
+    console.log(`  ${r.clips > 1 ? `clip ${c}: ` : ""}${part.join(" ")}`);
+  }
+  if (r.dumped) console.log(`dumped      ${r.dumped.length} PNGs to ${r.dumped[0].replace(/\/[^/]*$/, "")}`);
+}
+
+export async function main(args: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      allowPositionals: true,
+      options: {
+        frames: { type: "string", short: "T" },
+        mode: { type: "string" },
+        clips: { type: "string" },
+        crops: { type: "string" },
+        seed: { type: "string" },
+        dump: { type: "string" },
+        json: { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+      },
+    });
+    if (parsed.values.help) {
+      console.log(USAGE);
+      return 0;
+    }
+    if (parsed.positionals.length !== 1) throw new UsageError("expected exactly one FILE");
+    const mode = parsed.values.mode ?? "test";
+    if (mode !== "test" && mode !== "train") {
+      throw new UsageError(`--mode must be test or train, got "${mode}"`);
+    }
+    const opts = {
+      frames: intArg(parsed.values.frames, "frames", 8, 1),
+      mode: mode as "test" | "train",
+      clips: intArg(parsed.values.clips, "clips", 1, 1),
+      crops: intArg(parsed.values.crops, "crops", 1, 1),
+      seed: intArg(parsed.values.seed, "seed", 0, 0),
+      dump: parsed.values.dump,
+    };
+    const report = await videoReport(parsed.positionals[0], opts);
+    if (parsed.values.json) console.log(JSON.stringify(report, null, 2));
+    else printText(report);
+    return 0;
+  } catch (e) {
+    if (e instanceof UsageError || (e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
+      console.error(`error: ${(e as Error).message}\n${USAGE}`);
+      return 2;
+    }
+    if (e instanceof VideoError || e instanceof Deno.errors.NotFound) {
+      console.error(`error: ${(e as Error).message}`);
+      return 1;
+    }
+    throw e;
+  }
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -1,0 +1,437 @@
+// Video probing and frame decoding without WebCodecs (Deno has none). The container is read with mp4box so
+// that frame count, key frames and timestamps come from the sample table (decord's `len(reader)` semantics),
+// and pixels come from ffmpeg compiled to wasm, which handles every H.264 profile real datasets use.
+
+import { createFile, MP4BoxBuffer } from "npm:mp4box@2.4.1";
+import type { Movie, Sample } from "npm:mp4box@2.4.1";
+
+export interface VideoInfo {
+  container: string;
+  codec: string;
+  width: number;
+  height: number;
+  fps: number;
+  frameCount: number;
+  /** presentation-order indices of the sync samples */
+  keyFrames: number[];
+  /** clockwise degrees from the track matrix (0, 90, 180, 270) */
+  rotation: number;
+  durationS: number;
+  /** presentation time of each frame in seconds, relative to the first frame (MP4 only; empty otherwise) */
+  times: number[];
+}
+
+export interface Frame {
+  width: number;
+  height: number;
+  /** RGB, height × width × 3 */
+  data: Uint8Array;
+}
+
+export class VideoError extends Error {
+  constructor(readonly file: string, readonly reason: string) {
+    super(`${file}: ${reason}`);
+    this.name = "VideoError";
+  }
+}
+
+function sniffContainer(b: Uint8Array): "mp4" | "avi" | "webm" | "unknown" {
+  const ascii = (o: number, n: number) => String.fromCharCode(...b.subarray(o, o + n));
+  if (b.length >= 12 && ["ftyp", "moov", "mdat", "free", "wide", "skip"].includes(ascii(4, 4))) return "mp4";
+  if (b.length >= 12 && ascii(0, 4) === "RIFF" && ascii(8, 4) === "AVI ") return "avi";
+  if (b.length >= 4 && b[0] === 0x1a && b[1] === 0x45 && b[2] === 0xdf && b[3] === 0xa3) return "webm";
+  return "unknown";
+}
+
+interface Mp4Probe {
+  info: VideoInfo;
+  /** presentation-ordered cts of each frame, in track timescale */
+  cts: number[];
+}
+
+function hasIdr(b: Uint8Array, offset: number, size: number, lenSize: number): boolean {
+  let o = offset;
+  const end = offset + size;
+  while (o + lenSize < end) {
+    let len = 0;
+    for (let k = 0; k < lenSize; k++) len = len * 256 + b[o + k];
+    if ((b[o + lenSize] & 0x1f) === 5) return true;
+    o += lenSize + len;
+  }
+  return false;
+}
+
+function probeMp4(bytes: Uint8Array, file: string): Mp4Probe {
+  const mp4 = createFile();
+  let movie: Movie | undefined;
+  let err: string | undefined;
+  mp4.onReady = (m) => (movie = m);
+  mp4.onError = (_mod, msg) => (err ??= msg);
+  try {
+    const ab = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+    mp4.appendBuffer(MP4BoxBuffer.fromArrayBuffer(ab, 0));
+    mp4.flush();
+  } catch (e) {
+    throw new VideoError(file, `corrupt MP4 (${(e as Error).message})`);
+  }
+  if (!movie) {
+    throw new VideoError(file, `corrupt or truncated MP4: no complete moov box${err ? ` (${err})` : ""}`);
+  }
+  const track = movie.videoTracks[0];
+  if (!track) {
+    // mp4box files a video track whose sample entry it does not know under another kind; the handler says what
+    // the track really is
+    // deno-lint-ignore no-explicit-any
+    const vide = movie.tracks.find((t) => (mp4.getTrackById(t.id) as any)?.mdia?.hdlr?.handler === "vide");
+    if (vide) throw new VideoError(file, `unsupported codec "${vide.codec}" in the video track`);
+    throw new VideoError(file, "no video track");
+  }
+  if (!/^(avc[13]|hvc1|hev1|mp4v|vp0[89]|av01|mjpg|jpeg)/.test(track.codec)) {
+    throw new VideoError(file, `unsupported codec "${track.codec}"`);
+  }
+  const samples: Sample[] = mp4.getTrackById(track.id)?.samples ?? [];
+  if (samples.length === 0) throw new VideoError(file, "zero frames in the video track");
+  let end = 0;
+  for (const s of samples) end = Math.max(end, s.offset + s.size);
+  if (end > bytes.length) {
+    throw new VideoError(
+      file,
+      `truncated: sample data ends at byte ${end} but the file has ${bytes.length} bytes`,
+    );
+  }
+  const order = samples.map((_, i) => i).sort((a, b) => samples[a].cts - samples[b].cts);
+  const rank = new Int32Array(samples.length);
+  order.forEach((s, i) => (rank[s] = i));
+  const sync = samples.map((s) => s.is_sync);
+  if (/^avc[13]/.test(track.codec) && samples.length > 1 && sync.every(Boolean)) {
+    // Some muxers (minimp4, used by h264-mp4-encoder) omit stss, which declares every sample a key frame;
+    // seeking to a P frame would then decode garbage, so find the IDR slices in the bitstream instead.
+    // deno-lint-ignore no-explicit-any
+    const entry = (mp4.getTrackById(track.id) as any)?.mdia?.minf?.stbl?.stsd?.entries?.[0];
+    const lenSize = (entry?.avcC?.lengthSizeMinusOne ?? 3) + 1;
+    samples.forEach((s, i) => (sync[i] = hasIdr(bytes, s.offset, s.size, lenSize)));
+    if (!sync.some(Boolean)) sync[0] = true;
+  }
+  const keyFrames = sync.map((k, i) => (k ? rank[i] : -1)).filter((i) => i >= 0).sort((a, b) => a - b);
+  const cts = order.map((i) => samples[i].cts);
+  const ts = track.timescale;
+  const times = cts.map((c) => (c - cts[0]) / ts);
+  const total = samples.reduce((a, s) => a + s.duration, 0) / ts;
+  const m = Array.from(track.matrix as ArrayLike<number>);
+  const rotation = ((Math.round(Math.atan2(m[1], m[0]) * 180 / Math.PI) % 360) + 360) % 360;
+  return {
+    info: {
+      container: "mp4",
+      codec: track.codec,
+      width: track.video?.width ?? track.track_width,
+      height: track.video?.height ?? track.track_height,
+      fps: total > 0 ? samples.length / total : 0,
+      frameCount: samples.length,
+      keyFrames,
+      rotation,
+      durationS: total,
+      times,
+    },
+    cts,
+  };
+}
+
+// --- ffmpeg.wasm -------------------------------------------------------------------------------------------
+
+interface FFmpegCore {
+  FS: {
+    writeFile(path: string, data: Uint8Array): void;
+    readFile(path: string): Uint8Array;
+    unlink(path: string): void;
+  };
+  exec(...args: string[]): number;
+  ffprobe(...args: string[]): number;
+  setLogger(fn: (e: { type: string; message: string }) => void): void;
+  reset(): void;
+}
+
+let wasmModule: Promise<WebAssembly.Module> | undefined;
+let corePromise: Promise<FFmpegCore> | undefined;
+let coreRuns = 0;
+let coreLog: string[] = [];
+
+/**
+ * ffmpeg.wasm corrupts its own heap after about 100 runs in one instance ("memory access out of bounds"), so
+ * the instance is replaced every CORE_RUNS runs. Compiling the 32 MB wasm is the slow part (~0.3 s) and is done
+ * once; a fresh instance from the compiled module costs a few milliseconds.
+ */
+const CORE_RUNS = 40;
+
+function ffmpegCore(): Promise<FFmpegCore> {
+  if (corePromise && coreRuns >= CORE_RUNS) corePromise = undefined;
+  corePromise ??= (async () => {
+    coreRuns = 0;
+    // The Emscripten build assumes a worker and reads self.location while loading.
+    if (!(globalThis as { location?: unknown }).location) {
+      Object.defineProperty(globalThis, "location", { value: new URL(import.meta.url), configurable: true });
+    }
+    const mod = await import("npm:@ffmpeg/core@0.12.10");
+    wasmModule ??= Deno.readFile(new URL(import.meta.resolve("npm:@ffmpeg/core@0.12.10/wasm"))).then((b) =>
+      WebAssembly.compile(b)
+    );
+    const compiled = await wasmModule;
+    const core = (await mod.default({
+      instantiateWasm(
+        imports: WebAssembly.Imports,
+        done: (inst: WebAssembly.Instance, m: WebAssembly.Module) => void,
+      ) {
+        WebAssembly.instantiate(compiled, imports).then((inst) => done(inst, compiled));
+        return {};
+      },
+    })) as FFmpegCore;
+    core.setLogger((e) => {
+      coreLog.push(e.message);
+      if (coreLog.length > 200) coreLog = coreLog.slice(-100);
+    });
+    return core;
+  })();
+  coreRuns++;
+  return corePromise;
+}
+
+let fileCounter = 0;
+
+/** How decodes went: a seek whose output came up short falls back to decoding from the start. */
+export const decodeStats = { seeked: 0, fromStart: 0, seekFallbacks: 0 };
+
+async function runFfmpeg(
+  bytes: Uint8Array,
+  file: string,
+  build: (input: string, output: string) => string[],
+  probe = false,
+): Promise<Uint8Array> {
+  try {
+    return await runFfmpegOnce(bytes, file, build, probe);
+  } catch (e) {
+    if (!(e instanceof WebAssembly.RuntimeError)) throw e;
+    // a trap leaves the instance unusable; one retry on a fresh instance separates that from a bad file
+    coreRuns = CORE_RUNS;
+    try {
+      return await runFfmpegOnce(bytes, file, build, probe);
+    } catch (e2) {
+      coreRuns = CORE_RUNS;
+      if (e2 instanceof WebAssembly.RuntimeError) {
+        throw new VideoError(file, `ffmpeg crashed (${e2.message})`);
+      }
+      throw e2;
+    }
+  }
+}
+
+function fsExists(core: FFmpegCore, path: string): boolean {
+  try {
+    return core.FS.readFile(path).length > 0;
+  } catch {
+    return false;
+  }
+}
+
+async function runFfmpegOnce(
+  bytes: Uint8Array,
+  file: string,
+  build: (input: string, output: string) => string[],
+  probe: boolean,
+): Promise<Uint8Array> {
+  const core = await ffmpegCore();
+  const ext = file.match(/\.[A-Za-z0-9]{1,5}$/)?.[0] ?? "";
+  const input = `in${++fileCounter}${ext}`;
+  const output = `out${fileCounter}`;
+  core.FS.writeFile(input, bytes);
+  coreLog = [];
+  try {
+    core.reset();
+    let rc: number;
+    if (probe) {
+      // ffprobe's wrapper never sets a return code, and on some exits throws a non-Error that the wrapper's own
+      // `e.message.startsWith` check trips over; success is judged by whether it wrote its output.
+      try {
+        core.ffprobe(...build(input, output));
+      } catch (e) {
+        if (e instanceof WebAssembly.RuntimeError) throw e;
+      }
+      rc = fsExists(core, output) ? 0 : 1;
+    } else rc = core.exec(...build(input, output));
+    if (rc !== 0) {
+      const log = coreLog.filter((l) => !l.startsWith("Aborted")).slice(-4).join(" | ");
+      if (/Decoder .* not found|Unknown decoder|unsupported codec|codec not currently supported/i.test(log)) {
+        throw new VideoError(file, `unsupported codec (${log})`);
+      }
+      throw new VideoError(file, `ffmpeg failed with code ${rc}: ${log || "no log"}`);
+    }
+    return core.FS.readFile(output);
+  } finally {
+    for (const p of [input, output]) {
+      try {
+        core.FS.unlink(p);
+      } catch { /* output may not exist */ }
+    }
+  }
+}
+
+async function probeWithFfmpeg(bytes: Uint8Array, file: string, container: string): Promise<VideoInfo> {
+  const out = await runFfmpeg(bytes, file, (i, o) => [
+    "-v",
+    "error",
+    "-select_streams",
+    "v:0",
+    "-show_entries",
+    "stream=codec_name,width,height,avg_frame_rate,r_frame_rate:packet=pts_time,flags",
+    "-of",
+    "json",
+    i,
+    "-o",
+    o,
+  ], true);
+  // deno-lint-ignore no-explicit-any
+  const j = JSON.parse(new TextDecoder().decode(out)) as any;
+  const st = j.streams?.[0];
+  if (!st) throw new VideoError(file, "no video stream");
+  const packets: { pts_time?: string; flags?: string }[] = j.packets ?? [];
+  if (packets.length === 0) throw new VideoError(file, "zero frames in the video stream");
+  const pts = packets.map((p, i) => ({ t: Number(p.pts_time ?? i), key: (p.flags ?? "").includes("K") }));
+  pts.sort((a, b) => a.t - b.t);
+  const rate = (s: string | undefined) => {
+    const [a, b] = (s ?? "0/1").split("/").map(Number);
+    return b ? a / b : 0;
+  };
+  const fps = rate(st.avg_frame_rate) || rate(st.r_frame_rate);
+  return {
+    container,
+    codec: st.codec_name,
+    width: st.width,
+    height: st.height,
+    fps,
+    frameCount: packets.length,
+    keyFrames: pts.map((p, i) => (p.key ? i : -1)).filter((i) => i >= 0),
+    rotation: 0,
+    durationS: fps ? packets.length / fps : 0,
+    times: pts.map((p) => p.t - pts[0].t),
+  };
+}
+
+/** Container facts without decoding pixels. */
+export async function openVideo(bytes: Uint8Array, fileName: string): Promise<VideoInfo> {
+  if (bytes.length === 0) throw new VideoError(fileName, "empty file");
+  const container = sniffContainer(bytes);
+  if (container === "mp4") return probeMp4(bytes, fileName).info;
+  if (container === "unknown") {
+    throw new VideoError(fileName, "unrecognised container (not MP4, AVI or WebM)");
+  }
+  return await probeWithFfmpeg(bytes, fileName, container);
+}
+
+function rawToFrames(raw: Uint8Array, w: number, h: number, n: number, file: string): Frame[] {
+  const size = w * h * 3;
+  if (raw.length < size * n) {
+    throw new VideoError(file, `decoded ${Math.floor(raw.length / size)} of ${n} wanted frames`);
+  }
+  const out: Frame[] = [];
+  for (let i = 0; i < n; i++) out.push({ width: w, height: h, data: raw.slice(i * size, (i + 1) * size) });
+  return out;
+}
+
+/** Frame-number select expression; ffmpeg evaluates it per decoded frame, so keep it a flat sum. */
+function selectByNumber(wanted: number[], offset: number): string {
+  return `select='${wanted.map((i) => `eq(n,${i - offset})`).join("+")}'`;
+}
+
+/**
+ * Decodes the frames at `indices` (presentation order, 0-based, any order, repeats allowed) and returns them in
+ * the requested order; repeated indices share one Frame object. Decoding starts at the key frame before the
+ * first wanted frame, as decord does for random access.
+ */
+export async function decodeFrames(
+  bytes: Uint8Array,
+  fileName: string,
+  indices: ArrayLike<number>,
+  /** from openVideo on the same bytes, to skip probing twice */
+  known?: VideoInfo,
+): Promise<Frame[]> {
+  const info = known ?? await openVideo(bytes, fileName);
+  const wanted = Array.from(indices);
+  const n = info.frameCount;
+  for (const i of wanted) {
+    if (!Number.isInteger(i) || i < 0 || i >= n) {
+      throw new VideoError(fileName, `frame index ${i} out of range 0..${n - 1}`);
+    }
+  }
+  const unique = [...new Set(wanted)].sort((a, b) => a - b);
+  if (unique.length === 0) return [];
+  // ffmpeg applies the display matrix by default, so quarter turns swap the output's sides
+  const quarter = info.rotation === 90 || info.rotation === 270;
+  const w = quarter ? info.height : info.width;
+  const h = quarter ? info.width : info.height;
+  const first = unique[0];
+  const key = info.keyFrames.filter((k) => k <= first).pop() ?? 0;
+  const common = ["-nostdin", "-v", "error", "-fflags", "+discardcorrupt"];
+  const tail = (o: string, filter: string) => [
+    "-an",
+    "-vf",
+    filter,
+    "-fps_mode",
+    "passthrough",
+    "-frames:v",
+    String(unique.length),
+    "-f",
+    "rawvideo",
+    "-pix_fmt",
+    "rgb24",
+    o,
+  ];
+  let frames: Frame[] | undefined;
+  // Seeking only where the times come from our own reading of the sample table: a seek that lands one frame
+  // off would shift every select index silently (seen with MJPEG in AVI), and a full decode cannot be wrong.
+  if (key > 0 && info.container === "mp4" && info.times.length === n) {
+    // Seek half a frame past the key frame's time so that rounding cannot land on the previous key frame; with
+    // -noaccurate_seek nothing is dropped, so frame n=0 of the output is that key frame.
+    const dt = n > 1 ? (info.times[n - 1] - info.times[0]) / (n - 1) : 0;
+    const ss = (info.times[key] + dt / 2).toFixed(6);
+    const raw = await runFfmpeg(bytes, fileName, (i, o) => [
+      ...common,
+      "-noaccurate_seek",
+      "-ss",
+      ss,
+      "-i",
+      i,
+      ...tail(o, selectByNumber(unique, key)),
+    ]);
+    if (raw.length === w * h * 3 * unique.length) {
+      frames = rawToFrames(raw, w, h, unique.length, fileName);
+      decodeStats.seeked++;
+    } else decodeStats.seekFallbacks++;
+  }
+  if (!frames) {
+    decodeStats.fromStart++;
+    const raw = await runFfmpeg(
+      bytes,
+      fileName,
+      (i, o) => [...common, "-i", i, ...tail(o, selectByNumber(unique, 0))],
+    );
+    frames = rawToFrames(raw, w, h, unique.length, fileName);
+  }
+  const byIndex = new Map(unique.map((i, k) => [i, frames![k]]));
+  return wanted.map((i) => byIndex.get(i)!);
+}
+
+/**
+ * Runs the shared ffmpeg.wasm on one in-memory file and returns the output file; `args` receives the input and
+ * output names inside ffmpeg's file system. Used to make High-profile / B-frame fixtures without native ffmpeg.
+ */
+export function ffmpegTransform(
+  bytes: Uint8Array,
+  fileName: string,
+  args: (input: string, output: string) => string[],
+): Promise<Uint8Array> {
+  return runFfmpeg(bytes, fileName, args);
+}
+
+/** Every frame, in order: for tests and small clips only (the whole clip is held in memory). */
+export async function decodeAll(bytes: Uint8Array, fileName: string): Promise<Frame[]> {
+  const info = await openVideo(bytes, fileName);
+  return decodeFrames(bytes, fileName, Array.from({ length: info.frameCount }, (_, i) => i), info);
+}

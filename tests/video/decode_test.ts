@@ -1,0 +1,263 @@
+// Decoding must return the frames the sampler asked for (right index, right place on screen, right colour),
+// seek from key frames without changing a pixel, and fail on bad files with the file name in the error.
+
+import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
+import { generateSynthetic } from "../../lib/data/synthetic.ts";
+import {
+  decodeAll,
+  decodeFrames,
+  decodeStats,
+  ffmpegTransform,
+  type Frame,
+  openVideo,
+  VideoError,
+} from "../../lib/video/decode.ts";
+import { crc32, encodePng } from "../../lib/video/png.ts";
+import { main as videoCli, videoReport } from "../../lib/cli/video.ts";
+
+const dir = await Deno.makeTempDir({ prefix: "vifi-dec-" });
+const summary = await generateSynthetic(dir, {
+  seed: 11,
+  clipsPerClass: 1,
+  frames: 12,
+  colours: ["red", "blue", "yellow"],
+  shapes: ["square"],
+  motions: ["right", "down"],
+  gop: 5,
+});
+
+function meanIn(f: Frame, x0: number, y0: number, x1: number, y1: number): number[] {
+  const s = [0, 0, 0];
+  let n = 0;
+  for (let y = Math.max(0, Math.ceil(y0)); y < Math.min(f.height, Math.floor(y1)); y++) {
+    for (let x = Math.max(0, Math.ceil(x0)); x < Math.min(f.width, Math.floor(x1)); x++) {
+      for (let c = 0; c < 3; c++) s[c] += f.data[(y * f.width + x) * 3 + c];
+      n++;
+    }
+  }
+  return s.map((v) => v / n);
+}
+
+async function rejects(p: Promise<unknown>, file: string, reason: RegExp): Promise<void> {
+  let err: unknown;
+  try {
+    await p;
+  } catch (e) {
+    err = e;
+  }
+  assert(err instanceof VideoError, `expected a VideoError, got ${err}`);
+  assert(err.message.includes(file), `"${err.message}" names ${file}`);
+  assert(reason.test(err.message), `"${err.message}" matches ${reason}`);
+}
+
+Deno.test("decode: container facts come from the sample table", async () => {
+  const clip = summary.clips[0];
+  const info = await openVideo(await Deno.readFile(`${dir}/${clip.path}`), clip.path);
+  assertEquals(info.container, "mp4");
+  assert(info.codec.startsWith("avc1."), info.codec);
+  assertEquals([info.width, info.height, info.frameCount, info.rotation], [64, 64, 12, 0]);
+  assertEquals(info.fps, 8);
+  // the encoder's muxer writes no stss; the key frames must come from the IDR slices (GOP 5)
+  assertEquals(info.keyFrames, [0, 5, 10]);
+});
+
+Deno.test("decode: every frame shows the object in its colour where it was drawn", async () => {
+  for (const clip of summary.clips) {
+    const frames = await decodeAll(await Deno.readFile(`${dir}/${clip.path}`), clip.path);
+    assertEquals(frames.length, 12);
+    for (let t = 0; t < frames.length; t += 5) {
+      const [cx, cy] = clip.centres[t];
+      const h = clip.radius * 0.5;
+      const inside = meanIn(frames[t], cx - h, cy - h, cx + h, cy + h);
+      for (let c = 0; c < 3; c++) {
+        assert(Math.abs(inside[c] - clip.rgb[c]) < 20, `${clip.path} frame ${t}: ${inside} vs ${clip.rgb}`);
+      }
+      // a patch on the far side of the frame is background
+      const fx = cx < 32 ? 56 : 2, fy = cy < 32 ? 56 : 2;
+      const far = meanIn(frames[t], fx, fy, fx + 6, fy + 6);
+      assert(far.every((v) => v < 100), `${clip.path} frame ${t} background ${far}`);
+    }
+  }
+});
+
+Deno.test("decode: sampled frames equal the full decode, in request order, from key-frame seeks", async () => {
+  const clip = summary.clips[1];
+  const bytes = await Deno.readFile(`${dir}/${clip.path}`);
+  const all = await decodeAll(bytes, clip.path);
+  const before = { ...decodeStats };
+  const want = [11, 7, 7, 8];
+  const got = await decodeFrames(bytes, clip.path, want);
+  assertEquals(got.map((f) => f.data), want.map((i) => all[i].data));
+  assertEquals(decodeStats.seeked, before.seeked + 1, "decoding started at key frame 5");
+  assertEquals(decodeStats.seekFallbacks, before.seekFallbacks);
+  await rejects(decodeFrames(bytes, clip.path, [12]), clip.path, /out of range/);
+});
+
+Deno.test("decode: High profile with B-frames (made by ffmpeg.wasm) seeks exactly too", async () => {
+  const clip = summary.clips[2];
+  const bytes = await Deno.readFile(`${dir}/${clip.path}`);
+  const high = await ffmpegTransform(bytes, clip.path, (i, o) => [
+    "-nostdin",
+    "-v",
+    "error",
+    "-i",
+    i,
+    "-c:v",
+    "libx264",
+    "-profile:v",
+    "high",
+    "-bf",
+    "2",
+    "-g",
+    "4",
+    "-f",
+    "mp4",
+    o,
+  ]);
+  const info = await openVideo(high, "high.mp4");
+  assert(info.codec.startsWith("avc1.64"), info.codec);
+  assertEquals(info.frameCount, 12);
+  assert(info.keyFrames.length >= 3 && info.keyFrames[0] === 0, `${info.keyFrames}`);
+  const all = await decodeAll(high, "high.mp4");
+  const want = [10, 6, 9];
+  const got = await decodeFrames(high, "high.mp4", want);
+  assertEquals(got.map((f) => f.data), want.map((i) => all[i].data));
+  // same frame order as the Baseline original, up to re-encoding loss
+  const orig = await decodeAll(bytes, clip.path);
+  for (let t = 0; t < 12; t++) {
+    let mad = 0;
+    for (let j = 0; j < orig[t].data.length; j++) mad += Math.abs(orig[t].data[j] - all[t].data[j]);
+    assert(mad / orig[t].data.length < 4, `frame ${t} MAD ${mad / orig[t].data.length}`);
+  }
+});
+
+Deno.test("decode: AVI and WebM go through ffprobe; MJPEG-in-MP4 seeks; frames match the original", async () => {
+  const clip = summary.clips[3];
+  const bytes = await Deno.readFile(`${dir}/${clip.path}`);
+  const orig = await decodeAll(bytes, clip.path);
+  const cases: [string, string, string[]][] = [
+    ["mpeg4.avi", "avi", ["-c:v", "mpeg4", "-q:v", "2", "-g", "5", "-f", "avi"]],
+    ["vp8.webm", "webm", ["-c:v", "libvpx", "-b:v", "1M", "-g", "5", "-f", "webm"]],
+    ["mjpeg.mp4", "mp4", ["-c:v", "mjpeg", "-q:v", "2", "-f", "mp4"]],
+  ];
+  for (const [name, container, args] of cases) {
+    const out = await ffmpegTransform(
+      bytes,
+      clip.path,
+      (i, o) => ["-nostdin", "-v", "error", "-i", i, ...args, o],
+    );
+    const info = await openVideo(out, name);
+    assertEquals([info.container, info.frameCount, info.width, info.height], [container, 12, 64, 64], name);
+    assertEquals(info.fps, 8, name);
+    const all = await decodeAll(out, name);
+    const got = await decodeFrames(out, name, [9, 4]);
+    assertEquals(got.map((f) => f.data), [all[9].data, all[4].data], name);
+    for (let t = 0; t < 12; t++) {
+      let mad = 0;
+      for (let j = 0; j < orig[t].data.length; j++) mad += Math.abs(orig[t].data[j] - all[t].data[j]);
+      assert(mad / orig[t].data.length < 6, `${name} frame ${t} MAD ${mad / orig[t].data.length}`);
+    }
+  }
+});
+
+Deno.test("decode: an unknown codec is named in the error", async () => {
+  const clip = summary.clips[0];
+  const bytes = await Deno.readFile(`${dir}/${clip.path}`);
+  const text = new TextDecoder("latin1").decode(bytes);
+  const odd = bytes.slice();
+  odd.set(new TextEncoder().encode("xyzw"), text.indexOf("avc1", text.indexOf("stsd")));
+  await rejects(openVideo(odd, "odd.mp4"), "odd.mp4", /unsupported codec "xyzw"/);
+  await rejects(decodeFrames(odd, "odd.mp4", [0]), "odd.mp4", /unsupported codec/);
+});
+
+Deno.test("decode: truncated, random, empty and moov-less files fail naming the file", async () => {
+  const clip = summary.clips[0];
+  const bytes = await Deno.readFile(`${dir}/${clip.path}`);
+  const cut = bytes.slice(0, Math.floor(bytes.length * 0.6));
+  await rejects(openVideo(cut, "cut.mp4"), "cut.mp4", /truncated/);
+  await rejects(decodeFrames(cut, "cut.mp4", [0]), "cut.mp4", /truncated/);
+  // with the moov box first the sample table survives a cut, so the check against the file size must catch it
+  const faststart = await ffmpegTransform(bytes, clip.path, (i, o) => [
+    "-nostdin",
+    "-v",
+    "error",
+    "-i",
+    i,
+    "-c",
+    "copy",
+    "-movflags",
+    "+faststart",
+    "-f",
+    "mp4",
+    o,
+  ]);
+  assertEquals((await openVideo(faststart, "fs.mp4")).frameCount, 12);
+  const cutData = faststart.slice(0, faststart.length - 200);
+  await rejects(openVideo(cutData, "cutdata.mp4"), "cutdata.mp4", /truncated: sample data ends/);
+  const noise = new Uint8Array(4096);
+  let x = 12345;
+  for (let i = 0; i < noise.length; i++) noise[i] = (x = (x * 1103515245 + 12345) >>> 0) >>> 24;
+  await rejects(openVideo(noise, "noise.mp4"), "noise.mp4", /unrecognised container/);
+  // an MP4 header followed by garbage reaches the box parser
+  const fake = noise.slice();
+  fake.set([0, 0, 0, 16, 0x66, 0x74, 0x79, 0x70, 0x69, 0x73, 0x6f, 0x6d, 0, 0, 0, 0]);
+  await rejects(openVideo(fake, "fake.mp4"), "fake.mp4", /corrupt|truncated/);
+  await rejects(openVideo(new Uint8Array(0), "empty.mp4"), "empty.mp4", /empty/);
+});
+
+Deno.test("png: valid signature, chunk CRCs and round-trippable pixels", async () => {
+  assertEquals(crc32(new TextEncoder().encode("IEND")), 0xae426082);
+  const rgb = new Uint8Array(5 * 3 * 3).map((_, i) => i * 7);
+  const png = await encodePng(5, 3, rgb);
+  assertEquals([...png.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+  const dv = new DataView(png.buffer);
+  let o = 8;
+  const types: string[] = [];
+  let idat = new Uint8Array(0);
+  while (o < png.length) {
+    const len = dv.getUint32(o);
+    const type = new TextDecoder().decode(png.subarray(o + 4, o + 8));
+    types.push(type);
+    assertEquals(dv.getUint32(o + 8 + len), crc32(png.subarray(o + 4, o + 8 + len)), type);
+    if (type === "IDAT") idat = png.slice(o + 8, o + 8 + len);
+    o += 12 + len;
+  }
+  assertEquals(types, ["IHDR", "IDAT", "IEND"]);
+  const raw = new Uint8Array(
+    await new Response(new Blob([idat]).stream().pipeThrough(new DecompressionStream("deflate")))
+      .arrayBuffer(),
+  );
+  for (let y = 0; y < 3; y++) {
+    assertEquals(raw[y * 16], 0);
+    assertEquals([...raw.subarray(y * 16 + 1, y * 16 + 16)], [...rgb.subarray(y * 15, y * 15 + 15)]);
+  }
+});
+
+Deno.test("video CLI: report, sampled indices and PNG dump", async () => {
+  const clip = summary.clips[0];
+  const file = `${dir}/${clip.path}`;
+  const test = await videoReport(file, { frames: 4, mode: "test", clips: 1, crops: 1, seed: 0 });
+  assertEquals(test.indices, [1, 4, 7, 10]);
+  assertEquals(test.frameCount, 12);
+  const out = `${dir}/dump`;
+  const r = await videoReport(file, { frames: 3, mode: "train", clips: 2, crops: 1, seed: 5, dump: out });
+  assertEquals(r.indices.length, 6);
+  assertEquals(r.dumped!.length, 6);
+  assert(r.dumped![0].endsWith(`/0_f${r.indices[0]}.png`), r.dumped![0]);
+  const again = await videoReport(file, { frames: 3, mode: "train", clips: 2, crops: 1, seed: 5 });
+  assertEquals(again.indices, r.indices, "the seed fixes the draw");
+  assertEquals((await Deno.readFile(r.dumped![5])).subarray(1, 4), new TextEncoder().encode("PNG"));
+  const err = console.error;
+  console.error = () => {};
+  try {
+    assertEquals(await videoCli([`${dir}/missing.mp4`]), 1);
+    assertEquals(await videoCli([file, "--mode", "fast"]), 2);
+  } finally {
+    console.error = err;
+  }
+});
+
+Deno.test({
+  name: "decode: clean up",
+  fn: () => Deno.remove(dir, { recursive: true }),
+});
