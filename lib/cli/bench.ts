@@ -19,6 +19,9 @@ import { ViFiClip } from "../models/vifi.ts";
 import { AdamW } from "../train/optimizer.ts";
 import { CompiledStep, eagerStep } from "../train/step.ts";
 import { benchTokenizer } from "../text/bench.ts";
+import { generateSynthetic } from "../data/synthetic.ts";
+import { parseList } from "../data/lists.ts";
+import { VideoLoader } from "../data/loader.ts";
 import { defaultCacheDir } from "../io/download.ts";
 
 export interface BenchRow {
@@ -317,7 +320,55 @@ export async function runBench(rt: Runtime, o: BenchOptions): Promise<BenchRow[]
   }
   await modelBench(rt, want, emit);
   if (want("tokenizer", "K400 prompts")) await tokenizerRow(emit);
+  if (want("video-pipeline", "H.264 240x240")) await videoPipelineRow(emit);
   return rows;
+}
+
+/**
+ * Decode + sample + transform throughput of the training pipeline on one core (no workers): what
+ * one loader worker delivers. Synthetic H.264 (Baseline) clips, 240×240, 32 frames, T = 8 → 224².
+ */
+async function videoPipelineRow(emit: (r: BenchRow) => void) {
+  const dir = await Deno.makeTempDir();
+  try {
+    await generateSynthetic(dir, {
+      seed: 1,
+      clipsPerClass: 2,
+      frames: 32,
+      size: 240,
+      shapes: ["circle", "square"],
+      colours: ["red", "blue"],
+      motions: ["left", "up"],
+    });
+    const items = parseList(await Deno.readTextFile(`${dir}/train.txt`), "train.txt");
+    const T = 8;
+    const loader = new VideoLoader(items, {
+      root: dir,
+      batch: 1,
+      frames: T,
+      mode: "train",
+      workers: 0,
+      seed: 1,
+    });
+    for await (const _ of loader.epoch(0)) break; // ffmpeg.wasm start-up
+    const t0 = performance.now();
+    let frames = 0;
+    for await (const b of loader.epoch(1)) frames += b.shape[1];
+    const s = (performance.now() - t0) / 1000;
+    loader.close();
+    emit({
+      op: "video-pipeline",
+      shape: `H.264 240x240 → train 224², T=${T}`,
+      dtype: "-",
+      ms: (1000 * s) / frames,
+      frames_per_s: frames / s,
+      ref: null,
+      ref_ms: null,
+      ratio: null,
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 }
 
 /** CLIP BPE throughput on the K400 class prompts (CPU; no reference engine in this process). */
@@ -443,6 +494,14 @@ function fmt(x: number | null | undefined, digits = 1): string {
 }
 
 function printRow(r: BenchRow) {
+  if (r.op === "video-pipeline") {
+    console.log(
+      `| ${r.op} | ${r.shape} | ${
+        fmt(r.frames_per_s, 0)
+      } frames/s on one core (decode + sample + transform) |`,
+    );
+    return;
+  }
   if (r.prompts_per_s !== undefined) {
     console.log(
       `| ${r.op.padEnd(9)} | ${r.shape} | ${fmt(r.prompts_per_s, 0)} prompts/s (word cache cleared), ` +

@@ -1,0 +1,45 @@
+// What the model receives for one video, exactly as the upstream pipeline makes it (spec §5.2–5.3):
+// read → open → sample frame indices → decode only those → spatial transforms → normalised float32.
+// Runs in a loader worker or in-process; deterministic from the job's seed.
+
+import { Rng } from "../selftest/rng.ts";
+import { decodeFrames, openVideo } from "../video/decode.ts";
+import { sampleMultiClip, sampleTestIndices, sampleTrainIndices } from "../video/sampling.ts";
+import { testTransform, trainTransform } from "../video/transforms.ts";
+
+export interface PrepareJob {
+  path: string;
+  mode: "train" | "test";
+  /** frames per clip (T) */
+  frames: number;
+  /** test views: clips × crops (training always draws one clip, one crop) */
+  clips?: number;
+  crops?: number;
+  /** output side (224 for CLIP ViT-B/16) */
+  size?: number;
+  seed: number;
+}
+
+export interface Prepared {
+  /** [views·T, 3, size, size] normalised frames, views = crops·clips (crop-major, then clip-major) */
+  data: Float32Array;
+  shape: [number, number, number, number];
+  indices: number[];
+}
+
+export async function prepareVideo(job: PrepareJob, bytes?: Uint8Array): Promise<Prepared> {
+  const file = bytes ?? await Deno.readFile(job.path);
+  const info = await openVideo(file, job.path);
+  const rng = new Rng(job.seed);
+  const clips = job.mode === "test" ? job.clips ?? 1 : 1;
+  const idx = job.mode === "train"
+    ? sampleTrainIndices(info.frameCount, job.frames, rng)
+    : clips > 1
+    ? sampleMultiClip(info.frameCount, job.frames, clips, rng)
+    : sampleTestIndices(info.frameCount, job.frames);
+  const frames = await decodeFrames(file, job.path, idx, info);
+  const out = job.mode === "train"
+    ? trainTransform(frames, rng, { size: job.size })
+    : testTransform(frames, { crops: job.crops, size: job.size });
+  return { data: out.data, shape: out.shape, indices: Array.from(idx) };
+}
