@@ -274,7 +274,9 @@ export class Runtime {
       const gen = this.uniforms.issued.get(b);
       if (gen !== undefined && gen !== this.uniforms.generation) {
         // A flush (a CPU write or read) between rt.uniform() and this dispatch recycled the slot.
-        throw new Error(`vifi: ${opts.label ?? pipeline.label}: uniform slot made before a flush; make it after`);
+        throw new Error(
+          `vifi: ${opts.label ?? pipeline.label}: uniform slot made before a flush; make it after`,
+        );
       }
       const resource = b instanceof GPUBuffer ? { buffer: b } : b;
       entries.push({ binding, resource });
