@@ -77,3 +77,10 @@ export { readTorch, readTorchAsync, writeTorchStateDict } from "./lib/io/torch.t
 export { detectNaming, fromModelNames, mapWeights } from "./lib/io/keymap.ts";
 export { exportPth } from "./lib/io/export-pth.ts";
 export { readCheckpoint, resumeInto, saveCheckpoint } from "./lib/train/checkpoint.ts";
+export { ByteTokenizer, ClipTokenizer, loadTokenizer } from "./lib/text/tokenizer.ts";
+export { parseLabelCsv, readLabelCsv } from "./lib/data/labels.ts";
+export { checkData, loadDataset, parseList, readList } from "./lib/data/lists.ts";
+export { sampleMultiClip, sampleTestIndices, sampleTrainIndices } from "./lib/video/sampling.ts";
+export { testTransform, trainTransform } from "./lib/video/transforms.ts";
+// Video decoding, the loader and the synthetic generator pull in npm packages (mp4box, ffmpeg.wasm,
+// h264-mp4-encoder): import them from lib/video/decode.ts, lib/data/loader.ts, lib/data/synthetic.ts.
