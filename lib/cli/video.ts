@@ -3,7 +3,7 @@
 // training run. Exit codes: 0 fine, 1 the file could not be read or decoded, 2 usage.
 
 import { parseArgs } from "node:util";
-import { decodeFrames, openVideo, VideoError } from "../video/decode.ts";
+import { decodeFrames, openVideo, VideoError, type VideoInfo } from "../video/decode.ts";
 import { encodePng } from "../video/png.ts";
 import { sampleMultiClip, sampleTestIndices, sampleTrainIndices } from "../video/sampling.ts";
 import { Rng } from "../selftest/rng.ts";
@@ -16,17 +16,9 @@ const USAGE = `usage:
 
 class UsageError extends Error {}
 
-export interface VideoReport {
+/** What the model would receive: the container facts plus the sampling that was applied. */
+export interface VideoReport extends Omit<VideoInfo, "times"> {
   file: string;
-  container: string;
-  codec: string;
-  width: number;
-  height: number;
-  fps: number;
-  frameCount: number;
-  keyFrames: number[];
-  rotation: number;
-  durationS: number;
   mode: "test" | "train";
   frames: number;
   clips: number;

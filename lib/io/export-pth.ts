@@ -6,6 +6,7 @@ import type { ViFiClip } from "../models/vifi.ts";
 import { promptShapes, type Weights } from "../models/config.ts";
 import { fromModelNames } from "./keymap.ts";
 import { type WritableTensor, writeTorchStateDict } from "./torch.ts";
+import { writeFileAtomic } from "./atomic-write.ts";
 
 export interface ExportPthOptions {
   naming: "openai" | "vifi";
@@ -36,12 +37,5 @@ export async function exportPth(model: ViFiClip, path: string, opts: ExportPthOp
     wrapIn: opts.naming === "vifi" ? "model" : undefined,
     extra: opts.extra,
   });
-  const tmp = `${path}.tmp-${crypto.randomUUID().slice(0, 8)}`;
-  try {
-    await Deno.writeFile(tmp, bytes);
-    await Deno.rename(tmp, path);
-  } catch (e) {
-    await Deno.remove(tmp).catch(() => {});
-    throw new Error(`vifi: cannot write ${path}: ${e instanceof Error ? e.message : e}`);
-  }
+  await writeFileAtomic(path, bytes);
 }

@@ -9,6 +9,7 @@ import type { Precision } from "../models/clip.ts";
 import type { Variant, ViFiClip } from "../models/vifi.ts";
 import type { AdamW, AdamWConfig } from "./optimizer.ts";
 import type { LossScaler } from "./loss-scale.ts";
+import { writeFileAtomic } from "../io/atomic-write.ts";
 
 export const LIBRARY_VERSION = "0.1.0";
 
@@ -80,14 +81,7 @@ export async function saveCheckpoint(path: string, model: ViFiClip, opts: SaveOp
     savedAt: new Date().toISOString(),
   };
   const bytes = writeSafetensors(tensors, { format: "vifi-checkpoint", vifi: JSON.stringify(meta) });
-  const tmp = `${path}.tmp-${crypto.randomUUID().slice(0, 8)}`;
-  try {
-    await Deno.writeFile(tmp, bytes);
-    await Deno.rename(tmp, path);
-  } catch (e) {
-    await Deno.remove(tmp).catch(() => {});
-    throw new Error(`vifi: cannot write checkpoint ${path}: ${e instanceof Error ? e.message : e}`);
-  }
+  await writeFileAtomic(path, bytes);
 }
 
 export interface Checkpoint {
