@@ -5,14 +5,19 @@
 import { parseArgs } from "node:util";
 import { decodeFrames, openVideo, VideoError, type VideoInfo } from "../video/decode.ts";
 import { encodePng } from "../video/png.ts";
-import { sampleMultiClip, sampleTestIndices, sampleTrainIndices } from "../video/sampling.ts";
+import { sampleForMode } from "../video/sampling.ts";
+import { MEAN, STD, type TransformResult } from "../video/transforms.ts";
+import { transformFor } from "../data/prepare.ts";
 import { Rng } from "../selftest/rng.ts";
 
 const USAGE = `usage:
-  deno task video FILE [--frames T] [--mode test|train] [--clips N] [--crops N] [--seed S] [--dump DIR] [--json]
+  deno task video FILE [--frames T] [--mode test|train] [--clips N] [--crops N] [--seed S] [--dump DIR]
+                  [--transformed] [--json]
       container, codec, size, fps, frame count, key frames and the T sampled frame indices
-      (test: segment centres; train or --clips > 1: random TSN draws from --seed);
-      --dump DIR writes each sampled frame as DIR/<order>_f<index>.png`;
+      (test: segment centres, or with --clips > 1 independent random TSN draws; train: a random TSN draw
+      from --seed); --dump DIR writes each sampled frame as decoded, DIR/<order>_f<index>.png; with
+      --transformed, after the spatial transforms (train augmentations or test crops), one PNG per view
+      and frame, exactly what the model receives for that seed`;
 
 class UsageError extends Error {}
 
@@ -30,35 +35,77 @@ export interface VideoReport extends Omit<VideoInfo, "times"> {
 
 export async function videoReport(
   file: string,
-  opts: { frames: number; mode: "test" | "train"; clips: number; crops: number; seed: number; dump?: string },
+  opts: {
+    frames: number;
+    mode: "test" | "train";
+    clips: number;
+    crops: number;
+    seed: number;
+    dump?: string;
+    transformed?: boolean;
+  },
 ): Promise<VideoReport> {
   const bytes = await Deno.readFile(file);
   const info = await openVideo(bytes, file);
   const rng = new Rng(opts.seed);
   const n = info.frameCount;
-  const indices = Array.from(
-    opts.clips > 1
-      ? sampleMultiClip(n, opts.frames, opts.clips, rng)
-      : opts.mode === "train"
-      ? sampleTrainIndices(n, opts.frames, rng)
-      : sampleTestIndices(n, opts.frames),
-  );
+  const indices = Array.from(sampleForMode(opts.mode, n, opts.frames, opts.clips, rng));
   const { times: _times, ...facts } = info;
   const report: VideoReport = { file, ...facts, ...opts, indices };
   delete (report as { dump?: string }).dump;
+  delete (report as { transformed?: boolean }).transformed;
   if (opts.dump) {
     await Deno.mkdir(opts.dump, { recursive: true });
-    const frames = await decodeFrames(bytes, file, indices, info);
-    const width = String(indices.length - 1).length;
+    let frames = await decodeFrames(bytes, file, indices, info);
+    let names = indices.map((src, k) => `${k}_f${src}`);
+    if (opts.transformed) {
+      // Exactly what the loader feeds the model for this seed (same random stream as prepareVideo).
+      const job = {
+        path: file,
+        mode: opts.mode,
+        frames: opts.frames,
+        clips: opts.clips,
+        crops: opts.crops,
+        seed: opts.seed,
+      };
+      const out = transformFor(job, frames, rng);
+      frames = denormalize(out);
+      const views = out.shape[0] / indices.length;
+      names = frames.map((_, k) =>
+        `${k}_view${Math.floor(k / indices.length)}_f${indices[k % indices.length]}`
+      );
+      if (!Number.isInteger(views)) {
+        throw new Error("transformed frame count is not a multiple of the sampled frames");
+      }
+    }
+    const width = String(frames.length - 1).length;
     report.dumped = [];
     for (let k = 0; k < frames.length; k++) {
       const f = frames[k];
-      const path = `${opts.dump}/${String(k).padStart(width, "0")}_f${indices[k]}.png`;
+      const [order, ...rest] = names[k].split("_");
+      const path = `${opts.dump}/${order.padStart(width, "0")}_${rest.join("_")}.png`;
       await Deno.writeFile(path, await encodePng(f.width, f.height, f.data));
       report.dumped.push(path);
     }
   }
   return report;
+}
+
+/** Normalised (N, 3, S, S) floats back to RGB bytes, for looking at what the model receives. */
+function denormalize(r: TransformResult): { width: number; height: number; data: Uint8Array }[] {
+  const [n, , h, w] = r.shape;
+  const out = [];
+  for (let k = 0; k < n; k++) {
+    const data = new Uint8Array(h * w * 3);
+    for (let c = 0; c < 3; c++) {
+      const base = (k * 3 + c) * h * w;
+      for (let i = 0; i < h * w; i++) {
+        data[i * 3 + c] = Math.max(0, Math.min(255, Math.round(r.data[base + i] * STD[c] + MEAN[c])));
+      }
+    }
+    out.push({ width: w, height: h, data });
+  }
+  return out;
 }
 
 function intArg(v: string | undefined, name: string, def: number, min: number): number {
@@ -107,6 +154,7 @@ export async function main(args: string[]): Promise<number> {
         crops: { type: "string" },
         seed: { type: "string" },
         dump: { type: "string" },
+        transformed: { type: "boolean" },
         json: { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
@@ -127,6 +175,7 @@ export async function main(args: string[]): Promise<number> {
       crops: intArg(parsed.values.crops, "crops", 1, 1),
       seed: intArg(parsed.values.seed, "seed", 0, 0),
       dump: parsed.values.dump,
+      transformed: parsed.values.transformed ?? false,
     };
     const report = await videoReport(parsed.positionals[0], opts);
     if (parsed.values.json) console.log(JSON.stringify(report, null, 2));

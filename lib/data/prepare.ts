@@ -4,8 +4,8 @@
 
 import { Rng } from "../selftest/rng.ts";
 import { decodeFrames, openVideo } from "../video/decode.ts";
-import { sampleMultiClip, sampleTestIndices, sampleTrainIndices } from "../video/sampling.ts";
-import { testTransform, trainTransform } from "../video/transforms.ts";
+import { sampleForMode } from "../video/sampling.ts";
+import { type Frame, testTransform, trainTransform, type TransformResult } from "../video/transforms.ts";
 
 export interface PrepareJob {
   path: string;
@@ -32,14 +32,15 @@ export async function prepareVideo(job: PrepareJob, bytes?: Uint8Array): Promise
   const info = await openVideo(file, job.path);
   const rng = new Rng(job.seed);
   const clips = job.mode === "test" ? job.clips ?? 1 : 1;
-  const idx = job.mode === "train"
-    ? sampleTrainIndices(info.frameCount, job.frames, rng)
-    : clips > 1
-    ? sampleMultiClip(info.frameCount, job.frames, clips, rng)
-    : sampleTestIndices(info.frameCount, job.frames);
+  const idx = sampleForMode(job.mode, info.frameCount, job.frames, clips, rng);
   const frames = await decodeFrames(file, job.path, idx, info);
-  const out = job.mode === "train"
+  const out = transformFor(job, frames, rng);
+  return { data: out.data, shape: out.shape, indices: Array.from(idx) };
+}
+
+/** The spatial part: the training augmentations or the test crops, continuing the job's random stream. */
+export function transformFor(job: PrepareJob, frames: Frame[], rng: Rng): TransformResult {
+  return job.mode === "train"
     ? trainTransform(frames, rng, { size: job.size })
     : testTransform(frames, { crops: job.crops, size: job.size });
-  return { data: out.data, shape: out.shape, indices: Array.from(idx) };
 }

@@ -59,3 +59,18 @@ export function sampleMultiClip(n: number, t: number, clips: number, rng: Rng): 
   for (let c = 0; c < clips; c++) out.set(sampleTrainIndices(n, t, rng), c * t);
   return out;
 }
+
+/**
+ * The frame indices the pipeline uses for one video: training draws one random TSN clip; testing takes
+ * segment centres, or with clips > 1 independent training-style draws (as the reference does).
+ */
+export function sampleForMode(
+  mode: "train" | "test",
+  n: number,
+  t: number,
+  clips: number,
+  rng: Rng,
+): Int32Array {
+  if (mode === "train") return sampleTrainIndices(n, t, rng);
+  return clips > 1 ? sampleMultiClip(n, t, clips, rng) : sampleTestIndices(n, t);
+}
