@@ -240,11 +240,12 @@ Deno.test("video CLI: report, sampled indices and PNG dump", async () => {
   assertEquals(test.indices, [1, 4, 7, 10]);
   assertEquals(test.frameCount, 12);
   const out = `${dir}/dump`;
-  const r = await videoReport(file, { frames: 3, mode: "train", clips: 2, crops: 1, seed: 5, dump: out });
+  // Two test clips are two independent random TSN draws (training always draws one clip).
+  const r = await videoReport(file, { frames: 3, mode: "test", clips: 2, crops: 1, seed: 5, dump: out });
   assertEquals(r.indices.length, 6);
   assertEquals(r.dumped!.length, 6);
   assert(r.dumped![0].endsWith(`/0_f${r.indices[0]}.png`), r.dumped![0]);
-  const again = await videoReport(file, { frames: 3, mode: "train", clips: 2, crops: 1, seed: 5 });
+  const again = await videoReport(file, { frames: 3, mode: "test", clips: 2, crops: 1, seed: 5 });
   assertEquals(again.indices, r.indices, "the seed fixes the draw");
   assertEquals((await Deno.readFile(r.dumped![5])).subarray(1, 4), new TextEncoder().encode("PNG"));
   const err = console.error;
