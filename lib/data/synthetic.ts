@@ -156,10 +156,41 @@ export async function encodeMp4(
     enc.initialize();
     for (const f of frames) enc.addFrameRgba(f);
     enc.finalize();
-    return enc.FS.readFile(enc.outputFilename);
+    return clearMp4Times(enc.FS.readFile(enc.outputFilename));
   } finally {
     enc.delete();
   }
+}
+
+/**
+ * The muxer stamps the wall clock into mvhd/tkhd/mdhd: zero those times so the same seed gives the
+ * same bytes whenever it runs.
+ */
+export function clearMp4Times(mp4: Uint8Array): Uint8Array {
+  const view = new DataView(mp4.buffer, mp4.byteOffset, mp4.byteLength);
+  const walk = (start: number, end: number) => {
+    for (let o = start; o + 8 <= end;) {
+      let size = view.getUint32(o);
+      const type = String.fromCharCode(mp4[o + 4], mp4[o + 5], mp4[o + 6], mp4[o + 7]);
+      let header = 8;
+      if (size === 1) {
+        size = Number(view.getBigUint64(o + 8));
+        header = 16;
+      } else if (size === 0) {
+        size = end - o;
+      }
+      if (size < header || o + size > end) return;
+      if (type === "moov" || type === "trak" || type === "mdia") walk(o + header, o + size);
+      if (type === "mvhd" || type === "tkhd" || type === "mdhd") {
+        const version = mp4[o + header];
+        const field = version === 1 ? 8 : 4;
+        mp4.fill(0, o + header + 4, o + header + 4 + 2 * field);
+      }
+      o += size;
+    }
+  };
+  walk(0, mp4.length);
+  return mp4;
 }
 
 function csv(rows: string[]): string {
