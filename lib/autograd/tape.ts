@@ -74,6 +74,13 @@ export class Param extends Var {
   zeroGrad(): void {
     if (this.grad) this.value.rt.clear(this.grad.buffer);
   }
+
+  /** Free the master value, the f16 copy and the gradient. */
+  dispose(): void {
+    this.half?.dispose();
+    this.value.dispose();
+    this.grad?.dispose();
+  }
 }
 
 export class Tape {

@@ -178,6 +178,13 @@ function layerNormGraph(M: number, N: number, w: Float32Array, b: Float32Array):
   };
 }
 
+/** The reference columns of a row: onnxruntime-web's time (null when it could not be loaded) and our ratio. */
+function against(refMs: number | null, ms: number): Pick<BenchRow, "ref" | "ref_ms" | "ratio"> {
+  return refMs === null
+    ? { ref: null, ref_ms: null, ratio: null }
+    : { ref: "onnxruntime-web wasm f32", ref_ms: refMs, ratio: refMs / ms };
+}
+
 export interface BenchOptions {
   reps: number;
   filter?: string;
@@ -230,10 +237,8 @@ export async function runBench(rt: Runtime, o: BenchOptions): Promise<BenchRow[]
         dtype,
         gflops,
         ms,
-        ref: refMs === null ? null : "onnxruntime-web wasm f32",
+        ...against(refMs, ms),
         ref_gflops: refMs === null ? null : flop / refMs / 1e6,
-        ref_ms: refMs,
-        ratio: refMs === null ? null : refMs / ms,
       });
     }
   }
@@ -269,10 +274,8 @@ export async function runBench(rt: Runtime, o: BenchOptions): Promise<BenchRow[]
           dtype,
           gflops: flop / ms / 1e6,
           ms,
-          ref: refMs === null ? null : "onnxruntime-web wasm f32",
+          ...against(refMs, ms),
           ref_gflops: refMs === null ? null : flop / refMs / 1e6,
-          ref_ms: refMs,
-          ratio: refMs === null ? null : refMs / ms,
         });
       }
     }
@@ -310,10 +313,8 @@ export async function runBench(rt: Runtime, o: BenchOptions): Promise<BenchRow[]
           dtype,
           gbps: bytes / ms / 1e6,
           ms,
-          ref: refMs === null ? null : "onnxruntime-web wasm f32",
+          ...against(refMs, ms),
           ref_gbps: refMs === null ? null : (2 * M * N * 4) / refMs / 1e6,
-          ref_ms: refMs,
-          ratio: refMs === null ? null : refMs / ms,
         });
       }
     }

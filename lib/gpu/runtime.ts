@@ -149,10 +149,6 @@ export class Runtime {
     return slot;
   }
 
-  get capturing(): boolean {
-    return this.capture !== undefined;
-  }
-
   /**
    * Start recording everything the runtime executes into a plan. The recorded work also runs now
    * (this is an ordinary eager step). Buffers the step allocates come from the plan's own lists and
@@ -306,8 +302,11 @@ export class Runtime {
     this.pass = undefined;
   }
 
-  /** Encoder for copies between dispatches (ends the open compute pass). */
-  copyEncoder(): GPUCommandEncoder {
+  /**
+   * Encoder for copies between dispatches (ends the open compute pass). Private: copies must go
+   * through copyBuffer/clear so that a capture records them.
+   */
+  private copyEncoder(): GPUCommandEncoder {
     this.endPass();
     return this.encoderNow();
   }

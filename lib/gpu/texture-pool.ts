@@ -45,9 +45,4 @@ export class TexturePool {
     }
     this.pending.length = 0;
   }
-
-  trim(): void {
-    for (const list of this.free.values()) for (const t of list) t.destroy();
-    this.free.clear();
-  }
 }

@@ -72,7 +72,7 @@ export class ClipModel {
       }
       const param = new Param(Tensor.from(this.rt, w.data, shape, "f32", name), true, name);
       if (this.precision === "f16") param.half = Tensor.from(this.rt, w.data, shape, "f16", `${name} (f16)`);
-      this.params.get(name)?.value.dispose();
+      this.params.get(name)?.dispose();
       this.params.set(name, param);
     }
     this.prompts = p;
@@ -235,9 +235,7 @@ export class ClipModel {
 
   dispose(): void {
     for (const p of this.params.values()) {
-      p.half?.dispose();
-      p.value.dispose();
-      p.grad?.dispose();
+      p.dispose();
     }
     this.params.clear();
   }

@@ -73,7 +73,7 @@ export class ViFiClip {
 
   setVariant(variant: Variant): void {
     this.variant = variant;
-    for (const [name, p] of this.clip.params) p.trainable = trainsParam(variant, name);
+    this.setVariantFlags(variant);
     this.dropTextCache();
   }
 
@@ -146,7 +146,7 @@ export class ViFiClip {
     const tape = new Tape();
     try {
       // Frozen while embedding, so no backward closures are recorded.
-      for (const p of this.clip.params.values()) p.trainable = false;
+      this.setVariantFlags("frozen");
       const out = await this.forward(tape, frames, tokens, classes);
       return {
         video: Float32Array.from(await out.video.value.read()),
@@ -160,10 +160,9 @@ export class ViFiClip {
     }
   }
 
+  /** Trainable flags only: embed() freezes and restores without dropping the class-embedding cache. */
   private setVariantFlags(variant: Variant): void {
-    for (const [name, p] of this.clip.params) {
-      if (p.trainable !== trainsParam(variant, name)) p.trainable = trainsParam(variant, name);
-    }
+    for (const [name, p] of this.clip.params) p.trainable = trainsParam(variant, name);
   }
 
   dispose(): void {
