@@ -133,12 +133,16 @@ async function gradientCheck(model: ViFiClip, rng: Rng): Promise<{ rel: number; 
       rt.device.queue.writeBuffer(p.value.buffer, 0, v);
       return await lossOf(model, frames, tokens, C, targets);
     };
-    const fd = ((await at(1)) - (await at(-1))) / (2 * eps);
+    const [plus, minus] = [await at(1), await at(-1)];
+    const fd = (plus - minus) / (2 * eps);
     rt.device.queue.writeBuffer(p.value.buffer, 0, value);
     num += (fd - analytic) ** 2;
     den += analytic ** 2;
+    // The f32 loss carries rounding noise of up to ~1e-6 of its size (seen: 6e-7 along key-bias
+    // directions, where the true gradient is exactly zero), and the difference divides it by 2·eps.
+    const noise = (1e-6 * Math.max(Math.abs(plus), Math.abs(minus))) / eps;
     rows.push(`${name}: fd ${fd.toExponential(3)} analytic ${analytic.toExponential(3)}`);
-    if (Math.abs(fd - analytic) > 0.05 * Math.abs(analytic) + 2e-4) {
+    if (Math.abs(fd - analytic) > 0.05 * Math.abs(analytic) + 2e-4 + noise) {
       throw new Error(`gradient of ${name} disagrees:\n  ${rows.join("\n  ")}`);
     }
   }

@@ -1,0 +1,145 @@
+// The experiment a researcher writes (`experiments/*.exp.ts` default-exports one, or an array for a
+// sweep) and its resolved form, which is all the trainer, the evaluator and the results store see.
+// Plain data: `--dry-run` prints the resolved form as JSON.
+
+import type { PromptConfig } from "../models/config.ts";
+import type { Variant } from "../models/vifi.ts";
+
+/** Which table of the paper a run belongs to; leaderboards group and aggregate by it. */
+export type ProtocolKind = "zero-shot" | "base-to-novel" | "few-shot" | "fully-supervised" | "custom";
+
+export interface ProtocolTag {
+  kind: ProtocolKind;
+  /** dataset trained on or evaluated (k400, hmdb, ucf, ssv2, k600, synthetic, …) */
+  dataset?: string;
+  /** base-to-novel seed 1..3 */
+  seed?: number;
+  /** few-shot K */
+  shots?: number;
+}
+
+export interface ModelSpec {
+  /** a CLIP_CONFIGS name ("ViT-B/16", "tiny", …); inferred from `weights` when absent */
+  arch?: string;
+  /** OpenAI CLIP .pt, ViFi-CLIP .pth, HF .safetensors or a vifi checkpoint; absent = random init */
+  weights?: string;
+  /** the CLIP file that supplies the token embedding a ViFi-CLIP checkpoint lacks */
+  clipWeights?: string;
+  /** what trains (spec §3); "prompt" = bridge-and-prompt, "frozen" = evaluation only */
+  variant?: Variant;
+  prompt?: PromptConfig;
+  /** class prompt, `{name}` replaced by the class name; spec §1.2 */
+  template?: string;
+  /** "clip" BPE (needs the vocabulary) or "bytes" (byte-level, for models trained from scratch) */
+  tokenizer?: "clip" | "bytes";
+  /** bpe_simple_vocab_16e6.txt.gz or an HF vocab.json directory; default: the download cache */
+  vocab?: string;
+  /** "auto" = f16 where the adapter has shader-f16 */
+  precision?: "f32" | "f16" | "auto";
+  /** image side fed to the model; default the architecture's resolution */
+  inputSize?: number;
+}
+
+export interface ListSpec {
+  /** "<path> <label>" list file */
+  list: string;
+  /** label CSV (id,name) the list's labels index */
+  labels: string;
+  /** videos root; default `data.root` */
+  root?: string;
+}
+
+export interface EvalSpec extends ListSpec {
+  /** name of this evaluation in results: "val", "base", "novel", "hmdb/split2", … */
+  name: string;
+  dataset?: string;
+  split?: number;
+  subset?: "base" | "novel" | "all";
+  /** test views (spec §7): clips × crops; default 1 × 1 */
+  clips?: number;
+  crops?: number;
+  /** prompt template for this evaluation (vanilla CLIP uses "{name}") */
+  template?: string;
+}
+
+export interface TrainSpec extends ListSpec {
+  epochs?: number;
+  lr?: number;
+  /** per-step batch (the upstream's per-GPU BATCH_SIZE) */
+  batch?: number;
+  accumulation?: number;
+  warmupEpochs?: number;
+  weightDecay?: number;
+  labelSmoothing?: number;
+  /** Beta(α, α) for mixup; 0 disables */
+  mixup?: number;
+  /** Beta(α, α) for cutmix; 0 disables */
+  cutmix?: number;
+  /** probability of cutmix over mixup when both are on */
+  switchProb?: number;
+  colorJitter?: number;
+  grayScale?: number;
+  /** validate (the first evaluation) every N epochs and at the end */
+  saveFreq?: number;
+  /** init = weights and optimizer state but the schedule from epoch 0 (upstream --resume); continue = exact */
+  resume?: { path: string; mode: "init" | "continue" };
+  /** multi-view evaluation of the final weights after training (fully supervised: 4 × 3) */
+  finalViews?: { clips: number; crops: number };
+}
+
+export interface DataSpec {
+  /** videos root the lists' paths are relative to */
+  root: string;
+  /** frames per clip (DATA.NUM_FRAMES) */
+  frames?: number;
+  /** loader worker threads */
+  workers?: number;
+  onError?: "fail" | "skip";
+}
+
+export interface Experiment {
+  name: string;
+  description?: string;
+  protocol?: ProtocolTag;
+  model: ModelSpec;
+  data: DataSpec;
+  /** absent: evaluation only */
+  train?: TrainSpec;
+  evals: EvalSpec[];
+  seed?: number;
+  /** where checkpoints and logs go; default runs/<name> */
+  output?: string;
+}
+
+/** Every default filled in, every path absolute and checked. */
+export interface ResolvedExperiment {
+  name: string;
+  description: string;
+  /** file the experiment came from (.exp.ts or .yaml) */
+  source: string;
+  protocol: ProtocolTag;
+  model: Required<Omit<ModelSpec, "weights" | "clipWeights" | "prompt" | "vocab" | "arch">> & {
+    arch?: string;
+    weights?: string;
+    clipWeights?: string;
+    prompt?: PromptConfig;
+    vocab?: string;
+  };
+  data: Required<DataSpec>;
+  train?: Required<Omit<TrainSpec, "resume" | "finalViews" | "root">> & {
+    root: string;
+    resume?: { path: string; mode: "init" | "continue" };
+    finalViews?: { clips: number; crops: number };
+  };
+  evals: (Required<Omit<EvalSpec, "dataset" | "split" | "subset" | "template">> & {
+    dataset?: string;
+    split?: number;
+    subset?: "base" | "novel" | "all";
+    template: string;
+  })[];
+  seed: number;
+  output: string;
+}
+
+export type ResolvedTrain = NonNullable<ResolvedExperiment["train"]>;
+export type ResolvedEval = ResolvedExperiment["evals"][number];
