@@ -1,0 +1,234 @@
+// `deno task predict VIDEO`: the upstream's custom-video notebook as a command — class names in, the
+// most likely classes out. The video goes through the test pipeline (segment-centre frames, short side
+// 256/224 · R, centre or three crops, ImageNet normalisation; spec §5.3), every view is scored and the
+// per-view softmax probabilities are averaged (spec §7). Exit codes: 0 fine, 1 a file could not be
+// read or does not fit, 2 usage.
+
+import { parseArgs } from "node:util";
+import { getRuntime } from "../gpu/runtime.ts";
+import { prepareVideo } from "../data/prepare.ts";
+import { readLabelCsv } from "../data/labels.ts";
+import { classTokens, type LoadedModel, loadModel, tokenizerFor } from "../models/load.ts";
+import type { Precision } from "../models/clip.ts";
+import { scoreViews, topK } from "../train/views.ts";
+
+const USAGE = `usage:
+  deno task predict VIDEO --weights FILE (--labels "a,b,c" | --labels-file CSV) [--frames T]
+                    [--clips N] [--crops 1|3] [--seed S] [--top K] [--template S] [--clip-weights FILE]
+                    [--vocab FILE] [--tokenizer clip|bytes] [--head-width N] [--precision f32|f16|auto]
+                    [--json]
+      the K (default 5) most likely labels with their probabilities: the softmax of the cosine logits
+      (× exp(logit_scale)) per view, averaged over the clips·crops views
+  --weights       OpenAI CLIP (.pt), ViFi-CLIP checkpoint (.pth, needs --clip-weights for the token
+                  table), Hugging Face safetensors or a vifi checkpoint
+  --labels-file   a label CSV (id,name) as the upstream's labels/*.csv
+  --template      prompt per class, "{name}" is replaced (default "a photo of a {name}."; a model with
+                  learned text prompts uses "{name}." after its placeholders)
+  --json          prints {"predictions": [{"label", "prob"}, …]}`;
+
+export class UsageError extends Error {}
+
+export function intArg(v: string | undefined, name: string, def: number, min: number): number {
+  if (v === undefined) return def;
+  const x = Number(v);
+  if (!Number.isInteger(x) || x < min) {
+    throw new UsageError(`--${name} must be an integer >= ${min}, got "${v}"`);
+  }
+  return x;
+}
+
+/** Class names from --labels (comma-separated) or --labels-file (label CSV); undefined when neither. */
+export async function labelsFrom(list?: string, file?: string): Promise<string[] | undefined> {
+  if (list !== undefined && file !== undefined) {
+    throw new UsageError("give --labels or --labels-file, not both");
+  }
+  if (file !== undefined) return await readLabelCsv(file);
+  if (list === undefined) return undefined;
+  const names = list.split(",").map((s) => s.trim());
+  if (names.some((n) => !n)) throw new UsageError(`--labels has an empty name: "${list}"`);
+  return names;
+}
+
+export function precisionArg(v: string | undefined): Precision | "auto" {
+  if (v === undefined) return "f32";
+  if (v !== "f32" && v !== "f16" && v !== "auto") {
+    throw new UsageError(`--precision must be f32, f16 or auto, got "${v}"`);
+  }
+  return v;
+}
+
+export function tokenizerArg(v: string | undefined): "clip" | "bytes" | undefined {
+  if (v === undefined || v === "clip" || v === "bytes") return v;
+  throw new UsageError(`--tokenizer must be clip or bytes, got "${v}"`);
+}
+
+/** The options every model-loading command shares. */
+export const MODEL_OPTIONS = {
+  weights: { type: "string" },
+  "clip-weights": { type: "string" },
+  vocab: { type: "string" },
+  tokenizer: { type: "string" },
+  "head-width": { type: "string" },
+  precision: { type: "string" },
+  labels: { type: "string" },
+  "labels-file": { type: "string" },
+  template: { type: "string" },
+  frames: { type: "string", short: "T" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+export interface ClassPrompts {
+  tokens: Int32Array;
+  template: string;
+}
+
+/** Token rows for `labels`, with the prompt variant's placeholders when the model has learned text prompts. */
+export async function promptsFor(
+  loaded: LoadedModel,
+  labels: string[],
+  opts: { template?: string; vocab?: string; tokenizer?: "clip" | "bytes" },
+): Promise<ClassPrompts> {
+  const ctx = loaded.model.clip.prompts?.textCtx ?? 0;
+  const template = opts.template ?? (ctx > 0 ? "{name}." : "a photo of a {name}.");
+  const tok = await tokenizerFor({ tokenizer: opts.tokenizer, vocab: opts.vocab, config: loaded.config });
+  return { tokens: classTokens(tok, labels, template, loaded.config.text.context, ctx), template };
+}
+
+export interface PredictOptions {
+  weights: string;
+  clipWeights?: string;
+  labels: string[];
+  frames: number;
+  clips?: number;
+  crops?: number;
+  seed?: number;
+  top?: number;
+  template?: string;
+  vocab?: string;
+  tokenizer?: "clip" | "bytes";
+  headWidth?: number;
+  precision?: Precision | "auto";
+}
+
+export interface PredictResult {
+  predictions: { label: string; prob: number }[];
+  /** [C] per-view softmax averaged over the views, in label order */
+  probs: Float32Array;
+  views: number;
+  frames: number;
+  template: string;
+}
+
+export async function predict(video: string, opts: PredictOptions): Promise<PredictResult> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await Deno.readFile(video);
+  } catch (e) {
+    throw new Error(`vifi: cannot read video ${video}: ${(e as Error).message}`);
+  }
+  const rt = await getRuntime();
+  const loaded = await loadModel(rt, {
+    weights: opts.weights,
+    clipWeights: opts.clipWeights,
+    variant: "frozen",
+    precision: opts.precision,
+    headWidth: opts.headWidth,
+  });
+  const { model, config } = loaded;
+  try {
+    const C = opts.labels.length;
+    const { tokens, template } = await promptsFor(loaded, opts.labels, opts);
+    const S = config.vision.resolution;
+    const T = opts.frames;
+    const prep = await prepareVideo({
+      path: video,
+      mode: "test",
+      frames: T,
+      clips: opts.clips ?? 1,
+      crops: opts.crops ?? 1,
+      size: S,
+      seed: opts.seed ?? 0,
+    }, bytes);
+    const V = prep.shape[0] / T;
+    const sums = await scoreViews(model, prep.data, 1, V, T, S, tokens, C);
+    const probs = sums.map((s) => s / V);
+    const predictions = topK(probs, opts.top ?? 5).map(({ index, value }) => ({
+      label: opts.labels[index],
+      prob: value,
+    }));
+    return { predictions, probs, views: V, frames: T, template };
+  } finally {
+    model.dispose();
+  }
+}
+
+export async function main(args: string[]): Promise<number> {
+  try {
+    const { values, positionals } = parseArgs({
+      args,
+      allowPositionals: true,
+      options: {
+        ...MODEL_OPTIONS,
+        clips: { type: "string" },
+        crops: { type: "string" },
+        seed: { type: "string" },
+        top: { type: "string" },
+        json: { type: "boolean" },
+      },
+    });
+    if (values.help) {
+      console.log(USAGE);
+      return 0;
+    }
+    if (positionals.length !== 1) throw new UsageError("expected exactly one VIDEO");
+    if (!values.weights) throw new UsageError("--weights FILE is required");
+    const labels = await labelsFrom(values.labels, values["labels-file"]);
+    if (!labels) throw new UsageError("give the class names with --labels or --labels-file");
+    const crops = intArg(values.crops, "crops", 1, 1);
+    if (crops !== 1 && crops !== 3) throw new UsageError(`--crops must be 1 or 3 (spec §5.3), got ${crops}`);
+    const r = await predict(positionals[0], {
+      weights: values.weights,
+      clipWeights: values["clip-weights"],
+      labels,
+      frames: intArg(values.frames, "frames", 8, 1),
+      clips: intArg(values.clips, "clips", 1, 1),
+      crops,
+      seed: intArg(values.seed, "seed", 0, 0),
+      top: intArg(values.top, "top", 5, 1),
+      template: values.template,
+      vocab: values.vocab,
+      tokenizer: tokenizerArg(values.tokenizer),
+      headWidth: values["head-width"] === undefined
+        ? undefined
+        : intArg(values["head-width"], "head-width", 64, 1),
+      precision: precisionArg(values.precision),
+    });
+    if (values.json) {
+      console.log(JSON.stringify({ predictions: r.predictions }));
+    } else {
+      console.log(
+        `${positionals[0]}: ${r.frames} frames × ${r.views} view${r.views > 1 ? "s" : ""}, ` +
+          `${labels.length} classes, prompt ${JSON.stringify(r.template)}`,
+      );
+      const width = Math.max(...r.predictions.map((p) => p.label.length));
+      r.predictions.forEach((p, i) => {
+        console.log(`${String(i + 1).padStart(3)}. ${p.label.padEnd(width)}  ${(100 * p.prob).toFixed(2)} %`);
+      });
+    }
+    return 0;
+  } catch (e) {
+    return reportError(e);
+  }
+}
+
+/** Usage errors exit 2 with the usage text; anything else that names a file exits 1. */
+export function reportError(e: unknown, usage = USAGE): number {
+  if (e instanceof UsageError || (e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
+    console.error(`error: ${(e as Error).message}\n${usage}`);
+    return 2;
+  }
+  console.error(`error: ${(e instanceof Error ? e.message : String(e)).replace(/^vifi: /, "")}`);
+  return 1;
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -1,0 +1,67 @@
+// Multi-view evaluation (spec §7): a video's NUM_CROP·NUM_CLIP views are scored separately and their
+// per-view softmax probabilities summed; the ranking uses that sum. Views go to the GPU one at a time,
+// so 4 clips × 3 crops need no more device memory than a single view.
+
+import { Tensor } from "../tensor/tensor.ts";
+import type { ViFiClip } from "../models/vifi.ts";
+
+/** Softmax of one row in float64 (logits of ~100 × cosine overflow nothing once the max is subtracted). */
+export function softmaxRow(logits: ArrayLike<number>, start: number, n: number, out: Float64Array): void {
+  let max = -Infinity;
+  for (let i = 0; i < n; i++) max = Math.max(max, logits[start + i]);
+  let sum = 0;
+  for (let i = 0; i < n; i++) sum += out[i] = Math.exp(logits[start + i] - max);
+  for (let i = 0; i < n; i++) out[i] /= sum;
+}
+
+/**
+ * frames [B, V·T, 3, S, S] as prepareVideo lays out each video (view-major: crop, then clip, then
+ * frame), tokens [C, context] → [B, C] = Σ over the V views of softmax(exp(logit_scale)·v̂·t̂ᵀ).
+ * Divide by V for probabilities. The class embeddings are computed once (the model caches them
+ * while the text tower is frozen).
+ */
+export async function scoreViews(
+  model: ViFiClip,
+  frames: Float32Array,
+  B: number,
+  V: number,
+  T: number,
+  S: number,
+  tokens: Int32Array,
+  C: number,
+): Promise<Float32Array> {
+  const frame = 3 * S * S;
+  if (frames.length !== B * V * T * frame) {
+    throw new Error(
+      `vifi: scoreViews: ${frames.length} values are not [${B}, ${V}·${T}, 3, ${S}, ${S}]`,
+    );
+  }
+  const sums = new Float64Array(B * C);
+  const probs = new Float64Array(C);
+  const chunk = new Float32Array(B * T * frame);
+  for (let v = 0; v < V; v++) {
+    for (let b = 0; b < B; b++) {
+      const from = (b * V * T + v * T) * frame;
+      chunk.set(frames.subarray(from, from + T * frame), b * T * frame);
+    }
+    const t = Tensor.from(model.clip.rt, chunk, [B, T, 3, S, S], "f32", `view ${v}`);
+    let logits: Float32Array;
+    try {
+      logits = (await model.embed(t, tokens, C)).logits;
+    } finally {
+      t.dispose();
+    }
+    for (let b = 0; b < B; b++) {
+      softmaxRow(logits, b * C, C, probs);
+      for (let c = 0; c < C; c++) sums[b * C + c] += probs[c];
+    }
+  }
+  return Float32Array.from(sums);
+}
+
+/** The k highest entries of a row, highest first; ties keep the lower index first. */
+export function topK(row: ArrayLike<number>, k: number): { index: number; value: number }[] {
+  const idx = Array.from({ length: row.length }, (_, i) => i);
+  idx.sort((a, b) => row[b] - row[a] || a - b);
+  return idx.slice(0, Math.max(0, Math.min(k, row.length))).map((index) => ({ index, value: row[index] }));
+}
