@@ -139,6 +139,8 @@ export interface ResolvedExperiment {
   })[];
   seed: number;
   output: string;
+  /** problems a `--dry-run` reports instead of failing on (a missing videos root or weight file) */
+  warnings?: string[];
 }
 
 export type ResolvedTrain = NonNullable<ResolvedExperiment["train"]>;
