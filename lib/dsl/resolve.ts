@@ -14,9 +14,10 @@ export class ExperimentError extends Error {
     readonly file: string,
     readonly experiment: string,
     readonly field: string,
-    message: string,
+    /** the message without the location prefix */
+    readonly detail: string,
   ) {
-    super(`${file}: experiment ${JSON.stringify(experiment)}: ${field}: ${message}`);
+    super(`${file}: experiment ${JSON.stringify(experiment)}: ${field}: ${detail}`);
     this.name = "ExperimentError";
   }
 }
