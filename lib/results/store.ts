@@ -384,7 +384,19 @@ export class ResultsStore {
     }
   }
 
+  #readVersion(): number | null {
+    try {
+      const row = this.#db.prepare("SELECT version FROM schema_version").get() as Row | undefined;
+      return row ? num(row.version) : null;
+    } catch {
+      return null;
+    }
+  }
+
   #migrate(): void {
+    // An up-to-date database is only read: taking the write lock here would make every reader (a
+    // dashboard) wait for the trainer's open transaction just to open the file.
+    if (this.#readVersion() === MIGRATIONS.length) return;
     this.transaction(() => {
       this.#db.exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
       const row = this.#db.prepare("SELECT version FROM schema_version").get() as Row | undefined;
