@@ -84,3 +84,15 @@ export { sampleMultiClip, sampleTestIndices, sampleTrainIndices } from "./lib/vi
 export { testTransform, trainTransform } from "./lib/video/transforms.ts";
 // Video decoding, the loader and the synthetic generator pull in npm packages (mp4box, ffmpeg.wasm,
 // h264-mp4-encoder): import them from lib/video/decode.ts, lib/data/loader.ts, lib/data/synthetic.ts.
+// The experiment DSL (YAML configs and `.exp.ts` loading pull in npm:yaml: import lib/dsl/load.ts).
+export { defineExperiment, sweep } from "./lib/dsl/define.ts";
+export { describeResolved, ExperimentError, resolveExperiment } from "./lib/dsl/resolve.ts";
+export type {
+  EvalSpec,
+  Experiment,
+  ProtocolTag,
+  ResolvedEval,
+  ResolvedExperiment,
+  ResolvedTrain,
+  TrainSpec,
+} from "./lib/dsl/types.ts";
