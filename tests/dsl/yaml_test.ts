@@ -273,3 +273,21 @@ export default sweep({
   await assertRejects(() => loadExperiments("bad.exp.ts", { cwd: dir }), "bad.exp.ts", "default export");
   await assertRejects(() => loadExperiments("sweep.exp.ts", { cwd: dir, opts: ["A", "1"] }), "--opts");
 });
+
+Deno.test("yaml: AUTO_RESUME picks the newest checkpoint in the output folder", async () => {
+  const dir = await tree("BASE: ['../common/base.yaml']\nTRAIN:\n  AUTO_RESUME: True\nOUTPUT: 'out'\n", {
+    "out/ckpt_epoch_0.pth": "",
+    "out/ckpt_epoch_1.pth": "",
+    "out/log_rank0.txt": "",
+  });
+  await Deno.utime(`${dir}/out/ckpt_epoch_0.pth`, 1000, 1000);
+  await Deno.utime(`${dir}/out/ckpt_epoch_1.pth`, 2000, 2000);
+  await Deno.utime(`${dir}/out/log_rank0.txt`, 3000, 3000);
+  const [r] = await loadExperiments("configs/exp/child.yaml", { cwd: dir, dryRun: true });
+  assertEquals(r.train!.resume, { path: `${dir}/out/ckpt_epoch_1.pth`, mode: "init" });
+  assertEquals(r.output, `${dir}/out`);
+  // nothing there yet: a fresh start, as upstream
+  const empty = await tree("BASE: ['../common/base.yaml']\nTRAIN:\n  AUTO_RESUME: True\nOUTPUT: 'out'\n");
+  const [s] = await loadExperiments("configs/exp/child.yaml", { cwd: empty, dryRun: true });
+  assertEquals(s.train!.resume, undefined);
+});
