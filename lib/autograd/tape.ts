@@ -43,8 +43,18 @@ export class Param extends Var {
     super(value, trainable, name);
   }
 
+  /**
+   * Evaluation inside a training run: no gradient work is recorded, but the gradient buffer stays,
+   * since compiled training plans are bound to it (freezing would release it into the pool).
+   */
+  paused = false;
+
   override get compute(): Tensor {
     return this.half ?? this.value;
+  }
+
+  override get requiresGrad(): boolean {
+    return this.needsGrad && !this.paused;
   }
 
   get trainable(): boolean {

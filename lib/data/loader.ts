@@ -15,6 +15,9 @@ export interface LoaderOptions {
   clips?: number;
   crops?: number;
   size?: number;
+  colorJitter?: number;
+  grayScale?: number;
+  flip?: number;
   shuffle?: boolean;
   /** drop the last incomplete batch (the upstream does, for training and for validation) */
   dropLast?: boolean;
@@ -106,6 +109,9 @@ export class VideoLoader {
           clips: o.clips,
           crops: o.crops,
           size: o.size,
+          colorJitter: o.colorJitter,
+          grayScale: o.grayScale,
+          flip: o.flip,
           seed: itemSeed(o.seed ?? 0, epoch, i),
         });
         return { item, path, r };

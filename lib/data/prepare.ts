@@ -17,6 +17,10 @@ export interface PrepareJob {
   crops?: number;
   /** output side (224 for CLIP ViT-B/16) */
   size?: number;
+  /** probabilities of the per-video colour jitter and grayscale coins (AUG.COLOR_JITTER / GRAY_SCALE) */
+  colorJitter?: number;
+  grayScale?: number;
+  flip?: number;
   seed: number;
 }
 
@@ -41,6 +45,11 @@ export async function prepareVideo(job: PrepareJob, bytes?: Uint8Array): Promise
 /** The spatial part: the training augmentations or the test crops, continuing the job's random stream. */
 export function transformFor(job: PrepareJob, frames: Frame[], rng: Rng): TransformResult {
   return job.mode === "train"
-    ? trainTransform(frames, rng, { size: job.size })
+    ? trainTransform(frames, rng, {
+      size: job.size,
+      colorJitterP: job.colorJitter,
+      grayP: job.grayScale,
+      flipP: job.flip,
+    })
     : testTransform(frames, { crops: job.crops, size: job.size });
 }

@@ -77,8 +77,11 @@ export interface TrainSpec extends ListSpec {
   cutmix?: number;
   /** probability of cutmix over mixup when both are on */
   switchProb?: number;
+  /** probabilities of the per-video colour jitter and grayscale coins (AUG.COLOR_JITTER / GRAY_SCALE) */
   colorJitter?: number;
   grayScale?: number;
+  /** probability of the horizontal flip (0.5 upstream; 0 where left/right is part of a label) */
+  flip?: number;
   /** validate (the first evaluation) every N epochs and at the end */
   saveFreq?: number;
   /** init = weights and optimizer state but the schedule from epoch 0 (upstream --resume); continue = exact */

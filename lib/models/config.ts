@@ -54,6 +54,16 @@ export const CLIP_CONFIGS: Record<string, ClipConfig> = {
     vision: { width: 32, layers: 2, heads: 2, patch: 8, resolution: 32 },
     text: { width: 32, layers: 2, heads: 2, context: 16, vocab: 512 },
   },
+  /**
+   * the demo's model, trained from scratch on the synthetic dataset in minutes on a CPU: 17 image
+   * tokens of 32² frames, a byte-level vocabulary, room for "a photo of a yellow triangle moving down."
+   */
+  "synthetic": {
+    name: "synthetic",
+    embedDim: 64,
+    vision: { width: 64, layers: 2, heads: 2, patch: 8, resolution: 32 },
+    text: { width: 64, layers: 2, heads: 2, context: 48, vocab: 258 },
+  },
 };
 
 export function clipConfig(name: string): ClipConfig {

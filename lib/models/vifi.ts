@@ -73,7 +73,7 @@ export class ViFiClip {
 
   setVariant(variant: Variant): void {
     this.variant = variant;
-    this.setVariantFlags(variant);
+    for (const [name, p] of this.clip.params) p.trainable = trainsParam(variant, name);
     this.dropTextCache();
   }
 
@@ -82,10 +82,13 @@ export class ViFiClip {
     return [...this.clip.params.values()].filter((p) => p.trainable);
   }
 
+  private evaluating = false;
+
   private textTrains(): boolean {
-    return this.trainable().some((p) =>
-      !p.name.startsWith("visual.") && !p.name.startsWith("image_encoder.") && p.name !== "logit_scale"
-    );
+    return !this.evaluating &&
+      this.trainable().some((p) =>
+        !p.name.startsWith("visual.") && !p.name.startsWith("image_encoder.") && p.name !== "logit_scale"
+      );
   }
 
   dropTextCache(): void {
@@ -134,35 +137,45 @@ export class ViFiClip {
     return await crossEntropyFn(tape, logits, targets);
   }
 
+  /**
+   * Runs `fn` with gradients paused (nothing recorded for backward, gradient buffers kept for compiled
+   * steps) and the class embeddings computed once and cached for its duration. Nests.
+   */
+  async withoutGrad<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.evaluating) return await fn();
+    // Text weights that train may have changed since any cached embeddings were made.
+    const textTrains = this.textTrains();
+    if (textTrains) this.dropTextCache();
+    this.evaluating = true;
+    for (const p of this.clip.params.values()) p.paused = true;
+    try {
+      return await fn();
+    } finally {
+      for (const p of this.clip.params.values()) p.paused = false;
+      this.evaluating = false;
+      if (textTrains) this.dropTextCache();
+    }
+  }
+
   /** Pooled normalised video embeddings [B, E] and class embeddings [C, E], read back (no gradients). */
-  async embed(
+  embed(
     frames: Tensor,
     tokens: Int32Array,
     classes: number,
   ): Promise<{ video: Float32Array; text: Float32Array; logits: Float32Array }> {
-    const saved = this.variant;
-    // Text weights that train may have changed since any cached embeddings were made.
-    if (this.textTrains()) this.dropTextCache();
-    const tape = new Tape();
-    try {
-      // Frozen while embedding, so no backward closures are recorded.
-      this.setVariantFlags("frozen");
-      const out = await this.forward(tape, frames, tokens, classes);
-      return {
-        video: Float32Array.from(await out.video.value.read()),
-        text: Float32Array.from(await out.text.value.read()),
-        logits: (await out.logits.value.read()) as Float32Array,
-      };
-    } finally {
-      tape.dispose();
-      this.setVariantFlags(saved);
-      if (this.textTrains()) this.dropTextCache();
-    }
-  }
-
-  /** Trainable flags only: embed() freezes and restores without dropping the class-embedding cache. */
-  private setVariantFlags(variant: Variant): void {
-    for (const [name, p] of this.clip.params) p.trainable = trainsParam(variant, name);
+    return this.withoutGrad(async () => {
+      const tape = new Tape();
+      try {
+        const out = await this.forward(tape, frames, tokens, classes);
+        return {
+          video: Float32Array.from(await out.video.value.read()),
+          text: Float32Array.from(await out.text.value.read()),
+          logits: Float32Array.from(await out.logits.value.read()),
+        };
+      } finally {
+        tape.dispose();
+      }
+    });
   }
 
   dispose(): void {

@@ -20,6 +20,13 @@ export interface StepBatch {
 }
 
 /**
+ * Which part of a step a plan holds: "step" = forward, loss, backward and the AdamW update;
+ * "gradients" = forward and backward only (gradients accumulate until an update: the upstream's
+ * ACCUMULATION_STEPS); "update" = the optimizer update alone, then zeroed gradients.
+ */
+export type StepParts = "step" | "gradients" | "update";
+
+/**
  * Records the step's GPU work; `lossOut` (a 1-element f32 tensor) receives the loss. With a loss
  * scaler (mixed precision) the backward is scaled and a non-finite gradient skips the update.
  */
@@ -30,13 +37,17 @@ async function recordStep(
   lr: number,
   lossOut: Tensor,
   scaler?: LossScaler,
+  parts: StepParts = "step",
 ) {
   const rt = lossOut.rt;
   const tape = new Tape();
   try {
-    const loss = await model.loss(tape, batch.frames, batch.tokens, batch.classes, batch.targets);
-    rt.copyBuffer(loss.value.buffer, 0, lossOut.buffer, 0, 4);
-    await tape.backward(loss, scaler?.seed ?? 1);
+    if (parts !== "update") {
+      const loss = await model.loss(tape, batch.frames, batch.tokens, batch.classes, batch.targets);
+      rt.copyBuffer(loss.value.buffer, 0, lossOut.buffer, 0, 4);
+      await tape.backward(loss, scaler?.seed ?? 1);
+    }
+    if (parts === "gradients") return;
     if (scaler) {
       await scaler.check(opt.params);
       await opt.update(lr, { gradScale: () => 1 / scaler.scale, skipIf: scaler.overflow });
@@ -83,6 +94,7 @@ export class CompiledStep {
     private opt: AdamW,
     private lossOut: Tensor,
     private scaler?: LossScaler,
+    readonly parts: StepParts = "step",
   ) {}
 
   static async compile(
@@ -91,7 +103,9 @@ export class CompiledStep {
     batch: StepBatch,
     lr: number,
     scaler?: LossScaler,
+    opts: { parts?: StepParts } = {},
   ): Promise<CompiledStep> {
+    const parts = opts.parts ?? "step";
     const rt = batch.frames.rt;
     // Parameter gradients and optimizer moments must exist before recording: they outlive the step.
     for (const p of opt.params) if (p.trainable) p.gradBuffer();
@@ -99,17 +113,18 @@ export class CompiledStep {
     rt.beginCapture();
     let plan: Plan;
     try {
-      await recordStep(model, opt, batch, lr, lossOut, scaler);
+      await recordStep(model, opt, batch, lr, lossOut, scaler, parts);
     } finally {
       plan = rt.endCapture();
     }
-    const step = new CompiledStep(plan, opt, lossOut, scaler);
-    await scaler?.update();
+    const step = new CompiledStep(plan, opt, lossOut, scaler, parts);
+    if (parts !== "gradients") await scaler?.update();
     return step;
   }
 
   /** Replay the step at learning rate `lr` (does not wait for the GPU, except to adapt a loss scale). */
   async run(lr: number): Promise<void> {
+    if (this.parts === "gradients") return this.plan.run();
     this.opt.advance(lr);
     this.plan.run();
     await this.scaler?.update();

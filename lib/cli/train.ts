@@ -1,0 +1,214 @@
+// `deno task train EXPERIMENT` and `deno task eval EXPERIMENT`: an `.exp.ts` file (one experiment or a
+// sweep) or an upstream YAML config, resolved, checked, run, and stored in the results database. The
+// upstream's flags keep their meaning (`--opts KEY VALUE …`, `--output`, `--resume`, `--only-test`,
+// `--batch-size`, `--accumulation-steps`). Exit codes: 0 done, 1 failed, 2 usage, 130 interrupted.
+
+import { resolve as resolvePath } from "node:path";
+import { parseArgs } from "node:util";
+import { checkData, formatMissing, loadDataset } from "../data/lists.ts";
+import { loadExperiments } from "../dsl/load.ts";
+import { defaultCwd, describeResolved } from "../dsl/resolve.ts";
+import type { ResolvedExperiment } from "../dsl/types.ts";
+import { getRuntime } from "../gpu/runtime.ts";
+import { currentCommit, defaultResultsPath, ResultsStore } from "../results/store.ts";
+import { runExperiment, type RunSummary } from "../train/trainer.ts";
+import { intArg, reportError, UsageError } from "./predict.ts";
+import { formatDuration, trainProgress } from "./progress.ts";
+
+const COMMON = `[--only NAME] [--output DIR] [--opts KEY VALUE …] [--db FILE | --no-store]
+                  [--dry-run] [--check-data] [--json]`;
+
+const USAGE = `usage:
+  deno task train EXPERIMENT ${COMMON}
+                  [--resume CKPT] [--continue] [--only-test] [--batch-size N] [--accumulation-steps N]
+  deno task eval EXPERIMENT ${COMMON}
+                  [--weights FILE] [--clip-weights FILE] [--clips N] [--crops 1|3]
+      EXPERIMENT    experiments/*.exp.ts (an experiment or a sweep) or an upstream configs/*.yaml
+      --opts        upstream config overrides, e.g. --opts TRAIN.LR 1e-5 TEST.NUM_CLIP 4 (YAML only)
+      --resume      initialise from a checkpoint and train the whole schedule (the upstream's --resume);
+                    with --continue, carry on exactly where that vifi checkpoint stopped
+      --only        run only the sweep members whose name contains NAME
+      --dry-run     resolve and check, print the resolved experiments as JSON, load nothing
+      --check-data  list the videos of every list that are missing under the root, then stop
+      --db          results database (default $VIFI_RESULTS or runs/results.db)
+      --weights     eval: the checkpoint to evaluate (any format predict reads)
+      --clips/--crops  eval: test views (spec §7; fully supervised uses 4 × 3)`;
+
+/** `--opts` takes every following argument up to the next `--flag`, as yacs' merge_from_list does. */
+export function splitOpts(args: string[]): { rest: string[]; opts: string[] } {
+  const i = args.indexOf("--opts");
+  if (i < 0) return { rest: args, opts: [] };
+  let j = i + 1;
+  while (j < args.length && !/^--[a-z]/.test(args[j])) j++;
+  const opts = args.slice(i + 1, j);
+  if (opts.length % 2 !== 0) throw new UsageError(`--opts takes KEY VALUE pairs, got ${opts.length} values`);
+  return { rest: [...args.slice(0, i), ...args.slice(j)], opts };
+}
+
+async function checkLists(exp: ResolvedExperiment): Promise<boolean> {
+  let ok = true;
+  const lists = [
+    ...(exp.train
+      ? [{ what: "train", root: exp.train.root, list: exp.train.list, labels: exp.train.labels }]
+      : []),
+    ...exp.evals.map((e) => ({ what: `eval ${e.name}`, root: e.root, list: e.list, labels: e.labels })),
+  ];
+  for (const l of lists) {
+    const ds = await loadDataset(l.root, l.list, l.labels);
+    const r = await checkData(ds, { limit: 10 });
+    console.log(`${exp.name} ${l.what} (${l.list}): ${formatMissing(ds, r)}`);
+    ok &&= r.missingCount === 0;
+  }
+  return ok;
+}
+
+function summaryJson(exp: ResolvedExperiment, r: RunSummary): Record<string, unknown> {
+  return {
+    experiment: exp.name,
+    runId: r.runId ?? null,
+    status: r.status,
+    epochs: r.epochsRun,
+    best: r.best ?? null,
+    evals: r.evals.map((e) => ({
+      name: e.name,
+      clips: e.views.clips,
+      crops: e.views.crops,
+      top1: e.result.top1,
+      top5: e.result.top5,
+      count: e.result.count,
+    })),
+    checkpoints: r.checkpoints,
+    timing: r.timing,
+  };
+}
+
+export async function main(args: string[], mode: "train" | "eval" = "train"): Promise<number> {
+  try {
+    const { rest, opts } = splitOpts(args);
+    const { values: f, positionals } = parseArgs({
+      args: rest,
+      allowPositionals: true,
+      options: {
+        only: { type: "string" },
+        output: { type: "string" },
+        resume: { type: "string" },
+        continue: { type: "boolean" },
+        "only-test": { type: "boolean" },
+        "batch-size": { type: "string" },
+        "accumulation-steps": { type: "string" },
+        weights: { type: "string" },
+        "clip-weights": { type: "string" },
+        clips: { type: "string" },
+        crops: { type: "string" },
+        db: { type: "string" },
+        "no-store": { type: "boolean" },
+        "dry-run": { type: "boolean" },
+        "check-data": { type: "boolean" },
+        json: { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+      },
+    });
+    if (f.help) {
+      console.log(USAGE);
+      return 0;
+    }
+    if (positionals.length !== 1) throw new UsageError(`give one experiment file, got ${positionals.length}`);
+    if (mode === "train" && (f.weights || f.clips || f.crops || f["clip-weights"])) {
+      throw new UsageError("--weights, --clip-weights, --clips and --crops belong to `deno task eval`");
+    }
+    if (f.continue && !f.resume) throw new UsageError("--continue needs --resume CKPT");
+    const crops = intArg(f.crops, "crops", 1, 1);
+    if (f.crops !== undefined && crops !== 1 && crops !== 3) throw new UsageError("--crops must be 1 or 3");
+    const cwd = defaultCwd();
+    let exps = await loadExperiments(positionals[0], {
+      opts,
+      cwd,
+      dryRun: f["dry-run"],
+      overrides: {
+        output: f.output,
+        resume: f.resume,
+        onlyTest: mode === "eval" || f["only-test"],
+        batchSize: f["batch-size"] === undefined ? undefined : intArg(f["batch-size"], "batch-size", 0, 1),
+        accumulationSteps: f["accumulation-steps"] === undefined
+          ? undefined
+          : intArg(f["accumulation-steps"], "accumulation-steps", 0, 1),
+      },
+    });
+    if (f.only !== undefined) {
+      const all = exps.map((e) => e.name);
+      exps = exps.filter((e) => e.name.includes(f.only!));
+      if (!exps.length) throw new UsageError(`--only ${f.only} matches none of: ${all.join(", ")}`);
+    }
+    for (const e of exps) {
+      if (f.continue && e.train?.resume) e.train.resume.mode = "continue";
+      if (f.weights) e.model.weights = resolvePath(cwd, f.weights);
+      if (f["clip-weights"]) e.model.clipWeights = resolvePath(cwd, f["clip-weights"]);
+      for (const v of e.evals) {
+        if (f.clips !== undefined) v.clips = intArg(f.clips, "clips", 1, 1);
+        if (f.crops !== undefined) v.crops = crops;
+      }
+      if (!e.train && !e.evals.length) throw new UsageError(`${e.name}: nothing to evaluate`);
+    }
+    if (f["dry-run"]) {
+      const out = exps.map((e) => ({ ...describeResolved(e), warnings: e.warnings ?? [] }));
+      console.log(JSON.stringify(out.length === 1 ? out[0] : out, null, 2));
+      return 0;
+    }
+    if (f["check-data"]) {
+      let ok = true;
+      for (const e of exps) ok = (await checkLists(e)) && ok;
+      return ok ? 0 : 1;
+    }
+
+    const store = f["no-store"] ? undefined : ResultsStore.open(f.db ?? defaultResultsPath());
+    const recovered = store?.recoverStale() ?? [];
+    if (recovered.length) {
+      console.error(`marked ${recovered.length} abandoned run(s) failed: ${recovered.join(", ")}`);
+    }
+    const abort = new AbortController();
+    let interrupts = 0;
+    const onInt = () => {
+      // First Ctrl-C: finish the step and save; a second one leaves at once.
+      if (++interrupts > 1) Deno.exit(130);
+      console.error("\ninterrupt: finishing the step and saving (Ctrl-C again to quit now)");
+      abort.abort();
+    };
+    Deno.addSignalListener("SIGINT", onInt);
+    const rt = await getRuntime();
+    const commit = currentCommit();
+    const results: Record<string, unknown>[] = [];
+    let status = 0;
+    try {
+      for (const exp of exps) {
+        if (abort.signal.aborted) break;
+        const progress = trainProgress();
+        progress.line(
+          `${exp.name}: ${exp.train ? `training ${exp.train.epochs} epochs` : "evaluating"} → ${exp.output}`,
+        );
+        const r = await runExperiment(rt, exp, {
+          recorder: store,
+          commit,
+          log: (s) => progress.line(`${exp.name}: ${s}`),
+          onProgress: (e) => progress.update(e),
+          signal: abort.signal,
+        });
+        progress.done();
+        console.error(
+          `${exp.name}: ${r.status} in ${formatDuration(r.timing.seconds)}` +
+            (r.runId !== undefined ? ` (run ${r.runId} in ${store!.path})` : ""),
+        );
+        results.push(summaryJson(exp, r));
+        if (r.status === "interrupted") status = 130;
+      }
+    } finally {
+      Deno.removeSignalListener("SIGINT", onInt);
+      store?.close();
+    }
+    if (f.json) console.log(JSON.stringify(results.length === 1 ? results[0] : results, null, 2));
+    return status;
+  } catch (e) {
+    return reportError(e, USAGE);
+  }
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args, "train"));
