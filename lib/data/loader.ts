@@ -42,7 +42,7 @@ export interface Skipped {
   reason: string;
 }
 
-function itemSeed(seed: number, epoch: number, index: number): number {
+export function itemSeed(seed: number, epoch: number, index: number): number {
   let h = (seed ^ 0x9e3779b9) >>> 0;
   for (const v of [epoch, index]) h = Math.imul(h ^ v, 0x85ebca6b) >>> 0;
   return (h ^ (h >>> 13)) >>> 0;

@@ -34,6 +34,14 @@ export class AdamW {
   }
 
   /**
+   * Create the moments of every trainable parameter now. A compiled step must find them existing: made
+   * while recording, they would be the plan's own scratch, cleared to zero on every replay.
+   */
+  prepare(): void {
+    for (const p of this.params) if (p.trainable) this.state(p);
+  }
+
+  /**
    * Move to the next step at learning rate `lr` without recording anything: what a compiled plan
    * calls before each run, since its AdamW uniforms read `lr` and `step` from here.
    */

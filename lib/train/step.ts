@@ -109,6 +109,7 @@ export class CompiledStep {
     const rt = batch.frames.rt;
     // Parameter gradients and optimizer moments must exist before recording: they outlive the step.
     for (const p of opt.params) if (p.trainable) p.gradBuffer();
+    opt.prepare();
     const lossOut = Tensor.empty(rt, [1], "f32", "loss");
     rt.beginCapture();
     let plan: Plan;

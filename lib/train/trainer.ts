@@ -6,7 +6,7 @@
 
 import { readLabelCsv } from "../data/labels.ts";
 import { checkLabels, readList } from "../data/lists.ts";
-import { VideoLoader } from "../data/loader.ts";
+import { itemSeed, VideoLoader } from "../data/loader.ts";
 import type { ResolvedEval, ResolvedExperiment } from "../dsl/types.ts";
 import type { Runtime } from "../gpu/runtime.ts";
 import { initPromptWeights } from "../models/config.ts";
@@ -302,7 +302,6 @@ async function trainAndEvaluate(
         }
         log(`resumed from ${tr.resume.path} (${tr.resume.mode}), starting at epoch ${startEpoch}`);
       }
-      const blendRng = new Rng(exp.seed ^ 0x6d2b79f5);
       const batchStep = async (parts: "step" | "gradients" | "update", lr: number) => {
         const s = steps[parts];
         if (s) return await s.run(lr);
@@ -323,6 +322,8 @@ async function trainAndEvaluate(
         // Upstream zeroes gradients at each epoch start, dropping a trailing partial accumulation.
         for (const p of opt.params) if (p.trainable) p.zeroGrad();
         let idx = 0, lossSum = 0;
+        // One mixup/cutmix stream per epoch, so a resumed run draws what an unbroken one would.
+        const blendRng = new Rng(itemSeed(exp.seed, epoch, -2));
         const rows: StepRow[] = [];
         const it = loader.epoch(epoch)[Symbol.asyncIterator]();
         for (;;) {
