@@ -107,6 +107,13 @@ export interface Embeddings {
   classEmbeddings: Float32Array | null;
 }
 
+export interface EmbeddingMapRow {
+  /** N × 2, row-major */
+  points: Float32Array;
+  /** ms since the epoch */
+  created: number;
+}
+
 export interface CheckpointInput {
   epoch: number;
   kind: CheckpointKind;
@@ -284,6 +291,17 @@ const MIGRATIONS: string[] = [
     class_names TEXT NOT NULL,
     class_vectors BLOB
   );
+  `,
+  // 2-D maps of an eval's embeddings are slow to compute (exact t-SNE is O(N²) per iteration), so the
+  // dashboard computes one once per eval and method and reads it back from here afterwards.
+  `
+  CREATE TABLE embedding_maps (
+    eval_id INTEGER NOT NULL REFERENCES evals (id) ON DELETE CASCADE,
+    method TEXT NOT NULL,
+    points BLOB NOT NULL,
+    created INTEGER NOT NULL,
+    PRIMARY KEY (eval_id, method)
+  ) WITHOUT ROWID;
   `,
 ];
 
@@ -516,18 +534,36 @@ export class ResultsStore {
         `vifi: embeddings: ${e.classEmbeddings.length} class values for ${e.classNames.length} classes × dim ${e.dim}`,
       );
     }
+    this.transaction(() => {
+      this.#db.prepare(
+        `INSERT OR REPLACE INTO embeddings (eval_id, n, dim, labels, vectors, class_names, class_vectors)
+         VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      ).run(
+        evalId,
+        n,
+        e.dim,
+        bytesOf(Int32Array.from(e.labels)),
+        bytesOf(e.vectors),
+        JSON.stringify(e.classNames),
+        e.classEmbeddings ? bytesOf(e.classEmbeddings) : null,
+      );
+      // a map of the embeddings this replaces would otherwise be served as the map of the new ones
+      this.#db.prepare("DELETE FROM embedding_maps WHERE eval_id = ?").run(evalId);
+    });
+  }
+
+  /** Stores (or replaces) the 2-D map of an eval's embeddings made by `method`. */
+  saveEmbeddingMap(evalId: number, method: string, points: Float32Array): void {
+    if (points.length % 2 !== 0) throw new Error(`vifi: embedding map: ${points.length} values is not N × 2`);
     this.#db.prepare(
-      `INSERT OR REPLACE INTO embeddings (eval_id, n, dim, labels, vectors, class_names, class_vectors)
-       VALUES (?, ?, ?, ?, ?, ?, ?)`,
-    ).run(
-      evalId,
-      n,
-      e.dim,
-      bytesOf(Int32Array.from(e.labels)),
-      bytesOf(e.vectors),
-      JSON.stringify(e.classNames),
-      e.classEmbeddings ? bytesOf(e.classEmbeddings) : null,
-    );
+      "INSERT OR REPLACE INTO embedding_maps (eval_id, method, points, created) VALUES (?, ?, ?, ?)",
+    ).run(evalId, method, bytesOf(points), Date.now());
+  }
+
+  embeddingMapOf(evalId: number, method: string): EmbeddingMapRow | null {
+    const r = this.#db.prepare("SELECT points, created FROM embedding_maps WHERE eval_id = ? AND method = ?")
+      .get(evalId, method) as Row | undefined;
+    return r ? { points: f32Of(r.points as Uint8Array), created: num(r.created) } : null;
   }
 
   addCheckpoint(runId: number, c: CheckpointInput): number {
