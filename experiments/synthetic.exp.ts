@@ -15,17 +15,21 @@ export default defineExperiment({
   train: {
     list: `${dir}/base_train.txt`,
     labels: `${dir}/base_labels.csv`,
-    epochs: 12,
-    lr: 1e-3,
+    epochs: 30,
+    lr: 2e-3,
     batch: 8,
     warmupEpochs: 1,
     weightDecay: 0.05,
-    saveFreq: 5,
+    saveFreq: 10,
     // Colour, shape and direction are the labels here: grayscale and hue jitter would erase colour,
     // a flip would turn "moving left" into "moving right".
     colorJitter: 0,
     grayScale: 0,
     flip: 0,
+    // From scratch on ~150 clips, blending pairs of videos slowed learning (base 15 % vs 25 % after 12
+    // epochs); the paper's rows keep the upstream's mixup and cutmix.
+    mixup: 0,
+    cutmix: 0,
   },
   evals: [
     { name: "base", subset: "base", list: `${dir}/base_val.txt`, labels: `${dir}/base_labels.csv` },

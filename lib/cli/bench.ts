@@ -3,6 +3,8 @@
 // Both sides are wall time: ours per op over a batch of reps in one submit, onnxruntime's per
 // session.run (which includes its input copies); best of 3 rounds for both.
 
+import { loadExperiments } from "../dsl/load.ts";
+import { runExperiment } from "../train/trainer.ts";
 import { parseArgs } from "node:util";
 import { getRuntime, type Runtime } from "../gpu/runtime.ts";
 import { encodeOnnx, type OnnxGraph } from "../io/onnx.ts";
@@ -47,6 +49,10 @@ export interface BenchRow {
   /** tokenizer rows */
   prompts_per_s?: number;
   prompts_per_s_cached?: number;
+  /** training row: videos per second trained, the loader alone, and the share of step time spent waiting for data */
+  videos_per_s?: number;
+  loader_videos_per_s?: number;
+  data_share?: number;
 }
 
 /**
@@ -322,6 +328,7 @@ export async function runBench(rt: Runtime, o: BenchOptions): Promise<BenchRow[]
   await modelBench(rt, want, emit);
   if (want("tokenizer", "K400 prompts")) await tokenizerRow(emit);
   if (want("video-pipeline", "H.264 240x240")) await videoPipelineRow(emit);
+  if (want("train", "synthetic")) await trainingRow(rt, emit);
   return rows;
 }
 
@@ -366,6 +373,64 @@ async function videoPipelineRow(emit: (r: BenchRow) => void) {
       ref: null,
       ref_ms: null,
       ratio: null,
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/**
+ * The demo's experiment (experiments/synthetic.exp.ts) training for a fixed number of steps, after the
+ * compile: videos/s, the share of the loop spent waiting for the loader, and the loader alone measured
+ * in the same run as the reference (a ratio near 1 would mean data loading is the bottleneck).
+ */
+async function trainingRow(rt: Runtime, emit: (r: BenchRow) => void) {
+  const dir = await Deno.makeTempDir();
+  try {
+    await generateSynthetic(`${dir}/data`, { seed: 1, clipsPerClass: 8 });
+    Deno.env.set("VIFI_SYNTHETIC_DIR", `${dir}/data`);
+    const file = new URL("../../experiments/synthetic.exp.ts", import.meta.url).pathname;
+    const [exp] = await loadExperiments(file, { overrides: { output: `${dir}/train` } });
+    exp.evals = [];
+    const warm = 2, steps = 12;
+    let t0 = 0, w0 = 0, n = 0;
+    const r = await runExperiment(rt, exp, {
+      maxIterations: warm + steps,
+      onProgress: () => {
+        if (++n === warm) t0 = performance.now();
+        w0 = performance.now();
+      },
+    });
+    const seconds = (w0 - t0) / 1000;
+    const B = exp.train!.batch;
+    const videosPerS = (steps * B) / seconds;
+    const items = parseList(await Deno.readTextFile(`${dir}/data/base_train.txt`), "base_train.txt");
+    const loader = new VideoLoader(items, {
+      root: `${dir}/data`,
+      batch: B,
+      frames: exp.data.frames,
+      mode: "train",
+      size: exp.model.inputSize,
+      workers: exp.data.workers,
+      seed: 1,
+    });
+    for await (const _ of loader.epoch(0)) break; // worker start-up
+    const l0 = performance.now();
+    let videos = 0;
+    for await (const b of loader.epoch(1)) videos += b.shape[0];
+    const loaderPerS = videos / ((performance.now() - l0) / 1000);
+    loader.close();
+    emit({
+      op: "train",
+      shape: `synthetic exp, B=${B} T=${exp.data.frames} ${exp.model.inputSize}²`,
+      dtype: exp.model.precision,
+      ms: (1000 * seconds) / steps,
+      videos_per_s: videosPerS,
+      loader_videos_per_s: loaderPerS,
+      data_share: r.timing.dataSeconds / Math.max(r.timing.trainSeconds, 1e-9),
+      ref: "loader alone",
+      ref_ms: (1000 * B) / loaderPerS,
+      ratio: loaderPerS / videosPerS,
     });
   } finally {
     await Deno.remove(dir, { recursive: true });
@@ -500,6 +565,16 @@ function printRow(r: BenchRow) {
       `| ${r.op} | ${r.shape} | ${
         fmt(r.frames_per_s, 0)
       } frames/s on one core (decode + sample + transform) |`,
+    );
+    return;
+  }
+  if (r.videos_per_s !== undefined) {
+    console.log(
+      `| ${r.op.padEnd(9)} | ${r.shape} | ${r.dtype} | ${fmt(r.videos_per_s, 1)} videos/s | ${
+        fmt(r.ms, 0)
+      } ms/step | ` +
+        `loader alone ${fmt(r.loader_videos_per_s!, 1)} videos/s | ${fmt(r.ratio!, 1)}× | ` +
+        `waiting for data ${(100 * r.data_share!).toFixed(1)} % |`,
     );
     return;
   }

@@ -10,6 +10,7 @@ import type { Variant, ViFiClip } from "../models/vifi.ts";
 import type { AdamW, AdamWConfig } from "./optimizer.ts";
 import type { LossScaler } from "./loss-scale.ts";
 import { writeFileAtomic } from "../io/atomic-write.ts";
+import { loadWeights } from "../io/weights.ts";
 
 export const LIBRARY_VERSION = "0.1.0";
 
@@ -120,6 +121,56 @@ export async function readCheckpoint(path: string): Promise<Checkpoint> {
   return { meta, params, moments };
 }
 
+/** Write values into the model's parameters (and their f16 copies); names not in the model are ignored. */
+export function setParams(model: ViFiClip, values: Map<string, Float32Array>): string[] {
+  const set: string[] = [];
+  for (const [name, p] of model.clip.params) {
+    const data = values.get(name);
+    if (!data || data.length !== p.value.size) continue;
+    p.value.rt.write(p.value.buffer, data);
+    if (p.half) p.value.rt.write(p.half.buffer, new Float16Array(data));
+    set.push(name);
+  }
+  model.dropTextCache();
+  return set;
+}
+
+/**
+ * The upstream's `--resume` (spec §6.6): a complete vifi checkpoint brings weights and optimizer state;
+ * any other file (a ViFi-CLIP .pth, OpenAI CLIP, a checkpoint of another variant) brings the tensors
+ * that fit, non-strictly, and the rest (e.g. new prompt vectors) keep their initialisation. Either
+ * way the schedule starts again at epoch 0. Returns what was taken, for the log.
+ */
+export async function initialiseFrom(
+  path: string,
+  model: ViFiClip,
+  opts: { optimizer?: AdamW; scaler?: LossScaler; clipWeights?: string } = {},
+): Promise<string> {
+  let ck: Checkpoint | undefined;
+  try {
+    ck = await readCheckpoint(path);
+  } catch {
+    ck = undefined; // not a vifi checkpoint: read it as weights below
+  }
+  const names = [...model.clip.params.keys()];
+  if (ck && names.every((n) => ck.params.get(n)?.length === model.clip.p(n).value.size)) {
+    await resumeInto(path, model, opts.optimizer, opts.scaler);
+    return "weights and optimizer state";
+  }
+  let values = ck?.params;
+  if (!values) {
+    const w = await loadWeights(path, { clipWeights: opts.clipWeights, strict: false });
+    values = new Map([...w.weights, ...(w.prompts?.weights ?? [])].map(([n, t]) => [n, t.data]));
+  }
+  const set = setParams(model, values);
+  if (!set.length) throw new Error(`vifi: ${path}: no tensor fits the model`);
+  const left = names.filter((n) => !set.includes(n));
+  return `${set.length} of ${names.length} tensors` +
+    (left.length
+      ? `; kept their initialisation: ${left.slice(0, 4).join(", ")}${left.length > 4 ? ", …" : ""}`
+      : "");
+}
+
 /**
  * Continue a run: parameter values, optimizer moments and step, and the loss scale go back exactly
  * where they were, so the loss curve continues as if training had not stopped.
@@ -139,10 +190,8 @@ export async function resumeInto(
         `vifi: checkpoint ${path}: ${name} has ${data.length} values, the model ${p.value.size}`,
       );
     }
-    p.value.rt.write(p.value.buffer, data);
-    if (p.half) p.value.rt.write(p.half.buffer, new Float16Array(data));
   }
-  model.dropTextCache();
+  setParams(model, ck.params);
   if (opt && ck.meta.optimizer) {
     opt.restore(ck.meta.optimizer.step, ck.moments);
     opt.lr = ck.meta.optimizer.lr;

@@ -15,7 +15,7 @@ import type { ViFiClip } from "../models/vifi.ts";
 import { Rng } from "../selftest/rng.ts";
 import { Tensor } from "../tensor/tensor.ts";
 import type { TextTokenizer } from "../text/tokenizer.ts";
-import { resumeInto, saveCheckpoint } from "./checkpoint.ts";
+import { initialiseFrom, resumeInto, saveCheckpoint } from "./checkpoint.ts";
 import { type EvalResult, evaluate } from "./evaluator.ts";
 import { LossScaler } from "./loss-scale.ts";
 import { blendBatch, smoothedTargets } from "./mixup.ts";
@@ -290,17 +290,23 @@ async function trainAndEvaluate(
     let startEpoch = 0;
     let bestTop1 = -Infinity;
     try {
-      if (tr.resume) {
+      if (tr.resume?.mode === "continue") {
         const meta = await resumeInto(tr.resume.path, model, opt, scaler);
-        // Upstream --resume: epoch ≥ 1 restarts the schedule (initialise-from); "continue" is exact.
-        if (tr.resume.mode === "continue" && meta.epoch !== undefined) {
+        if (meta.epoch !== undefined) {
           startEpoch = meta.epoch + 1;
           bestTop1 = meta.bestAccuracy ?? -Infinity;
           // the rate after the last update of the finished epoch, as the saved scheduler state holds it
           const lastUpdate = Math.floor(iters / A) * A - 1;
           if (startEpoch > 0 && lastUpdate >= 0) schedule.afterUpdate(startEpoch - 1, lastUpdate);
         }
-        log(`resumed from ${tr.resume.path} (${tr.resume.mode}), starting at epoch ${startEpoch}`);
+        log(`continuing ${tr.resume.path} at epoch ${startEpoch}`);
+      } else if (tr.resume) {
+        const took = await initialiseFrom(tr.resume.path, model, {
+          optimizer: opt,
+          scaler,
+          clipWeights: exp.model.clipWeights,
+        });
+        log(`initialised from ${tr.resume.path}: ${took}; the schedule starts at epoch 0`);
       }
       const batchStep = async (parts: "step" | "gradients" | "update", lr: number) => {
         const s = steps[parts];

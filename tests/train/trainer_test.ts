@@ -237,3 +237,26 @@ Deno.test("a video that cannot be read fails the run, names the file, and the st
   assertEquals(runs[0].status, "failed");
   store.close();
 });
+
+Deno.test("resume (init) from a checkpoint of another variant: the fitting tensors load, new prompts stay fresh", async () => {
+  const rt = await getRuntime();
+  const from = `${dir}/runs/full/last.safetensors`; // written by the store test above
+  const e = experiment("prompted", { epochs: 1, saveFreq: 5, resume: { path: from, mode: "init" } });
+  e.model = {
+    ...e.model,
+    variant: "prompt",
+    prompt: { textCtx: 2, visionCtx: 2, textDepth: 1, visionDepth: 1 },
+  };
+  const lines: string[] = [];
+  const r = await runExperiment(rt, await resolved(e), { log: (s) => lines.push(s) });
+  const init = lines.find((l) => l.startsWith("initialised from"));
+  assert(init && /kept their initialisation: .*(VPT|prompt_learner)/.test(init), lines.join("\n"));
+  assertEquals(r.status, "done");
+  // frozen CLIP tensors are exactly the checkpoint's after training the prompts
+  const { readCheckpoint } = await import("../../lib/train/checkpoint.ts");
+  const before = (await readCheckpoint(from)).params.get("visual.conv1.weight")!;
+  const after = (await readCheckpoint(`${dir}/runs/prompted/last.safetensors`)).params.get(
+    "visual.conv1.weight",
+  )!;
+  assertEquals(Array.from(after.subarray(0, 64)), Array.from(before.subarray(0, 64)));
+});
