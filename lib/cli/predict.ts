@@ -150,7 +150,7 @@ export async function predict(video: string, opts: PredictOptions): Promise<Pred
       seed: opts.seed ?? 0,
     }, bytes);
     const V = prep.shape[0] / T;
-    const sums = await scoreViews(model, prep.data, 1, V, T, S, tokens, C);
+    const sums = (await scoreViews(model, prep.data, 1, V, T, S, tokens, C)).scores;
     const probs = sums.map((s) => s / V);
     const predictions = topK(probs, opts.top ?? 5).map(({ index, value }) => ({
       label: opts.labels[index],

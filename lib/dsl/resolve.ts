@@ -193,7 +193,8 @@ export async function resolveExperiment(e: Experiment, opts: ResolveOptions): Pr
       fail("model.prompt", (err as Error).message.replace(/^vifi: /, ""));
     }
   }
-  const template = m.template ?? DEFAULTS.template;
+  // With learned text context the prompt is "X … X {name}." (spec §1.2): the X slots precede the name.
+  const template = m.template ?? (m.prompt && m.prompt.textCtx > 0 ? "{name}." : DEFAULTS.template);
   const checkTemplate = (t: unknown, field: string) => {
     if (typeof t !== "string" || !t.includes("{name}")) {
       fail(field, `must be a string containing "{name}", got ${JSON.stringify(t)}`);

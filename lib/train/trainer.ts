@@ -92,14 +92,16 @@ interface ClassSet {
   tokens: Int32Array;
 }
 
+/** The class prompts' token rows; with learned text context, its "X" slots come first (spec §1.2). */
 async function classSet(
   labels: string,
   template: string,
   tok: TextTokenizer,
-  context: number,
+  model: ViFiClip,
 ): Promise<ClassSet> {
   const names = await readLabelCsv(labels);
-  return { names, tokens: classTokens(tok, names, template, context) };
+  const slots = model.clip.prompts?.textCtx ?? 0;
+  return { names, tokens: classTokens(tok, names, template, model.config.text.context, slots) };
 }
 
 function deviceName(rt: Runtime): string {
@@ -185,7 +187,7 @@ async function trainAndEvaluate(
   const evalSets = new Map<string, ClassSet>();
   const evalClasses = async (e: ResolvedEval) => {
     const key = `${e.labels}\u0000${e.template}`;
-    if (!evalSets.has(key)) evalSets.set(key, await classSet(e.labels, e.template, tok, config.text.context));
+    if (!evalSets.has(key)) evalSets.set(key, await classSet(e.labels, e.template, tok, model));
     return evalSets.get(key)!;
   };
   const runEval = async (e: ResolvedEval, clips: number, crops: number): Promise<EvalResult> => {
@@ -250,7 +252,7 @@ async function trainAndEvaluate(
       tr.labels,
       exp.evals[0]?.template ?? exp.model.template,
       tok,
-      config.text.context,
+      model,
     );
     const items = await readList(tr.list);
     checkLabels(items, train.names, tr.list);
