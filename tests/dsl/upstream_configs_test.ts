@@ -163,7 +163,9 @@ function check(r: ResolvedExperiment, x: Expect, f: string, onlyTest: boolean) {
   assertEquals(r.model.variant, x.variant, `${f} variant`);
   assertEquals(r.model.arch, "ViT-B/16", `${f} arch`);
   assertEquals(r.model.inputSize, 224, `${f} input size`);
-  assertEquals(r.model.template, "a photo of a {name}.", `${f} template`);
+  // spec §1.2: fine-tunes use "a photo of a {name}."; prompting "X … X {name}." (the X slots are added
+  // from the prompt config when tokenising)
+  assertEquals(r.model.template, r.model.prompt ? "{name}." : "a photo of a {name}.", `${f} template`);
   assertEquals(
     r.model.prompt
       ? [
