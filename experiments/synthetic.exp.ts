@@ -15,12 +15,12 @@ export default defineExperiment({
   train: {
     list: `${dir}/base_train.txt`,
     labels: `${dir}/base_labels.csv`,
-    epochs: 30,
+    epochs: 15,
     lr: 2e-3,
     batch: 8,
     warmupEpochs: 1,
     weightDecay: 0.05,
-    saveFreq: 10,
+    saveFreq: 5,
     // Colour, shape and direction are the labels here: grayscale and hue jitter would erase colour,
     // a flip would turn "moving left" into "moving right".
     colorJitter: 0,
