@@ -25,6 +25,7 @@ import { generateSynthetic } from "../data/synthetic.ts";
 import { parseList } from "../data/lists.ts";
 import { VideoLoader } from "../data/loader.ts";
 import { defaultCacheDir } from "../io/download.ts";
+import { leaderboardBenchRow } from "../../web/bench.ts";
 
 export interface BenchRow {
   op: string;
@@ -329,6 +330,7 @@ export async function runBench(rt: Runtime, o: BenchOptions): Promise<BenchRow[]
   if (want("tokenizer", "K400 prompts")) await tokenizerRow(emit);
   if (want("video-pipeline", "H.264 240x240")) await videoPipelineRow(emit);
   if (want("train", "synthetic")) await trainingRow(rt, emit);
+  if (want("dashboard leaderboard page", "5000 runs")) emit(await leaderboardBenchRow(5000));
   return rows;
 }
 
