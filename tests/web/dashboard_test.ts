@@ -1,0 +1,292 @@
+// Dashboard rendering through Hono's app.request, without a browser: escaping, the empty database,
+// leaderboard tables against leaderboard()'s rows, well-formed SVG downloads, paging, live events.
+
+import { assert, assertEquals } from "../data/assert.ts";
+import { ResultsStore } from "../../lib/results/store.ts";
+import { leaderboard } from "../../lib/results/leaderboard.ts";
+import { createDashboard } from "../../web/server.tsx";
+import { PROTOCOLS } from "../../web/pages/leaderboard.tsx";
+import { CHARTS } from "../../web/pages/run.tsx";
+import { benchLeaderboardRender, fillSyntheticRuns } from "../../web/bench.ts";
+import { EVIL, fillFixtureRuns, xmlProblem } from "./fixtures.ts";
+
+function assertStringIncludes(text: string, part: string, msg = ""): void {
+  if (!text.includes(part)) {
+    throw new Error(
+      `${msg ? msg + ": " : ""}expected to find ${JSON.stringify(part)} in ${
+        JSON.stringify(text.slice(0, 400))
+      }…`,
+    );
+  }
+}
+
+async function withStore(fn: (store: ResultsStore, path: string) => Promise<void>) {
+  const dir = await Deno.makeTempDir({ prefix: "vifi-web-test-" });
+  const path = `${dir}/results.db`;
+  const store = ResultsStore.open(path);
+  try {
+    await fn(store, path);
+  } finally {
+    store.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+async function get(app: { request(p: string): Response | Promise<Response> }, path: string) {
+  const res = await app.request(path);
+  return { status: res.status, type: res.headers.get("content-type") ?? "", res, body: await res.text() };
+}
+
+const unescape = (s: string) =>
+  s.replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(
+    /&amp;/g,
+    "&",
+  );
+
+/** The text of every <script> element, which must hold no markup from user strings. */
+function scripts(html: string): string[] {
+  return [...html.matchAll(/<script\b[^>]*>([\s\S]*?)<\/script>/g)].map((m) => m[1]);
+}
+
+Deno.test("every user-supplied string is escaped on every page and chart", async () => {
+  await withStore(async (store) => {
+    const ids = fillFixtureRuns(store);
+    const { app, close } = createDashboard({ store, path: "db" });
+    try {
+      const pages = [
+        "/",
+        "/runs",
+        `/runs?ids=${ids.evil}`,
+        `/run/${ids.evil}`,
+        `/run/${ids.done}`,
+        "/leaderboard/custom",
+        "/leaderboard/base-to-novel",
+        `/compare?id=${ids.done}&id=${ids.evil}`,
+        `/run/${encodeURIComponent(EVIL)}`,
+        `/leaderboard/${encodeURIComponent(EVIL)}`,
+      ];
+      for (const p of pages) {
+        const { body } = await get(app, p);
+        assert(!body.includes(EVIL), `${p}: the raw <script> name reached the page`);
+        assert(!body.includes("<img src=x"), `${p}: a raw class name reached the page`);
+        assert(!body.includes("<i>gpu</i>"), `${p}: a raw device name reached the page`);
+        assert(!body.includes("alert(3)</script>") || !/<\/script><script>alert\(3\)/.test(body), p);
+        // a user string inside an island's JSON must not be able to end the <script> element
+        for (const s of scripts(body)) assert(!s.includes("<"), `${p}: "<" inside a script element`);
+      }
+      const run = await get(app, `/run/${ids.evil}`);
+      assertStringIncludes(run.body, "&lt;script>alert(1)&lt;/script>");
+      assertStringIncludes(unescape(run.body), `"note": "</script><script>alert(3)</script>"`);
+      const custom = await get(app, "/leaderboard/custom");
+      assertStringIncludes(custom.body, "&lt;script>alert(1)&lt;/script>");
+      // the island's props still carry the exact name, as JSON escapes
+      const json = scripts(custom.body).find((s) => s.includes("\\u003cscript\\u003e"));
+      assert(json, "the island props hold the name as \\u003c escapes");
+      assertEquals(JSON.parse(json).table.rows[0].label.startsWith(EVIL), true);
+      for (const name of ["per-class", "confusion", "loss"]) {
+        const svg = await get(app, `/run/${ids.evil}/chart/${name}.svg`);
+        assertEquals(svg.status, 200, name);
+        assert(!svg.body.includes("<img"), `${name}.svg holds a raw class name`);
+        assert(!svg.body.includes(EVIL), `${name}.svg holds the raw run name`);
+        assertEquals(xmlProblem(svg.body), null, `${name}.svg`);
+      }
+    } finally {
+      close();
+    }
+  });
+});
+
+Deno.test("an empty database gives friendly pages, not errors", async () => {
+  await withStore(async (store) => {
+    const { app, close } = createDashboard({ store, path: "/some/where.db" });
+    try {
+      for (const p of ["/", "/runs", ...PROTOCOLS.map((k) => `/leaderboard/${k.kind}`)]) {
+        const r = await get(app, p);
+        assertEquals(r.status, 200, p);
+        assertStringIncludes(r.type, "text/html");
+        assertStringIncludes(r.body, "No runs yet", p);
+        assertStringIncludes(r.body, "deno task demo --db /some/where.db", p);
+      }
+      assertEquals((await get(app, "/run/1")).status, 404);
+      assertEquals((await get(app, "/run/1/chart/loss.svg")).status, 404);
+      assertEquals((await get(app, "/nowhere")).status, 404);
+      assertEquals((await get(app, "/compare?id=1")).status, 400);
+    } finally {
+      close();
+    }
+  });
+});
+
+Deno.test("each leaderboard page shows exactly leaderboard()'s rows, ours beside the paper's", async () => {
+  await withStore(async (store) => {
+    fillFixtureRuns(store);
+    fillSyntheticRuns(store, 300, 7);
+    const { app, close } = createDashboard({ store });
+    try {
+      const all = leaderboard(store, { includePaper: true });
+      for (const { kind } of PROTOCOLS) {
+        const { body, status } = await get(app, `/leaderboard/${kind}`);
+        assertEquals(status, 200);
+        const rows = new Map<string, string>();
+        for (const m of body.matchAll(/<tr data-key="([^"]*)">([\s\S]*?)<\/tr>/g)) {
+          rows.set(unescape(m[1]), m[2]);
+        }
+        const expected = all.filter((r) => r.protocol === kind);
+        const keys = new Set(
+          expected.map((r) =>
+            JSON.stringify([
+              kind === "custom" ? `${r.experiment} / ${r.evalName}` : r.dataset ?? "?",
+              r.variant,
+            ])
+          ),
+        );
+        assertEquals(rows.size, keys.size, `${kind}: one table row per (dataset, variant)`);
+        for (const r of expected) {
+          const key = JSON.stringify([
+            kind === "custom" ? `${r.experiment} / ${r.evalName}` : r.dataset ?? "?",
+            r.variant,
+          ]);
+          const html = rows.get(key);
+          assert(html !== undefined, `${kind}: no row ${key}`);
+          if (r.value !== null) {
+            const ours = r.value.toFixed(1) + (r.partial ? "*" : "");
+            const href = r.runIds.length === 1 ? `/run/${r.runIds[0]}` : `/runs?ids=${r.runIds.join(",")}`;
+            assertStringIncludes(html, `href="${href}">${ours}</a>`, `${kind} ${key} ${r.metric}`);
+          }
+          if (r.paper !== null) assertStringIncludes(html, `>${r.paper.toFixed(1)}</td>`, `${kind} ${key}`);
+          if (r.delta !== null) {
+            assertStringIncludes(
+              html,
+              `${r.delta >= 0 ? "+" : ""}${r.delta.toFixed(1)}</td>`,
+              `${kind} ${key}`,
+            );
+          }
+        }
+      }
+      // the server applies the view from the query string, so filtering works with JavaScript off
+      const filtered = await get(app, "/leaderboard/zero-shot?dataset=ucf&variant=vifi&sort=top1&dir=desc");
+      const labels = [...filtered.body.matchAll(/<tr data-key="([^"]*)">/g)].map((m) =>
+        JSON.parse(unescape(m[1]))
+      );
+      assert(labels.length > 0);
+      assert(labels.every(([d, v]) => d === "ucf" && v === "vifi"), JSON.stringify(labels));
+      assertStringIncludes(filtered.body, `aria-sort="descending"`);
+    } finally {
+      close();
+    }
+  });
+});
+
+Deno.test("every chart download is well-formed standalone SVG, identical to the page's figure", async () => {
+  await withStore(async (store) => {
+    const { done } = fillFixtureRuns(store);
+    const { app, close } = createDashboard({ store });
+    try {
+      const page = await get(app, `/run/${done}`);
+      for (const name of CHARTS) {
+        const r = await get(app, `/run/${done}/chart/${name}.svg`);
+        assertEquals(r.status, 200, name);
+        assertStringIncludes(r.type, "image/svg+xml");
+        assert(
+          r.body.startsWith(
+            '<?xml version="1.0" encoding="UTF-8"?>\n<svg xmlns="http://www.w3.org/2000/svg"',
+          ),
+          name,
+        );
+        assertEquals(xmlProblem(r.body), null, name);
+        const inline = r.body.replace(/^<\?xml[^>]*>\n/, "").trim();
+        assertStringIncludes(page.body, inline, `${name}: the download differs from the figure on the page`);
+        assertStringIncludes(page.body, `/run/${done}/chart/${name}.svg`);
+      }
+      const scatter = await get(app, `/run/${done}/chart/embedding.svg`);
+      assertEquals([...scatter.body.matchAll(/<circle cx/g)].length, 30 + 3, "30 points + 3 legend dots");
+      const dl = await app.request(`/run/${done}/chart/loss.svg?download=1`);
+      assertStringIncludes(dl.headers.get("content-disposition") ?? "", "attachment");
+      await dl.body?.cancel();
+      assertEquals((await get(app, `/run/${done}/chart/nope.svg`)).status, 404);
+      assertEquals(xmlProblem('<svg><rect x="1" y="2"></svg>'), "</svg> does not close the open element");
+      assertEquals(xmlProblem("<svg>a & b</svg>") !== null, true);
+    } finally {
+      close();
+    }
+  });
+});
+
+Deno.test("the runs list pages through thousands of runs, newest first", async () => {
+  await withStore(async (store) => {
+    fillSyntheticRuns(store, 2120, 3);
+    const { app, close } = createDashboard({ store });
+    try {
+      const ids = (body: string) => [...body.matchAll(/<tr data-run="(\d+)">/g)].map((m) => Number(m[1]));
+      const p1 = await get(app, "/runs");
+      assertEquals(ids(p1.body), Array.from({ length: 50 }, (_, i) => 2120 - i));
+      assertStringIncludes(p1.body, "page 1 of 43 (2120 runs)");
+      assertStringIncludes(p1.body, `href="/runs?page=2" rel="next"`);
+      const last = await get(app, "/runs?page=43");
+      assertEquals(ids(last.body), Array.from({ length: 20 }, (_, i) => 20 - i));
+      const clamped = await get(app, "/runs?page=999&per=200");
+      assertStringIncludes(clamped.body, "page 11 of 11");
+      assertEquals(ids(clamped.body).length, 120);
+      const t0 = performance.now();
+      await get(app, "/runs?page=20");
+      const ms = performance.now() - t0;
+      assert(ms < 500, `a runs page over 2,120 runs took ${ms.toFixed(0)} ms`);
+    } finally {
+      close();
+    }
+  });
+});
+
+Deno.test("the compare page puts two runs side by side and marks differing settings", async () => {
+  await withStore(async (store) => {
+    const { done, evil } = fillFixtureRuns(store);
+    const { app, close } = createDashboard({ store });
+    try {
+      const r = await get(app, `/compare?id=${done}&id=${evil}`);
+      assertEquals(r.status, 200);
+      assertStringIncludes(r.body, `<tr class="diff"><td>train.lr</td><td>0.001</td><td>—</td></tr>`);
+      assertStringIncludes(r.body, `data-chart="line"`);
+    } finally {
+      close();
+    }
+  });
+});
+
+Deno.test("the run-events stream reports a run's change without a reload", async () => {
+  await withStore(async (store) => {
+    const { running } = fillFixtureRuns(store);
+    const { app, close } = createDashboard({ store, pollMs: 30 });
+    try {
+      const res = await app.request(`/api/runs/events?ids=${running}`);
+      assertStringIncludes(res.headers.get("content-type") ?? "", "text/event-stream");
+      const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+      let text = "";
+      const until = async (pred: () => boolean) => {
+        const deadline = Date.now() + 5000;
+        while (!pred()) {
+          if (Date.now() > deadline) throw new Error(`no matching event; got ${text}`);
+          const { value, done } = await reader.read();
+          if (done) throw new Error("stream ended");
+          text += value;
+        }
+      };
+      await until(() => text.includes(`"status":"running"`));
+      store.finishRun(running, { status: "done", metrics: { evals: { hmdb: { top1: 42.5, top5: 80 } } } });
+      await until(() => text.includes(`"status":"done"`));
+      assertStringIncludes(text, "event: runs");
+      assertStringIncludes(text, "hmdb 42.5 / 80.0");
+      await reader.cancel();
+    } finally {
+      close();
+    }
+  });
+});
+
+Deno.test("leaderboard pages render in under 200 ms over 5,000 runs", async () => {
+  const r = await benchLeaderboardRender(5000, 3);
+  console.log(
+    Object.entries(r.pages).map(([k, ms]) => `${k} ${ms.toFixed(1)} ms`).join(", ") +
+      ` (filled in ${r.fillMs.toFixed(0)} ms)`,
+  );
+  for (const [k, ms] of Object.entries(r.pages)) assert(ms < 200, `${k}: ${ms.toFixed(1)} ms`);
+});
