@@ -1,7 +1,7 @@
 // Small results databases for the dashboard tests: a finished run with every kind of data the run page
 // draws, a run whose name, classes and config try to inject markup, and a run still going.
 
-import { ResultsStore } from "../../lib/results/store.ts";
+import type { ResultsStore } from "../../lib/results/store.ts";
 
 export const EVIL = "<script>alert(1)</script>";
 
