@@ -81,7 +81,10 @@ export async function main(args: string[]): Promise<number> {
             `(chance ${chance.toFixed(1)} %), ${r.timing.videosPerSec.toFixed(1)} videos/s in training, ` +
             `${formatDuration((performance.now() - t0) / 1000)} in all`,
         );
-        console.log(`stored in ${store.path}; compare runs with: deno task leaderboard`);
+        console.log(
+          `stored in ${store.path}; compare runs with \`deno task leaderboard\`, or in the browser: ` +
+            `\`deno task dashboard${f.db ? ` --db ${f.db}` : ""}\` → http://127.0.0.1:8000`,
+        );
       }
       return 0;
     } finally {

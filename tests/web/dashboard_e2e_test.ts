@@ -211,6 +211,35 @@ Deno.test({
       await page.waitForSelector(`tr[data-run="${newId}"] td.status-failed`, { timeout: 10_000 });
       await page.screenshot({ path: `${artifacts}/runs.png`, fullPage: true });
 
+      // ---- predict: the demo's stored checkpoint, one of its synthetic videos, three class names ----
+      if (!demoProblem) {
+        await page.goto(`${server.url}/predict`);
+        const options = await page.locator("select[name=checkpoint] option").evaluateAll((os) =>
+          os.map((o) => (o as unknown as { value: string }).value).filter((v) =>
+            v.endsWith("last.safetensors")
+          )
+        );
+        assert(options.length > 0, "the demo's checkpoint is offered");
+        await page.selectOption("select[name=checkpoint]", options[0]);
+        const video = [...Deno.readDirSync(`${tmp}/demo/data/videos`)].map((e) => e.name).sort()[0];
+        await page.setInputFiles("input[name=video]", `${tmp}/demo/data/videos/${video}`);
+        await page.fill(
+          "input[name=labels]",
+          "red circle moving left, blue square moving up, green triangle moving down",
+        );
+        await Promise.all([page.waitForLoadState("load"), page.click("button[type=submit]")]);
+        await page.waitForSelector("td.prob[data-prob]");
+        const probs = (await page.locator("td.prob").evaluateAll((ts) =>
+          ts.map((t) =>
+            Number((t as unknown as { dataset: { prob: string } }).dataset.prob)
+          )
+        )) as number[];
+        assertEquals(probs.length, 3);
+        assert(Math.abs(probs.reduce((a, b) => a + b, 0) - 1) < 1e-4, `probabilities ${probs}`);
+        assert((await page.locator("img[src^='data:image/png']").count()) > 0, "frame thumbnails");
+        await page.screenshot({ path: `${artifacts}/predict.png`, fullPage: true });
+      }
+
       // ---- without the islands bundle (as with JavaScript off) the content is all there ----
       const bare = await ctx.newPage();
       await bare.route("**/static/islands.js", (r) => r.abort());
