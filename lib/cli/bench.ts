@@ -595,6 +595,11 @@ function printRow(r: BenchRow) {
     );
     return;
   }
+  if (r.gflops === undefined && r.gbps === undefined) {
+    // time-only rows (the dashboard's page render, whose bar is the issue's 200 ms budget)
+    console.log(`| ${r.op} | ${r.shape} | ${fmt(r.ms, 1)} ms |`);
+    return;
+  }
   const speed = r.gflops !== undefined ? `${fmt(r.gflops)} GFLOP/s` : `${fmt(r.gbps)} GB/s`;
   const refSpeed = r.gflops !== undefined ? `${fmt(r.ref_gflops)} GFLOP/s` : `${fmt(r.ref_gbps)} GB/s`;
   console.log(
