@@ -8,7 +8,18 @@ const exp = new URL("../../experiments/synthetic.exp.ts", import.meta.url).pathn
 const db = `${dir}/results.db`;
 
 Deno.test("demo: synthetic data, training, base and novel evaluation, stored run, leaderboard", async () => {
-  const r = await runCli("demo", "--dir", `${dir}/demo`, "--epochs", "2", "--clips-per-class", "3", "--db", db, "--json");
+  const r = await runCli(
+    "demo",
+    "--dir",
+    `${dir}/demo`,
+    "--epochs",
+    "2",
+    "--clips-per-class",
+    "3",
+    "--db",
+    db,
+    "--json",
+  );
   expect(r.code === 0, `demo exited ${r.code}: ${r.err}`);
   const out = JSON.parse(r.out);
   expect(Number.isInteger(out.runId), `no run id: ${r.out}`);
@@ -68,7 +79,16 @@ Deno.test("train: Ctrl-C finishes the step, saves last.safetensors, marks the ru
   Deno.env.set("VIFI_SYNTHETIC_DIR", `${dir}/demo/data`);
   const out = `${dir}/interrupted`;
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", new URL("../../lib/cli/train.ts", import.meta.url).pathname, exp, "--output", out, "--db", db],
+    args: [
+      "run",
+      "-A",
+      new URL("../../lib/cli/train.ts", import.meta.url).pathname,
+      exp,
+      "--output",
+      out,
+      "--db",
+      db,
+    ],
     stdout: "piped",
     stderr: "piped",
   }).spawn();
