@@ -4,7 +4,7 @@
 // Hand-written rather than a plotting library: four chart kinds, no DOM shim on the server, and the
 // output stays small enough to inline thousands of points.
 
-import type { VNode } from "npm:preact@11.2.0";
+import type { ComponentChildren, VNode } from "npm:preact@11.2.0";
 import { renderToString } from "npm:preact-render-to-string@6.8.2";
 
 export interface Series {
@@ -26,6 +26,39 @@ const PALETTE = [
   "#bcbd22",
   "#17becf",
 ];
+
+/** The frame every chart shares: the root element, a white background (PNG export keeps it), the title. */
+function ChartFrame(
+  p: {
+    id?: string;
+    title: string;
+    kind: string;
+    width: number;
+    height: number;
+    fontSize: number;
+    children: ComponentChildren;
+  },
+): VNode {
+  return (
+    <svg
+      xmlns="http://www.w3.org/2000/svg"
+      id={p.id}
+      width={p.width}
+      height={p.height}
+      viewBox={`0 0 ${p.width} ${p.height}`}
+      font-family="sans-serif"
+      font-size={p.fontSize}
+      role="img"
+      aria-label={p.title}
+      data-chart={p.kind}
+    >
+      <title>{p.title}</title>
+      <rect x="0" y="0" width={p.width} height={p.height} fill="#fff" />
+      <text x={p.width / 2} y="16" text-anchor="middle" font-size="13" font-weight="600">{p.title}</text>
+      {p.children}
+    </svg>
+  );
+}
 
 export function classColor(i: number, n: number): string {
   if (n <= PALETTE.length) return PALETTE[i % PALETTE.length];
@@ -90,21 +123,7 @@ export function LineChart(
   const sy = (y: number) => M.t + ph - ((tf(y) - y0) / (y1 - y0)) * ph;
   const xt = ticks(x0, x1), yt = logY ? ticks(y0, y1).filter((v) => Number.isInteger(v)) : ticks(y0, y1);
   return (
-    <svg
-      xmlns="http://www.w3.org/2000/svg"
-      id={id}
-      width={width}
-      height={height}
-      viewBox={`0 0 ${width} ${height}`}
-      font-family="sans-serif"
-      font-size="11"
-      role="img"
-      aria-label={title}
-      data-chart="line"
-    >
-      <title>{title}</title>
-      <rect x="0" y="0" width={width} height={height} fill="#fff" />
-      <text x={width / 2} y="16" text-anchor="middle" font-size="13" font-weight="600">{title}</text>
+    <ChartFrame id={id} title={title} kind="line" width={width} height={height} fontSize={11}>
       <g class="grid" stroke="#e8eaed">
         {yt.map((v) => (
           <line
@@ -160,7 +179,7 @@ export function LineChart(
           ))}
         </g>
       )}
-    </svg>
+    </ChartFrame>
   );
 }
 
@@ -171,21 +190,7 @@ export function PerClassChart(
   const width = 560, height = M.t + classes.length * rowH + 30;
   const pw = width - labelW - 40;
   return (
-    <svg
-      xmlns="http://www.w3.org/2000/svg"
-      id={id}
-      width={width}
-      height={height}
-      viewBox={`0 0 ${width} ${height}`}
-      font-family="sans-serif"
-      font-size="10"
-      role="img"
-      aria-label={title}
-      data-chart="per-class"
-    >
-      <title>{title}</title>
-      <rect x="0" y="0" width={width} height={height} fill="#fff" />
-      <text x={width / 2} y="16" text-anchor="middle" font-size="13" font-weight="600">{title}</text>
+    <ChartFrame id={id} title={title} kind="per-class" width={width} height={height} fontSize={10}>
       {[0, 25, 50, 75, 100].map((v) => (
         <g>
           <line
@@ -212,7 +217,7 @@ export function PerClassChart(
           {rowH >= 10 && <text x={labelW - 4} y={M.t + i * rowH + rowH - 3} text-anchor="end">{c.name}</text>}
         </g>
       ))}
-    </svg>
+    </ChartFrame>
   );
 }
 
@@ -234,21 +239,14 @@ export function ConfusionChart(
   const top = labels ? M.t + 90 : M.t + 10;
   const rowMax = confusion.map((r) => Math.max(1, ...r));
   return (
-    <svg
-      xmlns="http://www.w3.org/2000/svg"
+    <ChartFrame
       id={id}
+      title={title}
+      kind="confusion"
       width={width}
       height={Math.max(height, top + side + 30)}
-      viewBox={`0 0 ${width} ${Math.max(height, top + side + 30)}`}
-      font-family="sans-serif"
-      font-size="9"
-      role="img"
-      aria-label={title}
-      data-chart="confusion"
+      fontSize={9}
     >
-      <title>{title}</title>
-      <rect x="0" y="0" width="100%" height="100%" fill="#fff" />
-      <text x={width / 2} y="16" text-anchor="middle" font-size="13" font-weight="600">{title}</text>
       <rect x={off} y={top} width={side} height={side} fill="#f7f9fc" stroke="#999" />
       {confusion.flatMap((row, t) =>
         row.map((v, p) =>
@@ -281,7 +279,7 @@ export function ConfusionChart(
       <text x="10" y={top + side / 2} font-size="11" transform={`rotate(-90 10 ${top + side / 2})`}>
         true
       </text>
-    </svg>
+    </ChartFrame>
   );
 }
 
@@ -321,21 +319,7 @@ export function ScatterChart(
     );
   }
   return (
-    <svg
-      xmlns="http://www.w3.org/2000/svg"
-      id={id}
-      width={width}
-      height={height}
-      viewBox={`0 0 ${width} ${height}`}
-      font-family="sans-serif"
-      font-size="10"
-      role="img"
-      aria-label={title}
-      data-chart="scatter"
-    >
-      <title>{title}</title>
-      <rect x="0" y="0" width={width} height={height} fill="#fff" />
-      <text x={width / 2} y="16" text-anchor="middle" font-size="13" font-weight="600">{title}</text>
+    <ChartFrame id={id} title={title} kind="scatter" width={width} height={height} fontSize={10}>
       <rect x="4" y={M.t + 4} width={size - 8} height={size - 8} fill="none" stroke="#ccc" />
       <g class="points">{dots}</g>
       {legend && (
@@ -348,7 +332,7 @@ export function ScatterChart(
           ))}
         </g>
       )}
-    </svg>
+    </ChartFrame>
   );
 }
 

@@ -3,22 +3,20 @@
 // crop); the file is safetensors so numpy/torch read it without vifi. Exit codes as predict.
 
 import { parseArgs } from "node:util";
-import { getRuntime } from "../gpu/runtime.ts";
 import { prepareVideo } from "../data/prepare.ts";
 import { joinPath, readList, readVideoBytes } from "../data/lists.ts";
 import { writeSafetensors } from "../io/safetensors.ts";
 import { writeFileAtomic } from "../io/atomic-write.ts";
-import { loadModel } from "../models/load.ts";
-import type { Precision } from "../models/clip.ts";
 import { Tensor } from "../tensor/tensor.ts";
 import {
+  frozenModel,
   intArg,
   labelsFrom,
   MODEL_OPTIONS,
-  precisionArg,
+  type ModelChoice,
+  modelChoice,
   promptsFor,
   reportError,
-  tokenizerArg,
   UsageError,
 } from "./predict.ts";
 
@@ -31,17 +29,10 @@ const USAGE = `usage:
       metadata holds "paths" and "labels" as JSON arrays
   --list/--root   an upstream list file ("<path> <label>" lines) and the folder (or .tar root) it is relative to`;
 
-export interface EmbedOptions {
-  weights: string;
-  clipWeights?: string;
+export interface EmbedOptions extends ModelChoice {
   frames: number;
   batch?: number;
   labels?: string[];
-  template?: string;
-  vocab?: string;
-  tokenizer?: "clip" | "bytes";
-  headWidth?: number;
-  precision?: Precision | "auto";
   /** list-file entries are relative to this root (a folder, or a tar root as the loader treats it) */
   root?: string;
 }
@@ -57,15 +48,9 @@ export interface Embeddings {
 }
 
 export async function embedVideos(paths: string[], opts: EmbedOptions): Promise<Embeddings> {
-  const rt = await getRuntime();
-  const loaded = await loadModel(rt, {
-    weights: opts.weights,
-    clipWeights: opts.clipWeights,
-    variant: "frozen",
-    precision: opts.precision,
-    headWidth: opts.headWidth,
-  });
+  const loaded = await frozenModel(opts);
   const { model, config } = loaded;
+  const rt = model.clip.rt;
   try {
     const E = config.embedDim;
     const S = config.vision.resolution;
@@ -147,7 +132,7 @@ export async function main(args: string[]): Promise<number> {
       console.log(USAGE);
       return 0;
     }
-    if (!values.weights) throw new UsageError("--weights FILE is required");
+    const model = modelChoice(values);
     if (values.list !== undefined && positionals.length) {
       throw new UsageError("give VIDEO files or --list, not both");
     }
@@ -160,24 +145,16 @@ export async function main(args: string[]): Promise<number> {
     const out = values.out ?? "embeddings.safetensors";
     const frames = intArg(values.frames, "frames", 8, 1);
     const e = await embedVideos(paths, {
-      weights: values.weights,
-      clipWeights: values["clip-weights"],
+      ...model,
       frames,
       batch: intArg(values.batch, "batch", 4, 1),
       labels: await labelsFrom(values.labels, values["labels-file"]),
-      template: values.template,
-      vocab: values.vocab,
-      tokenizer: tokenizerArg(values.tokenizer),
-      headWidth: values["head-width"] === undefined
-        ? undefined
-        : intArg(values["head-width"], "head-width", 64, 1),
-      precision: precisionArg(values.precision),
       root: values.root,
     });
     await writeFileAtomic(
       out,
       embeddingsFile(e, {
-        weights: values.weights,
+        weights: model.weights,
         frames: String(frames),
         ...(values.root ? { root: values.root } : {}),
       }),

@@ -6,21 +6,21 @@
 
 import { parseArgs } from "node:util";
 import { Tape } from "../autograd/tape.ts";
-import { getRuntime } from "../gpu/runtime.ts";
 import { writeFileAtomic } from "../io/atomic-write.ts";
 import { exportImageTower, exportTextTower, exportVifiLogits } from "../io/onnx-export.ts";
 import { loadOrt, randomTokens } from "../models/parity.ts";
-import { loadModel } from "../models/load.ts";
 import { relErr } from "../selftest/check.ts";
 import { Rng } from "../selftest/rng.ts";
 import { Tensor } from "../tensor/tensor.ts";
 import {
+  frozenModel,
   intArg,
   labelsFrom,
   MODEL_OPTIONS,
+  type ModelChoice,
+  modelChoice,
   promptsFor,
   reportError,
-  tokenizerArg,
   UsageError,
 } from "./predict.ts";
 
@@ -40,9 +40,7 @@ const USAGE = `usage:
 
 export type ExportWhat = "logits" | "image" | "text";
 
-export interface ExportOptions {
-  weights: string;
-  clipWeights?: string;
+export interface ExportOptions extends Omit<ModelChoice, "precision"> {
   out: string;
   what: ExportWhat;
   frames: number;
@@ -50,10 +48,6 @@ export interface ExportOptions {
   /** class count when there are no labels */
   classes?: number;
   labels?: string[];
-  template?: string;
-  vocab?: string;
-  tokenizer?: "clip" | "bytes";
-  headWidth?: number;
   verify?: boolean;
   seed?: number;
 }
@@ -68,15 +62,10 @@ export interface ExportResult {
 }
 
 export async function exportOnnx(opts: ExportOptions): Promise<ExportResult> {
-  const rt = await getRuntime();
-  const loaded = await loadModel(rt, {
-    weights: opts.weights,
-    clipWeights: opts.clipWeights,
-    variant: "frozen",
-    precision: "f32",
-    headWidth: opts.headWidth,
-  });
+  // ONNX graphs are f32; the parity check compares against the same precision
+  const loaded = await frozenModel({ ...opts, precision: "f32" });
   const { model, config } = loaded;
+  const rt = model.clip.rt;
   try {
     if (model.clip.prompts) {
       throw new Error(
@@ -178,7 +167,7 @@ export async function main(args: string[]): Promise<number> {
       console.log(USAGE);
       return 0;
     }
-    if (!values.weights) throw new UsageError("--weights FILE is required");
+    const { precision: _, ...model } = modelChoice(values);
     if (!values.out) throw new UsageError("--out FILE.onnx is required");
     const what = values.what ?? "logits";
     if (what !== "logits" && what !== "image" && what !== "text") {
@@ -191,20 +180,13 @@ export async function main(args: string[]): Promise<number> {
       throw new UsageError(`--tolerance must be a positive number, got "${values.tolerance}"`);
     }
     const r = await exportOnnx({
-      weights: values.weights,
-      clipWeights: values["clip-weights"],
+      ...model,
       out: values.out,
       what,
       frames: intArg(values.frames, "frames", 8, 1),
       batch: intArg(values.batch, "batch", 1, 1),
       classes: values.classes === undefined ? undefined : intArg(values.classes, "classes", 1, 1),
       labels,
-      template: values.template,
-      vocab: values.vocab,
-      tokenizer: tokenizerArg(values.tokenizer),
-      headWidth: values["head-width"] === undefined
-        ? undefined
-        : intArg(values["head-width"], "head-width", 64, 1),
       verify: !values["no-verify"],
     });
     const ok = r.maxRelErr === undefined || r.maxRelErr <= tolerance;

@@ -94,20 +94,59 @@ export async function promptsFor(
   return { tokens: classTokens(tok, labels, template, loaded.config.text.context, ctx), template };
 }
 
-export interface PredictOptions {
+/** The model and prompt options every model-loading command shares (MODEL_OPTIONS on the command line). */
+export interface ModelChoice {
   weights: string;
   clipWeights?: string;
+  template?: string;
+  vocab?: string;
+  tokenizer?: "clip" | "bytes";
+  headWidth?: number;
+  precision?: Precision | "auto";
+}
+
+/** MODEL_OPTIONS' parsed values as a ModelChoice. */
+export function modelChoice(values: {
+  weights?: string;
+  "clip-weights"?: string;
+  template?: string;
+  vocab?: string;
+  tokenizer?: string;
+  "head-width"?: string;
+  precision?: string;
+}): ModelChoice {
+  if (!values.weights) throw new UsageError("--weights FILE is required");
+  return {
+    weights: values.weights,
+    clipWeights: values["clip-weights"],
+    template: values.template,
+    vocab: values.vocab,
+    tokenizer: tokenizerArg(values.tokenizer),
+    headWidth: values["head-width"] === undefined
+      ? undefined
+      : intArg(values["head-width"], "head-width", 64, 1),
+    precision: precisionArg(values.precision),
+  };
+}
+
+/** An inference-only model (nothing trains) from the weights the user named. */
+export async function frozenModel(m: ModelChoice): Promise<LoadedModel> {
+  return await loadModel(await getRuntime(), {
+    weights: m.weights,
+    clipWeights: m.clipWeights,
+    variant: "frozen",
+    precision: m.precision,
+    headWidth: m.headWidth,
+  });
+}
+
+export interface PredictOptions extends ModelChoice {
   labels: string[];
   frames: number;
   clips?: number;
   crops?: number;
   seed?: number;
   top?: number;
-  template?: string;
-  vocab?: string;
-  tokenizer?: "clip" | "bytes";
-  headWidth?: number;
-  precision?: Precision | "auto";
 }
 
 export interface PredictResult {
@@ -126,14 +165,7 @@ export async function predict(video: string, opts: PredictOptions): Promise<Pred
   } catch (e) {
     throw new Error(`vifi: cannot read video ${video}: ${(e as Error).message}`);
   }
-  const rt = await getRuntime();
-  const loaded = await loadModel(rt, {
-    weights: opts.weights,
-    clipWeights: opts.clipWeights,
-    variant: "frozen",
-    precision: opts.precision,
-    headWidth: opts.headWidth,
-  });
+  const loaded = await frozenModel(opts);
   const { model, config } = loaded;
   try {
     const C = opts.labels.length;
@@ -181,27 +213,19 @@ export async function main(args: string[]): Promise<number> {
       return 0;
     }
     if (positionals.length !== 1) throw new UsageError("expected exactly one VIDEO");
-    if (!values.weights) throw new UsageError("--weights FILE is required");
+    const model = modelChoice(values);
     const labels = await labelsFrom(values.labels, values["labels-file"]);
     if (!labels) throw new UsageError("give the class names with --labels or --labels-file");
     const crops = intArg(values.crops, "crops", 1, 1);
     if (crops !== 1 && crops !== 3) throw new UsageError(`--crops must be 1 or 3 (spec §5.3), got ${crops}`);
     const r = await predict(positionals[0], {
-      weights: values.weights,
-      clipWeights: values["clip-weights"],
+      ...model,
       labels,
       frames: intArg(values.frames, "frames", 8, 1),
       clips: intArg(values.clips, "clips", 1, 1),
       crops,
       seed: intArg(values.seed, "seed", 0, 0),
       top: intArg(values.top, "top", 5, 1),
-      template: values.template,
-      vocab: values.vocab,
-      tokenizer: tokenizerArg(values.tokenizer),
-      headWidth: values["head-width"] === undefined
-        ? undefined
-        : intArg(values["head-width"], "head-width", 64, 1),
-      precision: precisionArg(values.precision),
     });
     if (values.json) {
       console.log(JSON.stringify({ predictions: r.predictions }));

@@ -55,15 +55,7 @@ export async function makeFixture(seed = 7): Promise<Fixture> {
   };
 }
 
-export async function runCli(name: string, ...args: string[]) {
-  const cli = new URL(`../../lib/cli/${name}.ts`, import.meta.url).pathname;
-  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", cli, ...args],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  return { code, out: new TextDecoder().decode(stdout), err: new TextDecoder().decode(stderr) };
-}
+export { runCli } from "../run_cli.ts";
 
 export function expect(cond: unknown, what: string): asserts cond {
   if (!cond) throw new Error(what);

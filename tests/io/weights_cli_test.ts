@@ -1,13 +1,13 @@
 // loadWeights on files written to a temp folder, and `deno task weights inspect --json` as a
 // separate process: its JSON contract and exit codes.
 
+import { runCli as runCliNamed } from "../run_cli.ts";
 import { type WritableTensor, writeSafetensors } from "../../lib/io/safetensors.ts";
 import { loadWeights, selectStateDict, type TorchContents } from "../../lib/io/weights.ts";
 import { writeTorchStateDict } from "../../lib/io/torch.ts";
 import { CLIP_CONFIGS, initClipWeights, initPromptWeights, type Weights } from "../../lib/models/config.ts";
 
 const tiny = CLIP_CONFIGS.tiny;
-const cli = new URL("../../lib/cli/weights.ts", import.meta.url).pathname;
 
 function tensorsOf(w: Weights, rename = (n: string) => n, dtype: "F32" | "F16" = "F32") {
   const out = new Map<string, WritableTensor>();
@@ -24,14 +24,7 @@ function toVifi(name: string): string | undefined {
   return `module.text_encoder.${name}`;
 }
 
-async function runCli(...args: string[]) {
-  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", cli, ...args],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  return { code, out: new TextDecoder().decode(stdout), err: new TextDecoder().decode(stderr) };
-}
+const runCli = (...args: string[]) => runCliNamed("weights", ...args);
 
 Deno.test("loadWeights: fp16 safetensors under a .pt name, vifi checkpoints, clear refusals", async () => {
   const dir = await Deno.makeTempDir({ prefix: "vifi-weights-" });

@@ -2,6 +2,7 @@
 // seed means (not the mean of per-seed HMs), partial seeds and splits flagged, only done runs counted,
 // re-runs replacing earlier attempts; the paper table; and the CLI's JSON and exit codes.
 
+import { runCli as runCliNamed } from "../run_cli.ts";
 import { assert, assertEquals } from "../data/assert.ts";
 import type { ProtocolTag } from "../../lib/dsl/types.ts";
 import {
@@ -13,8 +14,6 @@ import {
 } from "../../lib/results/leaderboard.ts";
 import { PAPER, paperValue } from "../../lib/results/paper.ts";
 import { type EvalInput, ResultsStore, type RunStatus } from "../../lib/results/store.ts";
-
-const cli = new URL("../../lib/cli/leaderboard.ts", import.meta.url).pathname;
 
 function close(a: number | null, b: number, msg: string) {
   assert(a !== null && Math.abs(a - b) < 1e-9, `${msg}: expected ${b}, got ${a}`);
@@ -312,14 +311,7 @@ Deno.test("leaderboard: aggregate trusts its input and picks the later finish pe
   assertEquals([rows[0].runIds, rows[0].runs, rows[0].paper], [[2, 3], 3, 69.8]);
 });
 
-async function runCli(...args: string[]) {
-  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", cli, ...args],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  return { code, out: new TextDecoder().decode(stdout), err: new TextDecoder().decode(stderr) };
-}
+const runCli = (...args: string[]) => runCliNamed("leaderboard", ...args);
 
 Deno.test("leaderboard CLI: --json rows, --protocol filter, table, exit 2 on usage errors", async () => {
   const dir = await Deno.makeTempDir({ prefix: "vifi-leaderboard-cli-" });
