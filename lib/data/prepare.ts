@@ -3,7 +3,14 @@
 // Runs in a loader worker or in-process; deterministic from the job's seed.
 
 import { Rng } from "../selftest/rng.ts";
-import { decodeFrames, openVideo } from "../video/decode.ts";
+import {
+  countDecodableFrames,
+  decodeFrames,
+  MissingFramesError,
+  openVideo,
+  VideoError,
+  type VideoInfo,
+} from "../video/decode.ts";
 import { sampleForMode } from "../video/sampling.ts";
 import { type Frame, testTransform, trainTransform, type TransformResult } from "../video/transforms.ts";
 
@@ -29,17 +36,37 @@ export interface Prepared {
   data: Float32Array;
   shape: [number, number, number, number];
   indices: number[];
+  /** frames sampled from: the container's count, or what decodes when the container lists more */
+  frameCount: number;
 }
 
 export async function prepareVideo(job: PrepareJob, bytes?: Uint8Array): Promise<Prepared> {
   const file = bytes ?? await Deno.readFile(job.path);
-  const info = await openVideo(file, job.path);
-  const rng = new Rng(job.seed);
+  let info = await openVideo(file, job.path);
   const clips = job.mode === "test" ? job.clips ?? 1 : 1;
-  const idx = sampleForMode(job.mode, info.frameCount, job.frames, clips, rng);
-  const frames = await decodeFrames(file, job.path, idx, info);
-  const out = transformFor(job, frames, rng);
-  return { data: out.data, shape: out.shape, indices: Array.from(idx) };
+  const attempt = async (v: VideoInfo) => {
+    const rng = new Rng(job.seed);
+    const idx = sampleForMode(job.mode, v.frameCount, job.frames, clips, rng);
+    return { idx, rng, frames: await decodeFrames(file, job.path, idx, v) };
+  };
+  let got;
+  try {
+    got = await attempt(info);
+  } catch (e) {
+    if (!(e instanceof MissingFramesError)) throw e;
+    // The container lists frames that do not decode: count what does and sample again from that.
+    const count = await countDecodableFrames(file, job.path);
+    if (count === 0) throw new VideoError(job.path, `none of the ${info.frameCount} listed frames decode`);
+    info = {
+      ...info,
+      frameCount: count,
+      keyFrames: info.keyFrames.filter((k) => k < count),
+      times: info.times.slice(0, count),
+    };
+    got = await attempt(info);
+  }
+  const out = transformFor(job, got.frames, got.rng);
+  return { data: out.data, shape: out.shape, indices: Array.from(got.idx), frameCount: info.frameCount };
 }
 
 /** The spatial part: the training augmentations or the test crops, continuing the job's random stream. */

@@ -328,7 +328,7 @@ export async function openVideo(bytes: Uint8Array, fileName: string): Promise<Vi
 function rawToFrames(raw: Uint8Array, w: number, h: number, n: number, file: string): Frame[] {
   const size = w * h * 3;
   if (raw.length < size * n) {
-    throw new VideoError(file, `decoded ${Math.floor(raw.length / size)} of ${n} wanted frames`);
+    throw new MissingFramesError(file, `decoded ${Math.floor(raw.length / size)} of ${n} wanted frames`);
   }
   const out: Frame[] = [];
   for (let i = 0; i < n; i++) out.push({ width: w, height: h, data: raw.slice(i * size, (i + 1) * size) });
@@ -428,6 +428,36 @@ export function ffmpegTransform(
   args: (input: string, output: string) => string[],
 ): Promise<Uint8Array> {
   return runFfmpeg(bytes, fileName, args);
+}
+
+/** Thrown when the container lists frames that do not decode (a header that lies, a damaged tail). */
+export class MissingFramesError extends VideoError {}
+
+/**
+ * How many frames actually decode: a full decode scaled to 2×2 gray pixels, for when the container's
+ * count is wrong (decord would trust the header and fail or return garbage).
+ */
+export async function countDecodableFrames(bytes: Uint8Array, fileName: string): Promise<number> {
+  const raw = await runFfmpeg(bytes, fileName, (i, o) => [
+    "-nostdin",
+    "-v",
+    "error",
+    "-fflags",
+    "+discardcorrupt",
+    "-i",
+    i,
+    "-an",
+    "-vf",
+    "scale=2:2",
+    "-fps_mode",
+    "passthrough",
+    "-f",
+    "rawvideo",
+    "-pix_fmt",
+    "gray",
+    o,
+  ]);
+  return Math.floor(raw.length / 4);
 }
 
 /** Every frame, in order: for tests and small clips only (the whole clip is held in memory). */
