@@ -1,0 +1,66 @@
+// `deno task dashboard` as a process: loopback by default and silent about it; any other --host is
+// served with a warning on stderr; SIGTERM stops it.
+
+import { assert, assertEquals } from "../data/assert.ts";
+
+async function start(...args: string[]) {
+  const dir = await Deno.makeTempDir({ prefix: "vifi-dash-cli-" });
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      new URL("../../lib/cli/dashboard.ts", import.meta.url).pathname,
+      "--db",
+      `${dir}/r.db`,
+      ...args,
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const dec = new TextDecoder();
+  let out = "", err = "";
+  const pump = async (s: ReadableStream<Uint8Array>, add: (t: string) => void) => {
+    for await (const c of s) add(dec.decode(c));
+  };
+  const done = Promise.all([pump(child.stdout, (t) => (out += t)), pump(child.stderr, (t) => (err += t))]);
+  const t0 = Date.now();
+  while (!/http:\/\/\S+:\d+\//.test(out)) {
+    if (Date.now() - t0 > 60_000) throw new Error(`dashboard did not start: ${out} ${err}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const url = /http:\/\/(\S+):(\d+)\//.exec(out)!;
+  return {
+    host: url[1],
+    port: Number(url[2]),
+    err: () => err,
+    stop: async () => {
+      child.kill("SIGTERM");
+      const status = await child.status;
+      await done;
+      await Deno.remove(dir, { recursive: true });
+      return status;
+    },
+  };
+}
+
+Deno.test("dashboard CLI: 127.0.0.1 by default without a warning; another --host warns; SIGTERM stops it", async () => {
+  const local = await start("--port", "0");
+  try {
+    assertEquals(local.host, "127.0.0.1");
+    const r = await fetch(`http://127.0.0.1:${local.port}/`);
+    assertEquals(r.status, 200);
+    await r.body?.cancel();
+    assert(!local.err().includes("WARNING"), local.err());
+  } finally {
+    assertEquals((await local.stop()).success, true);
+  }
+  const open = await start("--port", "0", "--host", "0.0.0.0");
+  try {
+    assert(/WARNING: listening on 0\.0\.0\.0, not loopback/.test(open.err()), open.err());
+    const r = await fetch(`http://127.0.0.1:${open.port}/`);
+    assertEquals(r.status, 200);
+    await r.body?.cancel();
+  } finally {
+    await open.stop();
+  }
+});
