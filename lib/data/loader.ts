@@ -7,17 +7,10 @@ import type { ListItem } from "./lists.ts";
 import { joinPath } from "./lists.ts";
 import { type Prepared, type PrepareJob, prepareVideo } from "./prepare.ts";
 
-export interface LoaderOptions {
+/** What each video's preparation takes (PrepareJob without the per-item path and seed), plus batching. */
+export interface LoaderOptions extends Omit<PrepareJob, "path" | "seed"> {
   root: string;
   batch: number;
-  frames: number;
-  mode: "train" | "test";
-  clips?: number;
-  crops?: number;
-  size?: number;
-  colorJitter?: number;
-  grayScale?: number;
-  flip?: number;
   shuffle?: boolean;
   /** drop the last incomplete batch (the upstream does, for training and for validation) */
   dropLast?: boolean;
@@ -98,22 +91,23 @@ export class VideoLoader {
 
   private async load(epoch: number, indices: number[]): Promise<Batch | undefined> {
     const o = this.opts;
+    // Everything that is not batching goes to prepareVideo as it is.
+    const {
+      root: _r,
+      batch: _b,
+      shuffle: _s,
+      dropLast: _d,
+      seed: _seed,
+      workers: _w,
+      prefetch: _p,
+      onError: _e,
+      ...job
+    } = o;
     const results = await Promise.all(indices.map(async (i) => {
       const item = this.items[i];
       const path = joinPath(o.root, item.path);
       try {
-        const r = await this.prepare({
-          path,
-          mode: o.mode,
-          frames: o.frames,
-          clips: o.clips,
-          crops: o.crops,
-          size: o.size,
-          colorJitter: o.colorJitter,
-          grayScale: o.grayScale,
-          flip: o.flip,
-          seed: itemSeed(o.seed ?? 0, epoch, i),
-        });
+        const r = await this.prepare({ ...job, path, seed: itemSeed(o.seed ?? 0, epoch, i) });
         return { item, path, r };
       } catch (e) {
         const reason = e instanceof Error ? e.message : String(e);

@@ -406,6 +406,20 @@ async function trainAndEvaluate(
           trainLoss: meanLoss,
           seconds: (performance.now() - epochStart) / 1000,
         };
+        const saveState = async (path: string) => {
+          await Deno.mkdir(exp.output, { recursive: true });
+          await saveCheckpoint(path, model, {
+            optimizer: opt,
+            scaler,
+            runId: runId?.toString(),
+            experiment: exp,
+            epoch,
+            bestAccuracy: Number.isFinite(bestTop1) ? bestTop1 : undefined,
+          });
+          checkpoints.push(path);
+        };
+        /** this epoch's checkpoint, when validation wrote one: `last` is then a copy, not a second save */
+        let epochFile: string | undefined;
         if (status !== "interrupted" && exp.evals.length && (epoch % tr.saveFreq === 0 || last)) {
           const v = exp.evals[0];
           const r = await runEval(v, v.clips, v.crops);
@@ -423,17 +437,8 @@ async function trainAndEvaluate(
             bestTop1 = r.top1;
             best = { epoch, top1: r.top1 };
           }
-          await Deno.mkdir(exp.output, { recursive: true });
-          const save = {
-            optimizer: opt,
-            scaler,
-            runId: runId?.toString(),
-            experiment: exp,
-            epoch,
-            bestAccuracy: bestTop1,
-          };
-          await saveCheckpoint(path, model, save);
-          checkpoints.push(path);
+          await saveState(path);
+          epochFile = path;
           rec?.addCheckpoint(runId!, { epoch, kind: "epoch", path, top1: r.top1 });
           if (improved) {
             const bestPath = `${exp.output}/best.safetensors`;
@@ -444,17 +449,13 @@ async function trainAndEvaluate(
           log(`epoch ${epoch}: loss ${meanLoss.toFixed(4)}`);
         }
         if (status === "interrupted" || last) {
-          await Deno.mkdir(exp.output, { recursive: true });
           const lastPath = `${exp.output}/last.safetensors`;
-          await saveCheckpoint(lastPath, model, {
-            optimizer: opt,
-            scaler,
-            runId: runId?.toString(),
-            experiment: exp,
-            epoch,
-            bestAccuracy: Number.isFinite(bestTop1) ? bestTop1 : undefined,
-          });
-          checkpoints.push(lastPath);
+          if (epochFile) {
+            await Deno.copyFile(epochFile, lastPath);
+            checkpoints.push(lastPath);
+          } else {
+            await saveState(lastPath);
+          }
           rec?.addCheckpoint(runId!, { epoch, kind: "last", path: lastPath });
           if (status === "interrupted") log(`interrupted: saved ${lastPath}`);
         }
