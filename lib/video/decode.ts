@@ -4,6 +4,7 @@
 
 import { createFile, MP4BoxBuffer } from "npm:mp4box@2.4.1";
 import type { Movie, Sample } from "npm:mp4box@2.4.1";
+import { type TrackHeader, type TrackSample, writeTrimmedMp4 } from "./mp4-write.ts";
 
 export interface VideoInfo {
   container: string;
@@ -45,20 +46,54 @@ function sniffContainer(b: Uint8Array): "mp4" | "avi" | "webm" | "unknown" {
 
 interface Mp4Probe {
   info: VideoInfo;
-  /** presentation-ordered cts of each frame, in track timescale */
-  cts: number[];
+  header: TrackHeader;
+  /** the track's samples in decode order */
+  samples: TrackSample[];
+  /** decode-order index of each presentation-order frame */
+  decodeIndex: Int32Array;
+  /** per decode-order sample: decoding may start here with nothing before it (an IDR, or any key frame of
+   * an intra-refresh-free codec) */
+  cut: Uint8Array;
+  /** per decode-order sample: later samples may reference it (H.264 nal_ref_idc; 1 where not parsed) */
+  isRef: Uint8Array;
 }
 
-function hasIdr(b: Uint8Array, offset: number, size: number, lenSize: number): boolean {
+/** What the length-prefixed NAL units of one H.264 sample say: an IDR slice, any slice used for reference. */
+function avcSampleKind(b: Uint8Array, offset: number, size: number, lenSize: number) {
+  let idr = false, ref = false;
   let o = offset;
   const end = offset + size;
   while (o + lenSize < end) {
     let len = 0;
     for (let k = 0; k < lenSize; k++) len = len * 256 + b[o + k];
-    if ((b[o + lenSize] & 0x1f) === 5) return true;
+    const type = b[o + lenSize] & 0x1f;
+    if (type === 5) idr = true;
+    if (type >= 1 && type <= 5 && (b[o + lenSize] & 0x60) !== 0) ref = true;
+    o += lenSize + len;
+  }
+  return { idr, ref };
+}
+
+/** H.265: IDR pictures only (a CRA's leading pictures would need the previous GOP). */
+function hevcHasIdr(b: Uint8Array, offset: number, size: number, lenSize: number): boolean {
+  let o = offset;
+  const end = offset + size;
+  while (o + lenSize < end) {
+    let len = 0;
+    for (let k = 0; k < lenSize; k++) len = len * 256 + b[o + k];
+    const type = (b[o + lenSize] >> 1) & 0x3f;
+    if (type === 19 || type === 20) return true;
     o += lenSize + len;
   }
   return false;
+}
+
+const probeCache = new WeakMap<Uint8Array, Mp4Probe>();
+
+function mp4Probe(bytes: Uint8Array, file: string): Mp4Probe {
+  let p = probeCache.get(bytes);
+  if (!p) probeCache.set(bytes, p = probeMp4(bytes, file));
+  return p;
 }
 
 function probeMp4(bytes: Uint8Array, file: string): Mp4Probe {
@@ -103,15 +138,24 @@ function probeMp4(bytes: Uint8Array, file: string): Mp4Probe {
   const rank = new Int32Array(samples.length);
   order.forEach((s, i) => (rank[s] = i));
   const sync = samples.map((s) => s.is_sync);
-  if (/^avc[13]/.test(track.codec) && samples.length > 1 && sync.every(Boolean)) {
-    // Some muxers (minimp4, used by h264-mp4-encoder) omit stss, which declares every sample a key frame;
-    // seeking to a P frame would then decode garbage, so find the IDR slices in the bitstream instead.
-    // deno-lint-ignore no-explicit-any
-    const entry = (mp4.getTrackById(track.id) as any)?.mdia?.minf?.stbl?.stsd?.entries?.[0];
+  const cut = Uint8Array.from(sync, Number);
+  const isRef = new Uint8Array(samples.length).fill(1);
+  // deno-lint-ignore no-explicit-any
+  const stbl = (mp4.getTrackById(track.id) as any)?.mdia?.minf?.stbl;
+  const entry = stbl?.stsd?.entries?.[0];
+  if (/^avc[13]/.test(track.codec)) {
     const lenSize = (entry?.avcC?.lengthSizeMinusOne ?? 3) + 1;
-    samples.forEach((s, i) => (sync[i] = hasIdr(bytes, s.offset, s.size, lenSize)));
+    const kinds = samples.map((s) => avcSampleKind(bytes, s.offset, s.size, lenSize));
+    kinds.forEach((k, i) => (cut[i] = Number(k.idr), isRef[i] = Number(k.ref)));
+    // Some muxers (minimp4, used by h264-mp4-encoder) omit stss, which declares every sample a key frame;
+    // seeking to a P frame would then decode garbage, so the key frames are the IDR slices instead.
+    if (samples.length > 1 && sync.every(Boolean)) kinds.forEach((k, i) => (sync[i] = k.idr));
     if (!sync.some(Boolean)) sync[0] = true;
+  } else if (/^(hvc1|hev1)/.test(track.codec)) {
+    const lenSize = (entry?.hvcC?.lengthSizeMinusOne ?? 3) + 1;
+    samples.forEach((s, i) => (cut[i] = Number(s.is_sync && hevcHasIdr(bytes, s.offset, s.size, lenSize))));
   }
+  cut[0] = 1;
   const keyFrames = sync.map((k, i) => (k ? rank[i] : -1)).filter((i) => i >= 0).sort((a, b) => a - b);
   const cts = order.map((i) => samples[i].cts);
   const ts = track.timescale;
@@ -120,6 +164,24 @@ function probeMp4(bytes: Uint8Array, file: string): Mp4Probe {
   const m = Array.from(track.matrix as ArrayLike<number>);
   const rotation = ((Math.round(Math.atan2(m[1], m[0]) * 180 / Math.PI) % 360) + 360) % 360;
   return {
+    header: {
+      timescale: ts,
+      width: track.track_width,
+      height: track.track_height,
+      matrix: Array.from(track.matrix as ArrayLike<number>),
+      stsd: bytes.subarray(stbl.stsd.start, stbl.stsd.start + stbl.stsd.size),
+    },
+    samples: samples.map((s, i) => ({
+      offset: s.offset,
+      size: s.size,
+      dts: s.dts,
+      cts: s.cts,
+      duration: s.duration,
+      isSync: sync[i],
+    })),
+    decodeIndex: Int32Array.from(order),
+    cut,
+    isRef,
     info: {
       container: "mp4",
       codec: track.codec,
@@ -132,7 +194,6 @@ function probeMp4(bytes: Uint8Array, file: string): Mp4Probe {
       durationS: total,
       times,
     },
-    cts,
   };
 }
 
@@ -196,8 +257,8 @@ function ffmpegCore(): Promise<FFmpegCore> {
 
 let fileCounter = 0;
 
-/** How decodes went: a seek whose output came up short falls back to decoding from the start. */
-export const decodeStats = { seeked: 0, fromStart: 0, seekFallbacks: 0 };
+/** How decodes went: MP4s decode a trimmed copy, whose output falls back to a full decode when it comes up short. */
+export const decodeStats = { trimmed: 0, fromStart: 0, trimFallbacks: 0, samplesDecoded: 0 };
 
 async function runFfmpeg(
   bytes: Uint8Array,
@@ -318,7 +379,7 @@ async function probeWithFfmpeg(bytes: Uint8Array, file: string, container: strin
 export async function openVideo(bytes: Uint8Array, fileName: string): Promise<VideoInfo> {
   if (bytes.length === 0) throw new VideoError(fileName, "empty file");
   const container = sniffContainer(bytes);
-  if (container === "mp4") return probeMp4(bytes, fileName).info;
+  if (container === "mp4") return mp4Probe(bytes, fileName).info;
   if (container === "unknown") {
     throw new VideoError(fileName, "unrecognised container (not MP4, AVI or WebM)");
   }
@@ -333,6 +394,31 @@ function rawToFrames(raw: Uint8Array, w: number, h: number, n: number, file: str
   const out: Frame[] = [];
   for (let i = 0; i < n; i++) out.push({ width: w, height: h, data: raw.slice(i * size, (i + 1) * size) });
   return out;
+}
+
+/**
+ * Which samples a decode of the presentation-order frames `unique` (ascending) needs, like decord's random
+ * access but finer: for each wanted frame, the referenced samples from the last cut point before it in decode
+ * order, then the frame itself; unreferenced frames nobody asked for are left out. `positions` are the wanted
+ * frames' places among the kept ones in presentation order, which is the order ffmpeg outputs them in.
+ */
+function trimPlan(p: Mp4Probe, unique: number[]): { keep: number[]; positions: number[] } {
+  const n = p.samples.length;
+  const need = new Uint8Array(n);
+  for (const f of unique) {
+    const s = p.decodeIndex[f];
+    if (need[s]) continue;
+    need[s] = 1;
+    let c = s;
+    while (c > 0 && !p.cut[c]) c--;
+    for (let d = s - 1; d >= c && !need[d]; d--) if (p.isRef[d]) need[d] = 1;
+  }
+  const keep: number[] = [];
+  for (let d = 0; d < n; d++) if (need[d]) keep.push(d);
+  const place = new Map<number, number>();
+  let k = 0;
+  for (let f = 0; f < n; f++) if (need[p.decodeIndex[f]]) place.set(f, k++);
+  return { keep, positions: unique.map((f) => place.get(f)!) };
 }
 
 /** Frame-number select expression; ffmpeg evaluates it per decoded frame, so keep it a flat sum. */
@@ -384,26 +470,21 @@ export async function decodeFrames(
     o,
   ];
   let frames: Frame[] | undefined;
-  // Seeking only where the times come from our own reading of the sample table: a seek that lands one frame
-  // off would shift every select index silently (seen with MJPEG in AVI), and a full decode cannot be wrong.
-  if (key > 0 && info.container === "mp4" && info.times.length === n) {
-    // Seek half a frame past the key frame's time so that rounding cannot land on the previous key frame; with
-    // -noaccurate_seek nothing is dropped, so frame n=0 of the output is that key frame.
-    const dt = n > 1 ? (info.times[n - 1] - info.times[0]) / (n - 1) : 0;
-    const ss = (info.times[key] + dt / 2).toFixed(6);
-    const raw = await runFfmpeg(bytes, fileName, (i, o) => [
-      ...common,
-      "-noaccurate_seek",
-      "-ss",
-      ss,
-      "-i",
-      i,
-      ...tail(o, selectByNumber(unique, key)),
-    ]);
+  if (info.container === "mp4") {
+    const probe = mp4Probe(bytes, fileName);
+    const { keep, positions } = trimPlan(probe, unique);
+    const whole = keep.length === probe.samples.length;
+    const input = whole ? bytes : writeTrimmedMp4(bytes, probe.header, probe.samples, keep);
+    const raw = await runFfmpeg(
+      input,
+      fileName,
+      (i, o) => [...common, "-i", i, ...tail(o, selectByNumber(positions, 0))],
+    );
     if (raw.length === w * h * 3 * unique.length) {
       frames = rawToFrames(raw, w, h, unique.length, fileName);
-      decodeStats.seeked++;
-    } else decodeStats.seekFallbacks++;
+      decodeStats.trimmed++;
+      decodeStats.samplesDecoded += keep.length;
+    } else decodeStats.trimFallbacks++;
   }
   if (!frames) {
     decodeStats.fromStart++;

@@ -13,6 +13,7 @@ import {
   VideoError,
 } from "../../lib/video/decode.ts";
 import { crc32, encodePng } from "../../lib/video/png.ts";
+import { Rng, sessionSeed } from "../../lib/selftest/rng.ts";
 import { main as videoCli, videoReport } from "../../lib/cli/video.ts";
 
 const dir = await Deno.makeTempDir({ prefix: "vifi-dec-" });
@@ -80,7 +81,7 @@ Deno.test("decode: every frame shows the object in its colour where it was drawn
   }
 });
 
-Deno.test("decode: sampled frames equal the full decode, in request order, from key-frame seeks", async () => {
+Deno.test("decode: sampled frames equal the full decode, in request order, decoding from key frames", async () => {
   const clip = summary.clips[1];
   const bytes = await Deno.readFile(`${dir}/${clip.path}`);
   const all = await decodeAll(bytes, clip.path);
@@ -88,8 +89,10 @@ Deno.test("decode: sampled frames equal the full decode, in request order, from 
   const want = [11, 7, 7, 8];
   const got = await decodeFrames(bytes, clip.path, want);
   assertEquals(got.map((f) => f.data), want.map((i) => all[i].data));
-  assertEquals(decodeStats.seeked, before.seeked + 1, "decoding started at key frame 5");
-  assertEquals(decodeStats.seekFallbacks, before.seekFallbacks);
+  assertEquals(decodeStats.trimmed, before.trimmed + 1);
+  assertEquals(decodeStats.trimFallbacks, before.trimFallbacks);
+  // 7 and 8 need key frame 5 and P frame 6; 11 needs key frame 10: frames 0-4 and 9 are never decoded
+  assertEquals(decodeStats.samplesDecoded, before.samplesDecoded + 6);
   await rejects(decodeFrames(bytes, clip.path, [12]), clip.path, /out of range/);
 });
 
@@ -131,7 +134,58 @@ Deno.test("decode: High profile with B-frames (made by ffmpeg.wasm) seeks exactl
   }
 });
 
-Deno.test("decode: AVI and WebM go through ffprobe; MJPEG-in-MP4 seeks; frames match the original", async () => {
+Deno.test("decode: the trimmed decode leaves out unreferenced B frames and other GOPs, pixels unchanged", async () => {
+  // 48 frames, IDR every 16, B-frames without pyramid: every B frame is unreferenced
+  const src = await ffmpegTransform(new Uint8Array(1), "src.mp4", (_i, o) => [
+    "-nostdin",
+    "-v",
+    "error",
+    "-f",
+    "lavfi",
+    "-i",
+    "testsrc2=size=96x64:rate=24:duration=2",
+    "-c:v",
+    "libx264",
+    "-profile:v",
+    "high",
+    "-bf",
+    "3",
+    "-b_strategy",
+    "0",
+    "-x264-params",
+    "b-pyramid=none:keyint=16:min-keyint=16:scenecut=0",
+    "-f",
+    "mp4",
+    o,
+  ]);
+  const info = await openVideo(src, "bframes.mp4");
+  assertEquals([info.frameCount, info.keyFrames], [48, [0, 16, 32]]);
+  const all = await decodeAll(src, "bframes.mp4");
+  const seed = sessionSeed();
+  const rng = new Rng(seed);
+  for (let trial = 0; trial < 6; trial++) {
+    const want = Array.from({ length: 1 + rng.int(6) }, () => rng.int(48));
+    const before = { ...decodeStats };
+    const got = await decodeFrames(src, "bframes.mp4", want, info);
+    assertEquals(got.map((f) => f.data), want.map((i) => all[i].data), `seed ${seed}, frames ${want}`);
+    assertEquals(decodeStats.trimFallbacks, before.trimFallbacks, `seed ${seed}, frames ${want}`);
+    // an upper bound on what may be decoded: each wanted frame's GOP from its key frame up to it
+    let bound = 0;
+    for (let g = 0; g < 48; g += 16) {
+      const last = Math.max(-1, ...want.filter((i) => i >= g && i < g + 16));
+      if (last >= 0) bound += last - g + 1 + 3; // a B frame's forward reference may lie up to 3 frames later
+    }
+    const decoded = decodeStats.samplesDecoded - before.samplesDecoded;
+    assert(decoded <= bound, `decoded ${decoded} samples for ${want}, bound ${bound}`);
+  }
+  // B frame 42 (I32 P36 P40 P44 in its GOP, three B frames between each): the I/P chain up to its forward
+  // reference P44 and the frame itself, none of the other B frames
+  const before = decodeStats.samplesDecoded;
+  await decodeFrames(src, "bframes.mp4", [42], info);
+  assertEquals(decodeStats.samplesDecoded - before, 5);
+});
+
+Deno.test("decode: AVI and WebM go through ffprobe; MJPEG-in-MP4 decodes only the wanted frames; frames match", async () => {
   const clip = summary.clips[3];
   const bytes = await Deno.readFile(`${dir}/${clip.path}`);
   const orig = await decodeAll(bytes, clip.path);
@@ -150,8 +204,11 @@ Deno.test("decode: AVI and WebM go through ffprobe; MJPEG-in-MP4 seeks; frames m
     assertEquals([info.container, info.frameCount, info.width, info.height], [container, 12, 64, 64], name);
     assertEquals(info.fps, 8, name);
     const all = await decodeAll(out, name);
+    const before = { ...decodeStats };
     const got = await decodeFrames(out, name, [9, 4]);
     assertEquals(got.map((f) => f.data), [all[9].data, all[4].data], name);
+    // every MJPEG frame is a key frame, so only the two wanted ones are decoded
+    if (name === "mjpeg.mp4") assertEquals(decodeStats.samplesDecoded, before.samplesDecoded + 2);
     for (let t = 0; t < 12; t++) {
       let mad = 0;
       for (let j = 0; j < orig[t].data.length; j++) mad += Math.abs(orig[t].data[j] - all[t].data[j]);

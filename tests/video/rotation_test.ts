@@ -3,7 +3,7 @@
 
 import { assertEquals } from "../data/assert.ts";
 import { generateSynthetic } from "../../lib/data/synthetic.ts";
-import { decodeAll, ffmpegTransform, type Frame, openVideo } from "../../lib/video/decode.ts";
+import { decodeAll, decodeFrames, ffmpegTransform, type Frame, openVideo } from "../../lib/video/decode.ts";
 import { prepareVideo } from "../../lib/data/prepare.ts";
 
 /** (x, y) of `f` moved to where a clockwise quarter turn puts it, `turns` times. */
@@ -78,6 +78,10 @@ Deno.test("rotated MP4: rotation read from the track matrix and applied to every
       }
       assertEquals(diff, 0, `frame ${t}: largest pixel difference`);
     }
+    // a few frames decode through a trimmed copy of the file, which must carry the rotation too
+    const some = [turned.length - 1, 1];
+    const picked = await decodeFrames(rotated, "rotated.mp4", some);
+    assertEquals(picked.map((f) => f.data), some.map((t) => turned[t].data));
     // and what the model receives has the rotated geometry: short side 32 → 256/224·S, centre crop
     await Deno.writeFile(`${dir}/rotated.mp4`, rotated);
     const p = await prepareVideo({ path: `${dir}/rotated.mp4`, mode: "test", frames: 2, size: 32, seed: 0 });
