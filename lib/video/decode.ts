@@ -428,8 +428,8 @@ function selectByNumber(wanted: number[], offset: number): string {
 
 /**
  * Decodes the frames at `indices` (presentation order, 0-based, any order, repeats allowed) and returns them in
- * the requested order; repeated indices share one Frame object. Decoding starts at the key frame before the
- * first wanted frame, as decord does for random access.
+ * the requested order; repeated indices share one Frame object. An MP4 decodes only the samples the wanted
+ * frames depend on (see trimPlan); AVI and WebM decode from the start up to the last wanted frame.
  */
 export async function decodeFrames(
   bytes: Uint8Array,
@@ -452,8 +452,6 @@ export async function decodeFrames(
   const quarter = info.rotation === 90 || info.rotation === 270;
   const w = quarter ? info.height : info.width;
   const h = quarter ? info.width : info.height;
-  const first = unique[0];
-  const key = info.keyFrames.filter((k) => k <= first).pop() ?? 0;
   const common = ["-nostdin", "-v", "error", "-fflags", "+discardcorrupt"];
   const tail = (o: string, filter: string) => [
     "-an",
