@@ -38,9 +38,12 @@ export interface Prepared {
   indices: number[];
   /** frames sampled from: the container's count, or what decodes when the container lists more */
   frameCount: number;
+  /** where the time went: reading + probing + decoding, and the spatial transforms */
+  ms: { decode: number; transform: number };
 }
 
 export async function prepareVideo(job: PrepareJob, bytes?: Uint8Array): Promise<Prepared> {
+  const t0 = performance.now();
   const file = bytes ?? await Deno.readFile(job.path);
   let info = await openVideo(file, job.path);
   const clips = job.mode === "test" ? job.clips ?? 1 : 1;
@@ -65,8 +68,15 @@ export async function prepareVideo(job: PrepareJob, bytes?: Uint8Array): Promise
     };
     got = await attempt(info);
   }
+  const t1 = performance.now();
   const out = transformFor(job, got.frames, got.rng);
-  return { data: out.data, shape: out.shape, indices: Array.from(got.idx), frameCount: info.frameCount };
+  return {
+    data: out.data,
+    shape: out.shape,
+    indices: Array.from(got.idx),
+    frameCount: info.frameCount,
+    ms: { decode: t1 - t0, transform: performance.now() - t1 },
+  };
 }
 
 /** The spatial part: the training augmentations or the test crops, continuing the job's random stream. */

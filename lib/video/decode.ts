@@ -316,7 +316,16 @@ async function runFfmpegOnce(
         if (e instanceof WebAssembly.RuntimeError) throw e;
       }
       rc = fsExists(core, output) ? 0 : 1;
-    } else rc = core.exec(...build(input, output));
+    } else {
+      try {
+        rc = core.exec(...build(input, output));
+      } catch (e) {
+        // an abort inside ffmpeg can surface as the wrapper's own TypeError rather than a wasm trap; either way
+        // the instance is not to be trusted any more
+        if (e instanceof WebAssembly.RuntimeError) throw e;
+        throw new WebAssembly.RuntimeError(`ffmpeg aborted (${(e as Error)?.message ?? e})`);
+      }
+    }
     if (rc !== 0) {
       const log = coreLog.filter((l) => !l.startsWith("Aborted")).slice(-4).join(" | ");
       if (/Decoder .* not found|Unknown decoder|unsupported codec|codec not currently supported/i.test(log)) {
@@ -437,6 +446,8 @@ export async function decodeFrames(
   indices: ArrayLike<number>,
   /** from openVideo on the same bytes, to skip probing twice */
   known?: VideoInfo,
+  /** trim: false decodes an MP4 from its start too (the reference the benchmark compares against) */
+  opts: { trim?: boolean } = {},
 ): Promise<Frame[]> {
   const info = known ?? await openVideo(bytes, fileName);
   const wanted = Array.from(indices);
@@ -468,7 +479,7 @@ export async function decodeFrames(
     o,
   ];
   let frames: Frame[] | undefined;
-  if (info.container === "mp4") {
+  if (info.container === "mp4" && (opts.trim ?? true)) {
     const probe = mp4Probe(bytes, fileName);
     const { keep, positions } = trimPlan(probe, unique);
     const whole = keep.length === probe.samples.length;

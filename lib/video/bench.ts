@@ -1,0 +1,110 @@
+// Decode + sample + transform throughput for `deno task bench`, on one core with no workers: what one loader
+// worker delivers. Each clip is read from disk, probed, sampled and decoded as the loader does, and the same
+// frame indices are decoded again the way this code did before MP4 trimming (from the start of the file up to
+// the last wanted frame) as the reference, with the same transform time added, so the ratio is the gain of
+// trimming alone.
+
+import { prepareVideo } from "../data/prepare.ts";
+import { generateSynthetic } from "../data/synthetic.ts";
+import { decodeFrames, decodeStats, ffmpegTransform, openVideo } from "./decode.ts";
+
+export interface VideoBenchRow {
+  clip: string;
+  /** frames per clip (T) */
+  frames: number;
+  /** output frames per second, end to end */
+  frames_per_s: number;
+  /** per output frame */
+  decode_ms: number;
+  transform_ms: number;
+  /** samples the decoder was fed per output frame */
+  samples_per_frame: number;
+  /** the same, decoding from the start of the file */
+  ref_frames_per_s: number;
+}
+
+/** 320×240 H.264 High profile at about 290 kb/s: moving test pattern plus temporal noise, x264 defaults. */
+async function realisticClip(path: string, seconds: number, extra: string[]): Promise<void> {
+  const bytes = await ffmpegTransform(new Uint8Array(1), "src.mp4", (_i, o) => [
+    "-nostdin",
+    "-v",
+    "error",
+    "-f",
+    "lavfi",
+    "-i",
+    `testsrc2=size=320x240:rate=25:duration=${seconds}`,
+    "-vf",
+    "noise=alls=4:allf=t",
+    "-c:v",
+    "libx264",
+    "-profile:v",
+    "high",
+    "-pix_fmt",
+    "yuv420p",
+    ...extra,
+    "-f",
+    "mp4",
+    o,
+  ]);
+  await Deno.writeFile(path, bytes);
+}
+
+async function measure(clip: string, paths: string[], T: number, draws: number): Promise<VideoBenchRow> {
+  let decode = 0, transform = 0, ref = 0, frames = 0;
+  // ffmpeg.wasm start-up and JIT warm-up
+  await prepareVideo({ path: paths[0], mode: "train", frames: T, seed: 0 });
+  const warm = decodeStats.samplesDecoded;
+  for (let d = 0; d < draws; d++) {
+    for (const path of paths) {
+      const p = await prepareVideo({ path, mode: "train", frames: T, seed: 1 + d });
+      decode += p.ms.decode;
+      transform += p.ms.transform;
+      frames += T;
+      const t0 = performance.now();
+      const bytes = await Deno.readFile(path);
+      await decodeFrames(bytes, path, p.indices, await openVideo(bytes, path), { trim: false });
+      ref += performance.now() - t0;
+    }
+  }
+  const samples = decodeStats.samplesDecoded - warm;
+  return {
+    clip,
+    frames: T,
+    frames_per_s: (1000 * frames) / (decode + transform),
+    decode_ms: decode / frames,
+    transform_ms: transform / frames,
+    samples_per_frame: samples / frames,
+    ref_frames_per_s: (1000 * frames) / (ref + transform),
+  };
+}
+
+export async function benchVideoPipeline(): Promise<VideoBenchRow[]> {
+  const dir = await Deno.makeTempDir({ prefix: "vifi-bench-video-" });
+  try {
+    const rows: VideoBenchRow[] = [];
+    await generateSynthetic(`${dir}/syn`, {
+      seed: 1,
+      clipsPerClass: 2,
+      frames: 32,
+      size: 240,
+      shapes: ["circle", "square"],
+      colours: ["red", "blue"],
+      motions: ["left", "up"],
+    });
+    const syn: string[] = [];
+    for await (const e of Deno.readDir(`${dir}/syn/videos`)) syn.push(`${dir}/syn/videos/${e.name}`);
+    syn.sort();
+    rows.push(await measure("synthetic H.264 Baseline 240², 32 frames", syn.slice(0, 8), 8, 1));
+    await realisticClip(`${dir}/long-gop.mp4`, 8, []);
+    await realisticClip(`${dir}/gop25.mp4`, 8, ["-g", "25"]);
+    const long = "H.264 High 320×240, 200 frames, B-frames, one IDR (x264 defaults), ~290 kb/s";
+    const short = "the same clip with an IDR every 25 frames";
+    for (const T of [8, 32]) {
+      rows.push(await measure(long, [`${dir}/long-gop.mp4`], T, 6));
+      rows.push(await measure(short, [`${dir}/gop25.mp4`], T, 6));
+    }
+    return rows;
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
