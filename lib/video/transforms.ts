@@ -17,6 +17,10 @@
 // - mmcv imnormalize (cv2.subtract then cv2.multiply with float64 scalars): the subtraction runs in float32
 //   against mean rounded to float32, the product in float64 with 1/std, rounded once to float32
 //   (checked against cv2 4.6.0 for all 256 values per channel).
+// The pipelines rearrange this work without changing a bit: only the crop window of a resize followed by
+// a crop is computed, brightness/contrast (per-byte LUTs) are composed and applied while the next pass
+// reads, Pillow's rgb2hsv is tabulated, and flip/greyscale/normalisation share one final pass. The tests
+// compare each pipeline with the op-by-op chain of the exported functions.
 // Not reproducible: the random streams (torch / python `random` / numpy) are replaced by Rng, so the
 // same decisions are drawn with the same distributions but not the same values. Hue's numpy uint8 cast
 // of a negative shift wraps (x86 behaviour; the fixtures include negative factors).
@@ -36,15 +40,29 @@ export const STD = [58.395, 57.12, 57.375] as const;
 const COEF_BITS = 11;
 const COEF_SCALE = 1 << COEF_BITS;
 
+const RESIZE_COPY = 0, RESIZE_AREA2X = 1, RESIZE_LINEAR = 2;
+
+/**
+ * Everything cv::resize derives from the full source and destination sizes. Each destination pixel
+ * depends only on these tables and the source, so any window of the output can be computed on its own
+ * with the same bits as the full resize — which is what lets the pipelines skip pixels a crop discards.
+ */
 interface ResizePlan {
   sw: number;
   sh: number;
   dw: number;
   dh: number;
-  xofs: Int32Array; // source pixel index per destination column
-  alpha: Int16Array; // 2 per destination column
-  yofs: Int32Array;
-  beta: Int16Array;
+  mode: number;
+  // per destination column: byte offsets of the two source pixels within a row, and their weights
+  x0: Int32Array;
+  x1: Int32Array;
+  a0: Int32Array;
+  a1: Int32Array;
+  // per destination row: the two (clamped) source rows and their weights
+  y0: Int32Array;
+  y1: Int32Array;
+  b0: Int32Array;
+  b1: Int32Array;
 }
 
 const planCache = new Map<string, ResizePlan>();
@@ -77,83 +95,162 @@ function coefTable(src: number, dst: number, clampEnds: boolean): { ofs: Int32Ar
   return { ofs, coef };
 }
 
-function plan(sw: number, sh: number, dw: number, dh: number): ResizePlan {
+function resizePlan(sw: number, sh: number, dw: number, dh: number): ResizePlan {
+  if (dw < 1 || dh < 1 || sw < 1 || sh < 1) throw new Error(`resize: bad sizes ${sw}x${sh} -> ${dw}x${dh}`);
   const key = `${sw}x${sh}>${dw}x${dh}`;
   let p = planCache.get(key);
   if (p) return p;
+  const sx = 1 / (dw / sw), sy = 1 / (dh / sh);
+  const ix = Math.round(sx), iy = Math.round(sy);
+  const mode = dw === sw && dh === sh
+    ? RESIZE_COPY
+    : Math.abs(sx - ix) < Number.EPSILON && Math.abs(sy - iy) < Number.EPSILON && ix === 2 && iy === 2
+    ? RESIZE_AREA2X
+    : RESIZE_LINEAR;
   const x = coefTable(sw, dw, true);
   // Rows are clamped when fetched, not in the table, so the out-of-range row keeps its weight.
   const y = coefTable(sh, dh, false);
-  p = { sw, sh, dw, dh, xofs: x.ofs, alpha: x.coef, yofs: y.ofs, beta: y.coef };
+  const x0 = new Int32Array(dw), x1 = new Int32Array(dw), a0 = new Int32Array(dw), a1 = new Int32Array(dw);
+  for (let d = 0; d < dw; d++) {
+    const s = x.ofs[d];
+    x0[d] = 3 * s;
+    x1[d] = 3 * (s + 1 < sw ? s + 1 : s);
+    a0[d] = x.coef[2 * d];
+    a1[d] = x.coef[2 * d + 1];
+  }
+  const y0 = new Int32Array(dh), y1 = new Int32Array(dh), b0 = new Int32Array(dh), b1 = new Int32Array(dh);
+  for (let d = 0; d < dh; d++) {
+    const s = y.ofs[d];
+    y0[d] = Math.min(Math.max(s, 0), sh - 1);
+    y1[d] = Math.min(Math.max(s + 1, 0), sh - 1);
+    b0[d] = y.coef[2 * d];
+    b1[d] = y.coef[2 * d + 1];
+  }
+  p = { sw, sh, dw, dh, mode, x0, x1, a0, a1, y0, y1, b0, b1 };
   if (planCache.size > 64) planCache.clear();
   planCache.set(key, p);
   return p;
 }
 
-function resizeArea2x(src: Frame, dw: number, dh: number): Frame {
-  const out = new Uint8Array(dw * dh * 3);
-  const s = src.data;
-  const stride = src.width * 3;
-  for (let y = 0; y < dh; y++) {
-    const r0 = 2 * y * stride;
-    const r1 = r0 + stride;
-    let o = y * dw * 3;
-    for (let x = 0; x < dw; x++) {
-      const c = 6 * x;
-      for (let k = 0; k < 3; k++) {
-        out[o++] = (s[r0 + c + k] + s[r0 + c + 3 + k] + s[r1 + c + k] + s[r1 + c + 3 + k] + 2) >> 2;
+const LITTLE_ENDIAN = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1;
+
+// Horizontal-pass rows, reused across calls: everything here is synchronous, so nothing else can hold them.
+let hrowA = new Int32Array(0), hrowB = new Int32Array(0);
+
+function horizontalRow(
+  s: Uint8Array,
+  base: number,
+  p: ResizePlan,
+  wx: number,
+  w: number,
+  row: Int32Array,
+): void {
+  const { x0, x1, a0, a1 } = p;
+  // stores S >> 4: the vertical pass only ever uses the shifted sums
+  for (let x = wx, j = 0, end = wx + w; x < end; x++, j += 3) {
+    const i0 = base + x0[x], i1 = base + x1[x], c0 = a0[x], c1 = a1[x];
+    row[j] = (s[i0] * c0 + s[i1] * c1) >> 4;
+    row[j + 1] = (s[i0 + 1] * c0 + s[i1 + 1] * c1) >> 4;
+    row[j + 2] = (s[i0 + 2] * c0 + s[i1 + 2] * c1) >> 4;
+  }
+}
+
+/**
+ * Window (wx, wy, w, h) of cv2.resize(src, (p.dw, p.dh)) written tightly packed into `out`; the
+ * algorithm (copy, INTER_AREA 2×, bilinear) is the one the full resize would use.
+ */
+function resizeWindowInto(
+  s: Uint8Array,
+  p: ResizePlan,
+  wx: number,
+  wy: number,
+  w: number,
+  h: number,
+  out: Uint8Array,
+): void {
+  if (wx < 0 || wy < 0 || w < 1 || h < 1 || wx + w > p.dw || wy + h > p.dh) {
+    throw new Error(`resize window ${w}x${h}+${wx}+${wy} outside ${p.dw}x${p.dh}`);
+  }
+  const stride = p.sw * 3, n = w * 3;
+  if (p.mode === RESIZE_COPY) {
+    for (let y = 0; y < h; y++) {
+      const i = (wy + y) * stride + wx * 3;
+      out.set(s.subarray(i, i + n), y * n);
+    }
+    return;
+  }
+  if (p.mode === RESIZE_AREA2X) {
+    for (let y = 0; y < h; y++) {
+      const r0 = 2 * (wy + y) * stride + 6 * wx, r1 = r0 + stride;
+      for (let j = 0, o = y * n; j < n; j += 3, o += 3) {
+        const c = 2 * j;
+        out[o] = (s[r0 + c] + s[r0 + c + 3] + s[r1 + c] + s[r1 + c + 3] + 2) >> 2;
+        out[o + 1] = (s[r0 + c + 1] + s[r0 + c + 4] + s[r1 + c + 1] + s[r1 + c + 4] + 2) >> 2;
+        out[o + 2] = (s[r0 + c + 2] + s[r0 + c + 5] + s[r1 + c + 2] + s[r1 + c + 5] + 2) >> 2;
+      }
+    }
+    return;
+  }
+  if (hrowA.length < n) hrowA = new Int32Array(n), hrowB = new Int32Array(n);
+  // two row slots, A and B, holding the horizontal pass of source rows keyA and keyB
+  let A = hrowA, B = hrowB, keyA = -1, keyB = -1;
+  const out32 = LITTLE_ENDIAN && n % 4 === 0 && out.byteOffset % 4 === 0
+    ? new Uint32Array(out.buffer, out.byteOffset, (n * h) >> 2)
+    : null;
+  const { y0, y1, b0, b1 } = p;
+  for (let y = 0; y < h; y++) {
+    const r0 = y0[wy + y], r1 = y1[wy + y];
+    // Consecutive output rows mostly share source rows, so each source row is passed over once.
+    if (keyA !== r0) {
+      if (keyB === r0 || keyA === r1) {
+        const T = A, k = keyA;
+        A = B, keyA = keyB, B = T, keyB = k;
+      }
+      if (keyA !== r0) horizontalRow(s, r0 * stride, p, wx, w, A), keyA = r0;
+    }
+    let S1 = A;
+    if (r1 !== r0) {
+      if (keyB !== r1) horizontalRow(s, r1 * stride, p, wx, w, B), keyB = r1;
+      S1 = B;
+    }
+    const S0 = A, c0 = b0[wy + y], c1 = b1[wy + y];
+    // Both terms are non-negative and sum to at most 1020, so the result is always a valid byte. Four
+    // bytes per store when rows allow it: it saves about a tenth of the pass.
+    if (out32) {
+      for (let j = 0, q = (y * n) >> 2; j < n; j += 4, q++) {
+        out32[q] = ((((S0[j] * c0) >> 16) + ((S1[j] * c1) >> 16) + 2) >> 2) |
+          (((((S0[j + 1] * c0) >> 16) + ((S1[j + 1] * c1) >> 16) + 2) >> 2) << 8) |
+          (((((S0[j + 2] * c0) >> 16) + ((S1[j + 2] * c1) >> 16) + 2) >> 2) << 16) |
+          (((((S0[j + 3] * c0) >> 16) + ((S1[j + 3] * c1) >> 16) + 2) >> 2) << 24);
+      }
+    } else {
+      for (let j = 0, o = y * n; j < n; j++, o++) {
+        out[o] = (((S0[j] * c0) >> 16) + ((S1[j] * c1) >> 16) + 2) >> 2;
       }
     }
   }
-  return { width: dw, height: dh, data: out };
 }
 
 /** cv2.resize(img, (dw, dh), interpolation=INTER_LINEAR) for 3-channel uint8. */
 export function resizeBilinear(src: Frame, dw: number, dh: number): Frame {
-  const { width: sw, height: sh } = src;
-  if (dw < 1 || dh < 1 || sw < 1 || sh < 1) throw new Error(`resize: bad sizes ${sw}x${sh} -> ${dw}x${dh}`);
-  if (dw === sw && dh === sh) return { width: sw, height: sh, data: src.data.slice() };
-  const sx = 1 / (dw / sw), sy = 1 / (dh / sh);
-  const ix = Math.round(sx), iy = Math.round(sy);
-  if (
-    Math.abs(sx - ix) < Number.EPSILON && Math.abs(sy - iy) < Number.EPSILON && ix === 2 && iy === 2
-  ) return resizeArea2x(src, dw, dh);
+  return resizeBilinearWindow(src, dw, dh, 0, 0, dw, dh);
+}
 
-  const p = plan(sw, sh, dw, dh);
-  const rowLen = dw * 3;
-  const s = src.data;
-  // Horizontal pass only over the source rows the vertical pass will touch.
-  const hrow = new Map<number, Int32Array>();
-  const horizontal = (r: number): Int32Array => {
-    let row = hrow.get(r);
-    if (row) return row;
-    row = new Int32Array(rowLen);
-    const base = r * sw * 3;
-    for (let x = 0; x < dw; x++) {
-      const a0 = p.alpha[2 * x], a1 = p.alpha[2 * x + 1];
-      const i0 = base + p.xofs[x] * 3;
-      const i1 = p.xofs[x] + 1 < sw ? i0 + 3 : i0;
-      row[3 * x] = s[i0] * a0 + s[i1] * a1;
-      row[3 * x + 1] = s[i0 + 1] * a0 + s[i1 + 1] * a1;
-      row[3 * x + 2] = s[i0 + 2] * a0 + s[i1 + 2] * a1;
-    }
-    hrow.set(r, row);
-    return row;
-  };
-  const out = new Uint8Array(rowLen * dh);
-  for (let y = 0; y < dh; y++) {
-    const sy0 = p.yofs[y];
-    const r0 = Math.min(Math.max(sy0, 0), sh - 1), r1 = Math.min(Math.max(sy0 + 1, 0), sh - 1);
-    const S0 = horizontal(r0), S1 = horizontal(r1);
-    for (const k of hrow.keys()) if (k < r0) hrow.delete(k);
-    const b0 = p.beta[2 * y], b1 = p.beta[2 * y + 1];
-    const o = y * rowLen;
-    // Both terms are non-negative and sum to at most 1020, so the result is always a valid byte.
-    for (let x = 0; x < rowLen; x++) {
-      out[o + x] = ((((S0[x] >> 4) * b0) >> 16) + (((S1[x] >> 4) * b1) >> 16) + 2) >> 2;
-    }
-  }
-  return { width: dw, height: dh, data: out };
+/** crop(resizeBilinear(src, dw, dh), x, y, w, h), computing only the pixels the crop keeps. */
+export function resizeBilinearWindow(
+  src: Frame,
+  dw: number,
+  dh: number,
+  x: number,
+  y: number,
+  w: number,
+  h: number,
+): Frame {
+  const p = resizePlan(src.width, src.height, dw, dh);
+  checkCrop(dw, dh, x, y, w, h);
+  const out = new Uint8Array(w * h * 3);
+  resizeWindowInto(src.data, p, x, y, w, h, out);
+  return { width: w, height: h, data: out };
 }
 
 /** mmcv.rescale_size for "short side to `short`": scale f = short / min(w, h), size ⌊w·f + 0.5⌋. */
@@ -167,10 +264,14 @@ export function resizeShortSide(f: Frame, short: number): Frame {
   return resizeBilinear(f, w, h);
 }
 
-export function crop(f: Frame, x: number, y: number, w: number, h: number): Frame {
-  if (x < 0 || y < 0 || x + w > f.width || y + h > f.height || w < 1 || h < 1) {
-    throw new Error(`crop ${w}x${h}+${x}+${y} outside ${f.width}x${f.height}`);
+function checkCrop(fw: number, fh: number, x: number, y: number, w: number, h: number): void {
+  if (x < 0 || y < 0 || x + w > fw || y + h > fh || w < 1 || h < 1) {
+    throw new Error(`crop ${w}x${h}+${x}+${y} outside ${fw}x${fh}`);
   }
+}
+
+export function crop(f: Frame, x: number, y: number, w: number, h: number): Frame {
+  checkCrop(f.width, f.height, x, y, w, h);
   const out = new Uint8Array(w * h * 3);
   for (let r = 0; r < h; r++) {
     const s = ((y + r) * f.width + x) * 3;
@@ -218,6 +319,24 @@ export function luma(r: number, g: number, b: number): number {
   return (r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16;
 }
 
+// The colour ops below work in place on a byte buffer and read it through `lut`, a per-byte map still
+// pending from brightness/contrast: those two are LUTs, so the pipeline composes them and applies the
+// result while the next op reads, instead of spending a pass over the frame on each.
+const IDENTITY = Uint8Array.from({ length: 256 }, (_, v) => v);
+
+function composeLut(outer: Uint8Array, inner: Uint8Array): Uint8Array {
+  if (inner === IDENTITY) return outer;
+  const out = new Uint8Array(256);
+  for (let v = 0; v < 256; v++) out[v] = outer[inner[v]];
+  return out;
+}
+
+function mapBytes(f: Frame, lut: Uint8Array): Frame {
+  const s = f.data, out = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) out[i] = lut[s[i]];
+  return { width: f.width, height: f.height, data: out };
+}
+
 export function grayscale(f: Frame): Frame {
   const s = f.data, out = new Uint8Array(s.length);
   for (let i = 0; i < s.length; i += 3) {
@@ -234,45 +353,73 @@ export function blendValue(in1: number, in2: number, alpha32: number): number {
   return v <= 0 ? 0 : v >= 255 ? 255 : Math.trunc(v);
 }
 
-function blendConst(f: Frame, deg: number, factor: number): Frame {
+function blendLut(deg: number, factor: number): Uint8Array {
   const a = Math.fround(factor);
   const lut = new Uint8Array(256);
   for (let v = 0; v < 256; v++) lut[v] = blendValue(deg, v, a);
-  const s = f.data, out = new Uint8Array(s.length);
-  for (let i = 0; i < s.length; i++) out[i] = lut[s[i]];
-  return { width: f.width, height: f.height, data: out };
+  return lut;
+}
+
+/** Contrast's degenerate value: int(mean luma + 0.5) of the first n3/3 pixels of s read through lut. */
+function meanLuma(s: Uint8Array, n3: number, lut: Uint8Array): number {
+  let sum = 0;
+  if (lut === IDENTITY) {
+    for (let i = 0; i < n3; i += 3) sum += (s[i] * 19595 + s[i + 1] * 38470 + s[i + 2] * 7471 + 0x8000) >> 16;
+  } else {
+    for (let i = 0; i < n3; i += 3) {
+      sum += (lut[s[i]] * 19595 + lut[s[i + 1]] * 38470 + lut[s[i + 2]] * 7471 + 0x8000) >> 16;
+    }
+  }
+  return Math.trunc(sum / (n3 / 3) + 0.5);
 }
 
 /** ImageEnhance.Brightness(img).enhance(factor). */
 export function adjustBrightness(f: Frame, factor: number): Frame {
-  return blendConst(f, 0, factor);
+  return mapBytes(f, blendLut(0, factor));
 }
 
 /** ImageEnhance.Contrast: blend towards the rounded mean luma. */
 export function adjustContrast(f: Frame, factor: number): Frame {
-  const s = f.data;
-  let sum = 0;
-  for (let i = 0; i < s.length; i += 3) sum += luma(s[i], s[i + 1], s[i + 2]);
-  const mean = Math.trunc(sum / (s.length / 3) + 0.5);
-  return blendConst(f, mean, factor);
+  return mapBytes(f, blendLut(meanLuma(f.data, f.data.length, IDENTITY), factor));
+}
+
+/** ImageEnhance.Color in place on the first n3 bytes: blend towards each pixel's luma. */
+function saturateInPlace(d: Uint8Array, n3: number, lut: Uint8Array, factor: number): void {
+  const a = Math.fround(factor);
+  // α·(v − l) for every difference, rounded to float32 as blendValue does
+  const D = new Float64Array(511);
+  for (let k = 0; k < 511; k++) D[k] = Math.fround(a * (k - 255));
+  if (a >= 0 && a <= 1) {
+    // l + α(v − l) stays within [0, 255], so the truncation is `| 0` and no clip is needed
+    for (let i = 0; i < n3; i += 3) {
+      const r = lut[d[i]], g = lut[d[i + 1]], b = lut[d[i + 2]];
+      const l = (r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16;
+      d[i] = Math.fround(l + D[r - l + 255]) | 0;
+      d[i + 1] = Math.fround(l + D[g - l + 255]) | 0;
+      d[i + 2] = Math.fround(l + D[b - l + 255]) | 0;
+    }
+    return;
+  }
+  for (let i = 0; i < n3; i += 3) {
+    const r = lut[d[i]], g = lut[d[i + 1]], b = lut[d[i + 2]];
+    const l = (r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16;
+    const vr = Math.fround(l + D[r - l + 255]);
+    const vg = Math.fround(l + D[g - l + 255]);
+    const vb = Math.fround(l + D[b - l + 255]);
+    d[i] = vr <= 0 ? 0 : vr >= 255 ? 255 : vr | 0;
+    d[i + 1] = vg <= 0 ? 0 : vg >= 255 ? 255 : vg | 0;
+    d[i + 2] = vb <= 0 ? 0 : vb >= 255 ? 255 : vb | 0;
+  }
 }
 
 /** ImageEnhance.Color: blend towards each pixel's luma. */
 export function adjustSaturation(f: Frame, factor: number): Frame {
-  const a = Math.fround(factor);
-  const s = f.data, out = new Uint8Array(s.length);
-  for (let i = 0; i < s.length; i += 3) {
-    const l = luma(s[i], s[i + 1], s[i + 2]);
-    out[i] = blendValue(l, s[i], a);
-    out[i + 1] = blendValue(l, s[i + 1], a);
-    out[i + 2] = blendValue(l, s[i + 2], a);
-  }
+  const out = f.data.slice();
+  saturateInPlace(out, out.length, IDENTITY, factor);
   return { width: f.width, height: f.height, data: out };
 }
 
 const clip8 = (v: number) => (v <= 0 ? 0 : v >= 255 ? 255 : v);
-/** C round(): half away from zero. */
-const cRound = (v: number) => (v < 0 ? -Math.floor(-v + 0.5) : Math.floor(v + 0.5));
 
 // Per-value pieces of Pillow's hsv2rgb that depend on one channel only, precomputed once.
 const HUE_SECTOR = new Int32Array(256);
@@ -284,61 +431,82 @@ for (let v = 0; v < 256; v++) {
   SAT_FRAC[v] = Math.fround(v / 255.0);
 }
 
+/**
+ * Pillow's rgb2hsv as tables, built on first use. Its hue depends only on the channel differences
+ * (r − g, g − b): they fix which channel is the maximum, the range and each channel's distance below the
+ * maximum. Its saturation depends only on (range, max). Every entry is computed with Convert.c's
+ * per-pixel expressions (float32, double where the C code promotes, r winning ties, then g), so a lookup
+ * gives the same byte as evaluating them for the pixel.
+ */
+let rgb2hsvTables: { hue: Uint8Array; sat: Uint8Array } | null = null;
+
+function hsvTables(): { hue: Uint8Array; sat: Uint8Array } {
+  if (rgb2hsvTables) return rgb2hsvTables;
+  // [(r − g + 255) << 9 | (g − b + 255)]
+  const hue = new Uint8Array(511 << 9);
+  for (let x = -255; x <= 255; x++) {
+    for (let y = -255; y <= 255; y++) {
+      // any pixel with these differences: the lowest channel at 0
+      const b = -Math.min(0, y, x + y), g = b + y, r = g + x;
+      const maxc = Math.max(r, g, b), cr = maxc - Math.min(r, g, b);
+      if (maxc > 255 || cr === 0) continue;
+      let h: number;
+      if (r === maxc) h = Math.fround(Math.fround((maxc - b) / cr) - Math.fround((maxc - g) / cr));
+      else if (g === maxc) h = Math.fround(2.0 + Math.fround((maxc - r) / cr) - Math.fround((maxc - b) / cr));
+      else h = Math.fround(4.0 + Math.fround((maxc - g) / cr) - Math.fround((maxc - r) / cr));
+      h = Math.fround((h / 6.0 + 1.0) % 1.0);
+      hue[((x + 255) << 9) | (y + 255)] = clip8(Math.trunc(h * 255.0));
+    }
+  }
+  // [range << 8 | max]; range 0 (grey) stays 0
+  const sat = new Uint8Array(1 << 16);
+  for (let cr = 1; cr < 256; cr++) {
+    for (let m = cr; m < 256; m++) sat[(cr << 8) | m] = clip8(Math.trunc(Math.fround(cr / m) * 255.0));
+  }
+  return rgb2hsvTables = { hue, sat };
+}
+
+function hueShift(hueFactor: number): number {
+  if (hueFactor < -0.5 || hueFactor > 0.5) throw new Error(`hue factor ${hueFactor} not in [-0.5, 0.5]`);
+  return ((Math.trunc(hueFactor * 255) % 256) + 256) % 256;
+}
+
+// Bit offsets of the r, g, b outputs (in bits 16, 8, 0) in the word v | p << 8 | (q or t) << 16, per sector.
+const SECTOR_ORDER = [0x001008, 0x100008, 0x080010, 0x081000, 0x100800, 0x000810];
+
+/** adjustHue in place on the first n3 bytes of d read through lut. */
+function hueInPlace(d: Uint8Array, n3: number, lut: Uint8Array, shift: number): void {
+  const { hue, sat } = hsvTables();
+  // hsv2rgb per unshifted hue byte. Each sector uses exactly one of q = v(1 − s·f) and t = v(1 − s(1 − f)),
+  // so one weight w (f or 1 − f, the same doubles the C code forms) serves both.
+  const weight = new Float64Array(256), order = new Int32Array(256);
+  for (let h = 0; h < 256; h++) {
+    const hh = (h + shift) & 255, sector = HUE_SECTOR[hh] % 6;
+    weight[h] = sector & 1 ? HUE_FRAC[hh] : 1.0 - HUE_FRAC[hh];
+    order[h] = SECTOR_ORDER[sector];
+  }
+  // Branch-free on purpose: which channel is the maximum changes unpredictably from pixel to pixel.
+  for (let i = 0; i < n3; i += 3) {
+    const r = lut[d[i]], g = lut[d[i + 1]], b = lut[d[i + 2]];
+    const v = Math.max(r, g, b);
+    const h = hue[((r - g + 255) << 9) | (g - b + 255)];
+    // Zero saturation (grey, where Pillow writes v everywhere) needs no branch: s = 0 makes p = q = t = v.
+    const fs = SAT_FRAC[sat[((v - Math.min(r, g, b)) << 8) | v]];
+    // Both lie within [0, v + 0.5], so C's round() and the clip reduce to truncating x + 0.5.
+    const p = (v * (1.0 - fs) + 0.5) | 0;
+    const m = (v * (1.0 - fs * weight[h]) + 0.5) | 0;
+    const packed = v | (p << 8) | (m << 16), o = order[h];
+    d[i] = packed >> (o >> 16);
+    d[i + 1] = packed >> ((o >> 8) & 255);
+    d[i + 2] = packed >> (o & 255);
+  }
+}
+
 /** torchvision adjust_hue on PIL: uint8 hue shifted with wrap-around in Pillow's HSV. */
 export function adjustHue(f: Frame, hueFactor: number): Frame {
-  if (hueFactor < -0.5 || hueFactor > 0.5) throw new Error(`hue factor ${hueFactor} not in [-0.5, 0.5]`);
-  const shift = ((Math.trunc(hueFactor * 255) % 256) + 256) % 256;
-  const s = f.data, out = new Uint8Array(s.length);
-  for (let i = 0; i < s.length; i += 3) {
-    const r = s[i], g = s[i + 1], b = s[i + 2];
-    const maxc = r > g ? (r > b ? r : b) : (g > b ? g : b);
-    const minc = r < g ? (r < b ? r : b) : (g < b ? g : b);
-    if (maxc === minc) {
-      // zero saturation: Pillow writes v to all three channels whatever the hue
-      out[i] = out[i + 1] = out[i + 2] = maxc;
-      continue;
-    }
-    // Pillow's rgb2hsv in float32 with double intermediates where its C code promotes.
-    const cr = maxc - minc;
-    let h: number;
-    if (r === maxc) h = Math.fround(Math.fround((maxc - b) / cr) - Math.fround((maxc - g) / cr));
-    else if (g === maxc) h = Math.fround(2.0 + Math.fround((maxc - r) / cr) - Math.fround((maxc - b) / cr));
-    else h = Math.fround(4.0 + Math.fround((maxc - g) / cr) - Math.fround((maxc - r) / cr));
-    h = Math.fround((h / 6.0 + 1.0) % 1.0);
-    const uh = clip8(Math.trunc(h * 255.0));
-    const us = clip8(Math.trunc(Math.fround(cr / maxc) * 255.0));
-    const uv = maxc;
-    if (us === 0) {
-      out[i] = out[i + 1] = out[i + 2] = uv;
-      continue;
-    }
-    const hh = (uh + shift) & 255;
-    const fr = HUE_FRAC[hh], fs = SAT_FRAC[us];
-    const p = clip8(cRound(uv * (1.0 - fs)));
-    const q = clip8(cRound(uv * (1.0 - fs * fr)));
-    const t = clip8(cRound(uv * (1.0 - fs * (1.0 - fr))));
-    let o0: number, o1: number, o2: number;
-    switch (HUE_SECTOR[hh] % 6) {
-      case 0:
-        o0 = uv, o1 = t, o2 = p;
-        break;
-      case 1:
-        o0 = q, o1 = uv, o2 = p;
-        break;
-      case 2:
-        o0 = p, o1 = uv, o2 = t;
-        break;
-      case 3:
-        o0 = p, o1 = q, o2 = uv;
-        break;
-      case 4:
-        o0 = t, o1 = p, o2 = uv;
-        break;
-      default:
-        o0 = uv, o1 = p, o2 = q;
-    }
-    out[i] = o0, out[i + 1] = o1, out[i + 2] = o2;
-  }
+  const shift = hueShift(hueFactor);
+  const out = f.data.slice();
+  hueInPlace(out, out.length, IDENTITY, shift);
   return { width: f.width, height: f.height, data: out };
 }
 
@@ -366,29 +534,76 @@ export function drawJitter(rng: Rng, b = 0.4, c = 0.4, s = 0.2, h = 0.1): Jitter
   };
 }
 
-export function colorJitter(f: Frame, p: JitterParams): Frame {
-  let out = f;
+/**
+ * ColorJitter's ops in p.order on the first n3 bytes of d, in place, starting from a pending `lut`;
+ * returns the LUT still pending (brightness/contrast at the end of the order), which the caller applies.
+ */
+function jitterInPlace(d: Uint8Array, n3: number, p: JitterParams, lut: Uint8Array): Uint8Array {
   for (const k of p.order) {
-    if (k === 0) out = adjustBrightness(out, p.brightness);
-    else if (k === 1) out = adjustContrast(out, p.contrast);
-    else if (k === 2) out = adjustSaturation(out, p.saturation);
-    else out = adjustHue(out, p.hue);
+    if (k === 0) lut = composeLut(blendLut(0, p.brightness), lut);
+    else if (k === 1) lut = composeLut(blendLut(meanLuma(d, n3, lut), p.contrast), lut);
+    else if (k === 2) saturateInPlace(d, n3, lut, p.saturation), lut = IDENTITY;
+    else hueInPlace(d, n3, lut, hueShift(p.hue)), lut = IDENTITY;
   }
-  return out;
+  return lut;
 }
 
-const MEAN32 = MEAN.map(Math.fround);
-const INVSTD = STD.map((s) => 1 / s);
+export function colorJitter(f: Frame, p: JitterParams): Frame {
+  const out = f.data.slice();
+  const lut = jitterInPlace(out, out.length, p, IDENTITY);
+  if (lut !== IDENTITY) { for (let i = 0; i < out.length; i++) out[i] = lut[out[i]]; }
+  return { width: f.width, height: f.height, data: out };
+}
+
+// mmcv imnormalize of every byte value per channel: float32 subtraction, float64 product, one rounding.
+const NORM = [0, 1, 2].map((c) => {
+  const m = Math.fround(MEAN[c]), k = 1 / STD[c];
+  return Float32Array.from({ length: 256 }, (_, v) => Math.fround(v - m) * k);
+});
+
+/**
+ * The tail of every pipeline in one pass: window (x0, y0, w, h) of the packed RGB image s (row length
+ * `width` pixels) read through `lut`, optionally greyed and mirrored (both commute with the pointwise
+ * ops before them), normalised into frame slot t of a (T, 3, h, w) tensor.
+ */
+function finishInto(
+  s: Uint8Array,
+  width: number,
+  x0: number,
+  y0: number,
+  w: number,
+  h: number,
+  lut: Uint8Array,
+  gray: boolean,
+  flip: boolean,
+  dst: Float32Array,
+  t: number,
+): void {
+  const hw = w * h, o0 = t * 3 * hw, o1 = o0 + hw, o2 = o1 + hw;
+  let [n0, n1, n2] = NORM;
+  if (!gray && lut !== IDENTITY) {
+    n0 = new Float32Array(256), n1 = new Float32Array(256), n2 = new Float32Array(256);
+    for (let v = 0; v < 256; v++) n0[v] = NORM[0][lut[v]], n1[v] = NORM[1][lut[v]], n2[v] = NORM[2][lut[v]];
+  }
+  const step = flip ? -3 : 3;
+  for (let y = 0, o = 0; y < h; y++) {
+    let i = ((y0 + y) * width + x0 + (flip ? w - 1 : 0)) * 3;
+    if (gray) {
+      for (let x = 0; x < w; x++, o++, i += step) {
+        const l = (lut[s[i]] * 19595 + lut[s[i + 1]] * 38470 + lut[s[i + 2]] * 7471 + 0x8000) >> 16;
+        dst[o0 + o] = n0[l], dst[o1 + o] = n1[l], dst[o2 + o] = n2[l];
+      }
+    } else {
+      for (let x = 0; x < w; x++, o++, i += step) {
+        dst[o0 + o] = n0[s[i]], dst[o1 + o] = n1[s[i + 1]], dst[o2 + o] = n2[s[i + 2]];
+      }
+    }
+  }
+}
 
 /** Normalise frame `f` into `dst` at frame slot `t` of a (T, 3, H, W) float32 layout. */
 export function normalizeInto(f: Frame, dst: Float32Array, t: number): void {
-  const hw = f.width * f.height;
-  const base = t * 3 * hw;
-  const s = f.data;
-  for (let c = 0; c < 3; c++) {
-    const m = MEAN32[c], k = INVSTD[c], o = base + c * hw;
-    for (let i = 0; i < hw; i++) dst[o + i] = Math.fround(s[3 * i + c] - m) * k;
-  }
+  finishInto(f.data, f.width, 0, 0, f.width, f.height, IDENTITY, false, false, dst, t);
 }
 
 export interface TransformResult {
@@ -429,21 +644,22 @@ export function trainTransform(
   const jitter = rng.next() < (opts.colorJitterP ?? 0.8);
   const gray = rng.next() < (opts.grayP ?? 0.2);
   const out = new Float32Array(frames.length * 3 * size * size);
+  const { width: w0, height: h0 } = frames[0];
+  // Only the crop window of the short-side resize is computed; see ResizePlan.
+  const first = resizePlan(w0, h0, rw, rh);
+  checkCrop(rw, rh, cx, cy, cw, ch);
+  const second = resizePlan(cw, ch, size, size);
+  const cropped = new Uint8Array(cw * ch * 3);
+  const resized = second.mode === RESIZE_COPY ? cropped : new Uint8Array(size * size * 3);
+  const n3 = size * size * 3;
   frames.forEach((f0, t) => {
-    if (f0.width !== frames[0].width || f0.height !== frames[0].height) {
-      throw new Error(
-        `trainTransform: frame ${t} is ${f0.width}x${f0.height}, frame 0 is ${frames[0].width}x${
-          frames[0].height
-        }`,
-      );
+    if (f0.width !== w0 || f0.height !== h0) {
+      throw new Error(`trainTransform: frame ${t} is ${f0.width}x${f0.height}, frame 0 is ${w0}x${h0}`);
     }
-    let f = resizeBilinear(f0, rw, rh);
-    f = crop(f, cx, cy, cw, ch);
-    f = resizeBilinear(f, size, size);
-    if (flip) f = flipHorizontal(f);
-    if (jitter) f = colorJitter(f, drawJitter(rng));
-    if (gray) f = grayscale(f);
-    normalizeInto(f, out, t);
+    resizeWindowInto(f0.data, first, cx, cy, cw, ch, cropped);
+    if (resized !== cropped) resizeWindowInto(cropped, second, 0, 0, size, size, resized);
+    const lut = jitter ? jitterInPlace(resized, n3, drawJitter(rng), IDENTITY) : IDENTITY;
+    finishInto(resized, size, 0, 0, size, size, lut, gray, flip, out, t);
   });
   return {
     data: out,
@@ -478,19 +694,32 @@ export function testTransform(
   const n = frames.length;
   if (opts.crops === 3) {
     const out = new Float32Array(3 * n * 3 * size * size);
-    const resized = frames.map((f) => resizeShortSide(f, size));
-    const offs = threeCropOffsets(resized[0].width, resized[0].height, size);
-    offs.forEach(([x, y], c) => {
-      resized.forEach((f, t) => normalizeInto(crop(f, x, y, size, size), out, c * n + t));
+    const sizes = frames.map((f) => shortSideSize(f.width, f.height, size));
+    const plans = frames.map((f, t) => resizePlan(f.width, f.height, sizes[t][0], sizes[t][1]));
+    const offs = threeCropOffsets(sizes[0][0], sizes[0][1], size);
+    for (const [x, y] of offs) for (const [w, h] of sizes) checkCrop(w, h, x, y, size, size);
+    // the three crops cover (nearly) all of the resized frame: resize it whole, crop while normalising
+    let resized = new Uint8Array(0);
+    frames.forEach((f, t) => {
+      const [w, h] = sizes[t];
+      if (resized.length !== w * h * 3) resized = new Uint8Array(w * h * 3);
+      resizeWindowInto(f.data, plans[t], 0, 0, w, h, resized);
+      offs.forEach(([x, y], c) =>
+        finishInto(resized, w, x, y, size, size, IDENTITY, false, false, out, c * n + t)
+      );
     });
     return { data: out, shape: [3 * n, 3, size, size] };
   }
   const scaleResize = Math.trunc(256 / 224 * size);
   const out = new Float32Array(n * 3 * size * size);
-  frames.forEach((f0, t) => {
-    const f = resizeShortSide(f0, scaleResize);
-    const x = Math.floor((f.width - size) / 2), y = Math.floor((f.height - size) / 2);
-    normalizeInto(crop(f, x, y, size, size), out, t);
+  const cropped = new Uint8Array(size * size * 3);
+  frames.forEach((f, t) => {
+    const [w, h] = shortSideSize(f.width, f.height, scaleResize);
+    const plan = resizePlan(f.width, f.height, w, h);
+    const x = Math.floor((w - size) / 2), y = Math.floor((h - size) / 2);
+    checkCrop(w, h, x, y, size, size);
+    resizeWindowInto(f.data, plan, x, y, size, size, cropped);
+    finishInto(cropped, size, 0, 0, size, size, IDENTITY, false, false, out, t);
   });
   return { data: out, shape: [n, 3, size, size] };
 }

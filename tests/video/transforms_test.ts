@@ -5,6 +5,7 @@ import {
   adjustSaturation,
   blendValue,
   crop,
+  drawJitter,
   flipHorizontal,
   type Frame,
   grayscale,
@@ -14,6 +15,8 @@ import {
   multiScaleOffsets,
   normalizeInto,
   resizeBilinear,
+  resizeBilinearWindow,
+  resizeShortSide,
   shortSideSize,
   STD,
   testTransform,
@@ -281,6 +284,178 @@ Deno.test("train transform: decisions, determinism, and speed at 320x240", () =>
     `train pipeline 320x240 -> 224x224: ${(n / ((t1 - t0) / 1000)).toFixed(0)} frames/s with jitter, ` +
       `${(n / ((t2 - t1) / 1000)).toFixed(0)} frames/s without`,
   );
+});
+
+Deno.test("windowed resize equals the full resize then crop", () => {
+  const rng = new Rng(seed);
+  const pick = (n: number) => 1 + rng.int(n);
+  let cases = 0;
+  for (let k = 0; k < 400; k++) {
+    const sw = k < 40 ? pick(3) : pick(70), sh = k < 40 ? pick(3) : pick(70);
+    // exact 2x (INTER_AREA for the whole frame, so for any window of it), same size (copy), any other
+    const mode = rng.int(4);
+    const [dw, dh] = mode === 0 ? [Math.max(1, sw >> 1), Math.max(1, sh >> 1)] : mode === 1 ? [sw, sh] : [
+      pick(100),
+      pick(100),
+    ];
+    const src = randomFrame(sw, sh, rng, rng.next() < 0.5);
+    const full = resizeBilinear(src, dw, dh);
+    // windows at the corners and edges (touching the borders), the whole frame, and anywhere
+    const w = rng.next() < 0.2 ? dw : pick(dw), h = rng.next() < 0.2 ? dh : pick(dh);
+    for (
+      const [x, y] of [[0, 0], [dw - w, dh - h], [0, dh - h], [dw - w, 0], [
+        rng.int(dw - w + 1),
+        rng.int(dh - h + 1),
+      ]]
+    ) {
+      const got = resizeBilinearWindow(src, dw, dh, x, y, w, h);
+      const want = crop(full, x, y, w, h);
+      assertEquals([got.width, got.height], [w, h]);
+      assert(
+        got.data.every((v, i) => v === want.data[i]),
+        `${sw}x${sh} -> ${dw}x${dh}, window ${w}x${h}+${x}+${y}`,
+      );
+      cases++;
+    }
+  }
+  assertThrows(() => resizeBilinearWindow(randomFrame(4, 4, rng), 8, 8, 5, 0, 4, 4), "outside");
+  console.log(`${cases} windows`);
+});
+
+/** Pillow's Convert.c rgb2hsv → uint8 hue shift → hsv2rgb for one pixel, evaluated directly. */
+function hueReference(r: number, g: number, b: number, shift: number): [number, number, number] {
+  const maxc = Math.max(r, g, b), minc = Math.min(r, g, b);
+  if (maxc === minc) return [maxc, maxc, maxc];
+  const cr = maxc - minc, f32 = Math.fround;
+  let h: number;
+  if (r === maxc) h = f32(f32((maxc - b) / cr) - f32((maxc - g) / cr));
+  else if (g === maxc) h = f32(2.0 + f32((maxc - r) / cr) - f32((maxc - b) / cr));
+  else h = f32(4.0 + f32((maxc - g) / cr) - f32((maxc - r) / cr));
+  h = f32((h / 6.0 + 1.0) % 1.0);
+  const clip = (v: number) => Math.min(255, Math.max(0, v));
+  const uh = (clip(Math.trunc(h * 255.0)) + shift) & 255, us = clip(Math.trunc(f32(cr / maxc) * 255.0));
+  if (us === 0) return [maxc, maxc, maxc];
+  const i = Math.floor(uh * 6.0 / 255.0), f = f32(uh * 6.0 / 255.0 - i), s = f32(us / 255.0);
+  const round = (x: number) => clip(x < 0 ? -Math.floor(-x + 0.5) : Math.floor(x + 0.5));
+  const v = maxc,
+    p = round(v * (1.0 - s)),
+    q = round(v * (1.0 - s * f)),
+    t = round(v * (1.0 - s * (1.0 - f)));
+  return ([[v, t, p], [q, v, p], [p, v, t], [p, q, v], [t, p, v], [v, p, q]] as const)[i % 6].slice() as [
+    number,
+    number,
+    number,
+  ];
+}
+
+/** Colours on a grid through the whole cube (extremes and near-greys included) plus random ones. */
+function colourSweep(rng: Rng): Frame {
+  const levels = [...Array.from({ length: 52 }, (_, i) => 5 * i), 1, 2, 254, 128, 127];
+  const px: number[] = [];
+  for (const r of levels) for (const g of levels) for (const b of levels) px.push(r, g, b);
+  for (let i = 0; i < 3 * 60000; i++) px.push(rng.int(256));
+  return { width: px.length / 3, height: 1, data: Uint8Array.from(px) };
+}
+
+Deno.test("hue and saturation kernels equal Pillow's per-pixel formulas across the colour cube", () => {
+  const rng = new Rng(seed);
+  const f = colourSweep(rng);
+  const n = f.width;
+  for (const factor of [0.1, -0.1, 0.5, -0.5, 0.0371, -0.0029, rng.uniform(-0.5, 0.5)]) {
+    const got = adjustHue(f, factor).data;
+    const shift = ((Math.trunc(factor * 255) % 256) + 256) % 256;
+    for (let i = 0; i < n; i++) {
+      const [r, g, b] = hueReference(f.data[3 * i], f.data[3 * i + 1], f.data[3 * i + 2], shift);
+      if (got[3 * i] !== r || got[3 * i + 1] !== g || got[3 * i + 2] !== b) {
+        throw new Error(
+          `hue ${factor} of ${f.data.subarray(3 * i, 3 * i + 3)}: ${got.subarray(3 * i, 3 * i + 3)}`,
+        );
+      }
+    }
+  }
+  for (const factor of [0, 0.83, 1, 1.19, -0.4, 2.6, rng.uniform(0.8, 1.2)]) {
+    const got = adjustSaturation(f, factor).data, a = Math.fround(factor);
+    for (let i = 0; i < 3 * n; i += 3) {
+      const l = luma(f.data[i], f.data[i + 1], f.data[i + 2]);
+      for (let c = 0; c < 3; c++) {
+        if (got[i + c] !== blendValue(l, f.data[i + c], a)) {
+          throw new Error(`saturation ${factor} of ${f.data.subarray(i, i + 3)}: ${got.subarray(i, i + 3)}`);
+        }
+      }
+    }
+  }
+});
+
+type ColourOp = (f: Frame, factor: number) => Frame;
+
+/** trainTransform spelled out with the exported per-op functions, drawing from rng in the same order. */
+function trainReference(frames: Frame[], rng: Rng, opts: Parameters<typeof trainTransform>[2] = {}) {
+  const size = opts.size ?? 224;
+  const [rw, rh] = shortSideSize(
+    frames[0].width,
+    frames[0].height,
+    opts.scaleResize ?? Math.trunc(256 / 224 * size),
+  );
+  const cands = multiScaleCandidates(rw, rh, size);
+  const [cw, ch] = cands[rng.int(cands.length)];
+  const offs = multiScaleOffsets(rw, rh, cw, ch);
+  const [cx, cy] = offs[rng.int(offs.length)];
+  const flip = rng.next() < (opts.flipP ?? 0.5);
+  const jitter = rng.next() < (opts.colorJitterP ?? 0.8);
+  const gray = rng.next() < (opts.grayP ?? 0.2);
+  const out = new Float32Array(frames.length * 3 * size * size);
+  const ops: ColourOp[] = [adjustBrightness, adjustContrast, adjustSaturation, adjustHue];
+  frames.forEach((f0, t) => {
+    let f = resizeBilinear(crop(resizeBilinear(f0, rw, rh), cx, cy, cw, ch), size, size);
+    if (flip) f = flipHorizontal(f);
+    if (jitter) {
+      const p = drawJitter(rng);
+      for (const k of p.order) f = ops[k](f, [p.brightness, p.contrast, p.saturation, p.hue][k]);
+    }
+    if (gray) f = grayscale(f);
+    normalizeInto(f, out, t);
+  });
+  return out;
+}
+
+Deno.test("train and test pipelines equal the op-by-op chain", () => {
+  const rng = new Rng(seed);
+  const same = (a: Float32Array, b: Float32Array) => a.length === b.length && a.every((v, i) => v === b[i]);
+  // 682x512 → 341x256 is an exact 2x (INTER_AREA), 341x256 a plain copy, 256x341 portrait
+  const sizes = [[320, 240], [682, 512], [341, 256], [256, 341], [97, 61], [40, 30]];
+  for (let k = 0; k < 36; k++) {
+    const [w, h] = sizes[k % sizes.length];
+    const frames = Array.from({ length: 2 }, () => randomFrame(w, h, rng, rng.next() < 0.7));
+    const small = w < 100;
+    const opts = {
+      size: small ? 16 + rng.int(9) : 224,
+      flipP: rng.next(),
+      colorJitterP: k % 4 === 0 ? 0 : rng.next() < 0.9 ? 1 : 0.5,
+      grayP: rng.next() < 0.3 ? 1 : 0,
+    };
+    const s = rng.int(2 ** 31);
+    const got = trainTransform(frames, new Rng(s), opts);
+    assert(
+      same(got.data, trainReference(frames, new Rng(s), opts)),
+      `train ${w}x${h} ${JSON.stringify(opts)} seed ${s}`,
+    );
+    const size = opts.size;
+    const one = new Float32Array(2 * 3 * size * size), three = new Float32Array(3 * 2 * 3 * size * size);
+    frames.forEach((f0, t) => {
+      const r = resizeShortSide(f0, Math.trunc(256 / 224 * size));
+      normalizeInto(
+        crop(r, Math.floor((r.width - size) / 2), Math.floor((r.height - size) / 2), size, size),
+        one,
+        t,
+      );
+      const r3 = resizeShortSide(f0, size);
+      threeCropOffsets(r3.width, r3.height, size).forEach(([x, y], c) =>
+        normalizeInto(crop(r3, x, y, size, size), three, c * 2 + t)
+      );
+    });
+    assert(same(testTransform(frames, { size }).data, one), `test ${w}x${h} size ${size}`);
+    assert(same(testTransform(frames, { size, crops: 3 }).data, three), `test 3-crop ${w}x${h} size ${size}`);
+  }
 });
 
 interface FixtureIndex {
