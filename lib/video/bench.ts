@@ -6,7 +6,8 @@
 
 import { prepareVideo } from "../data/prepare.ts";
 import { generateSynthetic } from "../data/synthetic.ts";
-import { decodeFrames, decodeStats, ffmpegTransform, openVideo } from "./decode.ts";
+import { decodeFrames, decodeStats, openVideo } from "./decode.ts";
+import { encodeTestPattern } from "./test-pattern.ts";
 
 export interface VideoBenchRow {
   clip: string;
@@ -25,28 +26,11 @@ export interface VideoBenchRow {
 
 /** 320×240 H.264 High profile at about 290 kb/s: moving test pattern plus temporal noise, x264 defaults. */
 async function realisticClip(path: string, seconds: number, extra: string[]): Promise<void> {
-  const bytes = await ffmpegTransform(new Uint8Array(1), "src.mp4", (_i, o) => [
-    "-nostdin",
-    "-v",
-    "error",
-    "-f",
-    "lavfi",
-    "-i",
-    `testsrc2=size=320x240:rate=25:duration=${seconds}`,
-    "-vf",
-    "noise=alls=4:allf=t",
-    "-c:v",
-    "libx264",
-    "-profile:v",
-    "high",
-    "-pix_fmt",
-    "yuv420p",
-    ...extra,
-    "-f",
-    "mp4",
-    o,
-  ]);
-  await Deno.writeFile(path, bytes);
+  const encode = ["-c:v", "libx264", "-profile:v", "high", "-pix_fmt", "yuv420p", ...extra];
+  await Deno.writeFile(
+    path,
+    await encodeTestPattern({ width: 320, height: 240, rate: 25, seconds, noise: 4, encode }),
+  );
 }
 
 async function measure(clip: string, paths: string[], T: number, draws: number): Promise<VideoBenchRow> {

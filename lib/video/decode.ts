@@ -56,6 +56,8 @@ interface Mp4Probe {
   cut: Uint8Array;
   /** per decode-order sample: later samples may reference it (H.264 nal_ref_idc; 1 where not parsed) */
   isRef: Uint8Array;
+  /** one sample entry: a trimmed copy carries only the first, so files with several decode whole */
+  trimmable: boolean;
 }
 
 /** What the length-prefixed NAL units of one H.264 sample say: an IDR slice, any slice used for reference. */
@@ -182,6 +184,7 @@ function probeMp4(bytes: Uint8Array, file: string): Mp4Probe {
     decodeIndex: Int32Array.from(order),
     cut,
     isRef,
+    trimmable: (stbl?.stsd?.entries?.length ?? 1) === 1,
     info: {
       container: "mp4",
       codec: track.codec,
@@ -479,8 +482,8 @@ export async function decodeFrames(
     o,
   ];
   let frames: Frame[] | undefined;
-  if (info.container === "mp4" && (opts.trim ?? true)) {
-    const probe = mp4Probe(bytes, fileName);
+  const probe = info.container === "mp4" ? mp4Probe(bytes, fileName) : undefined;
+  if (probe?.trimmable && (opts.trim ?? true)) {
     const { keep, positions } = trimPlan(probe, unique);
     const whole = keep.length === probe.samples.length;
     const input = whole ? bytes : writeTrimmedMp4(bytes, probe.header, probe.samples, keep);

@@ -626,16 +626,19 @@ export interface TrainDecisions {
   gray: boolean;
 }
 
-/** Training pipeline for one video's frames (all the same size): (T, 3, size, size) float32. */
-export function trainTransform(
-  frames: Frame[],
+/**
+ * The per-video draws of the training pipeline for w×h frames, in the order the random stream is consumed:
+ * MultiScaleCrop size and offset on the short-side resize, then the flip, jitter and grayscale coins.
+ */
+export function drawTrainDecisions(
+  w: number,
+  h: number,
   rng: Rng,
   opts: TrainOptions = {},
-): TransformResult & { decisions: TrainDecisions } {
-  if (frames.length === 0) throw new Error("trainTransform: no frames");
+): TrainDecisions & { size: number; resized: [number, number] } {
   const size = opts.size ?? 224;
-  const scaleResize = opts.scaleResize ?? Math.trunc(256 / 224 * size);
-  const [rw, rh] = shortSideSize(frames[0].width, frames[0].height, scaleResize);
+  const resized = shortSideSize(w, h, opts.scaleResize ?? Math.trunc(256 / 224 * size));
+  const [rw, rh] = resized;
   const cands = multiScaleCandidates(rw, rh, size);
   const [cw, ch] = cands[rng.int(cands.length)];
   const offs = multiScaleOffsets(rw, rh, cw, ch);
@@ -643,8 +646,21 @@ export function trainTransform(
   const flip = rng.next() < (opts.flipP ?? 0.5);
   const jitter = rng.next() < (opts.colorJitterP ?? 0.8);
   const gray = rng.next() < (opts.grayP ?? 0.2);
-  const out = new Float32Array(frames.length * 3 * size * size);
+  return { size, resized, crop: { x: cx, y: cy, w: cw, h: ch }, flip, jitter, gray };
+}
+
+/** Training pipeline for one video's frames (all the same size): (T, 3, size, size) float32. */
+export function trainTransform(
+  frames: Frame[],
+  rng: Rng,
+  opts: TrainOptions = {},
+): TransformResult & { decisions: TrainDecisions } {
+  if (frames.length === 0) throw new Error("trainTransform: no frames");
   const { width: w0, height: h0 } = frames[0];
+  const d = drawTrainDecisions(w0, h0, rng, opts);
+  const { size, resized: [rw, rh], flip, jitter, gray } = d;
+  const { x: cx, y: cy, w: cw, h: ch } = d.crop;
+  const out = new Float32Array(frames.length * 3 * size * size);
   // Only the crop window of the short-side resize is computed; see ResizePlan.
   const first = resizePlan(w0, h0, rw, rh);
   checkCrop(rw, rh, cx, cy, cw, ch);
@@ -664,7 +680,7 @@ export function trainTransform(
   return {
     data: out,
     shape: [frames.length, 3, size, size],
-    decisions: { crop: { x: cx, y: cy, w: cw, h: ch }, flip, jitter, gray },
+    decisions: { crop: d.crop, flip, jitter, gray },
   };
 }
 

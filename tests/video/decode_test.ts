@@ -14,6 +14,7 @@ import {
 } from "../../lib/video/decode.ts";
 import { crc32, encodePng } from "../../lib/video/png.ts";
 import { Rng, sessionSeed } from "../../lib/selftest/rng.ts";
+import { encodeTestPattern } from "../../lib/video/test-pattern.ts";
 import { main as videoCli, videoReport } from "../../lib/cli/video.ts";
 
 const dir = await Deno.makeTempDir({ prefix: "vifi-dec-" });
@@ -136,28 +137,24 @@ Deno.test("decode: High profile with B-frames (made by ffmpeg.wasm) seeks exactl
 
 Deno.test("decode: the trimmed decode leaves out unreferenced B frames and other GOPs, pixels unchanged", async () => {
   // 48 frames, IDR every 16, B-frames without pyramid: every B frame is unreferenced
-  const src = await ffmpegTransform(new Uint8Array(1), "src.mp4", (_i, o) => [
-    "-nostdin",
-    "-v",
-    "error",
-    "-f",
-    "lavfi",
-    "-i",
-    "testsrc2=size=96x64:rate=24:duration=2",
-    "-c:v",
-    "libx264",
-    "-profile:v",
-    "high",
-    "-bf",
-    "3",
-    "-b_strategy",
-    "0",
-    "-x264-params",
-    "b-pyramid=none:keyint=16:min-keyint=16:scenecut=0",
-    "-f",
-    "mp4",
-    o,
-  ]);
+  const src = await encodeTestPattern({
+    width: 96,
+    height: 64,
+    rate: 24,
+    seconds: 2,
+    encode: [
+      "-c:v",
+      "libx264",
+      "-profile:v",
+      "high",
+      "-bf",
+      "3",
+      "-b_strategy",
+      "0",
+      "-x264-params",
+      "b-pyramid=none:keyint=16:min-keyint=16:scenecut=0",
+    ],
+  });
   const info = await openVideo(src, "bframes.mp4");
   assertEquals([info.frameCount, info.keyFrames], [48, [0, 16, 32]]);
   const all = await decodeAll(src, "bframes.mp4");
@@ -250,6 +247,53 @@ Deno.test("decode: VP9 in WebM and MP4 gives back exactly the frames it was loss
     const got = await decodeFrames(out, name, want, info);
     assertEquals(got.map((f) => f.data), want.map((i) => orig[i].data), name);
   }
+});
+
+/** A copy of `mp4` whose stsd lists its sample entry twice; every box around it grows to match. */
+function withTwoSampleEntries(mp4: Uint8Array): Uint8Array {
+  const dv = new DataView(mp4.buffer, mp4.byteOffset, mp4.byteLength);
+  const type = (o: number) => String.fromCharCode(...mp4.subarray(o + 4, o + 8));
+  const path = ["moov", "trak", "mdia", "minf", "stbl", "stsd"];
+  const chain: number[] = [];
+  let o = 0, end = mp4.length;
+  for (const want of path) {
+    while (o < end && type(o) !== want) o += dv.getUint32(o);
+    assert(o < end, `no ${want} box`);
+    chain.push(o);
+    end = o + dv.getUint32(o);
+    o += want === "stsd" ? 16 : 8;
+  }
+  const stsd = chain[chain.length - 1];
+  const entry = mp4.slice(stsd + 16, stsd + dv.getUint32(stsd));
+  const moovEnd = chain[0] + dv.getUint32(chain[0]);
+  const mdat = (() => {
+    for (let p = 0; p < mp4.length; p += dv.getUint32(p)) if (type(p) === "mdat") return p;
+    return -1;
+  })();
+  assert(mdat >= 0 && mdat < chain[0], "the sample data comes before moov, so offsets stay valid");
+  const out = new Uint8Array(mp4.length + entry.length);
+  const insertAt = stsd + dv.getUint32(stsd);
+  out.set(mp4.subarray(0, insertAt));
+  out.set(entry, insertAt);
+  out.set(mp4.subarray(insertAt), insertAt + entry.length);
+  const odv = new DataView(out.buffer);
+  for (const b of chain) odv.setUint32(b, dv.getUint32(b) + entry.length);
+  odv.setUint32(stsd + 12, 2);
+  assert(insertAt <= moovEnd);
+  return out;
+}
+
+Deno.test("decode: an MP4 with two sample entries decodes whole rather than through a trimmed copy", async () => {
+  const clip = summary.clips[0];
+  const bytes = await Deno.readFile(`${dir}/${clip.path}`);
+  const two = withTwoSampleEntries(bytes);
+  const info = await openVideo(two, "two.mp4");
+  assertEquals(info.frameCount, 12);
+  const all = await decodeAll(bytes, clip.path);
+  const before = { ...decodeStats };
+  const got = await decodeFrames(two, "two.mp4", [11, 6]);
+  assertEquals(got.map((f) => f.data), [all[11].data, all[6].data]);
+  assertEquals([decodeStats.trimmed, decodeStats.fromStart], [before.trimmed, before.fromStart + 1]);
 });
 
 Deno.test("decode: an unknown codec is named in the error", async () => {

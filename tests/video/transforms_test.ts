@@ -6,6 +6,7 @@ import {
   blendValue,
   crop,
   drawJitter,
+  drawTrainDecisions,
   flipHorizontal,
   type Frame,
   grayscale,
@@ -390,19 +391,14 @@ type ColourOp = (f: Frame, factor: number) => Frame;
 
 /** trainTransform spelled out with the exported per-op functions, drawing from rng in the same order. */
 function trainReference(frames: Frame[], rng: Rng, opts: Parameters<typeof trainTransform>[2] = {}) {
-  const size = opts.size ?? 224;
-  const [rw, rh] = shortSideSize(
+  // the draws are shared with trainTransform; the pixels below are computed op by op
+  const { size, resized: [rw, rh], crop: c, flip, jitter, gray } = drawTrainDecisions(
     frames[0].width,
     frames[0].height,
-    opts.scaleResize ?? Math.trunc(256 / 224 * size),
+    rng,
+    opts,
   );
-  const cands = multiScaleCandidates(rw, rh, size);
-  const [cw, ch] = cands[rng.int(cands.length)];
-  const offs = multiScaleOffsets(rw, rh, cw, ch);
-  const [cx, cy] = offs[rng.int(offs.length)];
-  const flip = rng.next() < (opts.flipP ?? 0.5);
-  const jitter = rng.next() < (opts.colorJitterP ?? 0.8);
-  const gray = rng.next() < (opts.grayP ?? 0.2);
+  const [cx, cy, cw, ch] = [c.x, c.y, c.w, c.h];
   const out = new Float32Array(frames.length * 3 * size * size);
   const ops: ColourOp[] = [adjustBrightness, adjustContrast, adjustSaturation, adjustHue];
   frames.forEach((f0, t) => {
