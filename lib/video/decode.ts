@@ -56,13 +56,37 @@ interface Mp4Probe {
   cut: Uint8Array;
   /** per decode-order sample: later samples may reference it (H.264 nal_ref_idc; 1 where not parsed) */
   isRef: Uint8Array;
-  /** one sample entry: a trimmed copy carries only the first, so files with several decode whole */
+  /** false for several sample entries (a trimmed copy maps every sample to the first) and for files that
+   * reorder frames without saying how in their composition times */
   trimmable: boolean;
 }
 
-/** What the length-prefixed NAL units of one H.264 sample say: an IDR slice, any slice used for reference. */
+/** Exp-Golomb ue(v) reader over a NAL unit's first bytes (emulation prevention cannot occur that early). */
+function bitReader(b: Uint8Array, start: number, end: number) {
+  let bit = 0;
+  const read = () => {
+    const i = start + (bit >> 3);
+    const v = i < end ? (b[i] >> (7 - (bit & 7))) & 1 : 1;
+    bit++;
+    return v;
+  };
+  return {
+    ue(): number {
+      let zeros = 0;
+      while (read() === 0 && zeros < 31) zeros++;
+      let v = 0;
+      for (let k = 0; k < zeros; k++) v = v * 2 + read();
+      return 2 ** zeros - 1 + v;
+    },
+  };
+}
+
+/**
+ * What the length-prefixed NAL units of one H.264 sample say: an IDR slice, a slice used for reference, and
+ * whether its first slice is a B slice.
+ */
 function avcSampleKind(b: Uint8Array, offset: number, size: number, lenSize: number) {
-  let idr = false, ref = false;
+  let idr = false, ref = false, bSlice: boolean | undefined;
   let o = offset;
   const end = offset + size;
   while (o + lenSize < end) {
@@ -70,10 +94,26 @@ function avcSampleKind(b: Uint8Array, offset: number, size: number, lenSize: num
     for (let k = 0; k < lenSize; k++) len = len * 256 + b[o + k];
     const type = b[o + lenSize] & 0x1f;
     if (type === 5) idr = true;
-    if (type >= 1 && type <= 5 && (b[o + lenSize] & 0x60) !== 0) ref = true;
+    if (type >= 1 && type <= 5) {
+      if ((b[o + lenSize] & 0x60) !== 0) ref = true;
+      if (bSlice === undefined) {
+        const r = bitReader(b, o + lenSize + 1, Math.min(end, o + lenSize + len));
+        r.ue(); // first_mb_in_slice
+        bSlice = r.ue() % 5 === 1;
+      }
+    }
     o += lenSize + len;
   }
-  return { idr, ref };
+  return { idr, ref, bSlice: bSlice ?? false };
+}
+
+/** MPEG-4 Part 2: the coding type of the sample's first VOP (I, P, B or S), "?" when none is found. */
+function mp4vVopType(b: Uint8Array, offset: number, size: number): string {
+  const end = offset + size - 4;
+  for (let i = offset; i < end; i++) {
+    if (b[i] === 0 && b[i + 1] === 0 && b[i + 2] === 1 && b[i + 3] === 0xb6) return "IPBS"[b[i + 4] >> 6];
+  }
+  return "?";
 }
 
 /** H.265: IDR pictures only (a CRA's leading pictures would need the previous GOP). */
@@ -142,6 +182,7 @@ function probeMp4(bytes: Uint8Array, file: string): Mp4Probe {
   const sync = samples.map((s) => s.is_sync);
   const cut = Uint8Array.from(sync, Number);
   const isRef = new Uint8Array(samples.length).fill(1);
+  let hasB = false;
   // deno-lint-ignore no-explicit-any
   const stbl = (mp4.getTrackById(track.id) as any)?.mdia?.minf?.stbl;
   const entry = stbl?.stsd?.entries?.[0];
@@ -153,11 +194,21 @@ function probeMp4(bytes: Uint8Array, file: string): Mp4Probe {
     // seeking to a P frame would then decode garbage, so the key frames are the IDR slices instead.
     if (samples.length > 1 && sync.every(Boolean)) kinds.forEach((k, i) => (sync[i] = k.idr));
     if (!sync.some(Boolean)) sync[0] = true;
+    hasB = kinds.some((k) => k.bSlice);
   } else if (/^(hvc1|hev1)/.test(track.codec)) {
     const lenSize = (entry?.hvcC?.lengthSizeMinusOne ?? 3) + 1;
     samples.forEach((s, i) => (cut[i] = Number(s.is_sync && hevcHasIdr(bytes, s.offset, s.size, lenSize))));
+    hasB = true; // not parsed: assume it may reorder
+  } else if (/^mp4v/.test(track.codec)) {
+    const types = samples.map((s) => mp4vVopType(bytes, s.offset, s.size));
+    types.forEach((t, i) => (isRef[i] = Number(t !== "B"), cut[i] = Number(sync[i] && t === "I")));
+    hasB = types.includes("B");
   }
   cut[0] = 1;
+  // Trimming picks frames by their presentation times. A file that reorders frames but records no composition
+  // offsets (an AVI with B-frames remuxed by ffmpeg, for one) has times that do not say the decoder's output
+  // order, so it is decoded whole, where frame n is simply the decoder's n-th output.
+  const reorderUnknown = hasB && samples.every((s) => s.cts === s.dts);
   const keyFrames = sync.map((k, i) => (k ? rank[i] : -1)).filter((i) => i >= 0).sort((a, b) => a - b);
   const cts = order.map((i) => samples[i].cts);
   const ts = track.timescale;
@@ -184,7 +235,7 @@ function probeMp4(bytes: Uint8Array, file: string): Mp4Probe {
     decodeIndex: Int32Array.from(order),
     cut,
     isRef,
-    trimmable: (stbl?.stsd?.entries?.length ?? 1) === 1,
+    trimmable: (stbl?.stsd?.entries?.length ?? 1) === 1 && !reorderUnknown,
     info: {
       container: "mp4",
       codec: track.codec,

@@ -249,6 +249,32 @@ Deno.test("decode: VP9 in WebM and MP4 gives back exactly the frames it was loss
   }
 });
 
+Deno.test("decode: an MP4 whose B-frames have no composition times decodes whole, frame n = output n", async () => {
+  // ffmpeg remuxing an AVI with B-frames writes cts = dts: the times no longer say the output order
+  const pattern = { width: 64, height: 48, rate: 12, seconds: 1, format: "avi" };
+  const cases: [string, string[]][] = [
+    ["mpeg4", ["-c:v", "mpeg4", "-q:v", "4", "-bf", "2", "-g", "12"]],
+    ["h264", ["-c:v", "libx264", "-bf", "2", "-g", "12"]],
+  ];
+  for (const [codec, encode] of cases) {
+    const avi = await encodeTestPattern({ ...pattern, encode });
+    const mp4 = await ffmpegTransform(
+      avi,
+      "b.avi",
+      (i, o) => ["-nostdin", "-v", "error", "-i", i, "-c", "copy", "-f", "mp4", o],
+    );
+    const info = await openVideo(mp4, "b.mp4");
+    assertEquals(info.frameCount, 12, codec);
+    const all = await decodeAll(mp4, "b.mp4");
+    // the AVI itself decodes to the same frames
+    assertEquals((await decodeAll(avi, "b.avi")).map((f) => f.data), all.map((f) => f.data), codec);
+    for (let f = 0; f < 12; f++) {
+      const [got] = await decodeFrames(mp4, "b.mp4", [f], info);
+      assertEquals(got.data, all[f].data, `${codec} frame ${f}`);
+    }
+  }
+});
+
 /** A copy of `mp4` whose stsd lists its sample entry twice; every box around it grows to match. */
 function withTwoSampleEntries(mp4: Uint8Array): Uint8Array {
   const dv = new DataView(mp4.buffer, mp4.byteOffset, mp4.byteLength);
