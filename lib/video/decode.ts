@@ -200,8 +200,12 @@ function probeMp4(bytes: Uint8Array, file: string): Mp4Probe {
     samples.forEach((s, i) => (cut[i] = Number(s.is_sync && hevcHasIdr(bytes, s.offset, s.size, lenSize))));
     hasB = true; // not parsed: assume it may reorder
   } else if (/^mp4v/.test(track.codec)) {
+    // "mp4v" also holds MJPEG (no VOP start codes: "?", every frame intra)
     const types = samples.map((s) => mp4vVopType(bytes, s.offset, s.size));
-    types.forEach((t, i) => (isRef[i] = Number(t !== "B"), cut[i] = Number(sync[i] && t === "I")));
+    types.forEach((
+      t,
+      i,
+    ) => (isRef[i] = Number(t !== "B"), cut[i] = Number(sync[i] && (t === "I" || t === "?"))));
     hasB = types.includes("B");
   }
   cut[0] = 1;
