@@ -555,6 +555,8 @@ export async function decodeFrames(
   }
   if (!frames) {
     decodeStats.fromStart++;
+    // ffmpeg stops once the last wanted frame is out: every frame up to it was decoded
+    decodeStats.samplesDecoded += unique[unique.length - 1] + 1;
     const raw = await runFfmpeg(
       bytes,
       fileName,
