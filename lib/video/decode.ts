@@ -107,13 +107,34 @@ function avcSampleKind(b: Uint8Array, offset: number, size: number, lenSize: num
   return { idr, ref, bSlice: bSlice ?? false };
 }
 
-/** MPEG-4 Part 2: the coding type of the sample's first VOP (I, P, B or S), "?" when none is found. */
-function mp4vVopType(b: Uint8Array, offset: number, size: number): string {
+/** MPEG-4 Part 2: the coding types (I, P, B or S) of the VOPs in one sample, in bitstream order. */
+function mp4vVopTypes(b: Uint8Array, offset: number, size: number): string[] {
+  const types: string[] = [];
   const end = offset + size - 4;
   for (let i = offset; i < end; i++) {
-    if (b[i] === 0 && b[i + 1] === 0 && b[i + 2] === 1 && b[i + 3] === 0xb6) return "IPBS"[b[i + 4] >> 6];
+    if (b[i] === 0 && b[i + 1] === 0 && b[i + 2] === 1 && b[i + 3] === 0xb6) {
+      types.push("IPBS"[b[i + 4] >> 6]);
+    }
   }
-  return "?";
+  return types;
+}
+
+/**
+ * Output order of an MPEG-4 Part 2 stream from its VOP types alone: a B-VOP is shown as soon as it is decoded,
+ * an anchor (I, P, S) when the next anchor arrives — the decoder's one-frame reordering delay.
+ */
+function anchorDelayOrder(types: string[]): number[] {
+  const out: number[] = [];
+  let pending = -1;
+  types.forEach((t, i) => {
+    if (t === "B") out.push(i);
+    else {
+      if (pending >= 0) out.push(pending);
+      pending = i;
+    }
+  });
+  if (pending >= 0) out.push(pending);
+  return out;
 }
 
 /** H.265: IDR pictures only (a CRA's leading pictures would need the previous GOP). */
@@ -176,13 +197,12 @@ function probeMp4(bytes: Uint8Array, file: string): Mp4Probe {
       `truncated: sample data ends at byte ${end} but the file has ${bytes.length} bytes`,
     );
   }
-  const order = samples.map((_, i) => i).sort((a, b) => samples[a].cts - samples[b].cts);
-  const rank = new Int32Array(samples.length);
-  order.forEach((s, i) => (rank[s] = i));
+  let order = samples.map((_, i) => i).sort((a, b) => samples[a].cts - samples[b].cts);
   const sync = samples.map((s) => s.is_sync);
   const cut = Uint8Array.from(sync, Number);
   const isRef = new Uint8Array(samples.length).fill(1);
   let hasB = false;
+  let vops: string[][] | undefined;
   // deno-lint-ignore no-explicit-any
   const stbl = (mp4.getTrackById(track.id) as any)?.mdia?.minf?.stbl;
   const entry = stbl?.stsd?.entries?.[0];
@@ -201,18 +221,26 @@ function probeMp4(bytes: Uint8Array, file: string): Mp4Probe {
     hasB = true; // not parsed: assume it may reorder
   } else if (/^mp4v/.test(track.codec)) {
     // "mp4v" also holds MJPEG (no VOP start codes: "?", every frame intra)
-    const types = samples.map((s) => mp4vVopType(bytes, s.offset, s.size));
-    types.forEach((
-      t,
-      i,
-    ) => (isRef[i] = Number(t !== "B"), cut[i] = Number(sync[i] && (t === "I" || t === "?"))));
+    vops = samples.map((s) => mp4vVopTypes(bytes, s.offset, s.size));
+    const types = vops.map((v) => v[0] ?? "?");
+    types.forEach((t, i) => {
+      isRef[i] = Number(t !== "B");
+      cut[i] = Number(sync[i] && (t === "I" || t === "?"));
+    });
     hasB = types.includes("B");
   }
   cut[0] = 1;
-  // Trimming picks frames by their presentation times. A file that reorders frames but records no composition
+  // Trimming picks frames by their presentation order. A file that reorders frames but records no composition
   // offsets (an AVI with B-frames remuxed by ffmpeg, for one) has times that do not say the decoder's output
-  // order, so it is decoded whole, where frame n is simply the decoder's n-th output.
-  const reorderUnknown = hasB && samples.every((s) => s.cts === s.dts);
+  // order. For MPEG-4 Part 2 with one VOP per sample the VOP types say it; anything else decodes whole, where
+  // frame n is simply the decoder's n-th output.
+  let reorderUnknown = hasB && samples.every((s) => s.cts === s.dts);
+  if (reorderUnknown && vops?.every((v) => v.length === 1)) {
+    order = anchorDelayOrder(vops.map((v) => v[0]));
+    reorderUnknown = false;
+  }
+  const rank = new Int32Array(samples.length);
+  order.forEach((s, i) => (rank[s] = i));
   const keyFrames = sync.map((k, i) => (k ? rank[i] : -1)).filter((i) => i >= 0).sort((a, b) => a - b);
   const cts = order.map((i) => samples[i].cts);
   const ts = track.timescale;
@@ -488,6 +516,38 @@ function trimPlan(p: Mp4Probe, unique: number[]): { keep: number[]; positions: n
   return { keep, positions: unique.map((f) => place.get(f)!) };
 }
 
+/** The video stream copied into an MP4 by ffmpeg, or undefined when ffmpeg cannot. */
+async function remuxToMp4(bytes: Uint8Array, file: string): Promise<Uint8Array | undefined> {
+  try {
+    return await runFfmpeg(bytes, file, (i, o) => [
+      "-nostdin",
+      "-v",
+      "error",
+      "-i",
+      i,
+      "-map",
+      "0:v:0",
+      "-c",
+      "copy",
+      "-f",
+      "mp4",
+      o,
+    ]);
+  } catch (e) {
+    if (e instanceof VideoError) return undefined;
+    throw e;
+  }
+}
+
+function mp4ProbeOrUndefined(bytes: Uint8Array, file: string): Mp4Probe | undefined {
+  try {
+    return mp4Probe(bytes, file);
+  } catch (e) {
+    if (e instanceof VideoError) return undefined;
+    throw e;
+  }
+}
+
 /** Frame-number select expression; ffmpeg evaluates it per decoded frame, so keep it a flat sum. */
 function selectByNumber(wanted: number[], offset: number): string {
   return `select='${wanted.map((i) => `eq(n,${i - offset})`).join("+")}'`;
@@ -537,11 +597,19 @@ export async function decodeFrames(
     o,
   ];
   let frames: Frame[] | undefined;
-  const probe = info.container === "mp4" ? mp4Probe(bytes, fileName) : undefined;
-  if (probe?.trimmable && (opts.trim ?? true)) {
+  const trim = opts.trim ?? true;
+  let source = bytes;
+  let probe = info.container === "mp4" ? mp4Probe(bytes, fileName) : undefined;
+  if (trim && info.container === "avi" && info.codec === "mpeg4" && unique[unique.length - 1] > 0) {
+    // Xvid/DivX AVIs (UCF-101, HMDB-51) copied into an MP4 (a few ms, no decoding) can be trimmed like any MP4
+    const remuxed = await remuxToMp4(bytes, fileName);
+    const p = remuxed && mp4ProbeOrUndefined(remuxed, fileName);
+    if (p && p.samples.length === n) source = remuxed!, probe = p;
+  }
+  if (probe?.trimmable && trim) {
     const { keep, positions } = trimPlan(probe, unique);
     const whole = keep.length === probe.samples.length;
-    const input = whole ? bytes : writeTrimmedMp4(bytes, probe.header, probe.samples, keep);
+    const input = whole ? source : writeTrimmedMp4(source, probe.header, probe.samples, keep);
     const raw = await runFfmpeg(
       input,
       fileName,

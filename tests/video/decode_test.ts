@@ -249,14 +249,14 @@ Deno.test("decode: VP9 in WebM and MP4 gives back exactly the frames it was loss
   }
 });
 
-Deno.test("decode: an MP4 whose B-frames have no composition times decodes whole, frame n = output n", async () => {
+Deno.test("decode: B-frames without composition times: MPEG-4 Part 2 ordered by VOP types, H.264 decoded whole", async () => {
   // ffmpeg remuxing an AVI with B-frames writes cts = dts: the times no longer say the output order
   const pattern = { width: 64, height: 48, rate: 12, seconds: 1, format: "avi" };
-  const cases: [string, string[]][] = [
-    ["mpeg4", ["-c:v", "mpeg4", "-q:v", "4", "-bf", "2", "-g", "12"]],
-    ["h264", ["-c:v", "libx264", "-bf", "2", "-g", "12"]],
+  const cases: [string, string[], "trimmed" | "fromStart"][] = [
+    ["mpeg4", ["-c:v", "mpeg4", "-q:v", "4", "-bf", "2", "-g", "12"], "trimmed"],
+    ["h264", ["-c:v", "libx264", "-bf", "2", "-g", "12"], "fromStart"],
   ];
-  for (const [codec, encode] of cases) {
+  for (const [codec, encode, path] of cases) {
     const avi = await encodeTestPattern({ ...pattern, encode });
     const mp4 = await ffmpegTransform(
       avi,
@@ -269,9 +269,39 @@ Deno.test("decode: an MP4 whose B-frames have no composition times decodes whole
     // the AVI itself decodes to the same frames
     assertEquals((await decodeAll(avi, "b.avi")).map((f) => f.data), all.map((f) => f.data), codec);
     for (let f = 0; f < 12; f++) {
+      const before = { ...decodeStats };
       const [got] = await decodeFrames(mp4, "b.mp4", [f], info);
       assertEquals(got.data, all[f].data, `${codec} frame ${f}`);
+      assertEquals(decodeStats[path], before[path] + 1, `${codec} frame ${f} decoded ${path}`);
     }
+  }
+});
+
+Deno.test("decode: Xvid-style AVIs (UCF-101, HMDB-51) are trimmed through an MP4 copy, pixels unchanged", async () => {
+  const pattern = { width: 64, height: 48, rate: 12, seconds: 3, format: "avi" };
+  const rng = new Rng(sessionSeed());
+  for (const bf of ["0", "2"]) {
+    const avi = await encodeTestPattern({
+      ...pattern,
+      encode: ["-c:v", "mpeg4", "-vtag", "xvid", "-bf", bf, "-g", "300"],
+    });
+    const info = await openVideo(avi, "x.avi");
+    assertEquals([info.container, info.codec, info.frameCount], ["avi", "mpeg4", 36]);
+    const every = Array.from({ length: 36 }, (_, i) => i);
+    const all = await decodeFrames(avi, "x.avi", every, info, { trim: false });
+    let decoded = 0, wanted = 0;
+    for (let trial = 0; trial < 8; trial++) {
+      const want = Array.from({ length: 1 + rng.int(8) }, () => rng.int(36));
+      const before = { ...decodeStats };
+      const got = await decodeFrames(avi, "x.avi", want, info);
+      assertEquals(got.map((f) => f.data), want.map((i) => all[i].data), `-bf ${bf}, frames ${want}`);
+      assertEquals(decodeStats.trimmed, before.trimmed + 1, `-bf ${bf}, frames ${want}`);
+      decoded += decodeStats.samplesDecoded - before.samplesDecoded;
+      wanted += Math.max(...want) + 1;
+    }
+    // unreferenced B-VOPs nobody asked for are left out; without B-frames everything up to the last is needed
+    if (bf === "2") assert(decoded < 0.8 * wanted, `decoded ${decoded} of ${wanted}`);
+    else assertEquals(decoded, wanted);
   }
 });
 
