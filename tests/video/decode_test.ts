@@ -14,6 +14,9 @@ import {
 } from "../../lib/video/decode.ts";
 import { crc32, encodePng } from "../../lib/video/png.ts";
 import { Rng, sessionSeed } from "../../lib/selftest/rng.ts";
+import { writeTrimmedMp4 } from "../../lib/video/mp4-write.ts";
+import { createFile, MP4BoxBuffer } from "npm:mp4box@2.4.1";
+import type { Movie, Sample } from "npm:mp4box@2.4.1";
 import { encodeTestPattern } from "../../lib/video/test-pattern.ts";
 import { main as videoCli, videoReport } from "../../lib/cli/video.ts";
 
@@ -303,6 +306,66 @@ Deno.test("decode: Xvid-style AVIs (UCF-101, HMDB-51) are trimmed through an MP4
     if (bf === "2") assert(decoded < 0.8 * wanted, `decoded ${decoded} of ${wanted}`);
     else assertEquals(decoded, wanted);
   }
+});
+
+Deno.test("decode: a sample holding two VOPs (DivX packed B-frames) makes an MP4 decode from the start", async () => {
+  const avi = await encodeTestPattern({
+    width: 64,
+    height: 48,
+    rate: 12,
+    seconds: 1,
+    format: "avi",
+    encode: ["-c:v", "mpeg4", "-bf", "2", "-g", "12"],
+  });
+  const mp4 = await ffmpegTransform(
+    avi,
+    "p.avi",
+    (i, o) => ["-nostdin", "-v", "error", "-i", i, "-c", "copy", "-f", "mp4", o],
+  );
+  // the same samples rewritten with one P sample followed by the next sample's VOP too, as DivX packs them
+  const file = createFile();
+  let movie: Movie | undefined;
+  file.onReady = (m) => (movie = m);
+  file.appendBuffer(MP4BoxBuffer.fromArrayBuffer(mp4.slice().buffer as ArrayBuffer, 0));
+  file.flush();
+  const id = movie!.videoTracks[0].id;
+  // deno-lint-ignore no-explicit-any
+  const trak = file.getTrackById(id) as any;
+  const stsd = trak.mdia.minf.stbl.stsd;
+  const samples = (trak.samples as Sample[]).map((x) => ({
+    offset: x.offset,
+    size: x.size,
+    dts: x.dts,
+    cts: x.cts,
+    duration: x.duration,
+    isSync: x.is_sync,
+  }));
+  const packed = samples.findIndex((x, i) => i > 0 && !x.isSync && i + 1 < samples.length);
+  const merged = new Uint8Array(mp4.length + samples[packed].size + samples[packed + 1].size);
+  merged.set(mp4);
+  merged.set(mp4.subarray(samples[packed].offset, samples[packed].offset + samples[packed].size), mp4.length);
+  merged.set(
+    mp4.subarray(samples[packed + 1].offset, samples[packed + 1].offset + samples[packed + 1].size),
+    mp4.length + samples[packed].size,
+  );
+  samples[packed] = {
+    ...samples[packed],
+    offset: mp4.length,
+    size: samples[packed].size + samples[packed + 1].size,
+  };
+  const header = {
+    timescale: movie!.videoTracks[0].timescale,
+    width: 64,
+    height: 48,
+    matrix: [0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x40000000],
+    stsd: mp4.subarray(stsd.start, stsd.start + stsd.size),
+  };
+  const out = writeTrimmedMp4(merged, header, samples, samples.map((_, i) => i));
+  const plain = await decodeFrames(mp4, "plain.mp4", [0]);
+  const before = { ...decodeStats };
+  const [first] = await decodeFrames(out, "packed.mp4", [0]);
+  assertEquals([decodeStats.trimmed, decodeStats.fromStart], [before.trimmed, before.fromStart + 1]);
+  assertEquals(first.data, plain[0].data);
 });
 
 /** A copy of `mp4` whose stsd lists its sample entry twice; every box around it grows to match. */
