@@ -61,6 +61,22 @@ interface Mp4Probe {
   trimmable: boolean;
 }
 
+/** [header start, end] of each length-prefixed NAL unit of one H.264/H.265 sample. */
+function* nalUnits(
+  b: Uint8Array,
+  offset: number,
+  size: number,
+  lenSize: number,
+): Generator<[number, number]> {
+  const end = offset + size;
+  for (let o = offset; o + lenSize < end;) {
+    let len = 0;
+    for (let k = 0; k < lenSize; k++) len = len * 256 + b[o + k];
+    yield [o + lenSize, Math.min(end, o + lenSize + len)];
+    o += lenSize + len;
+  }
+}
+
 /** Exp-Golomb ue(v) reader over a NAL unit's first bytes (emulation prevention cannot occur that early). */
 function bitReader(b: Uint8Array, start: number, end: number) {
   let bit = 0;
@@ -87,22 +103,17 @@ function bitReader(b: Uint8Array, start: number, end: number) {
  */
 function avcSampleKind(b: Uint8Array, offset: number, size: number, lenSize: number) {
   let idr = false, ref = false, bSlice: boolean | undefined;
-  let o = offset;
-  const end = offset + size;
-  while (o + lenSize < end) {
-    let len = 0;
-    for (let k = 0; k < lenSize; k++) len = len * 256 + b[o + k];
-    const type = b[o + lenSize] & 0x1f;
+  for (const [o, end] of nalUnits(b, offset, size, lenSize)) {
+    const type = b[o] & 0x1f;
     if (type === 5) idr = true;
     if (type >= 1 && type <= 5) {
-      if ((b[o + lenSize] & 0x60) !== 0) ref = true;
+      if ((b[o] & 0x60) !== 0) ref = true;
       if (bSlice === undefined) {
-        const r = bitReader(b, o + lenSize + 1, Math.min(end, o + lenSize + len));
+        const r = bitReader(b, o + 1, end);
         r.ue(); // first_mb_in_slice
         bSlice = r.ue() % 5 === 1;
       }
     }
-    o += lenSize + len;
   }
   return { idr, ref, bSlice: bSlice ?? false };
 }
@@ -139,14 +150,9 @@ function anchorDelayOrder(types: string[]): number[] {
 
 /** H.265: IDR pictures only (a CRA's leading pictures would need the previous GOP). */
 function hevcHasIdr(b: Uint8Array, offset: number, size: number, lenSize: number): boolean {
-  let o = offset;
-  const end = offset + size;
-  while (o + lenSize < end) {
-    let len = 0;
-    for (let k = 0; k < lenSize; k++) len = len * 256 + b[o + k];
-    const type = (b[o + lenSize] >> 1) & 0x3f;
+  for (const [o] of nalUnits(b, offset, size, lenSize)) {
+    const type = (b[o] >> 1) & 0x3f;
     if (type === 19 || type === 20) return true;
-    o += lenSize + len;
   }
   return false;
 }
@@ -253,7 +259,7 @@ function probeMp4(bytes: Uint8Array, file: string): Mp4Probe {
       timescale: ts,
       width: track.track_width,
       height: track.track_height,
-      matrix: Array.from(track.matrix as ArrayLike<number>),
+      matrix: m,
       stsd: bytes.subarray(stbl.stsd.start, stbl.stsd.start + stbl.stsd.size),
     },
     samples: samples.map((s, i) => ({
@@ -549,8 +555,8 @@ function mp4ProbeOrUndefined(bytes: Uint8Array, file: string): Mp4Probe | undefi
 }
 
 /** Frame-number select expression; ffmpeg evaluates it per decoded frame, so keep it a flat sum. */
-function selectByNumber(wanted: number[], offset: number): string {
-  return `select='${wanted.map((i) => `eq(n,${i - offset})`).join("+")}'`;
+function selectByNumber(wanted: number[]): string {
+  return `select='${wanted.map((i) => `eq(n,${i})`).join("+")}'`;
 }
 
 /**
@@ -613,7 +619,7 @@ export async function decodeFrames(
     const raw = await runFfmpeg(
       input,
       fileName,
-      (i, o) => [...common, "-i", i, ...tail(o, selectByNumber(positions, 0))],
+      (i, o) => [...common, "-i", i, ...tail(o, selectByNumber(positions))],
     );
     if (raw.length === w * h * 3 * unique.length) {
       frames = rawToFrames(raw, w, h, unique.length, fileName);
@@ -628,7 +634,7 @@ export async function decodeFrames(
     const raw = await runFfmpeg(
       bytes,
       fileName,
-      (i, o) => [...common, "-i", i, ...tail(o, selectByNumber(unique, 0))],
+      (i, o) => [...common, "-i", i, ...tail(o, selectByNumber(unique))],
     );
     frames = rawToFrames(raw, w, h, unique.length, fileName);
   }

@@ -30,22 +30,27 @@ class Writer {
     this.length += b.length;
     return this;
   }
+  // Big-endian integers; the array forms take sample tables, which can be too long to spread as arguments.
   u32(...vs: number[]): this {
-    const b = new Uint8Array(4 * vs.length);
-    const dv = new DataView(b.buffer);
-    vs.forEach((v, i) => dv.setUint32(4 * i, v >>> 0));
-    return this.bytes(b);
+    return this.u32s(vs);
   }
-  i32(...vs: number[]): this {
-    const b = new Uint8Array(4 * vs.length);
-    const dv = new DataView(b.buffer);
-    vs.forEach((v, i) => dv.setInt32(4 * i, v | 0));
-    return this.bytes(b);
+  u32s(vs: ArrayLike<number>): this {
+    return this.ints(4, vs, (dv, o, v) => dv.setUint32(o, v >>> 0));
+  }
+  i32s(vs: ArrayLike<number>): this {
+    return this.ints(4, vs, (dv, o, v) => dv.setInt32(o, v | 0));
   }
   u16(...vs: number[]): this {
-    const b = new Uint8Array(2 * vs.length);
+    return this.ints(2, vs, (dv, o, v) => dv.setUint16(o, v));
+  }
+  private ints(
+    width: number,
+    vs: ArrayLike<number>,
+    set: (dv: DataView, o: number, v: number) => void,
+  ): this {
+    const b = new Uint8Array(width * vs.length);
     const dv = new DataView(b.buffer);
-    vs.forEach((v, i) => dv.setUint16(2 * i, v));
+    for (let i = 0; i < vs.length; i++) set(dv, width * i, vs[i]);
     return this.bytes(b);
   }
   zeros(n: number): this {
@@ -101,77 +106,74 @@ export function writeTrimmedMp4(
   const duration = kept[kept.length - 1].dts - dts0 + durations[durations.length - 1];
   const dataSize = kept.reduce((a, s) => a + s.size, 0);
 
-  const matrix = Array.from(header.matrix);
   const stts = runLength(durations);
   const ctts = runLength(kept.map((s) => s.cts - s.dts));
   const sync = kept.map((s, i) => (s.isSync ? i + 1 : 0)).filter((i) => i > 0);
-  const stbl = (chunkOffset: number) =>
-    box(
-      "stbl",
-      header.stsd,
-      fullBox("stts", 0, 0, new Writer().u32(stts.length, ...stts.flat())),
-      // version 1: signed offsets, which a source with negative composition offsets needs
-      fullBox("ctts", 1, 0, new Writer().u32(ctts.length).i32(...ctts.flat())),
-      fullBox("stss", 0, 0, new Writer().u32(sync.length, ...sync)),
-      fullBox("stsz", 0, 0, new Writer().u32(0, kept.length, ...kept.map((s) => s.size))),
-      fullBox("stsc", 0, 0, new Writer().u32(1, 1, kept.length, 1)),
-      fullBox("stco", 0, 0, new Writer().u32(1, chunkOffset)),
-    );
-  const moov = (chunkOffset: number) =>
-    box(
-      "moov",
-      fullBox(
-        "mvhd",
-        0,
-        0,
-        // identity: ffmpeg composes the movie matrix with the track's, and the rotation is the track's
-        new Writer().u32(0, 0, header.timescale, duration, 0x00010000).u16(0x0100).zeros(10)
-          .i32(...IDENTITY).zeros(24).u32(2),
-      ),
-      box(
-        "trak",
-        fullBox(
-          "tkhd",
-          0,
-          3,
-          new Writer().u32(0, 0, 1, 0, duration).zeros(8).u16(0, 0, 0, 0).i32(...matrix)
-            .u32(header.width * 65536, header.height * 65536),
-        ),
-        box(
-          "mdia",
-          fullBox("mdhd", 0, 0, new Writer().u32(0, 0, header.timescale, duration).u16(0x55c4, 0)),
-          fullBox(
-            "hdlr",
-            0,
-            0,
-            new Writer().u32(0).bytes(new TextEncoder().encode("vide")).zeros(12)
-              .bytes(new TextEncoder().encode("vifi\0")),
-          ),
-          box(
-            "minf",
-            fullBox("vmhd", 0, 1, new Writer().u16(0, 0, 0, 0)),
-            box(
-              "dinf",
-              fullBox("dref", 0, 0, new Writer().u32(1).bytes(fullBox("url ", 0, 1, new Writer()))),
-            ),
-            stbl(chunkOffset),
-          ),
-        ),
-      ),
-    );
   const ftyp = box(
     "ftyp",
     new TextEncoder().encode("isom"),
     new Writer().u32(512).concat(),
     new TextEncoder().encode("isomiso2mp41"),
   );
-  const moovSize = moov(0).length;
-  const mdatStart = ftyp.length + moovSize + 8;
-  const out = new Uint8Array(mdatStart + dataSize);
+  // mdat before moov, so the one chunk's offset is known when the sample table is written
+  const mdatStart = ftyp.length + 8;
+  const stbl = box(
+    "stbl",
+    header.stsd,
+    fullBox("stts", 0, 0, new Writer().u32(stts.length).u32s(stts.flat())),
+    // version 1: signed offsets, which a source with negative composition offsets needs
+    fullBox("ctts", 1, 0, new Writer().u32(ctts.length).i32s(ctts.flat())),
+    fullBox("stss", 0, 0, new Writer().u32(sync.length).u32s(sync)),
+    fullBox("stsz", 0, 0, new Writer().u32(0, kept.length).u32s(kept.map((s) => s.size))),
+    fullBox("stsc", 0, 0, new Writer().u32(1, 1, kept.length, 1)),
+    fullBox("stco", 0, 0, new Writer().u32(1, mdatStart)),
+  );
+  const moov = box(
+    "moov",
+    fullBox(
+      "mvhd",
+      0,
+      0,
+      // identity: ffmpeg composes the movie matrix with the track's, and the rotation is the track's
+      new Writer().u32(0, 0, header.timescale, duration, 0x00010000).u16(0x0100).zeros(10)
+        .i32s(IDENTITY).zeros(24).u32(2),
+    ),
+    box(
+      "trak",
+      fullBox(
+        "tkhd",
+        0,
+        3,
+        new Writer().u32(0, 0, 1, 0, duration).zeros(8).u16(0, 0, 0, 0).i32s(header.matrix)
+          .u32(header.width * 65536, header.height * 65536),
+      ),
+      box(
+        "mdia",
+        fullBox("mdhd", 0, 0, new Writer().u32(0, 0, header.timescale, duration).u16(0x55c4, 0)),
+        fullBox(
+          "hdlr",
+          0,
+          0,
+          new Writer().u32(0).bytes(new TextEncoder().encode("vide")).zeros(12)
+            .bytes(new TextEncoder().encode("vifi\0")),
+        ),
+        box(
+          "minf",
+          fullBox("vmhd", 0, 1, new Writer().u16(0, 0, 0, 0)),
+          box(
+            "dinf",
+            fullBox("dref", 0, 0, new Writer().u32(1).bytes(fullBox("url ", 0, 1, new Writer()))),
+          ),
+          stbl,
+        ),
+      ),
+    ),
+  );
+  const out = new Uint8Array(mdatStart + dataSize + moov.length);
   out.set(ftyp, 0);
-  out.set(moov(mdatStart), ftyp.length);
-  new DataView(out.buffer).setUint32(ftyp.length + moovSize, 8 + dataSize);
-  out.set(new TextEncoder().encode("mdat"), ftyp.length + moovSize + 4);
+  new DataView(out.buffer).setUint32(ftyp.length, 8 + dataSize);
+  out.set(new TextEncoder().encode("mdat"), ftyp.length + 4);
+  out.set(moov, mdatStart + dataSize);
   let o = mdatStart;
   for (const s of kept) out.set(source.subarray(s.offset, s.offset + s.size), o), o += s.size;
   return out;
