@@ -155,6 +155,18 @@ function jointProbabilities(d: Float64Array, n: number, perplexity: number): Flo
   return p;
 }
 
+/** Removes from `v` its projections on the (orthonormal) `comps`, in place; returns the remaining length. */
+function deflatedNorm(v: Float64Array, comps: Float64Array[]): number {
+  for (const u of comps) {
+    let dot = 0;
+    for (let k = 0; k < v.length; k++) dot += u[k] * v[k];
+    for (let k = 0; k < v.length; k++) v[k] -= dot * u[k];
+  }
+  let norm = 0;
+  for (let k = 0; k < v.length; k++) norm += v[k] * v[k];
+  return Math.sqrt(norm);
+}
+
 /** The top two principal-component scores (n × 2), or null when the data has no spread. */
 function pca2(x: Float64Array, n: number, dim: number): Float64Array | null {
   const c = new Float64Array(n * dim);
@@ -172,14 +184,7 @@ function pca2(x: Float64Array, n: number, dim: number): Float64Array | null {
     let v = Float64Array.from({ length: dim }, (_, k) => 1 + ((k * 7919) % 13) / 13);
     let lambda = 0;
     for (let it = 0; it < 200; it++) {
-      for (const u of comps) {
-        let dot = 0;
-        for (let k = 0; k < dim; k++) dot += u[k] * v[k];
-        for (let k = 0; k < dim; k++) v[k] -= dot * u[k];
-      }
-      let norm = 0;
-      for (let k = 0; k < dim; k++) norm += v[k] * v[k];
-      norm = Math.sqrt(norm);
+      const norm = deflatedNorm(v, comps);
       if (norm === 0) return null;
       for (let k = 0; k < dim; k++) v[k] /= norm;
       for (let i = 0; i < n; i++) {
@@ -199,14 +204,7 @@ function pca2(x: Float64Array, n: number, dim: number): Float64Array | null {
       v = w;
       if (done) break;
     }
-    for (const u of comps) {
-      let dot = 0;
-      for (let k = 0; k < dim; k++) dot += u[k] * v[k];
-      for (let k = 0; k < dim; k++) v[k] -= dot * u[k];
-    }
-    let norm = 0;
-    for (let k = 0; k < dim; k++) norm += v[k] * v[k];
-    norm = Math.sqrt(norm);
+    const norm = deflatedNorm(v, comps);
     if (!(norm > 1e-12 * Math.max(1, lambda))) {
       if (comp === 0) return null;
       break; // rank one: the second coordinate stays 0

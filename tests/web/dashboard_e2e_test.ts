@@ -9,6 +9,7 @@ import { fileURLToPath } from "node:url";
 import { assert, assertEquals } from "../data/assert.ts";
 import { ResultsStore } from "../../lib/results/store.ts";
 import { EVIL, fillFixtureRuns } from "./fixtures.ts";
+import { runCli } from "../run_cli.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -16,27 +17,9 @@ const hasChromium = existsSync(CHROMIUM);
 if (!hasChromium) console.log(`dashboard e2e skipped: ${CHROMIUM} is absent (apt-get install chromium)`);
 
 async function demoInto(dir: string, db: string): Promise<string | null> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      "lib/cli/demo.ts",
-      "--dir",
-      dir,
-      "--epochs",
-      "2",
-      "--clips-per-class",
-      "3",
-      "--db",
-      db,
-    ],
-    cwd: ROOT,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  if (out.success) return null;
-  const err = new TextDecoder().decode(out.stderr).trim().split("\n").slice(-3).join(" | ");
-  return `demo exited ${out.code}: ${err}`;
+  const r = await runCli("demo", "--dir", dir, "--epochs", "2", "--clips-per-class", "3", "--db", db);
+  if (r.code === 0) return null;
+  return `demo exited ${r.code}: ${r.err.trim().split("\n").slice(-3).join(" | ")}`;
 }
 
 async function startDashboard(db: string): Promise<{ url: string; stop: () => Promise<void> }> {
