@@ -39,8 +39,8 @@ export interface Gpu {
   limits: GpuLimits;
   features: GpuFeatures;
   /**
-   * Validation and out-of-memory errors nobody caught. WebGPU skips an invalid dispatch silently, so
-   * in-place ops would quietly do nothing: tests and doctor fail when this grows.
+   * Validation and out-of-memory errors, and a lost device. WebGPU skips an invalid command silently,
+   * so in-place ops would quietly do nothing: the runtime throws the first new one at the next read.
    */
   errors: string[];
 }
@@ -112,13 +112,13 @@ async function openGpu(): Promise<Gpu> {
   if (timestamps) requiredFeatures.push("timestamp-query");
   const device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
   const errors: string[] = [];
+  // Collected here, thrown by the runtime at the next read or sync (Runtime.checkErrors), so they fail
+  // the command instead of scrolling past as warnings.
   device.addEventListener("uncapturederror", (ev) => {
-    const msg = (ev as GPUUncapturedErrorEvent).error.message;
-    errors.push(msg);
-    if (errors.length <= 5) console.error(`vifi: uncaptured WebGPU error: ${msg}`);
+    errors.push((ev as GPUUncapturedErrorEvent).error.message);
   });
   device.lost.then((info) => {
-    if (info.reason !== "destroyed") console.error(`vifi: GPU device lost (${info.reason}): ${info.message}`);
+    if (info.reason !== "destroyed") errors.push(`device lost (${info.reason}): ${info.message}`);
   });
   const limits = {} as GpuLimits;
   for (const name of LIMIT_NAMES) limits[name] = (device.limits as unknown as Record<string, number>)[name];

@@ -9,6 +9,7 @@ import { type KernelTiming, Profiler } from "./profiler.ts";
 import { type RowFormat, TexturePool } from "./texture-pool.ts";
 import type { CaptureScope } from "./buffer-pool.ts";
 import { type Command, type DynamicUniform, Plan } from "./plan.ts";
+import { BindingLimitError, GpuError } from "./errors.ts";
 
 interface Capture {
   commands: Command[];
@@ -119,6 +120,12 @@ export class Runtime {
   /** dispatches recorded since this Runtime was made */
   dispatches = 0;
   submits = 0;
+  /** label of the last dispatch recorded: where an unscoped error is reported from */
+  private lastOp?: string;
+  /** the op behind each entry of gpu.errors that an error scope caught */
+  private errorOps = new Map<number, string>();
+  /** entries of gpu.errors already thrown as a GpuError */
+  private reportedErrors = 0;
 
   constructor(readonly gpu: Gpu) {
     this.pipelines = new PipelineCache(gpu.device);
@@ -239,7 +246,9 @@ export class Runtime {
   async timings(): Promise<KernelTiming[]> {
     if (!this.profiler) return [];
     this.flush();
-    return await this.profiler.collect();
+    const timings = await this.profiler.collect();
+    this.checkErrors();
+    return timings;
   }
 
   private encoderNow(): GPUCommandEncoder {
@@ -264,6 +273,8 @@ export class Runtime {
       );
     }
     if (x === 0 || y === 0 || z === 0) return;
+    const label = opts.label ?? pipeline.label;
+    const maxBinding = this.gpu.limits.maxStorageBufferBindingSize;
     const entries: GPUBindGroupEntry[] = [];
     bindings.forEach((b, binding) => {
       if (!b) return;
@@ -274,12 +285,17 @@ export class Runtime {
           `vifi: ${opts.label ?? pipeline.label}: uniform slot made before a flush; make it after`,
         );
       }
+      const bytes = bindingBytes(b);
+      if (bytes > maxBinding) throw new BindingLimitError(label, binding, bytes, maxBinding);
       const resource = b instanceof GPUBuffer ? { buffer: b } : b;
       entries.push({ binding, resource });
     });
-    const bindGroup = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+    const bindGroup = this.scoped(
+      label,
+      () => this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries }),
+    );
     this.capture?.commands.push({ k: "dispatch", pipeline, bindGroup, x, y, z });
-    const label = opts.label ?? pipeline.label;
+    this.lastOp = label;
     const writes = this.profiler?.passWrites(label);
     if (writes) {
       this.endPass();
@@ -315,9 +331,13 @@ export class Runtime {
   flush(): void {
     this.endPass();
     this.uniforms.upload(this.device.queue);
-    if (this.encoder) {
-      this.device.queue.submit([this.encoder.finish()]);
+    const encoder = this.encoder;
+    if (encoder) {
       this.encoder = undefined;
+      // Encoder-level validation (a dispatch the pass rejected) surfaces at finish/submit.
+      this.scoped(`the submit ending with ${this.lastOp ?? "no dispatch"}`, () => {
+        this.device.queue.submit([encoder.finish()]);
+      });
       this.submits++;
     }
     this.pool.recycle();
@@ -371,17 +391,57 @@ export class Runtime {
     });
     this.copyEncoder().copyBufferToBuffer(buffer, byteOffset, staging, 0, size);
     this.flush();
-    await staging.mapAsync(GPUMapMode.READ);
+    try {
+      await staging.mapAsync(GPUMapMode.READ);
+    } catch (e) {
+      // A device lost or an invalid copy rejects the map: report the error that caused it first.
+      this.checkErrors();
+      throw e;
+    }
     const out = staging.getMappedRange().slice(0, byteLength);
     staging.unmap();
     staging.destroy();
+    this.checkErrors();
     return out;
   }
 
-  /** Wait until the GPU has finished everything submitted (flushes first). */
+  /** Wait until the GPU has finished everything submitted (flushes first), then check for errors. */
   async sync(): Promise<void> {
     this.flush();
     await this.device.queue.onSubmittedWorkDone();
+    this.checkErrors();
+  }
+
+  /**
+   * Throw a GpuError for the first WebGPU error not reported yet, naming the op that caused it. The
+   * errors arrive asynchronously, so this sees everything recorded before the last await; read() and
+   * sync() call it, so a result computed after an invalid dispatch never reaches the caller.
+   */
+  checkErrors(): void {
+    const errors = this.gpu.errors;
+    if (errors.length <= this.reportedErrors) return;
+    const first = this.reportedErrors;
+    this.reportedErrors = errors.length;
+    const op = this.errorOps.get(first) ?? (this.lastOp && `an op recorded up to ${this.lastOp}`);
+    throw new GpuError(op, errors[first], errors.length - first);
+  }
+
+  /** Run `make` inside validation and out-of-memory error scopes; an error is filed under `op`. */
+  private scoped<T>(op: string, make: () => T): T {
+    const device = this.device;
+    device.pushErrorScope("validation");
+    device.pushErrorScope("out-of-memory");
+    try {
+      return make();
+    } finally {
+      const record = (e: GPUError | null) => {
+        if (!e) return;
+        this.errorOps.set(this.gpu.errors.length, op);
+        this.gpu.errors.push(e.message);
+      };
+      device.popErrorScope().then(record, () => {});
+      device.popErrorScope().then(record, () => {});
+    }
   }
 
   /** A buffer from the pool holding `data`. */
@@ -390,6 +450,13 @@ export class Runtime {
     this.write(buf, data);
     return buf;
   }
+}
+
+/** Bytes a binding exposes to the shader (a whole buffer, or its offset/size window). */
+function bindingBytes(b: Binding): number {
+  if (b instanceof GPUBuffer) return b.size;
+  if (b instanceof GPUTextureView) return 0;
+  return b.size ?? b.buffer.size - (b.offset ?? 0);
 }
 
 /** queue.writeBuffer needs a multiple of 4 bytes; odd-length f16 data is padded with a zero. */
