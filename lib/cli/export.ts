@@ -12,6 +12,7 @@ import { loadOrt, randomTokens } from "../models/parity.ts";
 import { relErr } from "../selftest/check.ts";
 import { Rng } from "../selftest/rng.ts";
 import { Tensor } from "../tensor/tensor.ts";
+import { positiveArg } from "./args.ts";
 import {
   frozenModel,
   intArg,
@@ -175,10 +176,7 @@ export async function main(args: string[]): Promise<number> {
     }
     const labels = await labelsFrom(values.labels, values["labels-file"]);
     if (labels && values.classes !== undefined) throw new UsageError("give --labels or --classes, not both");
-    const tolerance = values.tolerance === undefined ? 1e-4 : Number(values.tolerance);
-    if (!(tolerance > 0)) {
-      throw new UsageError(`--tolerance must be a positive number, got "${values.tolerance}"`);
-    }
+    const tolerance = positiveArg(values.tolerance, "tolerance", 1e-4);
     const r = await exportOnnx({
       ...model,
       out: values.out,

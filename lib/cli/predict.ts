@@ -11,6 +11,7 @@ import { readLabelCsv } from "../data/labels.ts";
 import { classTokens, type LoadedModel, loadModel, tokenizerFor } from "../models/load.ts";
 import type { Precision } from "../models/clip.ts";
 import { scoreViews, topK } from "../train/views.ts";
+import { intArg, UsageError } from "./args.ts";
 
 const USAGE = `usage:
   deno task predict VIDEO --weights FILE (--labels "a,b,c" | --labels-file CSV) [--frames T]
@@ -26,16 +27,7 @@ const USAGE = `usage:
                   learned text prompts uses "{name}." after its placeholders)
   --json          prints {"predictions": [{"label", "prob"}, …]}`;
 
-export class UsageError extends Error {}
-
-export function intArg(v: string | undefined, name: string, def: number, min: number): number {
-  if (v === undefined) return def;
-  const x = Number(v);
-  if (!Number.isInteger(x) || x < min) {
-    throw new UsageError(`--${name} must be an integer >= ${min}, got "${v}"`);
-  }
-  return x;
-}
+export { intArg, UsageError };
 
 /** Class names from --labels (comma-separated) or --labels-file (label CSV); undefined when neither. */
 export async function labelsFrom(list?: string, file?: string): Promise<string[] | undefined> {

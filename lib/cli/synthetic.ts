@@ -4,6 +4,7 @@
 
 import { parseArgs } from "node:util";
 import { generateSynthetic } from "../data/synthetic.ts";
+import { intArg, UsageError } from "./args.ts";
 
 export async function main(args: string[]): Promise<number> {
   let parsed;
@@ -31,18 +32,21 @@ export async function main(args: string[]): Promise<number> {
     );
     return values.help ? 0 : 2;
   }
-  const num = (name: string, v: string, min: number) => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be an integer ≥ ${min}, got ${v}`);
-    return n;
-  };
+  let options;
   try {
-    const s = await generateSynthetic(positionals[0], {
-      seed: num("seed", values.seed, 0),
-      clipsPerClass: num("clips-per-class", values["clips-per-class"], 1),
-      frames: num("frames", values.frames, 1),
-      size: num("size", values.size, 16),
-    });
+    options = {
+      seed: intArg(values.seed, "seed", 0, 0),
+      clipsPerClass: intArg(values["clips-per-class"], "clips-per-class", 6, 1),
+      frames: intArg(values.frames, "frames", 16, 1),
+      size: intArg(values.size, "size", 64, 16),
+    };
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    console.error(`synthetic: ${e.message}`);
+    return 2;
+  }
+  try {
+    const s = await generateSynthetic(positionals[0], options);
     const summary = {
       dir: s.dir,
       seed: s.seed,

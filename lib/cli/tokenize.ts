@@ -4,6 +4,7 @@
 
 import { parseArgs } from "node:util";
 import { CLIP_CONTEXT, loadTokenizer } from "../text/tokenizer.ts";
+import { intArg, UsageError } from "./args.ts";
 
 const USAGE = `usage:
   deno task tokenize [--vocab FILE] [--context N] [--truncate] [TEXT...]
@@ -13,8 +14,6 @@ const USAGE = `usage:
                      (default: the vifi cache, filled by \`deno task weights download ViT-B/16\`)
       --context N    context length a text must fit (default ${CLIP_CONTEXT})
       --truncate     cut over-long texts to N ids ending in EOT instead of failing`;
-
-class UsageError extends Error {}
 
 async function readStdinLines(): Promise<string[]> {
   const text = await new Response(Deno.stdin.readable).text();
@@ -39,10 +38,7 @@ export async function main(args: string[]): Promise<number> {
       console.log(USAGE);
       return 0;
     }
-    const context = values.context === undefined ? CLIP_CONTEXT : Number(values.context);
-    if (!Number.isInteger(context) || context < 2) {
-      throw new UsageError(`--context must be an integer ≥ 2, got ${JSON.stringify(values.context)}`);
-    }
+    const context = intArg(values.context, "context", CLIP_CONTEXT, 2);
     const tok = await loadTokenizer({ vocab: values.vocab });
     const texts = positionals.length > 0 ? positionals : await readStdinLines();
     for (const text of texts) {

@@ -9,6 +9,7 @@ import { sampleForMode } from "../video/sampling.ts";
 import { MEAN, STD, type TransformResult } from "../video/transforms.ts";
 import { transformFor } from "../data/prepare.ts";
 import { Rng } from "../selftest/rng.ts";
+import { intArg, UsageError } from "./args.ts";
 
 const USAGE = `usage:
   deno task video FILE [--frames T] [--mode test|train] [--clips N] [--crops N] [--seed S] [--dump DIR]
@@ -18,8 +19,6 @@ const USAGE = `usage:
       from --seed); --dump DIR writes each sampled frame as decoded, DIR/<order>_f<index>.png; with
       --transformed, after the spatial transforms (train augmentations or test crops), one PNG per view
       and frame, exactly what the model receives for that seed`;
-
-class UsageError extends Error {}
 
 /** What the model would receive: the container facts plus the sampling that was applied. */
 export interface VideoReport extends Omit<VideoInfo, "times"> {
@@ -106,15 +105,6 @@ function denormalize(r: TransformResult): { width: number; height: number; data:
     out.push({ width: w, height: h, data });
   }
   return out;
-}
-
-function intArg(v: string | undefined, name: string, def: number, min: number): number {
-  if (v === undefined) return def;
-  const x = Number(v);
-  if (!Number.isInteger(x) || x < min) {
-    throw new UsageError(`--${name} must be an integer >= ${min}, got "${v}"`);
-  }
-  return x;
 }
 
 function printText(r: VideoReport): void {
