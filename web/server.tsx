@@ -52,6 +52,14 @@ function NotFound({ what }: { what: string }): VNode {
   );
 }
 
+/**
+ * A run or eval id exactly as the pages write it: decimal digits without a leading zero. Number() alone
+ * would also take "0x3", "3.0", "03" and " 3", so one run would answer at many addresses.
+ */
+export function strictId(v: string | undefined): number | null {
+  return v !== undefined && /^[1-9][0-9]{0,15}$/.test(v) ? Number(v) : null;
+}
+
 function intParam(v: string | undefined, def: number, lo: number, hi: number): number {
   const n = v === undefined ? NaN : Number(v);
   return Number.isInteger(n) ? Math.min(hi, Math.max(lo, n)) : def;
@@ -152,7 +160,7 @@ export function createDashboard(opts: DashboardOptions): Dashboard {
       per: intParam(c.req.query("per"), 50, 1, 500),
       status: STATUSES.includes(status as RunSummary["status"]) ? status : "",
       experiment: c.req.query("experiment") ?? "",
-      ids: (c.req.query("ids") ?? "").split(",").map(Number).filter((n) => Number.isInteger(n) && n > 0),
+      ids: (c.req.query("ids") ?? "").split(",").map(strictId).filter((n) => n !== null),
     };
     const all = store.listRuns();
     let runs = all;
@@ -178,7 +186,7 @@ export function createDashboard(opts: DashboardOptions): Dashboard {
   });
 
   app.get("/compare", (c) => {
-    const ids = c.req.queries("id")?.map(Number).filter((n) => Number.isInteger(n)) ?? [];
+    const ids = c.req.queries("id")?.map(strictId).filter((n) => n !== null) ?? [];
     if (ids.length !== 2) {
       return html(
         <Page title="compare" here="/runs">
@@ -196,22 +204,23 @@ export function createDashboard(opts: DashboardOptions): Dashboard {
     return html(<ComparePage a={a} b={b} lossA={loss(a.id)} lossB={loss(b.id)} />);
   });
 
-  const evalParam = (v: string | undefined) => (v !== undefined && /^\d+$/.test(v) ? Number(v) : null);
+  const evalParam = strictId;
 
   app.get("/run/:id", (c) => {
-    const id = Number(c.req.param("id"));
-    const run = Number.isInteger(id) ? store.getRun(id) : null;
+    const id = strictId(c.req.param("id"));
+    const run = id !== null ? store.getRun(id) : null;
     if (!run) return html(<NotFound what={`No run ${c.req.param("id")}.`} />, 404);
-    const asked = evalParam(c.req.query("eval"));
-    const ev = pickEval(run, asked);
-    if (asked !== null && !ev) return html(<NotFound what={`Run ${id} has no eval ${asked}.`} />, 404);
+    const raw = c.req.query("eval");
+    const asked = evalParam(raw);
+    const ev = raw !== undefined && asked === null ? null : pickEval(run, asked);
+    if (raw !== undefined && !ev) return html(<NotFound what={`Run ${id} has no eval ${raw}.`} />, 404);
     return html(<RunPage store={store} run={run} ev={ev} />);
   });
 
   app.get("/run/:id/chart/:file", (c) => {
-    const id = Number(c.req.param("id"));
+    const id = strictId(c.req.param("id"));
     const m = /^([a-z-]+)\.svg$/.exec(c.req.param("file"));
-    const run = Number.isInteger(id) ? store.getRun(id) : null;
+    const run = id !== null ? store.getRun(id) : null;
     if (!run || !m || !(CHARTS as readonly string[]).includes(m[1])) return c.text("no such chart\n", 404);
     const ev = pickEval(run, evalParam(c.req.query("eval")));
     const chart = runChart(store, run, m[1], ev);
@@ -228,7 +237,7 @@ export function createDashboard(opts: DashboardOptions): Dashboard {
   // ---- live updates ----
   app.get("/api/runs/events", (c) => {
     const ids = new Set(
-      (c.req.query("ids") ?? "").split(",").map(Number).filter((n) => Number.isInteger(n) && n > 0),
+      (c.req.query("ids") ?? "").split(",").map(strictId).filter((n) => n !== null),
     );
     return streamSSE(c, async (stream) => {
       let queue: RunRowData[][] = [];

@@ -290,3 +290,27 @@ Deno.test("leaderboard pages render in under 200 ms over 5,000 runs", async () =
   );
   for (const [k, ms] of Object.entries(r.pages)) assert(ms < 200, `${k}: ${ms.toFixed(1)} ms`);
 });
+
+Deno.test("run and eval ids are strict: only the decimal form names a run", async () => {
+  await withStore(async (store) => {
+    const { done } = fillFixtureRuns(store);
+    assertEquals(done, 1);
+    const ev = store.getRun(done)!.evals[0].id;
+    const { app, close } = createDashboard({ store });
+    try {
+      assertEquals((await get(app, "/run/1")).status, 200);
+      assertEquals((await get(app, `/run/1?eval=${ev}`)).status, 200);
+      for (const alias of ["0x1", "1.0", "01", "%201", "1e0", "+1", "0b1", "1%20"]) {
+        const page = await get(app, `/run/${alias}`);
+        assertEquals(page.status, 404, `/run/${alias}`);
+        assertEquals((await get(app, `/run/${alias}/chart/loss.svg`)).status, 404, `chart of ${alias}`);
+        assertEquals((await get(app, `/run/1?eval=${alias.replace("1", String(ev))}`)).status, 404, alias);
+        assertEquals((await get(app, `/compare?id=${alias}&id=2`)).status, 400, `compare ${alias}`);
+        const ids = [...(await get(app, `/runs?ids=${alias}`)).body.matchAll(/<tr data-run="(\d+)">/g)];
+        assertEquals(ids.length, 3, `/runs?ids=${alias} filtered as if it named run 1`);
+      }
+    } finally {
+      close();
+    }
+  });
+});
