@@ -5,7 +5,7 @@
 
 import { parseArgs } from "node:util";
 import { WeightMappingError } from "../io/keymap.ts";
-import { type LoadedWeights, loadWeights } from "../io/weights.ts";
+import { inspectWeights, type LoadedWeights } from "../io/weights.ts";
 import { CLIP_RELEASES, defaultCacheDir, downloadClip, HashMismatchError } from "../io/download.ts";
 import { visionTokens } from "../models/config.ts";
 
@@ -118,7 +118,8 @@ async function inspect(args: string[]): Promise<number> {
     }
   }
   try {
-    const w = await loadWeights(file, {
+    // headers only: a multi-gigabyte checkpoint is described without reading its tensors
+    const w = await inspectWeights(file, {
       strict: !values["non-strict"],
       clipWeights: values["clip-weights"],
       headWidth,

@@ -15,10 +15,38 @@ import {
 
 export type Naming = "openai" | "vifi" | "hf";
 
-/** A tensor as any reader returns it; only Float32Array data can become a model weight. */
+/** A tensor as any reader returns it; only float data (Float32Array) can become a model weight. */
 export interface SourceTensor {
   shape: number[];
   data: ArrayBufferView;
+  /** the stored dtype as safetensors spells it; when given, float-ness is read from it, not from `data` */
+  dtype?: string;
+}
+
+const FLOAT_DTYPES = new Set(["F32", "F16", "BF16", "F64"]);
+
+/** Whether a source tensor becomes Float32Array data, decided without reading the data when possible. */
+function isFloat(t: SourceTensor): boolean {
+  return typeof t.dtype === "string" ? FLOAT_DTYPES.has(t.dtype) : t.data instanceof Float32Array;
+}
+
+type F32Tensor = { shape: number[]; data: Float32Array };
+
+/**
+ * A tensor whose data is computed (read from disk, transposed, fused) on first use: mapping a file
+ * only looks at shapes, so `weights inspect` reads no tensor data.
+ */
+function lazyTensor(shape: number[], compute: () => Float32Array): F32Tensor {
+  let data: Float32Array | undefined;
+  return {
+    shape,
+    get data() {
+      return data ??= compute();
+    },
+    set data(d) {
+      data = d;
+    },
+  };
 }
 
 export interface MappingReport {
@@ -211,11 +239,11 @@ export function renameToModel(tensors: Map<string, SourceTensor>, naming: Naming
       out.dropped.push(from);
       continue;
     }
-    if (!(t.data instanceof Float32Array)) {
+    if (!isFloat(t)) {
       out.unexpected.push(from);
       continue;
     }
-    const tensor = { shape: t.shape, data: t.data };
+    const tensor = lazyTensor(t.shape, () => t.data as Float32Array);
     const prompt = promptAlias(name);
     if (prompt) {
       put(prompt, from, tensor);
@@ -229,7 +257,11 @@ export function renameToModel(tensors: Map<string, SourceTensor>, naming: Naming
       if (HF_TOP[name]) put(HF_TOP[name], from, tensor);
       else if (HF_TRANSPOSED[name]) {
         if (t.shape.length !== 2) out.unexpected.push(from);
-        else put(HF_TRANSPOSED[name], from, transpose2d(tensor));
+        else {put(
+            HF_TRANSPOSED[name],
+            from,
+            lazyTensor([t.shape[1], t.shape[0]], () => transpose2d(tensor).data),
+          );}
       } else {
         const tower = hfTower(name);
         const fused = tower && /^self_attn\.(q|k|v)_proj\.(weight|bias)$/.exec(tower.rest);
@@ -256,11 +288,9 @@ export function renameToModel(tensors: Map<string, SourceTensor>, naming: Naming
     const shape0 = JSON.stringify(parts[0]?.tensor.shape);
     if (parts.every((p) => p && JSON.stringify(p.tensor.shape) === shape0)) {
       // PyTorch's MultiheadAttention packs the three projections as rows q, k, v of in_proj
-      put(
-        key,
-        parts[0]!.from,
-        concatRows(parts.map((p) => p!.tensor as { shape: number[]; data: Float32Array })),
-      );
+      const tensors = parts.map((p) => p!.tensor);
+      const shape = [tensors.reduce((n, p) => n + p.shape[0], 0), ...tensors[0].shape.slice(1)];
+      put(key, parts[0]!.from, lazyTensor(shape, () => concatRows(tensors as F32Tensor[]).data));
     } else {
       // an incomplete or inconsistent triple cannot be fused: report what is there, in_proj will be missing
       for (const p of group.values()) out.unexpected.push(p.from);

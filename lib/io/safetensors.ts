@@ -2,6 +2,8 @@
 // naming every tensor's dtype, shape and byte range, then the raw little-endian data. Unlike a torch
 // pickle, reading one cannot run code, which is why vifi writes its own checkpoints in it.
 
+import { type ByteSource, memorySource } from "./byte-source.ts";
+
 export type SafetensorsDtype = "F32" | "F16" | "BF16" | "F64" | "I64" | "I32" | "U8" | "BOOL";
 export type WritableDtype = "F32" | "F16" | "I64" | "I32";
 
@@ -132,27 +134,78 @@ function elementCount(shape: number[]): number {
   return shape.reduce((a, b) => a * b, 1);
 }
 
+interface HeaderEntry {
+  name: string;
+  dtype: SafetensorsDtype;
+  shape: number[];
+  begin: number;
+  end: number;
+}
+
 /** Parse a safetensors file. Errors name `fileName` and, where one is at fault, the tensor. */
 export function readSafetensors(
   bytes: Uint8Array,
   fileName: string,
 ): { tensors: Map<string, SafetensorsTensor>; metadata: Record<string, string> } {
+  const { entries, metadata, dataStart } = readHeader(memorySource(bytes, fileName), fileName);
+  const tensors = new Map<string, SafetensorsTensor>();
+  for (const e of entries) {
+    // slice, not subarray: the copy is aligned for typed-array views and does not pin the whole file
+    const raw = bytes.slice(dataStart + e.begin, dataStart + e.end);
+    tensors.set(e.name, { dtype: e.dtype, shape: e.shape, data: decode(e.dtype, raw) });
+  }
+  return { tensors, metadata };
+}
+
+/**
+ * The same from a random-access source, reading only the header: each tensor's bytes are read and
+ * decoded when its `data` is first used (`weights inspect` never does).
+ */
+export function readSafetensorsSource(
+  src: ByteSource,
+  fileName: string,
+): { tensors: Map<string, SafetensorsTensor>; metadata: Record<string, string> } {
+  const { entries, metadata, dataStart } = readHeader(src, fileName);
+  const tensors = new Map<string, SafetensorsTensor>();
+  for (const e of entries) {
+    let data: SafetensorsTensor["data"] | undefined;
+    tensors.set(e.name, {
+      dtype: e.dtype,
+      shape: e.shape,
+      get data() {
+        // a copy either way: aligned for typed-array views
+        return data ??= decode(e.dtype, src.read(dataStart + e.begin, e.end - e.begin).slice());
+      },
+      set data(d) {
+        data = d;
+      },
+    });
+  }
+  return { tensors, metadata };
+}
+
+/** The JSON header, checked against the file's length; no tensor data is read. */
+function readHeader(
+  src: ByteSource,
+  fileName: string,
+): { entries: HeaderEntry[]; metadata: Record<string, string>; dataStart: number } {
   const fail = (what: string): never => {
     throw new Error(`vifi: ${fileName}: not a valid safetensors file: ${what}`);
   };
-  if (bytes.length < 8) fail(`${bytes.length} bytes is shorter than the 8-byte header length`);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const headerLen = view.getBigUint64(0, true);
+  const size = src.size;
+  if (size < 8) fail(`${size} bytes is shorter than the 8-byte header length`);
+  const lenBytes = src.read(0, 8);
+  const headerLen = new DataView(lenBytes.buffer, lenBytes.byteOffset, 8).getBigUint64(0, true);
   if (headerLen > BigInt(MAX_HEADER_BYTES)) {
     fail(`header length ${headerLen} exceeds ${MAX_HEADER_BYTES} bytes`);
   }
   const n = Number(headerLen);
-  if (8 + n > bytes.length) {
-    fail(`header length ${n} runs past the end of the ${bytes.length}-byte file (truncated?)`);
+  if (8 + n > size) {
+    fail(`header length ${n} runs past the end of the ${size}-byte file (truncated?)`);
   }
   let text: string;
   try {
-    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(8, 8 + n));
+    text = new TextDecoder("utf-8", { fatal: true }).decode(src.read(8, n));
   } catch {
     return fail("the header is not UTF-8");
   }
@@ -160,23 +213,22 @@ export function readSafetensors(
   try {
     header = JSON.parse(text);
   } catch (e) {
-    return fail(`the header is not JSON (${e instanceof Error ? e.message : e})`);
+    return fail(`the header is not JSON (${oneLine(e instanceof Error ? e.message : String(e))})`);
   }
   if (typeof header !== "object" || header === null || Array.isArray(header)) {
     fail("the header is not a JSON object");
   }
   const dataStart = 8 + n;
-  const dataLen = bytes.length - dataStart;
+  const dataLen = size - dataStart;
   const metadata: Record<string, string> = {};
-  const entries: { name: string; dtype: SafetensorsDtype; shape: number[]; begin: number; end: number }[] =
-    [];
+  const entries: HeaderEntry[] = [];
   for (const [name, info] of Object.entries(header as Record<string, unknown>)) {
     if (name === "__metadata__") {
       if (typeof info !== "object" || info === null || Array.isArray(info)) {
         fail("__metadata__ is not an object");
       }
       for (const [k, v] of Object.entries(info as Record<string, unknown>)) {
-        if (typeof v !== "string") fail(`__metadata__.${k} is not a string`);
+        if (typeof v !== "string") fail(`__metadata__.${brief(k)} is not a string`);
         metadata[k] = v as string;
       }
       continue;
@@ -185,19 +237,21 @@ export function readSafetensors(
     if (typeof info !== "object" || info === null) bad("its entry is not an object");
     const { dtype, shape, data_offsets: offsets } = info as Record<string, unknown>;
     if (typeof dtype !== "string") return bad("no dtype");
-    if (!(dtype in ELEMENT_BYTES)) {
+    if (!Object.hasOwn(ELEMENT_BYTES, dtype)) {
       bad(
-        KNOWN_UNSUPPORTED.has(dtype) ? `dtype ${dtype} is not supported by vifi` : `unknown dtype ${dtype}`,
+        KNOWN_UNSUPPORTED.has(dtype)
+          ? `dtype ${dtype} is not supported by vifi`
+          : `unknown dtype ${/^[\x20-\x7e]{1,40}$/.test(dtype) ? dtype : brief(dtype)}`,
       );
     }
     if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
-      bad(`shape ${JSON.stringify(shape)} is not a list of non-negative integers`);
+      bad(`shape ${brief(shape)} is not a list of non-negative integers`);
     }
     if (
       !Array.isArray(offsets) || offsets.length !== 2 ||
       !offsets.every((o) => Number.isSafeInteger(o) && o >= 0)
     ) {
-      bad(`data_offsets ${JSON.stringify(offsets)} is not a pair of non-negative integers`);
+      bad(`data_offsets ${brief(offsets)} is not a pair of non-negative integers`);
     }
     const [begin, end] = offsets as number[];
     if (end < begin) bad(`data_offsets [${begin}, ${end}] end before they begin`);
@@ -222,13 +276,22 @@ export function readSafetensors(
       );
     }
   }
-  const tensors = new Map<string, SafetensorsTensor>();
-  for (const e of entries) {
-    // slice, not subarray: the copy is aligned for typed-array views and does not pin the whole file
-    const raw = bytes.slice(dataStart + e.begin, dataStart + e.end);
-    tensors.set(e.name, { dtype: e.dtype, shape: e.shape, data: decode(e.dtype, raw) });
+  return { entries, metadata, dataStart };
+}
+
+/** JSON.stringify for error messages: one line, at most `max` characters. */
+function brief(v: unknown, max = 80): string {
+  let s: string;
+  try {
+    s = JSON.stringify(v) ?? String(v);
+  } catch {
+    s = String(v);
   }
-  return { tensors, metadata };
+  return s.length > max ? `${s.slice(0, max)}…` : s;
+}
+
+function oneLine(s: string): string {
+  return s.replace(/\s*\n\s*/g, " ");
 }
 
 function decode(dtype: SafetensorsDtype, raw: Uint8Array): SafetensorsTensor["data"] {

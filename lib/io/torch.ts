@@ -4,6 +4,7 @@
 // for its model weights never converts the optimizer moments; storage bounds are still checked up front
 // so a damaged file fails at read time with the tensor's name.
 
+import { type ByteSource, toSource } from "./byte-source.ts";
 import { readZip, writeZip, type ZipArchive } from "./zip.ts";
 import {
   type GlobalHandler,
@@ -61,7 +62,10 @@ const ITEM_SIZE: Record<TorchDType, number> = {
 interface Storage {
   key: string;
   dtype: TorchDType;
-  bytes: Uint8Array;
+  /** the record's length, known from the zip directory without reading it */
+  size: number;
+  /** the record's bytes, read on first use */
+  readonly bytes: Uint8Array;
   littleEndian: boolean;
 }
 
@@ -116,7 +120,7 @@ function neededBytes(shape: number[], v: View): number {
 function checkBounds(t: TorchTensor, name: string): void {
   const v = views.get(t)!;
   const need = neededBytes(t.shape, v);
-  const have = v.storage.bytes.length;
+  const have = v.storage.size;
   if (need > have) {
     throw new Error(
       `${v.fileName}: tensor ${name} (${t.dtype} [${t.shape.join(", ")}], offset ${v.offset}, stride ` +
@@ -411,8 +415,12 @@ export function floatWeights(
   return out;
 }
 
-/** Which zip entries a reader can see: name → bytes (already inflated). */
-type EntrySource = { names: string[]; get(name: string): Uint8Array | undefined };
+/** Which zip entries a reader can see: name → (inflated) size without reading, and → bytes. */
+type EntrySource = {
+  names: string[];
+  size(name: string): number | undefined;
+  get(name: string): Uint8Array | undefined;
+};
 
 function readFromEntries(src: EntrySource, fileName: string): TorchFile {
   const pkls = src.names.filter((n) => n === "data.pkl" || n.endsWith("/data.pkl"));
@@ -455,12 +463,16 @@ function readFromEntries(src: EntrySource, fileName: string): TorchFile {
         }
         const record = [`${prefix}${stem}/${key}`, `${prefix}data/${key}`, `${prefix}.data/${key}`].find((
           n,
-        ) => src.get(n));
+        ) => src.size(n) !== undefined);
         if (!record) throw new Error(`storage ${key} has no record ${prefix}${stem}/${key}`);
+        let bytes: Uint8Array | undefined;
         const s: Storage = {
           key,
           dtype: kind[0],
-          bytes: src.get(record)!,
+          size: src.size(record)!,
+          get bytes() {
+            return bytes ??= src.get(record)!;
+          },
           littleEndian: byteorder === "little",
         };
         storages.set(key, s);
@@ -504,21 +516,23 @@ function readFromEntries(src: EntrySource, fileName: string): TorchFile {
   return out;
 }
 
-function openZip(bytes: Uint8Array, fileName: string): ZipArchive {
+function openZip(src: ByteSource, fileName: string): ZipArchive {
   // Before torch 1.6, torch.save wrote a bare pickle stream (magic number first), not a zip.
-  if (bytes.length >= 2 && bytes[0] === 0x80 && bytes[1] <= 5) {
+  const magic = src.read(0, 2);
+  if (magic.length >= 2 && magic[0] === 0x80 && magic[1] <= 5) {
     throw new Error(
       `${fileName}: legacy (pre-1.6, non-zip) torch.save format; re-save it with a newer torch`,
     );
   }
-  return readZip(bytes, fileName);
+  return readZip(src, fileName);
 }
 
 /** Read a torch.save zip or TorchScript archive whose records are stored (as torch writes them). */
-export function readTorch(bytes: Uint8Array, fileName: string): TorchFile {
-  const zip = openZip(bytes, fileName);
+export function readTorch(input: Uint8Array | ByteSource, fileName: string): TorchFile {
+  const zip = openZip(toSource(input, fileName), fileName);
   return readFromEntries({
     names: zip.entries.map((e) => e.name),
+    size: (n) => zip.byName.get(n)?.size,
     get: (n) => {
       const e = zip.byName.get(n);
       if (e && e.method !== 0) {
@@ -531,12 +545,44 @@ export function readTorch(bytes: Uint8Array, fileName: string): TorchFile {
   }, fileName);
 }
 
-/** Like readTorch, but also accepts archives whose records were deflated by a zip tool. */
-export async function readTorchAsync(bytes: Uint8Array, fileName: string): Promise<TorchFile> {
-  const zip = openZip(bytes, fileName);
-  const data = new Map<string, Uint8Array>();
-  for (const e of zip.entries) data.set(e.name, await zip.readAsync(e));
-  return readFromEntries({ names: zip.entries.map((e) => e.name), get: (n) => data.get(n) }, fileName);
+export interface ReadTorchOptions {
+  /**
+   * Never read tensor data (`weights inspect`): stored records stay on disk, deflated storage
+   * records are not inflated, and reading a tensor's `data` from those throws.
+   */
+  headersOnly?: boolean;
+}
+
+/** A storage record, as torch names them: `<archive>/data/<key>` (or `.data/` in TorchScript constants). */
+const STORAGE_RECORD = /(^|\/)\.?data\/[^/]+$/;
+
+/**
+ * Like readTorch, but also accepts archives whose records were deflated by a zip tool. Stored records
+ * are read when a tensor's data is first used; deflated ones are inflated here.
+ */
+export async function readTorchAsync(
+  input: Uint8Array | ByteSource,
+  fileName: string,
+  opts: ReadTorchOptions = {},
+): Promise<TorchFile> {
+  const zip = openZip(toSource(input, fileName), fileName);
+  const inflated = new Map<string, Uint8Array>();
+  for (const e of zip.entries) {
+    if (e.method === 0 || (opts.headersOnly && STORAGE_RECORD.test(e.name))) continue;
+    inflated.set(e.name, await zip.readAsync(e));
+  }
+  return readFromEntries({
+    names: zip.entries.map((e) => e.name),
+    size: (n) => zip.byName.get(n)?.size,
+    get: (n) => {
+      const e = zip.byName.get(n);
+      if (!e) return undefined;
+      if (e.method === 0) return zip.read(e);
+      const got = inflated.get(n);
+      if (!got) throw new Error(`${fileName}: entry ${n} was not inflated (headers-only read)`);
+      return got;
+    },
+  }, fileName);
 }
 
 // ---------------------------------------------------------------------------------------------------

@@ -5,7 +5,8 @@
 
 import type { ClipConfig, PromptConfig, Weights } from "../models/config.ts";
 import { type MappingReport, mapWeights, type Naming, type SourceTensor } from "./keymap.ts";
-import { readSafetensors } from "./safetensors.ts";
+import { readSafetensorsSource } from "./safetensors.ts";
+import { type ByteSource, memorySource, openFileSource, toSource } from "./byte-source.ts";
 
 export type WeightFormat = "safetensors" | "torch-zip" | "torchscript" | "vifi-checkpoint";
 
@@ -52,7 +53,7 @@ export interface TorchContents<T> {
 
 export type Container = "safetensors" | "zip" | "pickle" | "unknown";
 
-/** The container, from magic bytes. */
+/** The container, from magic bytes (the first 9 are enough). */
 export function sniffContainer(bytes: Uint8Array): Container {
   if (bytes.length >= 4 && bytes[0] === 0x50 && bytes[1] === 0x4b && bytes[2] === 0x03 && bytes[3] === 0x04) {
     return "zip";
@@ -98,11 +99,25 @@ export function selectStateDict<T>(file: TorchContents<T>, fileName: string): Ma
   return out;
 }
 
-/** Tensors of a weight file in whatever naming it uses, unmapped. */
-export async function readTensorFile(bytes: Uint8Array, fileName: string): Promise<RawTensorFile> {
+export interface ReadTensorFileOptions {
+  /** read names, dtypes and shapes only; tensor data stays unread (deflated torch storages uninflated) */
+  headersOnly?: boolean;
+}
+
+/**
+ * Tensors of a weight file in whatever naming it uses, unmapped. Only the headers are read here;
+ * each tensor's bytes are read from `input` when its `data` is first used.
+ */
+export async function readTensorFile(
+  input: Uint8Array | ByteSource,
+  fileName: string,
+  opts: ReadTensorFileOptions = {},
+): Promise<RawTensorFile> {
+  const src = toSource(input, fileName);
+  const bytes = src.read(0, 9);
   const container = sniffContainer(bytes);
   if (container === "safetensors") {
-    const { tensors, metadata } = readSafetensors(bytes, fileName);
+    const { tensors, metadata } = readSafetensorsSource(src, fileName);
     if (metadata.format === "vifi-checkpoint") {
       let meta: unknown = metadata.vifi;
       try {
@@ -121,7 +136,14 @@ export async function readTensorFile(bytes: Uint8Array, fileName: string): Promi
   if (container === "zip") {
     // loaded on first use: safetensors users never pay for the pickle reader
     const { readTorchAsync } = await import("./torch.ts");
-    const file = await readTorchAsync(bytes, fileName);
+    let file: Awaited<ReturnType<typeof readTorchAsync>>;
+    try {
+      file = await readTorchAsync(src, fileName, opts);
+    } catch (e) {
+      // the zip and pickle readers name the file; the prefix makes their messages read like the rest
+      const message = e instanceof Error ? e.message : String(e);
+      throw new Error(message.startsWith("vifi: ") ? message : `vifi: ${message}`);
+    }
     const tensors = new Map<string, RawTensor>();
     for (const [name, t] of selectStateDict(file, fileName)) {
       // torch converts `data` on first access; staying lazy means a training checkpoint's unused
@@ -148,17 +170,20 @@ export async function readTensorFile(bytes: Uint8Array, fileName: string): Promi
   );
 }
 
-async function readBytes(path: string | URL): Promise<Uint8Array> {
+/** A weight file as a source: a local file is read on demand, an http(s) URL is fetched whole. */
+async function openWeightSource(path: string | URL): Promise<ByteSource & { close(): void }> {
   const url = path instanceof URL ? path : /^https?:\/\//.test(path) ? new URL(path) : undefined;
   if (url && url.protocol !== "file:") {
     const res = await fetch(url);
     if (!res.ok) throw new Error(`vifi: cannot fetch ${url}: HTTP ${res.status} ${res.statusText}`);
-    return new Uint8Array(await res.arrayBuffer());
+    return { ...memorySource(new Uint8Array(await res.arrayBuffer()), String(path)), close() {} };
   }
+  const file = url ? decodeURIComponent(url.pathname) : String(path);
   try {
-    return await Deno.readFile(path);
+    return openFileSource(file);
   } catch (e) {
-    throw new Error(`vifi: cannot read weights ${path}: ${e instanceof Error ? e.message : e}`);
+    const why = (e instanceof Error ? e.message : String(e)).replace(`vifi: cannot read ${file}: `, "");
+    throw new Error(`vifi: cannot read weights ${path}: ${why}`);
   }
 }
 
@@ -171,36 +196,77 @@ function recordedHeadWidth(meta: unknown): number | undefined {
 /**
  * Load CLIP (and prompt) weights from any supported file into the model's vocabulary, float32.
  * Strict by default: a file that does not fit the architecture its own shapes imply is refused
- * with a summary of what is missing, unexpected or mis-shaped.
+ * with a summary of what is missing, unexpected or mis-shaped. Only the tensors the model takes are
+ * read from disk (a training checkpoint's optimizer state is not).
  */
 export async function loadWeights(path: string | URL, opts: LoadWeightsOptions = {}): Promise<LoadedWeights> {
-  const fileName = String(path);
-  const file = await readTensorFile(await readBytes(path), fileName);
-  let supplement: Map<string, RawTensor> | undefined;
-  if (opts.clipWeights) {
-    supplement = (await readTensorFile(await readBytes(opts.clipWeights), String(opts.clipWeights))).tensors;
-  }
-  const mapped = mapWeights(file.tensors, {
-    strict: opts.strict,
-    headWidth: opts.headWidth ?? recordedHeadWidth(file.meta),
-    naming: file.format === "vifi-checkpoint" ? "openai" : undefined,
-    supplement,
-    source: fileName,
+  return await withWeights(path, opts, false, (w) => {
+    const plain = (m: Weights): Weights =>
+      new Map([...m].map(([k, t]) => [k, { shape: t.shape, data: t.data }]));
+    return {
+      ...w,
+      weights: plain(w.weights),
+      prompts: w.prompts && { ...w.prompts, weights: plain(w.prompts.weights) },
+    };
   });
-  const dtypes: Record<string, number> = {};
-  for (const t of file.tensors.values()) dtypes[t.dtype] = (dtypes[t.dtype] ?? 0) + 1;
-  let params = 0;
-  for (const t of mapped.weights.values()) params += t.data.length;
-  for (const t of mapped.prompts?.weights.values() ?? []) params += t.data.length;
-  return {
-    format: file.format,
-    naming: mapped.naming,
-    config: mapped.config,
-    weights: mapped.weights,
-    prompts: mapped.prompts,
-    report: mapped.report,
-    params,
-    dtypes,
-    meta: file.meta,
-  };
+}
+
+/**
+ * What `loadWeights` would answer (format, naming, architecture, report, parameter count, dtypes),
+ * from the file's headers alone: no tensor data is read, so a multi-gigabyte checkpoint costs
+ * kilobytes. The returned `weights` carry shapes only; reading their `data` throws.
+ */
+export async function inspectWeights(
+  path: string | URL,
+  opts: LoadWeightsOptions = {},
+): Promise<LoadedWeights> {
+  return await withWeights(path, opts, true, (w) => w);
+}
+
+async function withWeights(
+  path: string | URL,
+  opts: LoadWeightsOptions,
+  headersOnly: boolean,
+  finish: (w: LoadedWeights) => LoadedWeights,
+): Promise<LoadedWeights> {
+  const fileName = String(path);
+  const sources: (ByteSource & { close(): void })[] = [];
+  try {
+    const src = await openWeightSource(path);
+    sources.push(src);
+    const file = await readTensorFile(src, fileName, { headersOnly });
+    let supplement: Map<string, RawTensor> | undefined;
+    if (opts.clipWeights) {
+      const extra = await openWeightSource(opts.clipWeights);
+      sources.push(extra);
+      supplement = (await readTensorFile(extra, String(opts.clipWeights), { headersOnly })).tensors;
+    }
+    const mapped = mapWeights(file.tensors, {
+      strict: opts.strict,
+      headWidth: opts.headWidth ?? recordedHeadWidth(file.meta),
+      naming: file.format === "vifi-checkpoint" ? "openai" : undefined,
+      supplement,
+      source: fileName,
+    });
+    const dtypes: Record<string, number> = {};
+    for (const t of file.tensors.values()) dtypes[t.dtype] = (dtypes[t.dtype] ?? 0) + 1;
+    let params = 0;
+    const count = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
+    for (const t of mapped.weights.values()) params += count(t.shape);
+    for (const t of mapped.prompts?.weights.values() ?? []) params += count(t.shape);
+    // the finishing step reads whatever data it needs while the files are still open
+    return finish({
+      format: file.format,
+      naming: mapped.naming,
+      config: mapped.config,
+      weights: mapped.weights,
+      prompts: mapped.prompts,
+      report: mapped.report,
+      params,
+      dtypes,
+      meta: file.meta,
+    });
+  } finally {
+    for (const s of sources) s.close();
+  }
 }

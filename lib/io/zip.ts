@@ -3,6 +3,8 @@
 // zip64 fields once sizes or offsets pass 4 GiB. The reader also inflates deflated entries, because
 // archives re-packed by ordinary zip tools arrive compressed.
 
+import { type ByteSource, toSource } from "./byte-source.ts";
+
 const SIG_LOCAL = 0x04034b50;
 const SIG_CENTRAL = 0x02014b50;
 const SIG_EOCD = 0x06054b50;
@@ -28,7 +30,7 @@ export interface ZipArchive {
   fileName: string;
   entries: ZipEntry[];
   byName: Map<string, ZipEntry>;
-  /** An entry's bytes without copying; only for stored entries (all of torch's). */
+  /** An entry's bytes (without copying when the archive is in memory); only for stored entries (all of torch's). */
   read(name: string | ZipEntry): Uint8Array;
   /** An entry's bytes, inflating deflated entries (checked against their CRC). */
   readAsync(name: string | ZipEntry): Promise<Uint8Array>;
@@ -43,86 +45,112 @@ function u32(b: Uint8Array, o: number): number {
 }
 
 // Offsets stay exact up to 2^53 as plain numbers, far beyond any checkpoint.
-function u64(b: Uint8Array, o: number): number {
+function u64(b: Uint8Array, o: number, fail: (what: string) => never): number {
   const v = u32(b, o) + u32(b, o + 4) * 0x100000000;
-  if (!Number.isSafeInteger(v)) throw new RangeError(`64-bit zip field ${v} exceeds 2^53`);
+  if (!Number.isSafeInteger(v)) fail(`64-bit zip field ${v} exceeds 2^53`);
   return v;
 }
 
-/** Parse a ZIP archive's central directory. Entry bytes are not touched until read. */
-export function readZip(bytes: Uint8Array, fileName: string): ZipArchive {
+/** The smallest central directory record: signature through comment length, no name. */
+const CENTRAL_MIN = 46;
+/** The largest: a 46-byte record with a 64 KiB name, extra field and comment each. */
+const CENTRAL_MAX = 46 + 3 * U16_MAX;
+
+/**
+ * Parse a ZIP archive's central directory. Entry bytes are not touched until read; given a
+ * ByteSource, only the end records, the central directory and the local headers are read.
+ */
+export function readZip(input: Uint8Array | ByteSource, fileName: string): ZipArchive {
   const fail = (what: string): never => {
     throw new Error(`${fileName}: ${what}`);
   };
-  const n = bytes.length;
+  const src = toSource(input, fileName);
+  const n = src.size;
   if (n < 22) fail(`truncated: central directory not found (file is only ${n} bytes)`);
-  // The end record sits at the end, followed only by a comment of at most 65535 bytes.
+  // The end record sits at the end, followed only by a comment of at most 65535 bytes; the zip64
+  // locator sits just before it.
+  const tailStart = Math.max(0, n - 22 - U16_MAX - 20);
+  const tail = src.read(tailStart, n - tailStart);
   let eocd = -1;
-  for (let o = n - 22; o >= Math.max(0, n - 22 - U16_MAX); o--) {
-    if (u32(bytes, o) === SIG_EOCD && o + 22 + u16(bytes, o + 20) <= n) {
+  for (let o = tail.length - 22; o >= Math.max(0, tail.length - 22 - U16_MAX); o--) {
+    if (u32(tail, o) === SIG_EOCD && o + 22 + u16(tail, o + 20) <= tail.length) {
       eocd = o;
       break;
     }
   }
   if (eocd < 0) {
-    if (u32(bytes, 0) === SIG_LOCAL) fail("truncated: central directory not found (end record missing)");
+    if (u32(src.read(0, 4), 0) === SIG_LOCAL) {
+      fail("truncated: central directory not found (end record missing)");
+    }
     fail("not a zip archive (no end-of-central-directory record)");
   }
-  let count = u16(bytes, eocd + 10);
-  let cdSize = u32(bytes, eocd + 12);
-  let cdOffset = u32(bytes, eocd + 16);
+  let count = u16(tail, eocd + 10);
+  let cdSize = u32(tail, eocd + 12);
+  let cdOffset = u32(tail, eocd + 16);
+  const eocdAt = tailStart + eocd;
   const locator = eocd - 20;
-  if (locator >= 0 && u32(bytes, locator) === SIG_EOCD64_LOCATOR) {
-    const rec = u64(bytes, locator + 8);
-    if (rec + 56 > n || u32(bytes, rec) !== SIG_EOCD64) {
+  if (locator >= 0 && u32(tail, locator) === SIG_EOCD64_LOCATOR) {
+    const rec = u64(tail, locator + 8, fail);
+    const r = rec + 56 <= n ? src.read(rec, 56) : new Uint8Array(0);
+    if (r.length < 56 || u32(r, 0) !== SIG_EOCD64) {
       fail(`truncated: zip64 end record expected at byte ${rec} is missing`);
     }
-    count = u64(bytes, rec + 32);
-    cdSize = u64(bytes, rec + 40);
-    cdOffset = u64(bytes, rec + 48);
+    count = u64(r, 32, fail);
+    cdSize = u64(r, 40, fail);
+    cdOffset = u64(r, 48, fail);
   } else if (count === U16_MAX || cdSize === U32_MAX || cdOffset === U32_MAX) {
     fail("zip64 archive without its zip64 end-record locator");
   }
-  if (cdOffset + cdSize > eocd) {
+  if (cdOffset + cdSize > eocdAt) {
     fail(
-      `truncated: central directory (${cdSize} bytes at ${cdOffset}) overlaps the end record at ${eocd}`,
+      `truncated: central directory (${cdSize} bytes at ${cdOffset}) overlaps the end record at ${eocdAt}`,
     );
   }
+  // checked before reading it: a damaged size must not make us read the whole file
+  if (count * CENTRAL_MIN > cdSize || cdSize > count * CENTRAL_MAX) {
+    fail(`corrupt central directory: ${cdSize} bytes cannot hold ${count} entries`);
+  }
+  const cd = src.read(cdOffset, cdSize);
 
   const entries: ZipEntry[] = [];
   const decoder = new TextDecoder();
-  let p = cdOffset;
+  let p = 0;
   for (let i = 0; i < count; i++) {
-    if (p + 46 > n || u32(bytes, p) !== SIG_CENTRAL) {
-      fail(`corrupt central directory: entry ${i} of ${count} at byte ${p} has no header signature`);
+    if (p + 46 > cd.length || u32(cd, p) !== SIG_CENTRAL) {
+      fail(
+        `corrupt central directory: entry ${i} of ${count} at byte ${cdOffset + p} has no header signature`,
+      );
     }
-    const flags = u16(bytes, p + 8);
-    const method = u16(bytes, p + 10);
-    const crc32 = u32(bytes, p + 16);
-    let compressedSize = u32(bytes, p + 20);
-    let size = u32(bytes, p + 24);
-    const nameLen = u16(bytes, p + 28);
-    const extraLen = u16(bytes, p + 30);
-    const commentLen = u16(bytes, p + 32);
-    let headerOffset = u32(bytes, p + 42);
-    const name = decoder.decode(bytes.subarray(p + 46, p + 46 + nameLen));
+    const flags = u16(cd, p + 8);
+    const method = u16(cd, p + 10);
+    const crc32 = u32(cd, p + 16);
+    let compressedSize = u32(cd, p + 20);
+    let size = u32(cd, p + 24);
+    const nameLen = u16(cd, p + 28);
+    const extraLen = u16(cd, p + 30);
+    const commentLen = u16(cd, p + 32);
+    let headerOffset = u32(cd, p + 42);
+    if (p + 46 + nameLen + extraLen + commentLen > cd.length) {
+      fail(`corrupt central directory: entry ${i} of ${count} runs past its end`);
+    }
+    const name = decoder.decode(cd.subarray(p + 46, p + 46 + nameLen));
     // zip64 extra: the 64-bit values appear only for the fields whose 32-bit slot overflowed, in this order.
     let e = p + 46 + nameLen;
     const extraEnd = e + extraLen;
     while (e + 4 <= extraEnd) {
-      const id = u16(bytes, e);
-      const len = u16(bytes, e + 2);
+      const id = u16(cd, e);
+      const len = u16(cd, e + 2);
       if (id === 0x0001) {
         let q = e + 4;
-        if (size === U32_MAX) {
-          size = u64(bytes, q);
+        const take = () => {
+          if (q + 8 > e + 4 + len) fail(`entry ${name}: zip64 extra field is too short`);
+          const v = u64(cd, q, fail);
           q += 8;
-        }
-        if (compressedSize === U32_MAX) {
-          compressedSize = u64(bytes, q);
-          q += 8;
-        }
-        if (headerOffset === U32_MAX) headerOffset = u64(bytes, q);
+          return v;
+        };
+        if (size === U32_MAX) size = take();
+        if (compressedSize === U32_MAX) compressedSize = take();
+        if (headerOffset === U32_MAX) headerOffset = take();
       }
       e += 4 + len;
     }
@@ -130,10 +158,11 @@ export function readZip(bytes: Uint8Array, fileName: string): ZipArchive {
     if (method !== 0 && method !== 8) {
       fail(`entry ${name} uses compression method ${method} (only stored and deflate)`);
     }
-    if (headerOffset + 30 > n || u32(bytes, headerOffset) !== SIG_LOCAL) {
+    const local = headerOffset + 30 <= n ? src.read(headerOffset, 30) : new Uint8Array(0);
+    if (local.length < 30 || u32(local, 0) !== SIG_LOCAL) {
       fail(`truncated: local header of ${name} expected at byte ${headerOffset} is missing`);
     }
-    const dataOffset = headerOffset + 30 + u16(bytes, headerOffset + 26) + u16(bytes, headerOffset + 28);
+    const dataOffset = headerOffset + 30 + u16(local, 26) + u16(local, 28);
     if (dataOffset + compressedSize > n) {
       fail(`truncated: entry ${name} needs bytes up to ${dataOffset + compressedSize} but the file has ${n}`);
     }
@@ -148,7 +177,7 @@ export function readZip(bytes: Uint8Array, fileName: string): ZipArchive {
     if (!en) fail(`missing entry ${ref}`);
     return en!;
   };
-  const raw = (en: ZipEntry) => bytes.subarray(en.dataOffset, en.dataOffset + en.compressedSize);
+  const raw = (en: ZipEntry) => src.read(en.dataOffset, en.compressedSize);
   return {
     fileName,
     entries,
@@ -163,9 +192,15 @@ export function readZip(bytes: Uint8Array, fileName: string): ZipArchive {
     async readAsync(ref) {
       const en = lookup(ref);
       if (en.method === 0) return raw(en);
-      const out = await inflateRaw(raw(en));
+      let out: Uint8Array;
+      try {
+        out = await inflateRaw(raw(en), en.size);
+      } catch (e) {
+        return fail(`entry ${en.name} does not inflate (${e instanceof Error ? e.message : e})`);
+      }
       if (out.length !== en.size) {
-        fail(`entry ${en.name} inflated to ${out.length} bytes, expected ${en.size}`);
+        const got = out.length > en.size ? `more than ${en.size}` : `${out.length}`;
+        fail(`entry ${en.name} inflated to ${got} bytes, expected ${en.size}`);
       }
       if (crc32(out) !== en.crc32) fail(`entry ${en.name} fails its CRC-32 check`);
       return out;
@@ -173,11 +208,31 @@ export function readZip(bytes: Uint8Array, fileName: string): ZipArchive {
   };
 }
 
-async function inflateRaw(data: Uint8Array): Promise<Uint8Array> {
+/** Inflates at most `limit` bytes (the size the directory declares): a deflate bomb stops there. */
+async function inflateRaw(data: Uint8Array, limit: number): Promise<Uint8Array> {
   const stream = new Blob([data as Uint8Array<ArrayBuffer>]).stream().pipeThrough(
     new DecompressionStream("deflate-raw"),
   );
-  return new Uint8Array(await new Response(stream).arrayBuffer());
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  const reader = stream.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.length;
+    if (total > limit) {
+      await reader.cancel();
+      break;
+    }
+    chunks.push(value);
+  }
+  const out = new Uint8Array(Math.min(total, limit + 1));
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
 }
 
 let crcTable: Uint32Array | undefined;
