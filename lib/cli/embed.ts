@@ -27,6 +27,8 @@ const USAGE = `usage:
       writes "video" [N, E] (mean of the T projected frame embeddings, L2-normalised) and, with labels,
       "text" [C, E] (normalised class prompt embeddings) to --out (default embeddings.safetensors); the
       metadata holds "paths" and "labels" as JSON arrays
+  --labels        class names separated by commas, CSV quoting for names with commas: '"a, b",c';
+                  --labels-file: a label CSV (id,name); repeated names are refused
   --list/--root   an upstream list file ("<path> <label>" lines) and the folder (or .tar root) it is relative to`;
 
 export interface EmbedOptions extends ModelChoice {

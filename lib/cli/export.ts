@@ -34,6 +34,7 @@ const USAGE = `usage:
               video_embeds [B, E], text_embeds_normalized [C, E]
       image:  frames float [T, 3, R, R] → image_embeds [T, E] (projected, not normalised)
       text:   tokens int64 [C, context] → text_embeds [C, E] (projected, not normalised)
+      --labels is comma-separated with CSV quoting ('"a, b",c'), --labels-file a label CSV (id,name).
       The shapes are fixed; C is the number of labels (or --classes). The file is then run with
       onnxruntime-web on random frames (and the labels' prompt tokens, else random tokens) and
       compared with vifi: exit 1 when the relative error ‖onnx − vifi‖/‖vifi‖ exceeds --tolerance

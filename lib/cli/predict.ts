@@ -7,7 +7,7 @@
 import { parseArgs } from "node:util";
 import { getRuntime } from "../gpu/runtime.ts";
 import { prepareVideo } from "../data/prepare.ts";
-import { readLabelCsv } from "../data/labels.ts";
+import { LabelListError, parseLabelList, readLabelCsv } from "../data/labels.ts";
 import { classTokens, type LoadedModel, loadModel, tokenizerFor } from "../models/load.ts";
 import type { Precision } from "../models/clip.ts";
 import { scoreViews, topK } from "../train/views.ts";
@@ -22,6 +22,7 @@ const USAGE = `usage:
       (× exp(logit_scale)) per view, averaged over the clips·crops views
   --weights       OpenAI CLIP (.pt), ViFi-CLIP checkpoint (.pth, needs --clip-weights for the token
                   table), Hugging Face safetensors or a vifi checkpoint
+  --labels        class names separated by commas, CSV quoting for names with commas: '"a, b",c'
   --labels-file   a label CSV (id,name) as the upstream's labels/*.csv
   --template      prompt per class, "{name}" is replaced (default "a photo of a {name}."; a model with
                   learned text prompts uses "{name}." after its placeholders)
@@ -29,16 +30,22 @@ const USAGE = `usage:
 
 export { intArg, UsageError };
 
-/** Class names from --labels (comma-separated) or --labels-file (label CSV); undefined when neither. */
+/**
+ * Class names from --labels (one CSV line: `"a, b",c`) or --labels-file (a label CSV); undefined when
+ * neither. Empty and repeated names are refused by both.
+ */
 export async function labelsFrom(list?: string, file?: string): Promise<string[] | undefined> {
   if (list !== undefined && file !== undefined) {
     throw new UsageError("give --labels or --labels-file, not both");
   }
   if (file !== undefined) return await readLabelCsv(file);
   if (list === undefined) return undefined;
-  const names = list.split(",").map((s) => s.trim());
-  if (names.some((n) => !n)) throw new UsageError(`--labels has an empty name: "${list}"`);
-  return names;
+  try {
+    return parseLabelList(list);
+  } catch (e) {
+    if (e instanceof LabelListError) throw new UsageError(e.message);
+    throw e;
+  }
 }
 
 export function precisionArg(v: string | undefined): Precision | "auto" {

@@ -79,8 +79,35 @@ function parseCsv(text: string, fileName: string): CsvRecord[] {
 }
 
 /**
+ * The key two class names are the same prompt under: CLIP's tokenizer lowercases and collapses whitespace,
+ * so "Run" and " run" give one text embedding and the logits could not tell the classes apart.
+ */
+function nameKey(name: string): string {
+  return name.trim().replace(/\s+/g, " ").toLowerCase();
+}
+
+/** The index of the first earlier name that `names[i]` repeats, for every repeat, in order. */
+function repeats(names: string[]): { index: number; first: number }[] {
+  const seen = new Map<string, number>();
+  const out: { index: number; first: number }[] = [];
+  names.forEach((n, index) => {
+    const first = seen.get(nameKey(n));
+    if (first === undefined) seen.set(nameKey(n), index);
+    else out.push({ index, first });
+  });
+  return out;
+}
+
+function repeatMessage(names: string[], r: { index: number; first: number }): string {
+  const same = names[r.index] === names[r.first] ? "" : " (the same prompt once lowercased)";
+  return `class ${r.index} ${JSON.stringify(names[r.index])} repeats class ${r.first} ` +
+    `${JSON.stringify(names[r.first])}${same}: class names must be distinct`;
+}
+
+/**
  * The class names of a label CSV in id order. Throws {@link LabelCsvError} naming the file and line
- * for a wrong header, a row without exactly two fields, or ids that are not 0, 1, 2, … in order.
+ * for a wrong header, a row without exactly two fields, ids that are not 0, 1, 2, … in order, or a
+ * name that repeats an earlier one.
  */
 export function parseLabelCsv(text: string, fileName: string): string[] {
   const records = parseCsv(text, fileName);
@@ -95,7 +122,7 @@ export function parseLabelCsv(text: string, fileName: string): string[] {
     );
   }
   if (rows.length === 0) throw new LabelCsvError(fileName, header.line, "no classes after the header");
-  return rows.map((r, index) => {
+  const names = rows.map((r, index) => {
     if (r.fields.length !== 2) {
       throw new LabelCsvError(fileName, r.line, `expected 2 fields (id,name), got ${r.fields.length}`);
     }
@@ -110,6 +137,63 @@ export function parseLabelCsv(text: string, fileName: string): string[] {
     if (name.trim() === "") throw new LabelCsvError(fileName, r.line, `class ${index} has an empty name`);
     return name;
   });
+  const dup = repeats(names)[0];
+  if (dup) throw new LabelCsvError(fileName, rows[dup.index].line, repeatMessage(names, dup));
+  return names;
+}
+
+/** A malformed `--labels` list; the message starts with the option's name. */
+export class LabelListError extends Error {
+  constructor(what: string, message: string) {
+    super(`${what}: ${message}`);
+    this.name = "LabelListError";
+  }
+}
+
+/**
+ * Class names from one comma-separated line with CSV quoting: `"a, b",c` is two names, `""` inside quotes
+ * is a quote. Unquoted names are trimmed; quoted ones are kept verbatim (blanks around the quotes are not
+ * part of the name). Empty and repeated names are refused, naming them.
+ */
+export function parseLabelList(list: string, what = "--labels"): string[] {
+  const fail = (msg: string): never => {
+    throw new LabelListError(what, `${msg} in ${JSON.stringify(list)}`);
+  };
+  const names: string[] = [];
+  const n = list.length;
+  let i = 0;
+  for (;;) {
+    while (list[i] === " " || list[i] === "\t") i++;
+    let name: string;
+    if (list[i] === '"') {
+      name = "";
+      for (i++;; i++) {
+        if (i >= n) fail("unterminated quoted name");
+        if (list[i] === '"') {
+          if (list[i + 1] !== '"') break;
+          i++;
+        }
+        name += list[i];
+      }
+      i++;
+      while (list[i] === " " || list[i] === "\t") i++;
+      if (i < n && list[i] !== ",") {
+        fail(`unexpected ${JSON.stringify(list[i])} after the quoted name "${name}"`);
+      }
+    } else {
+      const end = list.indexOf(",", i) < 0 ? n : list.indexOf(",", i);
+      name = list.slice(i, end).trim();
+      if (name.includes('"')) fail(`stray quote in ${JSON.stringify(name)} (quote the whole name)`);
+      i = end;
+    }
+    if (name.trim() === "") fail(`name ${names.length} is empty`);
+    names.push(name);
+    if (i >= n) break;
+    i++; // the comma
+  }
+  const dup = repeats(names)[0];
+  if (dup) fail(repeatMessage(names, dup));
+  return names;
 }
 
 /** {@link parseLabelCsv} of a file on disk. */

@@ -1,7 +1,7 @@
 // The label CSV reader: pandas-compatible parsing (quotes, CRLF) and errors that name file and line.
 
 import { deepStrictEqual as assertEquals, ok as assert, throws } from "node:assert/strict";
-import { LabelCsvError, parseLabelCsv } from "../../lib/data/labels.ts";
+import { LabelCsvError, LabelListError, parseLabelCsv, parseLabelList } from "../../lib/data/labels.ts";
 
 const LABELS = decodeURIComponent(
   new URL("../../../shared/reference/vificlip-data/labels/", import.meta.url).pathname,
@@ -79,4 +79,41 @@ Deno.test({
     const k400 = parseLabelCsv(await Deno.readTextFile(LABELS + "kinetics_400_labels.csv"), "k400");
     assertEquals([k400[0], k400.at(-1)], ["abseiling", "zumba"]);
   },
+});
+
+Deno.test("parseLabelCsv: a repeated class name is refused, naming the line and both classes", () => {
+  const e = error('id,name\n0,run\n1,"jump, high"\n2,Run\n', "d.csv");
+  assert(/^d\.csv:4: class 2 "Run" repeats class 0 "run"/.test(e.message), e.message);
+  const exact = error("id,name\n0,a\n1,b\n2,b\n", "d.csv");
+  assert(/^d\.csv:4: class 2 "b" repeats class 1 "b"/.test(exact.message), exact.message);
+});
+
+Deno.test("parseLabelList: CSV quoting for names with commas, trimmed plain names", () => {
+  assertEquals(parseLabelList('"a, b",c'), ["a, b", "c"]);
+  assertEquals(parseLabelList(' "say ""hi""" , x y ,z'), ['say "hi"', "x y", "z"]);
+  assertEquals(parseLabelList("red"), ["red"]);
+  assertEquals(parseLabelList('" padded "'), [" padded "]);
+});
+
+Deno.test("parseLabelList: empty, repeated and badly quoted names are refused with the option's name", () => {
+  const cases: [string, RegExp][] = [
+    ["a,,b", /^--labels: name 1 is empty/],
+    ["a,b,", /^--labels: name 2 is empty/],
+    ['"a, b",c," a,  B "', /^--labels: class 2 " a,  B " repeats class 0 "a, b"/],
+    ["walk,Walk", /^--labels: class 1 "Walk" repeats class 0 "walk" \(the same prompt once lowercased\)/],
+    ['"a, b', /^--labels: unterminated quoted name/],
+    ['"a"b,c', /^--labels: unexpected "b" after the quoted name/],
+    ['a"b,c', /^--labels: stray quote/],
+  ];
+  for (const [text, want] of cases) {
+    let msg = "";
+    try {
+      parseLabelList(text);
+    } catch (e) {
+      assert(e instanceof LabelListError, `${text}: ${e}`);
+      msg = e.message;
+    }
+    assert(want.test(msg), `${JSON.stringify(text)}: got ${JSON.stringify(msg)}`);
+    assert(!msg.includes("\n"), msg);
+  }
 });
