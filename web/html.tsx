@@ -36,7 +36,8 @@ const NAV: [string, string][] = [
   ["/runs", "Runs"],
 ];
 
-const STYLE = `
+/** The dashboard's one stylesheet, served as /static/dashboard.css (the CSP allows no inline style). */
+export const DASHBOARD_CSS = `
 body{font:14px/1.4 system-ui,sans-serif;margin:0;color:#1d2430;background:#fafbfc}
 header{background:#1d2430;color:#fff;padding:.5rem 1rem;display:flex;gap:1.2rem;align-items:baseline}
 header a{color:#cfe1ff;text-decoration:none}header a.here{color:#fff;font-weight:600}
@@ -56,6 +57,7 @@ pre.config{background:#fff;border:1px solid #e3e6ea;padding:.6rem;max-height:28r
 .notice{background:#fff8e1;border:1px solid #f2d27a;padding:.4rem .8rem;display:inline-block}
 .empty{background:#fff;border:1px dashed #b9c0ca;padding:1.5rem;max-width:48rem}
 .side{display:grid;grid-template-columns:1fr 1fr;gap:1rem}.diff{background:#fff3cd}
+.thumbnails figure{display:inline-block;margin:2px;padding:2px}
 `;
 
 export function Page(
@@ -67,7 +69,7 @@ export function Page(
         <meta charset="utf-8" />
         <meta name="viewport" content="width=device-width, initial-scale=1" />
         <title>{`vifi · ${title}`}</title>
-        <style dangerouslySetInnerHTML={{ __html: STYLE }} />
+        <link rel="stylesheet" href="/static/dashboard.css" />
       </head>
       <body>
         <header>

@@ -193,7 +193,7 @@ export function Thumbnails({ thumbnails }: { thumbnails: Thumbnail[] }): VNode {
   return (
     <div class="thumbnails">
       {thumbnails.map((t) => (
-        <figure style="display:inline-block;margin:2px">
+        <figure class="thumb">
           <img src={t.src} width={t.width} height={t.height} alt={`frame ${t.index}`} />
           <figcaption>frame {t.index}</figcaption>
         </figure>

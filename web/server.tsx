@@ -10,7 +10,8 @@ import type { ProtocolKind } from "../lib/dsl/types.ts";
 import { leaderboard } from "../lib/results/leaderboard.ts";
 import type { ResultsStore, RunSummary } from "../lib/results/store.ts";
 import { svgDocument } from "./charts.tsx";
-import { Page, renderPage, setPredictNav } from "./html.tsx";
+import { DASHBOARD_CSS, Page, renderPage, setPredictNav } from "./html.tsx";
+import { requestGuard, securityHeaders } from "./guard.ts";
 import type { RunRowData } from "./islands/LiveRuns.tsx";
 import {
   LeaderboardIndex,
@@ -32,6 +33,12 @@ export interface DashboardOptions {
   pollMs?: number;
   /** a sub-app to mount at /predict */
   predict?: Hono;
+  /**
+   * The Host values requests may carry (guard.ts's allowedHostsFor); anything else is refused with 403.
+   * Read per request, so a server on port 0 can fill it in once it knows its port. Without it only
+   * Origin is checked (against the request's own address).
+   */
+  allowedHosts?: () => readonly string[];
 }
 
 export interface Dashboard {
@@ -75,6 +82,7 @@ export function createDashboard(opts: DashboardOptions): Dashboard {
   const path = opts.path ?? "(in memory)";
   const pollMs = opts.pollMs ?? 1000;
   const app = new Hono();
+  app.use("*", securityHeaders(), requestGuard(opts.allowedHosts));
   const html = (vnode: VNode, status: 200 | 404 | 400 = 200) =>
     new Response(renderPage(vnode), { status, headers: { "content-type": "text/html; charset=utf-8" } });
 
@@ -285,6 +293,11 @@ export function createDashboard(opts: DashboardOptions): Dashboard {
   app.get("/static/islands.js", () =>
     new Response(js, {
       headers: { "content-type": "text/javascript; charset=utf-8", "cache-control": "no-cache" },
+    }));
+
+  app.get("/static/dashboard.css", () =>
+    new Response(DASHBOARD_CSS, {
+      headers: { "content-type": "text/css; charset=utf-8", "cache-control": "no-cache" },
     }));
 
   if (opts.predict) {

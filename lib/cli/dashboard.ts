@@ -9,6 +9,7 @@ import { createDashboard } from "../../web/server.tsx";
 import { buildIslands } from "../../web/bundle.ts";
 import { predictRoutes } from "../../web/predict.tsx";
 import { shellLayout } from "../../web/html.tsx";
+import { allowedHostsFor } from "../../web/guard.ts";
 
 const USAGE = `usage: deno task dashboard [--db FILE] [--port N] [--host H]
   --db FILE   results database (default: $VIFI_RESULTS or runs/results.db)
@@ -47,7 +48,9 @@ export async function main(args: string[]): Promise<number> {
   const bundle = await buildIslands();
   console.error(`dashboard: islands bundle ${bundle.bytes} bytes in ${bundle.ms.toFixed(0)} ms`);
   const predict = predictRoutes({ store, layout: shellLayout("/predict") });
-  const dash = createDashboard({ store, path, islandsJs: bundle.js, predict });
+  // filled in once the port is known (--port 0 picks one); until then every request is refused
+  let hosts: readonly string[] = [];
+  const dash = createDashboard({ store, path, islandsJs: bundle.js, predict, allowedHosts: () => hosts });
   const loopback = ["127.0.0.1", "localhost", "::1"].includes(values.host);
   if (!loopback) {
     console.error(
@@ -61,6 +64,7 @@ export async function main(args: string[]): Promise<number> {
     port,
     signal: ac.signal,
     onListen: ({ hostname, port }) => {
+      hosts = [...new Set([...allowedHostsFor(values.host, port), ...allowedHostsFor(hostname, port)])];
       const h = hostname.includes(":") ? `[${hostname}]` : hostname;
       console.log(`dashboard: http://${h}:${port}/ (database ${path})`);
     },

@@ -43,6 +43,15 @@ async function start(...args: string[]) {
   };
 }
 
+/** One HTTP/1.1 request written by hand (fetch would set its own Host); the whole answer as text. */
+async function rawHttp(port: number, head: string): Promise<string> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  await conn.write(new TextEncoder().encode(`${head}\r\nConnection: close\r\n\r\n`));
+  let text = "";
+  for await (const chunk of conn.readable.pipeThrough(new TextDecoderStream())) text += chunk;
+  return text;
+}
+
 Deno.test("dashboard CLI: 127.0.0.1 by default without a warning; another --host warns; SIGTERM stops it", async () => {
   const local = await start("--port", "0");
   try {
@@ -51,6 +60,21 @@ Deno.test("dashboard CLI: 127.0.0.1 by default without a warning; another --host
     assertEquals(r.status, 200);
     await r.body?.cancel();
     assert(!local.err().includes("WARNING"), local.err());
+    assertEquals(r.headers.get("x-frame-options"), "DENY");
+    assert((r.headers.get("content-security-policy") ?? "").includes("default-src 'self'"));
+    // a DNS-rebound name reaching the loopback port, and a cross-site form post, are refused
+    const rebound = await rawHttp(local.port, "GET / HTTP/1.1\r\nHost: evil.example:" + local.port);
+    assert(rebound.startsWith("HTTP/1.1 403"), rebound.slice(0, 200));
+    assert(rebound.includes("is not an address this dashboard was started on"), rebound);
+    const ok = await rawHttp(local.port, `GET / HTTP/1.1\r\nHost: localhost:${local.port}`);
+    assert(ok.startsWith("HTTP/1.1 200"), ok.slice(0, 200));
+    const post = await fetch(`http://127.0.0.1:${local.port}/predict`, {
+      method: "POST",
+      headers: { origin: "http://evil.example", "content-type": "multipart/form-data; boundary=x" },
+      body: "--x--\r\n",
+    });
+    assertEquals(post.status, 403);
+    assert((await post.text()).includes("from another site"));
   } finally {
     assertEquals((await local.stop()).success, true);
   }

@@ -95,6 +95,10 @@ Deno.test({
     try {
       const page = await ctx.newPage();
       page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+      // the Content-Security-Policy allows nothing inline: a blocked script or style shows up here
+      page.on("console", (m) => {
+        if (/Content.Security.Policy/i.test(m.text())) problems.push(`CSP: ${m.text()}`);
+      });
       page.on("dialog", (d) => {
         problems.push(`a dialog opened: ${d.message()}`);
         d.dismiss().catch(() => {});
@@ -114,6 +118,11 @@ Deno.test({
       // ---- leaderboard: filter and sort through the island, without navigating ----
       await page.goto(`${server.url}/leaderboard/base-to-novel`);
       await hydrated();
+      assertEquals(
+        await page.evaluate(() => getComputedStyle(document.querySelector("header")!).backgroundColor),
+        "rgb(29, 36, 48)",
+        "the stylesheet applies under the CSP",
+      );
       await page.evaluate(() => ((globalThis as unknown as { marker: number }).marker = 1));
       const count = () => page.locator(".count").textContent();
       const total = Number(/of (\d+) rows/.exec((await count()) ?? "")?.[1]);

@@ -9,6 +9,7 @@ import { PROTOCOLS } from "../../web/pages/leaderboard.tsx";
 import { CHARTS } from "../../web/pages/run.tsx";
 import { benchLeaderboardRender, fillSyntheticRuns } from "../../web/bench.ts";
 import { EVIL, fillFixtureRuns, xmlProblem } from "./fixtures.ts";
+import { allowedHostsFor, CONTENT_SECURITY_POLICY } from "../../web/guard.ts";
 
 function assertStringIncludes(text: string, part: string, msg = ""): void {
   if (!text.includes(part)) {
@@ -309,6 +310,120 @@ Deno.test("run and eval ids are strict: only the decimal form names a run", asyn
         const ids = [...(await get(app, `/runs?ids=${alias}`)).body.matchAll(/<tr data-run="(\d+)">/g)];
         assertEquals(ids.length, 3, `/runs?ids=${alias} filtered as if it named run 1`);
       }
+    } finally {
+      close();
+    }
+  });
+});
+
+Deno.test("Host and Origin: only the addresses the dashboard was started on are served", async () => {
+  await withStore(async (store) => {
+    fillFixtureRuns(store);
+    const allowed = allowedHostsFor("127.0.0.1", 8123);
+    const { app, close } = createDashboard({ store, allowedHosts: () => allowed });
+    const req = async (path: string, headers: Record<string, string>, method = "GET") => {
+      const res = await app.request(path, { method, headers });
+      return { status: res.status, body: await res.text() };
+    };
+    try {
+      for (const host of ["127.0.0.1:8123", "localhost:8123", "LOCALHOST:8123"]) {
+        assertEquals((await req("/runs", { host })).status, 200, host);
+      }
+      // DNS rebinding: a foreign name that resolves here; a right name on the wrong port; no Host at all
+      for (const host of ["evil.example:8123", "evil.example", "127.0.0.1:8124", "127.0.0.1", "localhost."]) {
+        const r = await req("/runs", { host });
+        assertEquals(r.status, 403, host);
+        assertStringIncludes(r.body, "is not an address this dashboard was started on");
+        assert(!r.body.includes("synthetic-b2n"), "a refused request still got data");
+      }
+      assertEquals((await req("/", {})).status, 403, "no Host header");
+      const ok = { host: "127.0.0.1:8123" };
+      assertEquals((await req("/runs", { ...ok, origin: "http://127.0.0.1:8123" })).status, 200);
+      assertEquals((await req("/runs", { ...ok, origin: "http://localhost:8123" })).status, 200);
+      for (
+        const origin of ["http://evil.example", "https://127.0.0.1:8123", "http://localhost:3000", "null"]
+      ) {
+        const get = await req("/runs", { ...ok, origin });
+        assertEquals(get.status, 403, `GET from ${origin}`);
+        const post = await req("/runs", { ...ok, origin }, "POST");
+        assertEquals(post.status, 403, `POST from ${origin}`);
+        assertStringIncludes(post.body, "from another site");
+      }
+      // a same-origin POST passes the guard (and meets the router: there is no POST /runs)
+      assertEquals((await req("/runs", { ...ok, origin: "http://127.0.0.1:8123" }, "POST")).status, 404);
+      const cross = await req("/runs", { ...ok, "sec-fetch-site": "cross-site" }, "POST");
+      assertEquals(cross.status, 403, "a cross-site POST without Origin");
+    } finally {
+      close();
+    }
+    // without a list of hosts an Origin must still be the request's own address
+    const open = createDashboard({ store });
+    try {
+      const r = await open.app.request("/runs", { headers: { origin: "http://evil.example" } });
+      assertEquals(r.status, 403);
+      await r.body?.cancel();
+    } finally {
+      open.close();
+    }
+  });
+});
+
+Deno.test("allowedHostsFor: loopback names, the --host given, brackets for IPv6, every address for 0.0.0.0", () => {
+  assertEquals(allowedHostsFor("127.0.0.1", 8000), ["127.0.0.1:8000", "localhost:8000"]);
+  assertEquals(allowedHostsFor("::1", 9), ["127.0.0.1:9", "localhost:9", "[::1]:9"]);
+  assertEquals(allowedHostsFor("10.1.2.3", 80), [
+    "127.0.0.1:80",
+    "127.0.0.1",
+    "localhost:80",
+    "localhost",
+    "10.1.2.3:80",
+    "10.1.2.3",
+  ]);
+  const any = allowedHostsFor("0.0.0.0", 8000);
+  for (const i of Deno.networkInterfaces()) {
+    assert(any.includes(i.address.includes(":") ? `[${i.address}]:8000` : `${i.address}:8000`), i.address);
+  }
+});
+
+Deno.test("every response carries the CSP, nosniff and DENY headers; pages hold nothing inline the CSP blocks", async () => {
+  await withStore(async (store) => {
+    const { done, running } = fillFixtureRuns(store);
+    const { app, close } = createDashboard({ store, islandsJs: "/* test */" });
+    try {
+      const paths = [
+        "/",
+        "/runs",
+        `/run/${done}`,
+        `/run/${done}/chart/loss.svg`,
+        "/leaderboard/base-to-novel",
+        "/nowhere",
+        "/run/0x1",
+        "/static/islands.js",
+        "/static/dashboard.css",
+        `/compare?id=${done}`,
+      ];
+      for (const p of paths) {
+        const res = await app.request(p);
+        const body = await res.text();
+        assertEquals(res.headers.get("content-security-policy"), CONTENT_SECURITY_POLICY, p);
+        assertEquals(res.headers.get("x-content-type-options"), "nosniff", p);
+        assertEquals(res.headers.get("x-frame-options"), "DENY", p);
+        if (!(res.headers.get("content-type") ?? "").includes("text/html")) continue;
+        assert(!/<style/i.test(body), `${p}: an inline <style>`);
+        // inside tags only: escaped user text may well read "onerror="
+        assert(!/<[a-z][^<>]*\sstyle=/i.test(body), `${p}: a style attribute`);
+        assert(!/<[a-z][^<>]*\son[a-z]+=/i.test(body), `${p}: an inline event handler`);
+        for (const m of body.matchAll(/<script\b([^>]*)>/g)) {
+          assert(/type="application\/json"|src="\/static\/islands\.js"/.test(m[1]), `${p}: <script${m[1]}>`);
+        }
+      }
+      assertStringIncludes(await (await app.request("/static/dashboard.css")).text(), "font:14px");
+      const refused = await app.request("/", { headers: { origin: "http://evil.example" } });
+      assertEquals(refused.headers.get("x-frame-options"), "DENY", "a refusal");
+      await refused.body?.cancel();
+      const events = await app.request(`/api/runs/events?ids=${running}`);
+      assertEquals(events.headers.get("content-security-policy"), CONTENT_SECURITY_POLICY, "event stream");
+      await events.body?.cancel();
     } finally {
       close();
     }
