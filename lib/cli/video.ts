@@ -12,13 +12,14 @@ import { Rng } from "../selftest/rng.ts";
 import { intArg, UsageError } from "./args.ts";
 
 const USAGE = `usage:
-  deno task video FILE [--frames T] [--mode test|train] [--clips N] [--crops N] [--seed S] [--dump DIR]
+  deno task video FILE [--frames T] [--mode test|train] [--clips N] [--crops 1|3] [--seed S] [--dump DIR]
                   [--transformed] [--json]
       container, codec, size, fps, frame count, key frames and the T sampled frame indices
       (test: segment centres, or with --clips > 1 independent random TSN draws; train: a random TSN draw
       from --seed); --dump DIR writes each sampled frame as decoded, DIR/<order>_f<index>.png; with
       --transformed, after the spatial transforms (train augmentations or test crops), one PNG per view
-      and frame, exactly what the model receives for that seed`;
+      and frame, exactly what the model receives for that seed
+  --crops 1|3     test views per clip: centre crop, or three crops along the long side (spec §5.3)`;
 
 /** What the model would receive: the container facts plus the sampling that was applied. */
 export interface VideoReport extends Omit<VideoInfo, "times"> {
@@ -44,7 +45,7 @@ export async function videoReport(
     transformed?: boolean;
   },
 ): Promise<VideoReport> {
-  const bytes = await Deno.readFile(file);
+  const bytes = await readVideoFile(file);
   const info = await openVideo(bytes, file);
   const rng = new Rng(opts.seed);
   const n = info.frameCount;
@@ -54,7 +55,7 @@ export async function videoReport(
   delete (report as { dump?: string }).dump;
   delete (report as { transformed?: boolean }).transformed;
   if (opts.dump) {
-    await Deno.mkdir(opts.dump, { recursive: true });
+    await dumpFolder(opts.dump);
     let frames = await decodeFrames(bytes, file, indices, info);
     let names = indices.map((src, k) => `${k}_f${src}`);
     if (opts.transformed) {
@@ -83,11 +84,39 @@ export async function videoReport(
       const f = frames[k];
       const [order, ...rest] = names[k].split("_");
       const path = `${opts.dump}/${order.padStart(width, "0")}_${rest.join("_")}.png`;
-      await Deno.writeFile(path, await encodePng(f.width, f.height, f.data));
+      const png = await encodePng(f.width, f.height, f.data);
+      await Deno.writeFile(path, png).catch((e) => {
+        throw new Error(
+          `vifi: cannot write ${path} in the dump folder ${opts.dump}: ${(e as Error).message}`,
+        );
+      });
       report.dumped.push(path);
     }
   }
   return report;
+}
+
+/** The file's bytes, or a VideoError saying why not (a folder, a missing file, no permission). */
+async function readVideoFile(file: string): Promise<Uint8Array> {
+  try {
+    if ((await Deno.stat(file)).isDirectory) throw new VideoError(file, "is a folder, not a video file");
+    return await Deno.readFile(file);
+  } catch (e) {
+    if (e instanceof VideoError) throw e;
+    throw new VideoError(file, `cannot read: ${(e as Error).message}`);
+  }
+}
+
+/** Makes the dump folder and proves it takes a file before anything is decoded. */
+async function dumpFolder(dir: string): Promise<void> {
+  const probe = `${dir}/.vifi-write-check-${Deno.pid}`;
+  try {
+    await Deno.mkdir(dir, { recursive: true });
+    await Deno.writeFile(probe, new Uint8Array(0));
+    await Deno.remove(probe);
+  } catch (e) {
+    throw new Error(`vifi: cannot write to the dump folder ${dir}: ${(e as Error).message}`);
+  }
 }
 
 /** Normalised (N, 3, S, S) floats back to RGB bytes, for looking at what the model receives. */
@@ -158,11 +187,13 @@ export async function main(args: string[]): Promise<number> {
     if (mode !== "test" && mode !== "train") {
       throw new UsageError(`--mode must be test or train, got "${mode}"`);
     }
+    const crops = intArg(parsed.values.crops, "crops", 1, 1);
+    if (crops !== 1 && crops !== 3) throw new UsageError(`--crops must be 1 or 3 (spec §5.3), got ${crops}`);
     const opts = {
       frames: intArg(parsed.values.frames, "frames", 8, 1),
       mode: mode as "test" | "train",
       clips: intArg(parsed.values.clips, "clips", 1, 1),
-      crops: intArg(parsed.values.crops, "crops", 1, 1),
+      crops,
       seed: intArg(parsed.values.seed, "seed", 0, 0),
       dump: parsed.values.dump,
       transformed: parsed.values.transformed ?? false,
@@ -176,11 +207,10 @@ export async function main(args: string[]): Promise<number> {
       console.error(`error: ${(e as Error).message}\n${USAGE}`);
       return 2;
     }
-    if (e instanceof VideoError || e instanceof Deno.errors.NotFound) {
-      console.error(`error: ${(e as Error).message}`);
-      return 1;
-    }
-    throw e;
+    // a file that cannot be read, decoded or written: one line naming it, never a stack trace
+    const msg = e instanceof Error ? e.message : String(e);
+    console.error(`error: ${msg.replace(/^vifi: /, "").replace(/\s*\n\s*/g, " ")}`);
+    return 1;
   }
 }
 
