@@ -1,10 +1,26 @@
 // `deno task synthetic DIR [--seed S] [--clips-per-class N] [--frames T] [--size PX] [--json]`:
 // writes the built-in synthetic video dataset (H.264 MP4s of coloured shapes in motion, label CSV,
-// train/val lists, base-to-novel split) in the upstream layout.
+// train/val lists, base-to-novel split) in the upstream layout. A folder that is not empty is refused unless
+// --force: a second run would silently replace a dataset that runs may have been trained on.
 
 import { parseArgs } from "node:util";
 import { generateSynthetic } from "../data/synthetic.ts";
 import { intArg, UsageError } from "./args.ts";
+
+/** A dataset (or anything else) already in `dir` is not overwritten without --force. */
+async function refuseNonEmpty(dir: string): Promise<void> {
+  let entries: AsyncIterable<Deno.DirEntry>;
+  try {
+    entries = Deno.readDir(dir);
+    for await (const _ of entries) {
+      throw new Error(`${dir} is not empty (a dataset is there?); give --force to write over it`);
+    }
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return;
+    if (e instanceof Deno.errors.NotADirectory) throw new Error(`${dir} is a file, not a folder`);
+    throw e;
+  }
+}
 
 export async function main(args: string[]): Promise<number> {
   let parsed;
@@ -18,6 +34,7 @@ export async function main(args: string[]): Promise<number> {
         frames: { type: "string", default: "16" },
         size: { type: "string", default: "64" },
         json: { type: "boolean", default: false },
+        force: { type: "boolean", default: false },
         help: { type: "boolean", short: "h" },
       },
     });
@@ -28,7 +45,8 @@ export async function main(args: string[]): Promise<number> {
   const { values, positionals } = parsed;
   if (values.help || positionals.length !== 1) {
     console.error(
-      "usage: deno task synthetic DIR [--seed S] [--clips-per-class N] [--frames T] [--size PX] [--json]",
+      "usage: deno task synthetic DIR [--seed S] [--clips-per-class N] [--frames T] [--size PX] [--json] " +
+        "[--force]\n  --force  write into a DIR that is not empty (files of the same names are replaced)",
     );
     return values.help ? 0 : 2;
   }
@@ -46,6 +64,7 @@ export async function main(args: string[]): Promise<number> {
     return 2;
   }
   try {
+    if (!values.force) await refuseNonEmpty(positionals[0]);
     const s = await generateSynthetic(positionals[0], options);
     const summary = {
       dir: s.dir,
