@@ -58,12 +58,56 @@ function newDict(): Record<string, unknown> {
   return d;
 }
 
-function dictKey(k: unknown): string {
+/**
+ * How deep unpickled values may nest. Real checkpoints stay under a few dozen levels; the limit keeps
+ * every recursive walk over a value (here, in torch.ts, in a caller) far from the JS stack's end.
+ */
+export const MAX_PICKLE_DEPTH = 1000;
+
+/** The error a walk over a too-deep (or self-containing) value throws, naming the file. */
+export function tooDeep(fileName: string): Error {
+  return new Error(
+    `${fileName}: pickle: values nested more than ${MAX_PICKLE_DEPTH} levels deep (or a value that contains itself)`,
+  );
+}
+
+function dictKey(k: unknown, depth = 0): string {
   if (typeof k === "string") return k;
   if (typeof k === "number" || typeof k === "bigint" || typeof k === "boolean") return String(k);
   if (k === null) return "None";
-  if (Array.isArray(k)) return `(${k.map(dictKey).join(", ")})`;
-  return String(k);
+  // a tuple key nested past any sane depth is shortened rather than recursed into
+  if (Array.isArray(k)) return depth > 8 ? "(…)" : `(${k.map((x) => dictKey(x, depth + 1)).join(", ")})`;
+  return typeof k === "object" ? Object.prototype.toString.call(k) : String(k);
+}
+
+/** A value for an error message: one line, at most `max` characters, safe on any unpickled value. */
+export function brief(v: unknown, max = 80): string {
+  const parts: string[] = [];
+  let length = 0;
+  const put = (s: string) => {
+    parts.push(s);
+    length += s.length;
+  };
+  const go = (x: unknown, depth: number): void => {
+    if (length > max) return;
+    if (typeof x === "string") put(JSON.stringify(x.length > max ? x.slice(0, max) : x));
+    else if (typeof x === "bigint") put(`${x}`);
+    else if (x === null || typeof x !== "object") put(String(x));
+    else if (x instanceof PyGlobal) put(x.fullName);
+    else if (ArrayBuffer.isView(x)) put(`<${x.byteLength} bytes>`);
+    else if (depth > 4) put("…");
+    else if (Array.isArray(x)) {
+      put("[");
+      x.forEach((y, i) => {
+        if (i) put(", ");
+        go(y, depth + 1);
+      });
+      put("]");
+    } else put(isPyObject(x) ? `<${x.__class__}>` : "{…}");
+  };
+  go(v, 0);
+  const s = parts.join("");
+  return s.length > max ? `${s.slice(0, max)}…` : s;
 }
 
 function setKey(obj: Record<string, unknown>, k: string, v: unknown): void {
@@ -177,6 +221,8 @@ class Unpickler {
   private readonly utf8 = new TextDecoder("utf-8", { fatal: false });
   private readonly globals: GlobalRegistry;
   private readonly created = new WeakMap<object, GlobalHandler>();
+  /** nesting depth of each container built so far (0 for scalars), checked against MAX_PICKLE_DEPTH */
+  private readonly depths = new WeakMap<object, number>();
 
   constructor(private readonly b: Uint8Array, private readonly opts: UnpickleOptions) {
     this.view = new DataView(b.buffer, b.byteOffset, b.byteLength);
@@ -191,6 +237,20 @@ class Unpickler {
     if (this.pos + n > this.b.length) {
       this.fail(`truncated: opcode 0x${hex(op)} at offset ${at} needs ${n} more bytes`);
     }
+  }
+
+  /** Records that `container` now holds `children`; refuses values nested deeper than the limit. */
+  private nest<T>(container: T, children: Iterable<unknown>, at: number): T {
+    if (typeof container !== "object" || container === null) return container;
+    let d = this.depths.get(container) ?? 0;
+    for (const c of children) {
+      if (typeof c === "object" && c !== null) d = Math.max(d, (this.depths.get(c) ?? 0) + 1);
+    }
+    if (d > MAX_PICKLE_DEPTH) {
+      this.fail(`values nested more than ${MAX_PICKLE_DEPTH} levels deep at offset ${at}`);
+    }
+    this.depths.set(container, Math.max(d, 1));
+    return container;
   }
 
   private popMark(): unknown[] {
@@ -260,10 +320,11 @@ class Unpickler {
       out = { __class__: g.fullName, args } satisfies PyObject;
     }
     if (h && typeof out === "object" && out !== null) this.created.set(out, h);
-    return out;
+    return this.nest(out, args, this.pos - 1);
   }
 
   private build(obj: unknown, state: unknown): unknown {
+    this.nest(obj, [state], this.pos - 1);
     if (typeof obj === "object" && obj !== null) {
       const h = this.created.get(obj);
       if (h?.build) return h.build(obj, state);
@@ -296,13 +357,19 @@ class Unpickler {
       d = target as Record<string, unknown>;
     } else this.fail(`SETITEM(S) on ${describe(target)} at offset ${at}`);
     for (let i = 0; i + 1 < items.length; i += 2) setKey(d!, dictKey(items[i]), items[i + 1]);
+    this.nest(d!, items, at);
+    if (d! !== target) this.nest(target, [d!], at);
   }
 
   private appendItems(target: unknown, items: unknown[], at: number): void {
-    if (Array.isArray(target)) {
-      for (const x of items) target.push(x);
-    } else if (isPyObject(target)) (target.listItems ??= []).push(...items);
+    let list: unknown[];
+    if (Array.isArray(target)) list = target;
+    else if (isPyObject(target)) list = target.listItems ??= [];
     else this.fail(`APPEND(S) on ${describe(target)} at offset ${at}`);
+    // a loop, not push(...items): a spread of a huge APPENDS overflows the stack
+    for (const x of items) list!.push(x);
+    this.nest(list!, items, at);
+    if (list! !== target) this.nest(target, [list!], at);
   }
 
   run(): unknown {
@@ -463,9 +530,11 @@ class Unpickler {
         }
         case 0x91: // FROZENSET
         case 0x74: // TUPLE
-        case 0x6c: // LIST
-          st.push(this.popMark());
+        case 0x6c: { // LIST
+          const items = this.popMark();
+          st.push(this.nest(items, items, at));
           break;
+        }
         case 0x64: { // DICT
           const items = this.popMark();
           const d = newDict();
@@ -473,17 +542,19 @@ class Unpickler {
           st.push(d);
           break;
         }
-        case 0x85: // TUPLE1
-          st.push([this.pop()]);
+        case 0x85: { // TUPLE1
+          const t = [this.pop()];
+          st.push(this.nest(t, t, at));
           break;
+        }
         case 0x86: { // TUPLE2
           const y = this.pop(), x = this.pop();
-          st.push([x, y]);
+          st.push(this.nest([x, y], [x, y], at));
           break;
         }
         case 0x87: { // TUPLE3
           const z = this.pop(), y = this.pop(), x = this.pop();
-          st.push([x, y, z]);
+          st.push(this.nest([x, y, z], [x, y, z], at));
           break;
         }
         case 0x73: { // SETITEM
@@ -658,21 +729,26 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions): unknown {
 
 /**
  * The data of an unpickled value without pickle's wrappers: unknown objects become their dict items
- * (yacs CfgNode → its keys) or else their state, recursively. Typed arrays pass through.
+ * (yacs CfgNode → its keys) or else their state, recursively. Typed arrays pass through. A value
+ * nested deeper than MAX_PICKLE_DEPTH (or containing itself) is refused with an error naming `fileName`.
  */
-export function toPlain(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(toPlain);
-  if (v instanceof PyGlobal) return v.fullName;
-  if (typeof v !== "object" || v === null || ArrayBuffer.isView(v)) return v;
-  if (isPyObject(v)) {
-    if (v.dictItems) return toPlain(v.dictItems);
-    if (v.listItems) return toPlain(v.listItems);
-    if (v.state !== undefined) return toPlain(v.state);
-    return { __class__: v.__class__, args: toPlain(v.args) };
-  }
-  const out: Record<string, unknown> = {};
-  for (const [k, x] of Object.entries(v)) setKey(out, k, toPlain(x));
-  return out;
+export function toPlain(v: unknown, fileName = "pickle"): unknown {
+  const go = (v: unknown, depth: number): unknown => {
+    if (depth > MAX_PICKLE_DEPTH) throw tooDeep(fileName);
+    if (Array.isArray(v)) return v.map((x) => go(x, depth + 1));
+    if (v instanceof PyGlobal) return v.fullName;
+    if (typeof v !== "object" || v === null || ArrayBuffer.isView(v)) return v;
+    if (isPyObject(v)) {
+      if (v.dictItems) return go(v.dictItems, depth + 1);
+      if (v.listItems) return go(v.listItems, depth + 1);
+      if (v.state !== undefined) return go(v.state, depth + 1);
+      return { __class__: v.__class__, args: go(v.args, depth + 1) };
+    }
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v)) setKey(out, k, go(x, depth + 1));
+    return out;
+  };
+  return go(v, 0);
 }
 
 // ---------------------------------------------------------------------------------------------------

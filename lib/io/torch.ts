@@ -7,14 +7,17 @@
 import { type ByteSource, toSource } from "./byte-source.ts";
 import { readZip, writeZip, type ZipArchive } from "./zip.ts";
 import {
+  brief,
   type GlobalHandler,
   type GlobalRegistry,
   isPyObject,
+  MAX_PICKLE_DEPTH,
   pickle,
   PyGlobal,
   PyPersistent,
   PyReduce,
   PyTuple,
+  tooDeep,
   unpickle,
 } from "./pickle.ts";
 
@@ -269,7 +272,7 @@ function makeTensor(storage: Storage, offset: number, shape: number[], stride: n
 
 function intList(v: unknown, what: string): number[] {
   if (!Array.isArray(v) || !v.every((x) => typeof x === "number" && Number.isInteger(x) && x >= 0)) {
-    throw new Error(`tensor ${what} is not a list of non-negative integers: ${JSON.stringify(v)}`);
+    throw new Error(`tensor ${what} is not a list of non-negative integers: ${brief(v)}`);
   }
   return v as number[];
 }
@@ -345,9 +348,18 @@ interface Walk {
   out: Map<string, TorchTensor>;
   seen: Set<object>;
   torchscript: boolean;
+  fileName: string;
+  /** containers entered so far: shared references can make the paths exponential in the pickle's size */
+  visits: number;
 }
 
-function walk(v: unknown, key: string, w: Walk): void {
+/**
+ * Containers one walk may enter. A real state dict is a few thousand; a pickle of lists that each hold
+ * the previous one twice is small yet has 2^depth paths, each of which the walk would follow.
+ */
+const MAX_WALK_VISITS = 1_000_000;
+
+function walk(v: unknown, key: string, w: Walk, depth = 0): void {
   if (typeof v !== "object" || v === null) return;
   if (isTorchTensor(v)) {
     const view = views.get(v)!;
@@ -356,31 +368,41 @@ function walk(v: unknown, key: string, w: Walk): void {
     return;
   }
   if (ArrayBuffer.isView(v) || w.seen.has(v)) return;
+  // the unpickler bounds how deep a value is built, but values built outside in (through the memo)
+  // can still nest deeper; refuse here rather than overflow the stack
+  if (depth > MAX_PICKLE_DEPTH) throw tooDeep(w.fileName);
+  if (++w.visits > MAX_WALK_VISITS) {
+    throw new Error(
+      `${w.fileName}: pickle: its values are reached through more than ${MAX_WALK_VISITS} paths ` +
+        "(shared references); that is no state dict",
+    );
+  }
   w.seen.add(v);
   const join = (k: string) => (key ? `${key}.${k}` : k);
+  const next = depth + 1;
   if (w.torchscript) {
     // A module's state dict: its declared parameters and buffers, then its submodules' entries.
     if (isModuleObject(v) && v.state && typeof v.state === "object") {
       const allowed = moduleStateNames.get(v);
       for (const [k, x] of Object.entries(v.state)) {
         if (isTorchTensor(x)) {
-          if (!allowed || allowed.has(k)) walk(x, join(k), w);
-        } else if (isModuleObject(x)) walk(x, join(k), w);
+          if (!allowed || allowed.has(k)) walk(x, join(k), w, next);
+        } else if (isModuleObject(x)) walk(x, join(k), w, next);
       }
     }
-  } else if (Array.isArray(v)) v.forEach((x, i) => walk(x, join(String(i)), w));
+  } else if (Array.isArray(v)) v.forEach((x, i) => walk(x, join(String(i)), w, next));
   else if (isPyObject(v)) {
-    if (v.dictItems) walk(v.dictItems, key, w);
-    if (v.listItems) walk(v.listItems, key, w);
-    if (v.state && typeof v.state === "object") walk(v.state, key, w);
+    if (v.dictItems) walk(v.dictItems, key, w, next);
+    if (v.listItems) walk(v.listItems, key, w, next);
+    if (v.state && typeof v.state === "object") walk(v.state, key, w, next);
   } else {
-    for (const [k, x] of Object.entries(v)) walk(x, join(k), w);
+    for (const [k, x] of Object.entries(v)) walk(x, join(k), w, next);
   }
   w.seen.delete(v);
 }
 
-function flatten(v: unknown, torchscript: boolean): Map<string, TorchTensor> {
-  const w: Walk = { out: new Map(), seen: new Set(), torchscript };
+function flatten(v: unknown, torchscript: boolean, fileName: string): Map<string, TorchTensor> {
+  const w: Walk = { out: new Map(), seen: new Set(), torchscript, fileName, visits: 0 };
   walk(v, "", w);
   return w.out;
 }
@@ -398,7 +420,7 @@ export function stateDict(root: unknown, key?: string | string[]): Map<string, T
     }
     v = (holder as Record<string, unknown>)[k];
   }
-  return flatten(v, isModuleObject(v));
+  return flatten(v, isModuleObject(v), "stateDict");
 }
 
 /** The float tensors as f32 weights (the shape `Weights` in lib/models/config.ts uses), optionally re-keyed. */
@@ -448,7 +470,7 @@ function readFromEntries(src: EntrySource, fileName: string): TorchFile {
       globals: torchGlobals(fileName, created),
       persistentLoad(pid) {
         if (!Array.isArray(pid) || pid[0] !== "storage") {
-          throw new Error(`unsupported persistent id ${JSON.stringify(pid)}`);
+          throw new Error(`unsupported persistent id ${brief(pid)}`);
         }
         const [, type, rawKey] = pid;
         const key = String(rawKey);
@@ -492,18 +514,21 @@ function readFromEntries(src: EntrySource, fileName: string): TorchFile {
       if (b) code.set(n.slice(`${prefix}code/`.length), decoder.decode(b));
     }
     const declared = parseCodeStateNames(code);
-    const mark = (v: unknown, seen: Set<unknown>) => {
-      if (!isModuleObject(v) || seen.has(v)) return;
+    // every module object once, with an explicit stack: module trees can be as deep as a pickle allows
+    const seen = new Set<unknown>();
+    const todo: unknown[] = [root];
+    while (todo.length) {
+      const v = todo.pop();
+      if (!isModuleObject(v) || seen.has(v)) continue;
       seen.add(v);
       const names = declared.get(v.__class__);
       if (names) moduleStateNames.set(v, names);
-      if (v.state && typeof v.state === "object") { for (const x of Object.values(v.state)) mark(x, seen); }
-    };
-    mark(root, new Set());
+      if (v.state && typeof v.state === "object") todo.push(...Object.values(v.state).reverse());
+    }
   }
-  const tensors = flatten(root, torchscript && isModuleObject(root));
+  const tensors = flatten(root, torchscript && isModuleObject(root), fileName);
   if (constants !== undefined) {
-    for (const [k, t] of flatten(constants, false)) views.get(t)!.name ??= `constants.${k}`;
+    for (const [k, t] of flatten(constants, false, fileName)) views.get(t)!.name ??= `constants.${k}`;
   }
   // Tensors outside the state dict (TorchScript attributes that are not buffers, say) are checked too,
   // so a damaged file fails here rather than on some later access.
