@@ -6,7 +6,15 @@ import { isAbsolute, resolve as resolvePath } from "node:path";
 import { checkPromptConfig, CLIP_CONFIGS } from "../models/config.ts";
 import { readLabelCsv } from "../data/labels.ts";
 import { checkLabels, type ListItem, readList } from "../data/lists.ts";
-import type { EvalSpec, Experiment, ResolvedEval, ResolvedExperiment, ResolvedTrain } from "./types.ts";
+import {
+  type EvalSpec,
+  type Experiment,
+  EXPERIMENT_KEYS,
+  type KeyShape,
+  type ResolvedEval,
+  type ResolvedExperiment,
+  type ResolvedTrain,
+} from "./types.ts";
 
 /** A problem with an experiment; the message starts with `<file>: experiment "<name>": <field>:`. */
 export class ExperimentError extends Error {
@@ -100,6 +108,45 @@ async function pathKind(p: string): Promise<"file" | "dir" | null> {
   }
 }
 
+/** Edit distance, for suggesting the key a typo meant. */
+function distance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) {
+      next[j] = Math.min(row[j] + 1, next[j - 1] + 1, row[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    row = next;
+  }
+  return row[b.length];
+}
+
+/** The first key of `v` that `shape` does not have, as [field path, message], depth first. */
+export function unknownKey(v: unknown, shape: KeyShape, path = ""): [string, string] | undefined {
+  if (shape === true || typeof v !== "object" || v === null) return undefined;
+  if (Array.isArray(shape)) {
+    if (!Array.isArray(v)) return undefined;
+    for (let i = 0; i < v.length; i++) {
+      const bad = unknownKey(v[i], shape[0], `${path}[${i}]`);
+      if (bad) return bad;
+    }
+    return undefined;
+  }
+  if (Array.isArray(v)) return undefined;
+  const known = Object.keys(shape);
+  for (const [key, value] of Object.entries(v)) {
+    const field = path ? `${path}.${key}` : key;
+    if (!Object.hasOwn(shape, key)) {
+      const near = known.filter((k) => distance(k.toLowerCase(), key.toLowerCase()) <= 2);
+      const hint = near.length ? ` (did you mean ${near.map((k) => JSON.stringify(k)).join(" or ")}?)` : "";
+      return [field, `unknown key${hint}; ${path || "an experiment"} takes ${known.join(", ")}`];
+    }
+    const bad = unknownKey(value, (shape as { readonly [k: string]: KeyShape })[key], field);
+    if (bad) return bad;
+  }
+  return undefined;
+}
+
 /**
  * Fills defaults, makes paths absolute and validates (see {@link ResolveOptions.dryRun} for what a
  * dry run tolerates). Throws {@link ExperimentError}.
@@ -146,6 +193,8 @@ export async function resolveExperiment(e: Experiment, opts: ResolveOptions): Pr
   };
 
   if (typeof e !== "object" || e === null) fail("experiment", "expected an object");
+  const unknown = unknownKey(e, EXPERIMENT_KEYS);
+  if (unknown) fail(...unknown);
   if (
     typeof e.name !== "string" ||
     !/^[A-Za-z0-9][A-Za-z0-9._+=@,-]*(\/[A-Za-z0-9][A-Za-z0-9._+=@,-]*)*$/.test(e.name)

@@ -148,3 +148,85 @@ export interface ResolvedExperiment {
 
 export type ResolvedTrain = NonNullable<ResolvedExperiment["train"]>;
 export type ResolvedEval = ResolvedExperiment["evals"][number];
+
+/**
+ * What `resolveExperiment` accepts under each key: `true` for a value, an object for a nested section, a
+ * one-element array for a list of sections. `train` runs `.exp.ts` files without type checking, so a key
+ * the interfaces above do not have (`epoch`, `learningRate`) would otherwise be ignored in silence.
+ */
+export type KeyShape = true | { readonly [key: string]: KeyShape } | readonly [KeyShape];
+
+/** Exactly the keys of T: the compiler refuses a missing or an extra one, so the interfaces stay the list. */
+type KeysOf<T> = { readonly [K in keyof Required<T>]: KeyShape };
+
+const PROMPT_KEYS: KeysOf<PromptConfig> = {
+  textCtx: true,
+  visionCtx: true,
+  textDepth: true,
+  visionDepth: true,
+};
+
+const PROTOCOL_KEYS: KeysOf<ProtocolTag> = { kind: true, dataset: true, seed: true, shots: true };
+
+const MODEL_KEYS: KeysOf<ModelSpec> = {
+  arch: true,
+  weights: true,
+  clipWeights: true,
+  variant: true,
+  prompt: PROMPT_KEYS,
+  template: true,
+  tokenizer: true,
+  vocab: true,
+  precision: true,
+  inputSize: true,
+};
+
+const DATA_KEYS: KeysOf<DataSpec> = { root: true, frames: true, workers: true, onError: true };
+
+const TRAIN_KEYS: KeysOf<TrainSpec> = {
+  list: true,
+  labels: true,
+  root: true,
+  epochs: true,
+  lr: true,
+  batch: true,
+  accumulation: true,
+  warmupEpochs: true,
+  weightDecay: true,
+  labelSmoothing: true,
+  mixup: true,
+  cutmix: true,
+  switchProb: true,
+  colorJitter: true,
+  grayScale: true,
+  flip: true,
+  saveFreq: true,
+  resume: { path: true, mode: true } satisfies KeysOf<NonNullable<TrainSpec["resume"]>>,
+  finalViews: { clips: true, crops: true } satisfies KeysOf<NonNullable<TrainSpec["finalViews"]>>,
+};
+
+const EVAL_KEYS: KeysOf<EvalSpec> = {
+  list: true,
+  labels: true,
+  root: true,
+  name: true,
+  dataset: true,
+  split: true,
+  subset: true,
+  clips: true,
+  crops: true,
+  template: true,
+};
+
+/** The keys an Experiment may have, at every depth (see {@link KeyShape}). */
+export const EXPERIMENT_KEYS: KeysOf<Experiment> = {
+  name: true,
+  description: true,
+  protocol: PROTOCOL_KEYS,
+  model: MODEL_KEYS,
+  data: DATA_KEYS,
+  train: TRAIN_KEYS,
+  evals: [EVAL_KEYS],
+  seed: true,
+  output: true,
+};
