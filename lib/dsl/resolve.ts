@@ -6,6 +6,9 @@ import { isAbsolute, resolve as resolvePath } from "node:path";
 import { checkPromptConfig, CLIP_CONFIGS } from "../models/config.ts";
 import { readLabelCsv } from "../data/labels.ts";
 import { checkLabels, type ListItem, readList } from "../data/lists.ts";
+import { classTokens, tokenizerFor } from "../models/load.ts";
+import type { ClipConfig } from "../models/config.ts";
+import { PromptTooLongError, type TextTokenizer } from "../text/tokenizer.ts";
 import {
   type EvalSpec,
   type Experiment,
@@ -361,6 +364,9 @@ export async function resolveExperiment(e: Experiment, opts: ResolveOptions): Pr
     return { list, labels, root: r, items, names };
   };
 
+  // the class prompts each label file will be tokenized with, checked against the text context below
+  const prompts: { field: string; names: string[]; template: string }[] = [];
+
   // train
   let train: ResolvedTrain | undefined;
   if (e.train !== undefined) {
@@ -369,6 +375,7 @@ export async function resolveExperiment(e: Experiment, opts: ResolveOptions): Pr
       fail("model.variant", '"frozen" trains nothing; drop the train section or pick a trainable variant');
     }
     const files = await listPair(t, "train");
+    prompts.push({ field: "train.labels", names: files.names, template });
     const epochs = posInt(t.epochs ?? DEFAULTS.epochs, "train.epochs");
     const lr = t.lr ?? DEFAULTS.lr;
     if (typeof lr !== "number" || !Number.isFinite(lr) || lr <= 0) {
@@ -442,6 +449,7 @@ export async function resolveExperiment(e: Experiment, opts: ResolveOptions): Pr
     const files = await listPair(ev, prefix);
     const evTemplate = ev.template ?? template;
     checkTemplate(evTemplate, `${prefix}.template`);
+    prompts.push({ field: `${prefix}.labels`, names: files.names, template: evTemplate });
     if (ev.subset !== undefined) oneOf(ev.subset, `${prefix}.subset`, ["base", "novel", "all"] as const);
     if (ev.split !== undefined) posInt(ev.split, `${prefix}.split`);
     evals.push({
@@ -456,6 +464,11 @@ export async function resolveExperiment(e: Experiment, opts: ResolveOptions): Pr
       ...(ev.split !== undefined ? { split: ev.split } : {}),
       ...(ev.subset !== undefined ? { subset: ev.subset } : {}),
     });
+  }
+
+  if (config) {
+    const tooLong = await longPrompt(config, { tokenizer, vocab }, prompts, m.prompt?.textCtx ?? 0);
+    if (tooLong) fail(...tooLong);
   }
 
   const resolved: ResolvedExperiment = {
@@ -483,6 +496,36 @@ export async function resolveExperiment(e: Experiment, opts: ResolveOptions): Pr
   };
   if (warnings.length > 0) resolved.warnings = warnings;
   return resolved;
+}
+
+const tokenizers = new Map<string, Promise<TextTokenizer | undefined>>();
+
+/**
+ * The first class prompt longer than the model's text context, as [field, message naming the class and the
+ * prompt], so that a dry run finds what training would otherwise stop on after loading the model. Where the
+ * tokenizer cannot be had (no CLIP vocabulary downloaded yet, or a CLIP tokenizer for a model with another
+ * token table) nothing is checked here: training reports that itself when it starts.
+ */
+async function longPrompt(
+  config: ClipConfig,
+  t: { tokenizer: "clip" | "bytes"; vocab?: string },
+  prompts: { field: string; names: string[]; template: string }[],
+  placeholders: number,
+): Promise<[string, string] | undefined> {
+  const key = `${t.tokenizer}|${t.vocab ?? ""}|${config.text.vocab}`;
+  let p = tokenizers.get(key);
+  if (!p) tokenizers.set(key, p = tokenizerFor({ ...t, config }).catch(() => undefined));
+  const tok = await p;
+  if (!tok) return undefined;
+  for (const { field, names, template } of prompts) {
+    try {
+      classTokens(tok, names, template, config.text.context, placeholders);
+    } catch (err) {
+      if (err instanceof PromptTooLongError) return [field, err.message.replace(/^vifi: /, "")];
+      throw err;
+    }
+  }
+  return undefined;
 }
 
 /** The JSON object `--dry-run` prints: what will run, with every default made visible. */

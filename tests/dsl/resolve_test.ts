@@ -55,10 +55,13 @@ Deno.test("resolve: upstream defaults, absolute paths, architecture resolution",
   assertEquals(r.protocol, { kind: "custom" });
   assertEquals([r.source, r.description, r.warnings], [SOURCE, "", undefined]);
 
-  const tiny = await resolveExperiment(exp({ model: { arch: "tiny", tokenizer: "bytes" } }), {
-    source: SOURCE,
-    cwd: dir,
-  });
+  const tiny = await resolveExperiment(
+    exp({ model: { arch: "tiny", tokenizer: "bytes", template: "{name}" } }),
+    {
+      source: SOURCE,
+      cwd: dir,
+    },
+  );
   assertEquals(tiny.model.inputSize, 32);
   // absolute paths are kept; given values win over defaults
   const given = await resolveExperiment(

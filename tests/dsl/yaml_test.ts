@@ -252,7 +252,7 @@ Deno.test("load: .exp.ts modules, flags on a sweep, and bad default exports", as
     "sweep.exp.ts": `import { sweep } from "${lib}";
 export default sweep({
   name: "s",
-  model: { arch: "tiny", tokenizer: "bytes" },
+  model: { arch: "tiny", tokenizer: "bytes", template: "{name}" },
   data: { root: "videos" },
   train: { list: "lists/train.txt", labels: "labels/l.csv" },
   evals: [{ name: "val", list: "lists/val.txt", labels: "labels/l.csv" }],
