@@ -18,7 +18,13 @@ export interface KernelCheck {
   name: string;
   dtype: CheckDtype;
   direction: "forward" | "backward" | "update";
-  /** pass when rel_err < tol */
+  /**
+   * What `run` returns: "relative" (default) is ‖out − ref‖ / ‖ref‖ and passes below `tol`; "bound"
+   * is boundErr's max |out − ref| / bound over elements, with the bound derived from the
+   * computation's own rounding errors, and passes below `tol` = 1.
+   */
+  measure?: "relative" | "bound";
+  /** pass when the returned error < tol */
   tol: number;
   cases: CheckCase[];
 }
@@ -51,4 +57,27 @@ export function worst(...errs: number[]): number {
 
 export function tolFor(dtype: CheckDtype, f32 = 1e-5, f16 = 3e-3): number {
   return dtype === "f16" ? f16 : f32;
+}
+
+/** Unit roundoff: the largest relative error of one correctly rounded f32 / f16 operation. */
+export const UNIT_ROUNDOFF = { f32: 2 ** -24, f16: 2 ** -11 } as const;
+
+/**
+ * max_i |out_i − ref_i| / bound_i, for checks whose tolerance is an error bound per element built
+ * from the unit roundoff times the magnitudes that entered that element (so an element that is small
+ * because of cancellation is judged by the size of what cancelled, not by its own size). Below 1
+ * passes. NaN if `out` has a non-finite value or the lengths differ; an element with a zero bound
+ * must match exactly.
+ */
+export function boundErr(out: ArrayLike<number>, ref: ArrayLike<number>, bound: ArrayLike<number>): number {
+  if (out.length !== ref.length || bound.length !== ref.length) return NaN;
+  let w = 0;
+  for (let i = 0; i < ref.length; i++) {
+    const o = out[i];
+    if (!Number.isFinite(o)) return NaN;
+    const d = Math.abs(o - ref[i]);
+    if (d === 0) continue;
+    w = Math.max(w, bound[i] > 0 ? d / bound[i] : Infinity);
+  }
+  return w;
 }
