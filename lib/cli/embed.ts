@@ -8,6 +8,7 @@ import { joinPath, readList, readVideoBytes } from "../data/lists.ts";
 import { writeSafetensors } from "../io/safetensors.ts";
 import { writeFileAtomic } from "../io/atomic-write.ts";
 import { Tensor } from "../tensor/tensor.ts";
+import { checkInputSize, LIMITS_USAGE } from "../video/limits.ts";
 import {
   frozenModel,
   intArg,
@@ -29,7 +30,8 @@ const USAGE = `usage:
       metadata holds "paths" and "labels" as JSON arrays
   --labels        class names separated by commas, CSV quoting for names with commas: '"a, b",c';
                   --labels-file: a label CSV (id,name); repeated names are refused
-  --list/--root   an upstream list file ("<path> <label>" lines) and the folder (or .tar root) it is relative to`;
+  --list/--root   an upstream list file ("<path> <label>" lines) and the folder (or .tar root) it is relative to
+  ${LIMITS_USAGE}`;
 
 export interface EmbedOptions extends ModelChoice {
   frames: number;
@@ -58,6 +60,8 @@ export async function embedVideos(paths: string[], opts: EmbedOptions): Promise<
     const S = config.vision.resolution;
     const T = opts.frames;
     const batch = opts.batch ?? 4;
+    const most = Math.min(batch, paths.length);
+    checkInputSize(`a batch of ${most} video${most > 1 ? "s" : ""}`, most, T, S);
     // The model always pairs videos with classes; without labels one throwaway prompt stands in.
     const labels = opts.labels ?? ["video"];
     const { tokens } = await promptsFor(loaded, labels, {

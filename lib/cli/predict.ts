@@ -12,6 +12,7 @@ import { classTokens, type LoadedModel, loadModel, tokenizerFor } from "../model
 import type { Precision } from "../models/clip.ts";
 import { scoreViews, topK } from "../train/views.ts";
 import { intArg, UsageError } from "./args.ts";
+import { LIMITS_USAGE } from "../video/limits.ts";
 
 const USAGE = `usage:
   deno task predict VIDEO --weights FILE (--labels "a,b,c" | --labels-file CSV) [--frames T]
@@ -26,7 +27,8 @@ const USAGE = `usage:
   --labels-file   a label CSV (id,name) as the upstream's labels/*.csv
   --template      prompt per class, "{name}" is replaced (default "a photo of a {name}."; a model with
                   learned text prompts uses "{name}." after its placeholders)
-  --json          prints {"predictions": [{"label", "prob"}, …]}`;
+  --json          prints {"predictions": [{"label", "prob"}, …]}
+  ${LIMITS_USAGE}`;
 
 export { intArg, UsageError };
 

@@ -7,7 +7,8 @@ import { decodeFrames, openVideo, VideoError, type VideoInfo } from "../video/de
 import { encodePng } from "../video/png.ts";
 import { sampleForMode } from "../video/sampling.ts";
 import { MEAN, STD, type TransformResult } from "../video/transforms.ts";
-import { transformFor } from "../data/prepare.ts";
+import { checkJobSize, transformFor } from "../data/prepare.ts";
+import { LIMITS_USAGE } from "../video/limits.ts";
 import { Rng } from "../selftest/rng.ts";
 import { intArg, UsageError } from "./args.ts";
 
@@ -19,7 +20,8 @@ const USAGE = `usage:
       from --seed); --dump DIR writes each sampled frame as decoded, DIR/<order>_f<index>.png; with
       --transformed, after the spatial transforms (train augmentations or test crops), one PNG per view
       and frame, exactly what the model receives for that seed
-  --crops 1|3     test views per clip: centre crop, or three crops along the long side (spec §5.3)`;
+  --crops 1|3     test views per clip: centre crop, or three crops along the long side (spec §5.3)
+  ${LIMITS_USAGE}`;
 
 /** What the model would receive: the container facts plus the sampling that was applied. */
 export interface VideoReport extends Omit<VideoInfo, "times"> {
@@ -55,19 +57,13 @@ export async function videoReport(
   delete (report as { dump?: string }).dump;
   delete (report as { transformed?: boolean }).transformed;
   if (opts.dump) {
+    const job = { path: file, ...opts };
+    if (opts.transformed) checkJobSize(job);
     await dumpFolder(opts.dump);
     let frames = await decodeFrames(bytes, file, indices, info);
     let names = indices.map((src, k) => `${k}_f${src}`);
     if (opts.transformed) {
       // Exactly what the loader feeds the model for this seed (same random stream as prepareVideo).
-      const job = {
-        path: file,
-        mode: opts.mode,
-        frames: opts.frames,
-        clips: opts.clips,
-        crops: opts.crops,
-        seed: opts.seed,
-      };
       const out = transformFor(job, frames, rng);
       frames = denormalize(out);
       const views = out.shape[0] / indices.length;

@@ -12,6 +12,7 @@ import {
   type VideoInfo,
 } from "../video/decode.ts";
 import { sampleForMode } from "../video/sampling.ts";
+import { checkInputSize } from "../video/limits.ts";
 import { type Frame, testTransform, trainTransform, type TransformResult } from "../video/transforms.ts";
 
 export interface PrepareJob {
@@ -42,7 +43,20 @@ export interface Prepared {
   ms: { decode: number; transform: number };
 }
 
+/** Refuses, before anything is read or allocated, a job whose output exceeds the input cap (limits.ts). */
+export function checkJobSize(job: PrepareJob): void {
+  const clips = job.mode === "test" ? job.clips ?? 1 : 1;
+  const crops = job.mode === "test" ? job.crops ?? 1 : 1;
+  checkInputSize(
+    `${clips} clip${clips > 1 ? "s" : ""} × ${crops} crop${crops > 1 ? "s" : ""}`,
+    clips * crops,
+    job.frames,
+    job.size ?? 224,
+  );
+}
+
 export async function prepareVideo(job: PrepareJob, bytes?: Uint8Array): Promise<Prepared> {
+  checkJobSize(job);
   const t0 = performance.now();
   const file = bytes ?? await Deno.readFile(job.path);
   let info = await openVideo(file, job.path);

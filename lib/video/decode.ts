@@ -5,6 +5,7 @@
 import { createFile, MP4BoxBuffer } from "npm:mp4box@2.4.1";
 import type { Movie, Sample } from "npm:mp4box@2.4.1";
 import { type TrackHeader, type TrackSample, writeTrimmedMp4 } from "./mp4-write.ts";
+import { capValue, decodeTooLarge, FRAME_PIXELS, frameTooLarge } from "./limits.ts";
 
 export interface VideoInfo {
   container: string;
@@ -31,7 +32,8 @@ export interface Frame {
 
 export class VideoError extends Error {
   constructor(readonly file: string, readonly reason: string) {
-    super(`${file}: ${reason}`);
+    // ffmpeg's log, quoted in some reasons, spans lines: the message stays one line
+    super(`${file}: ${reason.replace(/\s*[\r\n\u2028\u2029]+\s*/g, " ")}`);
     this.name = "VideoError";
   }
 }
@@ -419,6 +421,10 @@ async function runFfmpegOnce(
       }
     }
     if (rc !== 0) {
+      const big = coreLog.join(" ").match(/Picture size (\d+)x(\d+) exceeds specified max pixel count/);
+      if (big) {
+        throw new VideoError(file, `its video stream declares ${frameTooLarge(+big[1], +big[2]) ?? big[0]}`);
+      }
       const log = coreLog.filter((l) => !l.startsWith("Aborted")).slice(-4).join(" | ");
       if (/Decoder .* not found|Unknown decoder|unsupported codec|codec not currently supported/i.test(log)) {
         throw new VideoError(file, `unsupported codec (${log})`);
@@ -492,6 +498,10 @@ function rawToFrames(raw: Uint8Array, w: number, h: number, n: number, file: str
   if (raw.length < size * n) {
     throw new MissingFramesError(file, `decoded ${Math.floor(raw.length / size)} of ${n} wanted frames`);
   }
+  // more bytes than n frames: the stream's frames are larger than the container says; slicing would be garbage
+  if (raw.length > size * n) {
+    throw new VideoError(file, `the decoded frames are larger than the ${w}x${h} the container declares`);
+  }
   const out: Frame[] = [];
   for (let i = 0; i < n; i++) out.push({ width: w, height: h, data: raw.slice(i * size, (i + 1) * size) });
   return out;
@@ -554,6 +564,11 @@ function mp4ProbeOrUndefined(bytes: Uint8Array, file: string): Mp4Probe | undefi
   }
 }
 
+/** ffmpeg's decoder option refusing frames over the pixel cap (lib/video/limits.ts), as input options. */
+function maxPixels(): string[] {
+  return ["-max_pixels", String(capValue(FRAME_PIXELS))];
+}
+
 /** Frame-number select expression; ffmpeg evaluates it per decoded frame, so keep it a flat sum. */
 function selectByNumber(wanted: number[]): string {
   return `select='${wanted.map((i) => `eq(n,${i})`).join("+")}'`;
@@ -587,7 +602,13 @@ export async function decodeFrames(
   const quarter = info.rotation === 90 || info.rotation === 270;
   const w = quarter ? info.height : info.width;
   const h = quarter ? info.width : info.height;
-  const common = ["-nostdin", "-v", "error", "-fflags", "+discardcorrupt"];
+  // refused before ffmpeg allocates anything; -max_pixels holds the decoder to the same cap whatever the
+  // bitstream itself declares (it can disagree with the container)
+  const big = frameTooLarge(w, h);
+  if (big) throw new VideoError(fileName, `declares ${big}`);
+  const tooMuch = decodeTooLarge(w, h, unique.length);
+  if (tooMuch) throw new VideoError(fileName, tooMuch);
+  const common = ["-nostdin", "-v", "error", "-fflags", "+discardcorrupt", ...maxPixels()];
   const tail = (o: string, filter: string) => [
     "-an",
     "-vf",
@@ -668,6 +689,7 @@ export async function countDecodableFrames(bytes: Uint8Array, fileName: string):
     "error",
     "-fflags",
     "+discardcorrupt",
+    ...maxPixels(),
     "-i",
     i,
     "-an",
