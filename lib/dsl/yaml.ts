@@ -6,13 +6,15 @@
 import { parse } from "npm:yaml@2.9.1";
 import { basename, dirname, isAbsolute, relative, resolve as resolvePath, sep } from "node:path";
 import { CLIP_RELEASES, defaultCacheDir } from "../io/download.ts";
+import { oneLine } from "../io/messages.ts";
 import type { EvalSpec, Experiment, ModelSpec, ProtocolTag, TrainSpec } from "./types.ts";
 import { defaultCwd } from "./resolve.ts";
 
 /** A bad config: the message starts with the file (or `--opts`) and the dotted key. */
 export class ConfigError extends Error {
   constructor(readonly file: string, readonly key: string, message: string) {
-    super(`${file}: ${key}: ${message}`);
+    // keys and values come from the file and may hold line breaks: the message stays one line
+    super(`${file}: ${oneLine(key)}: ${oneLine(message)}`);
     this.name = "ConfigError";
   }
 }
@@ -186,7 +188,8 @@ async function mergeFile(cfg: Tree, file: string, stack: string[]): Promise<void
   try {
     raw = parse(text);
   } catch (e) {
-    throw new ConfigError(file, "(yaml)", (e as Error).message);
+    // the parser's message goes on to quote the offending lines; its first line says what and where
+    throw new ConfigError(file, "(yaml)", (e as Error).message.split("\n")[0].replace(/:$/, ""));
   }
   if (raw === null || raw === undefined) raw = {};
   if (!isTree(raw)) throw new ConfigError(file, "(yaml)", "the top level must be a mapping of keys");

@@ -3,6 +3,8 @@
 // ever executed: each global resolves through a registry of handlers, and any class the registry does
 // not know becomes inert data, so a checkpoint carrying a yacs config or argparse namespace still loads.
 
+import { oneLine } from "./messages.ts";
+
 /** A global reference (`module.name`) found in a pickle; also the value of a bare GLOBAL. */
 export class PyGlobal {
   constructor(readonly module: string, readonly name: string) {}
@@ -230,7 +232,7 @@ class Unpickler {
   }
 
   private fail(what: string): never {
-    throw new Error(`${this.opts.fileName}: pickle: ${what}`);
+    throw new Error(`${this.opts.fileName}: pickle: ${oneLine(what)}`);
   }
 
   private need(n: number, op: number, at: number): void {
@@ -444,11 +446,11 @@ class Unpickler {
           const s = this.line();
           if (s === "01") st.push(true);
           else if (s === "00") st.push(false);
-          else st.push(textInt(s));
+          else st.push(this.textInt(s, at));
           break;
         }
         case 0x4c: // LONG (text)
-          st.push(textInt(this.line().replace(/L$/, "")));
+          st.push(this.textInt(this.line().replace(/L$/, ""), at));
           break;
         case 0x46: // FLOAT (text)
           st.push(parseFloat(this.line()));
@@ -672,6 +674,11 @@ class Unpickler {
       }
     }
     this.fail(`truncated: no STOP opcode before the end (${b.length} bytes)`);
+  }
+
+  private textInt(s: string, at: number): number | bigint {
+    if (!/^\s*[+-]?\d+\s*$/.test(s)) this.fail(`INT/LONG at offset ${at}: ${brief(s)} is not an integer`);
+    return textInt(s.trim());
   }
 
   private memoGet(i: number, at: number): unknown {

@@ -7,6 +7,7 @@ import type { ClipConfig, PromptConfig, Weights } from "../models/config.ts";
 import { type MappingReport, mapWeights, type Naming, type SourceTensor } from "./keymap.ts";
 import { readSafetensorsSource } from "./safetensors.ts";
 import { type ByteSource, memorySource, openFileSource, toSource } from "./byte-source.ts";
+import { oneLine } from "./messages.ts";
 
 export type WeightFormat = "safetensors" | "torch-zip" | "torchscript" | "vifi-checkpoint";
 
@@ -266,6 +267,10 @@ async function withWeights(
       dtypes,
       meta: file.meta,
     });
+  } catch (e) {
+    // names inside the file (keys, entries) appear in messages; keep them to one line
+    if (e instanceof Error) e.message = oneLine(e.message);
+    throw e;
   } finally {
     for (const s of sources) s.close();
   }

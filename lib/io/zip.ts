@@ -4,6 +4,7 @@
 // archives re-packed by ordinary zip tools arrive compressed.
 
 import { type ByteSource, toSource } from "./byte-source.ts";
+import { oneLine } from "./messages.ts";
 
 const SIG_LOCAL = 0x04034b50;
 const SIG_CENTRAL = 0x02014b50;
@@ -62,7 +63,7 @@ const CENTRAL_MAX = 46 + 3 * U16_MAX;
  */
 export function readZip(input: Uint8Array | ByteSource, fileName: string): ZipArchive {
   const fail = (what: string): never => {
-    throw new Error(`${fileName}: ${what}`);
+    throw new Error(`${fileName}: ${oneLine(what)}`);
   };
   const src = toSource(input, fileName);
   const n = src.size;
