@@ -338,7 +338,8 @@ function strOrNull(v: SQLInputValue): string | null {
   return v === null || v === undefined ? null : String(v);
 }
 
-function processAlive(pid: number): boolean {
+/** Whether a process with this id exists on this host. */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -359,13 +360,22 @@ function hostname(): string {
 export class ResultsStore {
   readonly path: string;
   readonly #db: DatabaseSync;
+  /** runs that open() found left "running" by a process that is gone, and marked failed */
+  recovered: number[] = [];
 
   private constructor(path: string, db: DatabaseSync) {
     this.path = path;
     this.#db = db;
   }
 
-  static open(path: string = defaultResultsPath(), opts: { busyTimeoutMs?: number } = {}): ResultsStore {
+  /**
+   * Opens (creating) the store. Unless `recover` is false, every command that opens it marks the runs
+   * whose process is gone failed (recoverStale), so no reader shows a killed run as running forever.
+   */
+  static open(
+    path: string = defaultResultsPath(),
+    opts: { busyTimeoutMs?: number; recover?: boolean } = {},
+  ): ResultsStore {
     if (path !== ":memory:") mkdirSync(dirname(path) || ".", { recursive: true });
     const db = new DatabaseSync(path);
     try {
@@ -376,6 +386,7 @@ export class ResultsStore {
       db.exec("PRAGMA foreign_keys = ON");
       const store = new ResultsStore(path, db);
       store.#migrate();
+      if (opts.recover ?? true) store.#recoverQuietly();
       return store;
     } catch (e) {
       db.close();
@@ -385,6 +396,15 @@ export class ResultsStore {
 
   close(): void {
     if (this.#db.isOpen) this.#db.close();
+  }
+
+  // A store that cannot be written (a read-only copy) still opens for reading.
+  #recoverQuietly(): void {
+    try {
+      this.recovered = this.recoverStale();
+    } catch {
+      this.recovered = [];
+    }
   }
 
   /** Runs `fn` inside BEGIN IMMEDIATE … COMMIT; any throw rolls the whole write back. */
@@ -597,13 +617,10 @@ export class ResultsStore {
     const staleAfter = opts.staleAfterMs ?? 30 * 60_000;
     const now = opts.now ?? Date.now();
     const host = hostname();
-    return this.transaction(() => {
+    const stale = () => {
       const rows = this.#db.prepare("SELECT id, pid, host, heartbeat_at FROM runs WHERE status = 'running'")
         .all() as Row[];
-      const marked: number[] = [];
-      const st = this.#db.prepare(
-        "UPDATE runs SET status = 'failed', error = ?, finished_at = ? WHERE id = ? AND status = 'running'",
-      );
+      const found: { id: number; why: string }[] = [];
       for (const r of rows) {
         const pid = num(r.pid), beat = num(r.heartbeat_at);
         let why: string | null = null;
@@ -614,10 +631,21 @@ export class ResultsStore {
         } else if (now - beat > staleAfter) {
           why = `no heartbeat from ${r.host} (pid ${pid}) for ${Math.round((now - beat) / 1000)} s`;
         }
-        if (why) {
-          st.run(`stale: ${why}`, now, num(r.id));
-          marked.push(num(r.id));
-        }
+        if (why) found.push({ id: num(r.id), why });
+      }
+      return found;
+    };
+    // Look first, without a lock: the write lock is taken only when there is something to mark, so
+    // every command can do this on open without waiting for a trainer's open transaction.
+    if (!stale().length) return [];
+    return this.transaction(() => {
+      const st = this.#db.prepare(
+        "UPDATE runs SET status = 'failed', error = ?, finished_at = ? WHERE id = ? AND status = 'running'",
+      );
+      const marked: number[] = [];
+      for (const { id, why } of stale()) {
+        st.run(`stale: ${why}`, now, id);
+        marked.push(id);
       }
       return marked;
     });

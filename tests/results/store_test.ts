@@ -226,7 +226,7 @@ Deno.test("store: recoverStale marks runs of ended processes failed, leaves live
     assertEquals(out.code, 3, new TextDecoder().decode(out.stderr));
     const crashed = Number(new TextDecoder().decode(out.stdout).trim());
 
-    const s = ResultsStore.open(path);
+    const s = ResultsStore.open(path, { recover: false });
     const mine = startRun(s, "alive");
     const farOld = startRun(s, "other-host-silent");
     const farNew = startRun(s, "other-host-beating");
@@ -255,6 +255,47 @@ Deno.test("store: recoverStale marks runs of ended processes failed, leaves live
     assertEquals(s.getRun(mine)!.status, "running");
     // idempotent
     assertEquals(s.recoverStale({ staleAfterMs: hour }), []);
+    s.close();
+  });
+});
+
+Deno.test("store: every command that opens the store marks the runs of ended processes failed (leaderboard here)", async () => {
+  await withDir(async (dir) => {
+    const path = `${dir}/r.db`;
+    const child = await runDeno(
+      `import { ResultsStore } from ${JSON.stringify(storeUrl)};
+       const s = ResultsStore.open(${JSON.stringify(path)});
+       console.log(s.startRun({ experiment: "killed", protocol: { kind: "custom" }, variant: "both",
+         config: {}, commit: null, seed: 0, device: "cpu" }));
+       Deno.exit(9);`,
+      dir,
+    );
+    const out = await child.output();
+    const killed = Number(new TextDecoder().decode(out.stdout).trim());
+    const status = () => {
+      const raw = new DatabaseSync(path);
+      const r = raw.prepare("SELECT status, error FROM runs WHERE id = ?").get(killed) as Record<
+        string,
+        string
+      >;
+      raw.close();
+      return r;
+    };
+    assertEquals(status().status, "running");
+    // a reader process: the leaderboard only opens the store and prints; the open marks the dead run
+    const { main } = await import("../../lib/cli/leaderboard.ts");
+    const log = console.log;
+    console.log = () => {};
+    try {
+      assertEquals(main(["--db", path, "--json"]), 0);
+    } finally {
+      console.log = log;
+    }
+    assertEquals(status().status, "failed");
+    assert(status().error.startsWith("stale: process"), status().error);
+    // and a plain open reports what it marked
+    const s = ResultsStore.open(path);
+    assertEquals(s.recovered, []);
     s.close();
   });
 });
