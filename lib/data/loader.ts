@@ -130,13 +130,17 @@ export class VideoLoader {
     };
   }
 
-  /** The batches of one epoch, `prefetch` batches prepared ahead. */
-  async *epoch(epoch: number): AsyncGenerator<Batch> {
+  /**
+   * The batches of one epoch, `prefetch` batches prepared ahead. `startBatch` skips the epoch's first
+   * batches without loading them: the order and every item's randomness depend only on (seed, epoch,
+   * index), so that position is all a run continued mid-epoch needs to see the same batches.
+   */
+  async *epoch(epoch: number, startBatch = 0): AsyncGenerator<Batch> {
     this.skipped = [];
     const order = this.order(epoch);
     const B = this.opts.batch;
     const chunks: number[][] = [];
-    for (let i = 0; i < order.length; i += B) {
+    for (let i = startBatch * B; i < order.length; i += B) {
       const chunk = order.slice(i, i + B);
       if (chunk.length < B && (this.opts.dropLast ?? this.opts.mode === "train")) break;
       chunks.push(chunk);

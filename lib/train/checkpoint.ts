@@ -1,7 +1,9 @@
 // vifi's own checkpoints: every tensor of the training state in one safetensors file (parameters by
 // their model names, AdamW moments under `optimizer.m.` / `optimizer.v.`), and everything else as
 // JSON in the safetensors metadata. Written to a temporary file and renamed, so a crash mid-write
-// leaves the previous checkpoint intact, never half a new one.
+// leaves the previous checkpoint intact, never half a new one. A checkpoint saved mid-epoch (Ctrl-C)
+// carries the loader position and any half-accumulated gradients (`grad.`), so a continued run takes
+// exactly the steps the unbroken run would have taken.
 
 import { readSafetensors, writeSafetensors } from "../io/safetensors.ts";
 import type { ClipConfig, PromptConfig } from "../models/config.ts";
@@ -19,12 +21,28 @@ export interface CheckpointMeta {
   library: string;
   runId?: string;
   experiment?: unknown;
+  /** the last complete epoch */
   epoch?: number;
   bestAccuracy?: number;
+  bestEpoch?: number;
+  /** where training stopped: the next batch is `batch` of `epoch` (absent: after epoch `epoch`) */
+  position?: TrainPosition;
   model: { config: ClipConfig; variant: Variant; precision: Precision; prompts?: PromptConfig };
   optimizer?: { step: number; lr: number; config: AdamWConfig };
   lossScale?: { scale: number; cleanSteps: number; skipped: number };
   savedAt: string;
+}
+
+export interface TrainPosition {
+  epoch: number;
+  /** loader batches of the epoch consumed */
+  batch: number;
+  /** training steps taken in the epoch (batches a skipped file shortened are not steps) */
+  iteration: number;
+  /** sum of the epoch's step losses so far, for its mean */
+  lossSum: number;
+  /** the learning rate of the next update */
+  lr: number;
 }
 
 export interface SaveOptions {
@@ -34,6 +52,10 @@ export interface SaveOptions {
   experiment?: unknown;
   epoch?: number;
   bestAccuracy?: number;
+  bestEpoch?: number;
+  position?: TrainPosition;
+  /** also save the trainable parameters' gradients (an accumulation window cut in half) */
+  gradients?: boolean;
 }
 
 type Stored = { dtype: "F32"; shape: number[]; data: Float32Array };
@@ -62,6 +84,17 @@ export async function saveCheckpoint(path: string, model: ViFiClip, opts: SaveOp
       });
     }
   }
+  if (opts.gradients && opts.optimizer) {
+    for (const p of opts.optimizer.params) {
+      if (!p.trainable) continue;
+      const g = p.gradBuffer();
+      tensors.set(`grad.${p.name}`, {
+        dtype: "F32",
+        shape: [...g.shape],
+        data: Float32Array.from(await g.read()),
+      });
+    }
+  }
   const meta: CheckpointMeta = {
     format: "vifi-checkpoint",
     library: LIBRARY_VERSION,
@@ -69,6 +102,8 @@ export async function saveCheckpoint(path: string, model: ViFiClip, opts: SaveOp
     experiment: opts.experiment,
     epoch: opts.epoch,
     bestAccuracy: opts.bestAccuracy,
+    bestEpoch: opts.bestEpoch,
+    position: opts.position,
     model: {
       config: model.config,
       variant: model.variant,
@@ -90,6 +125,8 @@ export interface Checkpoint {
   /** model tensors by name (conv1 flattened as the model stores it) */
   params: Map<string, Float32Array>;
   moments: Map<string, { m: Float32Array; v: Float32Array }>;
+  /** gradients of a half-accumulated window, by parameter name */
+  grads: Map<string, Float32Array>;
 }
 
 export async function readCheckpoint(path: string): Promise<Checkpoint> {
@@ -105,6 +142,7 @@ export async function readCheckpoint(path: string): Promise<Checkpoint> {
   }
   const params = new Map<string, Float32Array>();
   const moments = new Map<string, { m: Float32Array; v: Float32Array }>();
+  const grads = new Map<string, Float32Array>();
   for (const [name, t] of tensors) {
     if (!(t.data instanceof Float32Array)) {
       throw new Error(`vifi: ${path}: tensor ${name} is not floating point`);
@@ -114,11 +152,13 @@ export async function readCheckpoint(path: string): Promise<Checkpoint> {
       const entry = moments.get(opt[2]) ?? { m: new Float32Array(0), v: new Float32Array(0) };
       entry[opt[1] as "m" | "v"] = t.data;
       moments.set(opt[2], entry);
+    } else if (name.startsWith("grad.")) {
+      grads.set(name.slice(5), t.data);
     } else {
       params.set(name, t.data);
     }
   }
-  return { meta, params, moments };
+  return { meta, params, moments, grads };
 }
 
 /** Write values into the model's parameters (and their f16 copies); names not in the model are ignored. */
@@ -195,6 +235,18 @@ export async function resumeInto(
   if (opt && ck.meta.optimizer) {
     opt.restore(ck.meta.optimizer.step, ck.moments);
     opt.lr = ck.meta.optimizer.lr;
+  }
+  if (opt) {
+    for (const p of opt.params) {
+      const g = ck.grads.get(p.name);
+      if (!p.trainable) continue;
+      if (g && g.length !== p.value.size) {
+        throw new Error(
+          `vifi: checkpoint ${path}: grad.${p.name} has ${g.length} values, the model ${p.value.size}`,
+        );
+      }
+      if (g) p.value.rt.write(p.gradBuffer().buffer, g);
+    }
   }
   if (scaler && ck.meta.lossScale) {
     scaler.scale = ck.meta.lossScale.scale;

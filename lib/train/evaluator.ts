@@ -47,6 +47,8 @@ export async function evaluate(model: ViFiClip, loader: VideoLoader, opts: EvalO
         throw new Error(`vifi: a batch of ${VT} frames per video is not ${opts.views} views`);
       }
       const r = await scoreViews(model, batch.frames, B, opts.views, VT / opts.views, S, opts.tokens, C);
+      // scoreViews read its results, which checks; said here too, since no score may outlive an error
+      model.clip.rt.checkErrors();
       acc.add(r.scores, batch.labels);
       videos.push(r.video);
       labels.push(...batch.labels);

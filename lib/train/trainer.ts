@@ -2,7 +2,8 @@
 // variant trains, the warmup + cosine schedule by loader iteration, soft targets with label smoothing
 // and mixup/cutmix, gradient accumulation, validation every SAVE_FREQ epochs and at the end with
 // best/last checkpoints, then every evaluation of the experiment on the final weights. A compiled plan
-// replays each step; Ctrl-C (an aborted signal) finishes the step, saves, and returns "interrupted".
+// replays each step; Ctrl-C (an aborted signal) finishes the step, saves the position in the epoch,
+// and returns "interrupted". A GPU error fails the run before anything computed after it is stored.
 
 import { readLabelCsv } from "../data/labels.ts";
 import { checkLabels, readList } from "../data/lists.ts";
@@ -15,7 +16,9 @@ import type { ViFiClip } from "../models/vifi.ts";
 import { Rng } from "../selftest/rng.ts";
 import { Tensor } from "../tensor/tensor.ts";
 import type { TextTokenizer } from "../text/tokenizer.ts";
-import { initialiseFrom, resumeInto, saveCheckpoint } from "./checkpoint.ts";
+import { copyFileAtomic } from "../io/atomic-write.ts";
+import { initialiseFrom, resumeInto, saveCheckpoint, type TrainPosition } from "./checkpoint.ts";
+import { claimOutput, updateOwner } from "./output.ts";
 import { type EvalResult, evaluate } from "./evaluator.ts";
 import { LossScaler } from "./loss-scale.ts";
 import { blendBatch, smoothedTargets } from "./mixup.ts";
@@ -60,6 +63,8 @@ export interface TrainerOptions {
   signal?: AbortSignal;
   /** stop after this many loader iterations in all (benchmarks) */
   maxIterations?: number;
+  /** told the run id as soon as the store gave one (a second Ctrl-C marks it before exiting) */
+  onRun?: (runId: number) => void;
 }
 
 export interface EvalSummary {
@@ -114,6 +119,21 @@ export async function runExperiment(
   opts: TrainerOptions = {},
 ): Promise<RunSummary> {
   const rec = opts.recorder;
+  // Before the run exists: a folder another run owns, or one that cannot be written, is a usage error.
+  const resume = exp.train?.resume;
+  if (exp.train) {
+    const db = (rec as { path?: string } | undefined)?.path;
+    await claimOutput(
+      exp.output,
+      { experiment: exp.name, db },
+      resume?.mode === "continue" ? resume.path : undefined,
+    );
+  }
+  const owned = async (status: "done" | "failed" | "interrupted" | undefined, id?: number) => {
+    if (exp.train) {
+      await updateOwner(exp.output, { ...(status && { status }), ...(id !== undefined && { runId: id }) });
+    }
+  };
   const runId = rec?.startRun({
     experiment: exp.name,
     protocol: exp.protocol,
@@ -123,8 +143,10 @@ export async function runExperiment(
     device: deviceName(rt),
     commit: opts.commit,
   });
+  if (runId !== undefined) opts.onRun?.(runId);
   let model: ViFiClip | undefined;
   try {
+    if (runId !== undefined) await owned(undefined, runId);
     const loaded = await loadModel(rt, {
       weights: exp.model.weights,
       clipWeights: exp.model.clipWeights,
@@ -150,11 +172,13 @@ export async function runExperiment(
         videosPerSec: summary.timing.videosPerSec,
       },
     });
+    await owned(summary.status);
     return { ...summary, runId };
   } catch (e) {
     if (runId !== undefined) {
       rec?.finishRun(runId, { status: "failed", error: String(e instanceof Error ? e.message : e) });
     }
+    await owned("failed").catch(() => {});
     throw e;
   } finally {
     model?.dispose();
@@ -289,19 +313,26 @@ async function trainAndEvaluate(
       warmupEpochs: tr.warmupEpochs,
       itersPerEpoch: iters,
     });
-    let startEpoch = 0;
     let bestTop1 = -Infinity;
+    /** where a continued run picks up: the first batch it takes, with the epoch's state so far */
+    let start: TrainPosition = { epoch: 0, batch: 0, iteration: 0, lossSum: 0, lr: schedule.current };
     try {
       if (tr.resume?.mode === "continue") {
         const meta = await resumeInto(tr.resume.path, model, opt, scaler);
-        if (meta.epoch !== undefined) {
-          startEpoch = meta.epoch + 1;
-          bestTop1 = meta.bestAccuracy ?? -Infinity;
-          // the rate after the last update of the finished epoch, as the saved scheduler state holds it
+        if (meta.position) {
+          start = meta.position;
+        } else if (meta.epoch !== undefined) {
+          // a checkpoint saved at an epoch's end: the rate after that epoch's last update
           const lastUpdate = Math.floor(iters / A) * A - 1;
-          if (startEpoch > 0 && lastUpdate >= 0) schedule.afterUpdate(startEpoch - 1, lastUpdate);
+          if (lastUpdate >= 0) schedule.afterUpdate(meta.epoch, lastUpdate);
+          start = { epoch: meta.epoch + 1, batch: 0, iteration: 0, lossSum: 0, lr: schedule.current };
         }
-        log(`continuing ${tr.resume.path} at epoch ${startEpoch}`);
+        schedule.current = start.lr;
+        bestTop1 = meta.bestAccuracy ?? -Infinity;
+        if (meta.bestAccuracy !== undefined && meta.bestEpoch !== undefined) {
+          best = { epoch: meta.bestEpoch, top1: meta.bestAccuracy };
+        }
+        log(`continuing ${tr.resume.path} at epoch ${start.epoch}, batch ${start.batch} of ${iters}`);
       } else if (tr.resume) {
         const took = await initialiseFrom(tr.resume.path, model, {
           optimizer: opt,
@@ -324,22 +355,25 @@ async function trainAndEvaluate(
       };
       const trainStart = performance.now();
       let iterationsDone = 0;
-      const totalIters = (tr.epochs - startEpoch) * iters;
-      outer: for (let epoch = startEpoch; epoch < tr.epochs; epoch++) {
+      const totalIters = (tr.epochs - start.epoch) * iters - start.iteration;
+      outer: for (let epoch = start.epoch; epoch < tr.epochs; epoch++) {
         const epochStart = performance.now();
-        // Upstream zeroes gradients at each epoch start, dropping a trailing partial accumulation.
-        for (const p of opt.params) if (p.trainable) p.zeroGrad();
-        let idx = 0, lossSum = 0;
-        // One mixup/cutmix stream per epoch, so a resumed run draws what an unbroken one would.
-        const blendRng = new Rng(itemSeed(exp.seed, epoch, -2));
+        const from = epoch === start.epoch ? start : undefined;
+        // Upstream zeroes gradients at each epoch start, dropping a trailing partial accumulation; a
+        // run continued mid-epoch has the window's gradients from its checkpoint instead.
+        if (!from?.batch) { for (const p of opt.params) if (p.trainable) p.zeroGrad(); }
+        let idx = from?.iteration ?? 0, lossSum = from?.lossSum ?? 0, batchNo = from?.batch ?? 0;
         const rows: StepRow[] = [];
-        const it = loader.epoch(epoch)[Symbol.asyncIterator]();
+        const it = loader.epoch(epoch, batchNo)[Symbol.asyncIterator]();
         for (;;) {
           const w0 = performance.now();
           const next = await it.next();
           dataSeconds += (performance.now() - w0) / 1000;
           if (next.done) break;
           const batch = next.value;
+          // One mixup/cutmix stream per batch position, so a run continued anywhere draws what an
+          // unbroken one would.
+          const blendRng = new Rng(itemSeed(exp.seed, epoch, -2 - batchNo++));
           if (batch.shape[0] !== B) continue; // a skipped file shortened the batch; its plan is fixed-size
           const targets = smoothedTargets(batch.labels, C, tr.labelSmoothing);
           blendBatch(batch.frames, batch.shape, targets, {
@@ -363,6 +397,8 @@ async function trainAndEvaluate(
           }
           if (updates) schedule.afterUpdate(epoch, idx);
           const loss = await (steps.step ?? steps.gradients)!.loss();
+          // the read above checks too; this names the rule: nothing after a GPU error counts
+          rt.checkErrors();
           if (!Number.isFinite(loss) && !scaler) {
             throw new Error(`vifi: ${exp.name}: the loss became ${loss} at epoch ${epoch} iteration ${idx}`);
           }
@@ -396,9 +432,33 @@ async function trainAndEvaluate(
           rec.logSteps(runId, rows);
           rec.heartbeat(runId);
         }
+        const saveState = async (path: string, position?: TrainPosition) => {
+          // nothing computed after a GPU error may become a checkpoint
+          await rt.sync();
+          await saveCheckpoint(path, model, {
+            optimizer: opt,
+            scaler,
+            runId: runId?.toString(),
+            experiment: exp,
+            epoch: position ? (epoch > 0 ? epoch - 1 : undefined) : epoch,
+            bestAccuracy: Number.isFinite(bestTop1) ? bestTop1 : undefined,
+            bestEpoch: best?.epoch,
+            position,
+            gradients: position !== undefined && position.iteration % A !== 0,
+          });
+          checkpoints.push(path);
+        };
+        const lastPath = `${exp.output}/last.safetensors`;
+        if (status === "interrupted") {
+          // The epoch is not complete (even after its last batch: validation and its row are still to
+          // come), so it is saved as a position, not logged; `--continue` takes the next batch.
+          await saveState(lastPath, { epoch, batch: batchNo, iteration: idx, lossSum, lr: schedule.current });
+          rec?.addCheckpoint(runId!, { epoch, kind: "last", path: lastPath });
+          log(`interrupted at epoch ${epoch}, batch ${batchNo} of ${iters}: saved ${lastPath}`);
+          break outer;
+        }
         epochsRun++;
-        const stopping = status === "interrupted" ||
-          (opts.maxIterations !== undefined && iterationsDone >= opts.maxIterations);
+        const stopping = opts.maxIterations !== undefined && iterationsDone >= opts.maxIterations;
         const last = epoch === tr.epochs - 1 || stopping;
         const meanLoss = idx ? lossSum / idx : NaN;
         const row: EpochRow = {
@@ -406,21 +466,9 @@ async function trainAndEvaluate(
           trainLoss: meanLoss,
           seconds: (performance.now() - epochStart) / 1000,
         };
-        const saveState = async (path: string) => {
-          await Deno.mkdir(exp.output, { recursive: true });
-          await saveCheckpoint(path, model, {
-            optimizer: opt,
-            scaler,
-            runId: runId?.toString(),
-            experiment: exp,
-            epoch,
-            bestAccuracy: Number.isFinite(bestTop1) ? bestTop1 : undefined,
-          });
-          checkpoints.push(path);
-        };
         /** this epoch's checkpoint, when validation wrote one: `last` is then a copy, not a second save */
         let epochFile: string | undefined;
-        if (status !== "interrupted" && exp.evals.length && (epoch % tr.saveFreq === 0 || last)) {
+        if (exp.evals.length && (epoch % tr.saveFreq === 0 || last)) {
           const v = exp.evals[0];
           const r = await runEval(v, v.clips, v.crops);
           if (last) lastValidation = r;
@@ -442,22 +490,20 @@ async function trainAndEvaluate(
           rec?.addCheckpoint(runId!, { epoch, kind: "epoch", path, top1: r.top1 });
           if (improved) {
             const bestPath = `${exp.output}/best.safetensors`;
-            await Deno.copyFile(path, bestPath);
+            await copyFileAtomic(path, bestPath);
             rec?.addCheckpoint(runId!, { epoch, kind: "best", path: bestPath, top1: r.top1 });
           }
         } else {
           log(`epoch ${epoch}: loss ${meanLoss.toFixed(4)}`);
         }
-        if (status === "interrupted" || last) {
-          const lastPath = `${exp.output}/last.safetensors`;
+        if (last) {
           if (epochFile) {
-            await Deno.copyFile(epochFile, lastPath);
+            await copyFileAtomic(epochFile, lastPath);
             checkpoints.push(lastPath);
           } else {
             await saveState(lastPath);
           }
           rec?.addCheckpoint(runId!, { epoch, kind: "last", path: lastPath });
-          if (status === "interrupted") log(`interrupted: saved ${lastPath}`);
         }
         if (rec && runId !== undefined) rec.logEpoch(runId, row);
         if (stopping) break outer;
@@ -480,6 +526,7 @@ async function trainAndEvaluate(
       for (const v of views) {
         const reuse = i === 0 && v === views[0] ? lastValidation : undefined;
         const result = reuse ?? await runEval(e, v.clips, v.crops);
+        await rt.sync(); // a result computed after a GPU error is never stored
         const name = v === views[0] ? e.name : `${e.name}@${v.clips}x${v.crops}`;
         record(e, v.clips, v.crops, result, tr ? epochsRun - 1 : undefined, name);
         finals.push({ name, spec: e, views: v, result });

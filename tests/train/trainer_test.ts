@@ -1,6 +1,8 @@
-// The training loop on a small synthetic dataset: accumulation equals one larger batch, a resumed run
-// continues the loss curve bit for bit, Ctrl-C saves and marks the run interrupted, a failing file
-// marks it failed, and what the store receives adds up.
+// The training loop on a small synthetic dataset: accumulation equals one larger batch, a run
+// interrupted anywhere (mid-epoch, mid-accumulation) and continued equals an unbroken one bit for bit,
+// Ctrl-C saves and marks the run interrupted, a failing file or a GPU error marks it failed and stores no
+// result, a finished run's folder is not written over, an unwritable folder fails before the first
+// step, and what the store receives adds up.
 
 import { assert, assertEquals } from "../data/assert.ts";
 import { generateSynthetic } from "../../lib/data/synthetic.ts";
@@ -16,6 +18,8 @@ import { Tensor } from "../../lib/tensor/tensor.ts";
 import { AdamW } from "../../lib/train/optimizer.ts";
 import { CompiledStep } from "../../lib/train/step.ts";
 import { runExperiment } from "../../lib/train/trainer.ts";
+import { readCheckpoint } from "../../lib/train/checkpoint.ts";
+import { outputInUse } from "../../lib/train/output.ts";
 
 const seed = sessionSeed();
 console.log(`trainer tests seed ${seed} (VIFI_SEED=${seed} to replay)`);
@@ -177,34 +181,150 @@ Deno.test("train → store: runs, steps, epochs, evals with per-class results, c
   assert(kinds.includes("epoch@0") && kinds.includes("epoch@2") && kinds.includes("last@2"), kinds.join());
   for (const c of run.checkpoints) assert((await Deno.stat(c.path)).isFile, c.path);
   assertEquals(store.embeddings(base.id)!.n, base.count);
+  // every checkpoint the store lists is a complete one
+  for (const c of run.checkpoints) assert((await readCheckpoint(c.path)).params.size > 0, c.path);
+
+  // A second run into the same folder would write over the files these rows point at: refused, before
+  // it has a run, naming the folder and its run; continuing from that folder is allowed.
+  const out = `${dir}/runs/full`;
+  const lastBytes = await Deno.readFile(`${out}/last.safetensors`);
+  const again = await resolved(experiment("again"));
+  again.output = out;
+  let err = "";
+  try {
+    await runExperiment(rt, again, { recorder: store });
+  } catch (e) {
+    err = String(e instanceof Error ? e.message : e);
+  }
+  assert(
+    err.includes(out) && err.includes(`run ${r.runId} (full, done`) && err.includes("--output") &&
+      err.includes(`--resume ${out}/last.safetensors --continue`) && !err.includes("\n"),
+    err,
+  );
+  assertEquals(store.listRuns({ experiment: "again" }).length, 0);
+  assertEquals(await Deno.readFile(`${out}/last.safetensors`), lastBytes);
+  assertEquals(await outputInUse(out, `${out}/last.safetensors`), undefined);
+  assert(await outputInUse(out, `${dir}/runs/elsewhere/last.safetensors`), "another run's checkpoint");
   store.close();
 });
 
-Deno.test("resume (continue) continues the loss curve bit for bit; Ctrl-C saves and says interrupted", async () => {
+Deno.test("an output folder that cannot be written fails before the first step, in one line", async () => {
   const rt = await getRuntime();
-  const straight = await runExperiment(rt, await resolved(experiment("straight", { saveFreq: 5 })));
+  // root writes through permission bits, so it gets a folder on a read-only file system instead
+  const ro = Deno.uid() === 0 ? "/proc" : await Deno.makeTempDir({ prefix: "vifi-ro-" });
+  if (ro !== "/proc") await Deno.chmod(ro, 0o555);
   const store = ResultsStore.open(`${dir}/results.db`);
-  const abort = new AbortController();
-  let steps = 0;
-  const first = await runExperiment(rt, await resolved(experiment("interrupted", { saveFreq: 5 })), {
-    recorder: store,
-    signal: abort.signal,
-    onProgress: (e) => {
-      // stop at the end of the first epoch: the step in flight finishes, then the run saves
-      if (++steps === e.iterations) abort.abort();
-    },
-  });
-  assertEquals(first.status, "interrupted");
-  assertEquals(store.getRun(first.runId!)!.status, "interrupted");
-  const last = `${dir}/runs/interrupted/last.safetensors`;
-  assert(first.checkpoints.includes(last), first.checkpoints.join());
-  const resumed = await runExperiment(
+  const e = await resolved(experiment("readonly", { epochs: 1 }));
+  e.output = ro;
+  let steps = 0, err = "";
+  try {
+    await runExperiment(rt, e, { recorder: store, onProgress: () => steps++ });
+  } catch (x) {
+    err = String(x instanceof Error ? x.message : x);
+  }
+  assert(err.includes(`output folder ${ro} is not writable`) && !err.includes("\n"), err);
+  assertEquals(steps, 0);
+  assertEquals(store.listRuns({ experiment: "readonly" }).length, 0);
+  store.close();
+});
+
+Deno.test("interrupted at an epoch's end, then mid-epoch inside an accumulation window, and continued: losses and parameters equal an unbroken run's bit for bit", async () => {
+  const rt = await getRuntime();
+  const over = { saveFreq: 5, accumulation: 2 };
+  const straight = await runExperiment(rt, await resolved(experiment("straight", over)));
+  const store = ResultsStore.open(`${dir}/results.db`);
+  /** run `name`, continuing from `from`, and Ctrl-C after `stopAt` steps of it */
+  const part = async (name: string, stopAt: number, from?: string) => {
+    const abort = new AbortController();
+    let steps = 0;
+    const e = experiment(name, {
+      ...over,
+      ...(from && { resume: { path: from, mode: "continue" as const } }),
+    });
+    const r = await runExperiment(rt, await resolved(e), {
+      recorder: store,
+      signal: abort.signal,
+      onProgress: () => {
+        // the step in flight finishes, then the run saves where it is
+        if (++steps === stopAt) abort.abort();
+      },
+    });
+    assertEquals(r.status, "interrupted");
+    assertEquals(store.getRun(r.runId!)!.status, "interrupted");
+    const last = `${dir}/runs/${name}/last.safetensors`;
+    assert(r.checkpoints.includes(last), r.checkpoints.join());
+    return { r, last, meta: (await readCheckpoint(last)).meta };
+  };
+  const iters = straight.losses.length / 3;
+  assert(iters >= 3 && iters % 2 === 1, `the test wants an odd number of batches per epoch, got ${iters}`);
+  // after the last batch of epoch 0: the epoch is not complete until it is validated and logged
+  const a = await part("interrupted", iters);
+  assertEquals(a.meta.position?.epoch, 0);
+  assertEquals(a.meta.position?.batch, iters);
+  assertEquals(store.getRun(a.r.runId!)!.epochs.length, 0);
+  // one batch into epoch 1, half an accumulation window: its gradients travel in the checkpoint
+  const b = await part("interrupted-again", 1, a.last);
+  assertEquals(b.meta.position?.epoch, 1);
+  assertEquals(b.meta.position?.batch, 1);
+  assertEquals(b.meta.epoch, 0);
+  assert((await readCheckpoint(b.last)).grads.size > 0, "no gradients for the half window");
+  assertEquals(store.getRun(b.r.runId!)!.epochs.map((e) => e.epoch), [0]);
+  const c = await runExperiment(
     rt,
-    await resolved(experiment("resumed", { saveFreq: 5, resume: { path: last, mode: "continue" } })),
+    await resolved(experiment("resumed", { ...over, resume: { path: b.last, mode: "continue" } })),
+    { recorder: store },
   );
-  assertEquals(resumed.status, "done");
-  const curve = [...first.losses, ...resumed.losses];
-  assertEquals(curve, straight.losses);
+  assertEquals(c.status, "done");
+  assertEquals([...a.r.losses, ...b.r.losses, ...c.losses], straight.losses);
+  const want = await readCheckpoint(`${dir}/runs/straight/last.safetensors`);
+  const got = await readCheckpoint(`${dir}/runs/resumed/last.safetensors`);
+  assertEquals(want.meta.optimizer?.step, got.meta.optimizer?.step);
+  for (const [name, v] of want.params) assertEquals(got.params.get(name), v, name);
+  for (const [name, { m, v }] of want.moments) {
+    assertEquals(got.moments.get(name)?.m, m, `moment m of ${name}`);
+    assertEquals(got.moments.get(name)?.v, v, `moment v of ${name}`);
+  }
+  assertEquals(c.evals.map((e) => e.result.top1), straight.evals.map((e) => e.result.top1));
+  store.close();
+});
+
+Deno.test("a GPU error during training fails the run with the error, and stores no result and no checkpoint", async () => {
+  const rt = await getRuntime();
+  const store = ResultsStore.open(`${dir}/results.db`);
+  const module = rt.device.createShaderModule({
+    code: `@group(0) @binding(0) var<storage, read_write> a: array<f32>;
+      @compute @workgroup_size(1) fn main() { a[0] = 1.0; }`,
+  });
+  const pipeline = rt.device.createComputePipeline({
+    layout: "auto",
+    compute: { module, entryPoint: "main" },
+  });
+  // a buffer without STORAGE usage: WebGPU skips the dispatch and reports it later
+  const bad = rt.device.createBuffer({ size: 256, usage: GPUBufferUsage.COPY_DST });
+  const e = await resolved(experiment("gpu-error", { epochs: 1, saveFreq: 1 }));
+  let steps = 0, err = "";
+  try {
+    await runExperiment(rt, e, {
+      recorder: store,
+      // after the epoch's last step: what comes next is its validation, checkpoint and best copy
+      onProgress: (p) => {
+        if (++steps === p.iterations) rt.dispatch(pipeline, [bad], [1], { label: "test.invalid-dispatch" });
+      },
+    });
+  } catch (x) {
+    err = String(x instanceof Error ? x.message : x);
+  } finally {
+    bad.destroy();
+  }
+  assert(err.includes("GPU error") && err.includes("test.invalid-dispatch"), err);
+  const [run] = store.listRuns({ experiment: "gpu-error" });
+  const detail = store.getRun(run.id)!;
+  assertEquals(detail.status, "failed");
+  assert(detail.error?.includes("test.invalid-dispatch"), String(detail.error));
+  assertEquals(detail.evals, []);
+  assertEquals(detail.checkpoints, []);
+  assertEquals(detail.epochs, []);
+  assertEquals(store.results().filter((r) => r.runId === run.id), []);
   store.close();
 });
 
