@@ -246,13 +246,15 @@ export async function main(args: string[]): Promise<number> {
   }
 }
 
-/** Usage errors exit 2 with the usage text; anything else that names a file exits 1. */
+/** Usage errors exit 2 with the usage text; anything else (a file, a GPU error) exits 1 with one line. */
 export function reportError(e: unknown, usage = USAGE): number {
   if (e instanceof UsageError || (e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
     console.error(`error: ${(e as Error).message}\n${usage}`);
     return 2;
   }
-  console.error(`error: ${(e instanceof Error ? e.message : String(e)).replace(/^vifi: /, "")}`);
+  // one line whatever the source (a GpuError, a decoder's log, a parser's message): no stack trace
+  const msg = (e instanceof Error ? e.message : String(e)).replace(/^vifi: /, "").replace(/\s*\n\s*/g, " ");
+  console.error(`error: ${msg}`);
   return 1;
 }
 
