@@ -12,6 +12,8 @@ import { currentCommit, defaultResultsPath, ResultsStore } from "../results/stor
 import { runExperiment } from "../train/trainer.ts";
 import { intArg, reportError, UsageError } from "./predict.ts";
 import { formatDuration, trainProgress } from "./progress.ts";
+import { markInterrupted, onInterrupts } from "./train.ts";
+import { outputInUse } from "../train/output.ts";
 
 const USAGE = `usage:
   deno task demo [--dir DIR] [--epochs N] [--clips-per-class N] [--db FILE] [--json]
@@ -51,20 +53,29 @@ export async function main(args: string[]): Promise<number> {
     // The experiment file reads its data folder from the environment when it is imported.
     Deno.env.set("VIFI_SYNTHETIC_DIR", `${dir}/data`);
     const file = fileURLToPath(new URL("../../experiments/synthetic.exp.ts", import.meta.url));
-    const [exp] = await loadExperiments(file, { overrides: { output: `${dir}/train` } });
+    // Each demo run trains into a folder of its own: an earlier run's checkpoints stay what its rows say.
+    const output = await freeFolder(`${dir}/train`);
+    const [exp] = await loadExperiments(file, { overrides: { output } });
     if (f.epochs !== undefined) exp.train!.epochs = intArg(f.epochs, "epochs", 1, 1);
 
     const store = ResultsStore.open(f.db ?? defaultResultsPath());
+    let current: number | undefined;
+    const interrupts = onInterrupts(() => markInterrupted(store, current));
     try {
-      store.recoverStale();
       const rt = await getRuntime();
       const r = await runExperiment(rt, exp, {
         recorder: store,
         commit: currentCommit(),
         log: (s) => progress.line(s),
         onProgress: (e) => progress.update(e),
+        signal: interrupts.signal,
+        onRun: (id) => current = id,
       });
       progress.done();
+      if (r.status === "interrupted") {
+        console.error(`run ${r.runId} interrupted; its last checkpoint is in ${output}`);
+        return interrupts.exitCode();
+      }
       const chance = 100 / data.baseClasses.length;
       const rows = leaderboard(store, { protocol: "base-to-novel" }).filter((row) =>
         row.dataset === "synthetic"
@@ -88,10 +99,19 @@ export async function main(args: string[]): Promise<number> {
       }
       return 0;
     } finally {
+      interrupts.dispose();
       store.close();
     }
   } catch (e) {
     return reportError(e, USAGE);
+  }
+}
+
+/** `base`, or `base-2`, `base-3`, … : the first that no run owns. */
+async function freeFolder(base: string): Promise<string> {
+  for (let i = 1;; i++) {
+    const dir = i === 1 ? base : `${base}-${i}`;
+    if (!(await outputInUse(dir))) return dir;
   }
 }
 

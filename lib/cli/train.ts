@@ -1,7 +1,8 @@
 // `deno task train EXPERIMENT` and `deno task eval EXPERIMENT`: an `.exp.ts` file (one experiment or a
 // sweep) or an upstream YAML config, resolved, checked, run, and stored in the results database. The
 // upstream's flags keep their meaning (`--opts KEY VALUE …`, `--output`, `--resume`, `--only-test`,
-// `--batch-size`, `--accumulation-steps`). Exit codes: 0 done, 1 failed, 2 usage, 130 interrupted.
+// `--batch-size`, `--accumulation-steps`). Exit codes: 0 done, 1 failed, 2 usage, 130 interrupted by
+// Ctrl-C (SIGINT), 143 by SIGTERM (128 + the signal, as a shell reports it).
 
 import { resolve as resolvePath } from "node:path";
 import { parseArgs } from "node:util";
@@ -60,6 +61,60 @@ async function checkLists(exp: ResolvedExperiment): Promise<boolean> {
     ok &&= r.missingCount === 0;
   }
   return ok;
+}
+
+export interface Interrupts {
+  signal: AbortSignal;
+  /** 130 after SIGINT, 143 after SIGTERM (the first signal that came) */
+  exitCode(): number;
+  dispose(): void;
+}
+
+/**
+ * Ctrl-C and SIGTERM alike: the first asks the trainer to finish the step and save; a second one
+ * leaves at once, after `beforeExit` (which marks the run interrupted, synchronously, so no row is
+ * left "running").
+ */
+export function onInterrupts(beforeExit: () => void): Interrupts {
+  const abort = new AbortController();
+  let first: Deno.Signal | undefined;
+  const code = (s: Deno.Signal | undefined) => (s === "SIGTERM" ? 143 : 130);
+  const listeners: [Deno.Signal, () => void][] = [];
+  for (const sig of ["SIGINT", "SIGTERM"] as const) {
+    const h = () => {
+      if (first) {
+        try {
+          beforeExit();
+        } finally {
+          Deno.exit(code(first));
+        }
+      }
+      first = sig;
+      console.error(`\n${sig}: finishing the step and saving (again to quit now)`);
+      abort.abort();
+    };
+    try {
+      Deno.addSignalListener(sig, h);
+      listeners.push([sig, h]);
+    } catch {
+      // SIGTERM cannot be listened for on Windows
+    }
+  }
+  return {
+    signal: abort.signal,
+    exitCode: () => code(first),
+    dispose: () => listeners.forEach(([sig, h]) => Deno.removeSignalListener(sig, h)),
+  };
+}
+
+/** What a second signal does before exiting: the run in progress is marked interrupted now. */
+export function markInterrupted(store: ResultsStore | undefined, runId: number | undefined): void {
+  if (!store || runId === undefined) return;
+  try {
+    store.finishRun(runId, { status: "interrupted", error: "stopped by a second signal before saving" });
+  } catch {
+    // the store may be mid-transaction or gone; the next command that opens it marks the run failed
+  }
 }
 
 function summaryJson(exp: ResolvedExperiment, r: RunSummary): Record<string, unknown> {
@@ -161,26 +216,19 @@ export async function main(args: string[], mode: "train" | "eval" = "train"): Pr
     }
 
     const store = f["no-store"] ? undefined : ResultsStore.open(f.db ?? defaultResultsPath());
-    const recovered = store?.recoverStale() ?? [];
+    const recovered = store?.recovered ?? [];
     if (recovered.length) {
       console.error(`marked ${recovered.length} abandoned run(s) failed: ${recovered.join(", ")}`);
     }
-    const abort = new AbortController();
-    let interrupts = 0;
-    const onInt = () => {
-      // First Ctrl-C: finish the step and save; a second one leaves at once.
-      if (++interrupts > 1) Deno.exit(130);
-      console.error("\ninterrupt: finishing the step and saving (Ctrl-C again to quit now)");
-      abort.abort();
-    };
-    Deno.addSignalListener("SIGINT", onInt);
+    let current: number | undefined;
+    const interrupts = onInterrupts(() => markInterrupted(store, current));
     const rt = await getRuntime();
     const commit = currentCommit();
     const results: Record<string, unknown>[] = [];
     let status = 0;
     try {
       for (const exp of exps) {
-        if (abort.signal.aborted) break;
+        if (interrupts.signal.aborted) break;
         const progress = trainProgress();
         progress.line(
           `${exp.name}: ${exp.train ? `training ${exp.train.epochs} epochs` : "evaluating"} → ${exp.output}`,
@@ -190,7 +238,8 @@ export async function main(args: string[], mode: "train" | "eval" = "train"): Pr
           commit,
           log: (s) => progress.line(`${exp.name}: ${s}`),
           onProgress: (e) => progress.update(e),
-          signal: abort.signal,
+          signal: interrupts.signal,
+          onRun: (id) => current = id,
         });
         progress.done();
         console.error(
@@ -198,10 +247,10 @@ export async function main(args: string[], mode: "train" | "eval" = "train"): Pr
             (r.runId !== undefined ? ` (run ${r.runId} in ${store!.path})` : ""),
         );
         results.push(summaryJson(exp, r));
-        if (r.status === "interrupted") status = 130;
+        if (r.status === "interrupted") status = interrupts.exitCode();
       }
     } finally {
-      Deno.removeSignalListener("SIGINT", onInt);
+      interrupts.dispose();
       store?.close();
     }
     if (f.json) console.log(JSON.stringify(results.length === 1 ? results[0] : results, null, 2));

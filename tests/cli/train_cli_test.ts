@@ -1,5 +1,6 @@
 // The train / eval / demo commands as processes: --dry-run JSON, --check-data, the demo end to end on a
-// small synthetic set with the results store and leaderboard, Ctrl-C during training, usage errors.
+// small synthetic set with the results store and leaderboard, Ctrl-C, SIGTERM and a second signal
+// during training, a folder another run owns, usage errors.
 
 import { expect, runCli } from "./fixture.ts";
 
@@ -75,9 +76,9 @@ Deno.test("train --dry-run prints the resolved experiment; --check-data names mi
   }
 });
 
-Deno.test("train: Ctrl-C finishes the step, saves last.safetensors, marks the run interrupted, exits 130", async () => {
+/** `train` as a process into `out`; once steps run, `signals` are sent one after another, each once the last was heard. */
+async function trainAndSignal(out: string, signals: Deno.Signal[]): Promise<{ code: number; err: string }> {
   Deno.env.set("VIFI_SYNTHETIC_DIR", `${dir}/demo/data`);
-  const out = `${dir}/interrupted`;
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
@@ -101,7 +102,15 @@ Deno.test("train: Ctrl-C finishes the step, saves last.safetensors, marks the ru
     if (done) break;
     err += dec.decode(value);
   }
-  child.kill("SIGINT");
+  for (const [i, s] of signals.entries()) {
+    child.kill(s);
+    // the next signal once this one is heard, so they arrive in order
+    while (i < signals.length - 1 && !err.includes(`${s}: finishing`)) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      err += dec.decode(value);
+    }
+  }
   const rest = (async () => {
     for (;;) {
       const { value, done } = await reader.read();
@@ -112,15 +121,48 @@ Deno.test("train: Ctrl-C finishes the step, saves last.safetensors, marks the ru
   const status = await child.status;
   await rest;
   await child.stdout.cancel();
-  expect(status.code === 130, `exit ${status.code}: ${err}`);
+  return { code: status.code, err };
+}
+
+/** the status of the newest run of the demo experiment, read without the store's own recovery */
+async function newestStatus(): Promise<string> {
+  const { ResultsStore } = await import("../../lib/results/store.ts");
+  const store = ResultsStore.open(db, { recover: false });
+  const [run] = store.listRuns({ experiment: "synthetic-b2n", limit: 1 });
+  store.close();
+  return run.status;
+}
+
+Deno.test("train: Ctrl-C finishes the step, saves last.safetensors, marks the run interrupted, exits 130", async () => {
+  const out = `${dir}/interrupted`;
+  const r = await trainAndSignal(out, ["SIGINT"]);
+  expect(r.code === 130, `exit ${r.code}: ${r.err}`);
   expect((await Deno.stat(`${out}/last.safetensors`)).isFile, "no last checkpoint");
   const lb = await runCli("leaderboard", "--db", db, "--json");
   expect(lb.code === 0, lb.err);
-  const { ResultsStore } = await import("../../lib/results/store.ts");
-  const store = ResultsStore.open(db);
-  const runs = store.listRuns({ experiment: "synthetic-b2n" });
-  store.close();
-  expect(runs.some((r) => r.status === "interrupted"), JSON.stringify(runs.map((r) => r.status)));
+  expect((await newestStatus()) === "interrupted", await newestStatus());
+  // a new run into that folder would write over the interrupted run's checkpoints: one line, exit 1
+  const again = await runCli("train", exp, "--output", out, "--db", db);
+  const lines = again.err.trim().split("\n");
+  const line = lines.at(-1)!;
+  expect(again.code === 1, `exit ${again.code}: ${again.err}`);
+  // the error is the last line, after the one saying what was about to start; no stack trace
+  expect(lines.length <= 2 && line.startsWith("error: the output folder "), again.err);
+  expect(line.includes(out) && line.includes("--resume") && line.includes("--continue"), line);
+});
+
+Deno.test("train: SIGTERM behaves as Ctrl-C (saves, marks interrupted) and exits 143", async () => {
+  const out = `${dir}/terminated`;
+  const r = await trainAndSignal(out, ["SIGTERM"]);
+  expect(r.code === 143, `exit ${r.code}: ${r.err}`);
+  expect((await Deno.stat(`${out}/last.safetensors`)).isFile, "no last checkpoint");
+  expect((await newestStatus()) === "interrupted", await newestStatus());
+});
+
+Deno.test("train: a second signal quits at once and still leaves the run marked interrupted, not running", async () => {
+  const r = await trainAndSignal(`${dir}/twice`, ["SIGINT", "SIGINT"]);
+  expect(r.code === 130, `exit ${r.code}: ${r.err}`);
+  expect((await newestStatus()) === "interrupted", await newestStatus());
 });
 
 Deno.test("train / eval: usage errors exit 2 and say why", async () => {
