@@ -2,39 +2,52 @@
 // The dashboard's "try a checkpoint" page: `deno task predict` behind a plain HTML form. It works without
 // JavaScript (a multipart POST back to the same URL, so it can be mounted under any path), runs exactly
 // lib/cli/predict.ts's `predict` on the upload, and shows the top-5 and the frames the model saw.
+// The weights are a finished run's checkpoint or a file in the --weights-dir folder, nothing else: the
+// form must not become a way to read the server's files. Predictions run in a worker (predict-queue.ts)
+// behind a bounded admission count, so the other pages stay responsive and a burst of uploads gets 503s.
 // Every user-supplied string reaches the page as Preact text or attribute values, which are escaped.
 
 import { Hono } from "npm:hono@4.13.19";
 import { bodyLimit } from "npm:hono@4.13.19/body-limit";
 import { renderToString } from "npm:preact-render-to-string@6.8.2";
 import type { ComponentChildren, VNode } from "npm:preact@11.2.0";
-import { Buffer } from "node:buffer";
-import { extname } from "node:path";
+import { extname, isAbsolute, join, resolve, sep } from "node:path";
+import type { PredictResult } from "../lib/cli/predict.ts";
 import type { ResultsStore } from "../lib/results/store.ts";
-import { getRuntime, type Runtime } from "../lib/gpu/runtime.ts";
-import { predict, type PredictResult } from "../lib/cli/predict.ts";
-import { decodeFrames, openVideo, VideoError } from "../lib/video/decode.ts";
-import { encodePng } from "../lib/video/png.ts";
-import { resizeBilinear } from "../lib/video/transforms.ts";
-import { sampleForMode } from "../lib/video/sampling.ts";
-import { Rng } from "../lib/selftest/rng.ts";
+import type { Thumbnail } from "./predict-job.ts";
+import { PredictQueue } from "./predict-queue.ts";
+
+export { thumbnailsOf } from "./predict-job.ts";
+export type { Thumbnail } from "./predict-job.ts";
 
 /** The largest video the form accepts. */
 export const MAX_UPLOAD_BYTES = 200_000_000;
-const MAX_THUMBNAILS = 32;
-const THUMB_SIDE = 112;
+/** Predictions admitted at once (running, waiting, or still uploading) before the form answers 503. */
+export const MAX_QUEUE = 4;
+/** The form lists this many of the newest checkpoints; an older one can still be typed in. */
+export const MAX_CHOICES = 500;
 
 export interface PredictRoutesOptions {
   store: ResultsStore;
   /**
-   * Acquires the GPU before a prediction, so that a machine without an adapter gets a clear 503 page
-   * instead of a failure half-way; default getRuntime() (predict itself always uses that shared runtime).
+   * A folder whose files the form may name as weights, besides the results store's checkpoints
+   * (`deno task dashboard --weights-dir DIR`). Nothing else on the machine can be opened.
    */
-  runtime?: () => Promise<Runtime>;
+  weightsDir?: string;
   /** default MAX_UPLOAD_BYTES; lower in tests */
   maxUploadBytes?: number;
+  /** default MAX_QUEUE */
+  maxQueue?: number;
+  /** the worker module that runs predictions; tests substitute a stand-in */
+  workerUrl?: URL;
   /** wraps a page's body; default a bare HTML document */
   layout?: (title: string, body: VNode) => VNode;
+}
+
+export interface PredictRoutes {
+  app: Hono;
+  /** stops the prediction worker; predictions in flight answer with an error */
+  close(): void;
 }
 
 export interface CheckpointChoice {
@@ -56,32 +69,9 @@ export interface FormValues {
   template?: string;
 }
 
-export interface Thumbnail {
-  /** the frame's index in the video */
-  index: number;
-  /** data:image/png;base64,… */
-  src: string;
-  width: number;
-  height: number;
-}
-
-/** Every checkpoint of every finished ("done") run, newest run first. */
-export function checkpointChoices(store: ResultsStore): CheckpointChoice[] {
-  const out: CheckpointChoice[] = [];
-  for (const r of store.listRuns({ status: "done" })) {
-    const run = store.getRun(r.id);
-    for (const c of run?.checkpoints ?? []) {
-      out.push({
-        path: c.path,
-        runId: r.id,
-        experiment: r.experiment,
-        kind: c.kind,
-        epoch: c.epoch,
-        top1: c.top1 ?? null,
-      });
-    }
-  }
-  return out;
+/** The checkpoints of finished ("done") runs, newest run first: one query, at most `limit` rows. */
+export function checkpointChoices(store: ResultsStore, limit = MAX_CHOICES): CheckpointChoice[] {
+  return store.doneCheckpoints({ limit });
 }
 
 export function Document({ title, children }: { title: string; children: ComponentChildren }): VNode {
@@ -97,9 +87,16 @@ export function Document({ title, children }: { title: string; children: Compone
   );
 }
 
+/** The `--weights-dir` folder and its files, when the dashboard was given one. */
+export interface WeightsFolder {
+  dir: string;
+  files: string[];
+}
+
 export function PredictForm(
-  { checkpoints, values = {}, maxUploadBytes = MAX_UPLOAD_BYTES }: {
+  { checkpoints, folder, values = {}, maxUploadBytes = MAX_UPLOAD_BYTES }: {
     checkpoints: CheckpointChoice[];
+    folder?: WeightsFolder;
     values?: FormValues;
     maxUploadBytes?: number;
   },
@@ -117,15 +114,27 @@ export function PredictForm(
                 {c.top1 === null ? "" : ` · top-1 ${c.top1.toFixed(1)} %`} · {c.path}
               </option>
             ))}
+            {folder?.files.map((f) => (
+              <option key={f} value={f} selected={values.checkpoint === f}>{f}</option>
+            ))}
           </select>
         </label>
       </p>
       <p>
         <label>
-          or a weights file on the server{" "}
+          or the path of a stored checkpoint
+          {folder ? ` or of a file in the weights folder ${folder.dir}` : ""}{" "}
           <input type="text" name="checkpointPath" size={60} value={values.checkpointPath ?? ""} />
         </label>
       </p>
+      {checkpoints.length >= MAX_CHOICES && (
+        <p class="muted">The newest {MAX_CHOICES} checkpoints are listed; type the path of an older one.</p>
+      )}
+      {!folder && (
+        <p class="muted">
+          Other weights files can be offered with <code>deno task dashboard --weights-dir DIR</code>.
+        </p>
+      )}
       <p>
         <label>
           Video (at most {Math.round(maxUploadBytes / 1e6)} MB){" "}
@@ -234,6 +243,7 @@ export function ErrorView({ message }: { message: string }): VNode {
 export function PredictPage(
   props: {
     checkpoints: CheckpointChoice[];
+    folder?: WeightsFolder;
     values?: FormValues;
     error?: string;
     result?: { result: PredictResult; thumbnails: Thumbnail[]; video: string; checkpoint: string };
@@ -247,6 +257,7 @@ export function PredictPage(
       {props.result && <PredictResultView {...props.result} />}
       <PredictForm
         checkpoints={props.checkpoints}
+        folder={props.folder}
         values={props.values}
         maxUploadBytes={props.maxUploadBytes}
       />
@@ -254,86 +265,141 @@ export function PredictPage(
   );
 }
 
-/** The sampled frames of `video` (the indices prepareVideo takes with the same seed) as small PNGs. */
-export async function thumbnailsOf(
-  bytes: Uint8Array,
-  fileName: string,
-  frames: number,
-  clips: number,
-  seed = 0,
-): Promise<Thumbnail[]> {
-  const info = await openVideo(bytes, fileName);
-  const idx = sampleForMode("test", info.frameCount, frames, clips, new Rng(seed));
-  const unique = [...new Set(idx)].sort((a, b) => a - b).slice(0, MAX_THUMBNAILS);
-  const decoded = await decodeFrames(bytes, fileName, unique, info);
-  const out: Thumbnail[] = [];
-  for (let k = 0; k < unique.length; k++) {
-    const f = decoded[k];
-    const scale = Math.min(1, THUMB_SIDE / Math.max(f.width, f.height));
-    const w = Math.max(1, Math.round(f.width * scale)), h = Math.max(1, Math.round(f.height * scale));
-    const small = scale < 1 ? resizeBilinear(f, w, h) : f;
-    const png = await encodePng(small.width, small.height, small.data);
-    out.push({
-      index: unique[k],
-      src: `data:image/png;base64,${Buffer.from(png).toString("base64")}`,
-      width: small.width,
-      height: small.height,
-    });
-  }
-  return out;
-}
-
 class InputError extends Error {}
+
+/** A weights path the form may not open: 403, and nothing at that path is touched. */
+class ForbiddenError extends Error {}
 
 function intField(v: string | undefined, name: string, def: number, min: number, max: number): number {
   if (v === undefined || v.trim() === "") return def;
   const x = Number(v);
-  if (!Number.isInteger(x) || x < min || x > max) {
+  if (!/^\s*[0-9]+\s*$/.test(v) || !Number.isInteger(x) || x < min || x > max) {
     throw new InputError(`${name} must be an integer from ${min} to ${max}, got "${v}"`);
   }
   return x;
-}
-
-async function isFile(path: string): Promise<boolean> {
-  try {
-    return (await Deno.stat(path)).isFile;
-  } catch {
-    return false;
-  }
 }
 
 function text(v: FormDataEntryValue | null): string | undefined {
   return typeof v === "string" ? v : undefined;
 }
 
-export function predictRoutes(opts: PredictRoutesOptions): Hono {
+function inside(root: string, path: string): boolean {
+  return path.startsWith(root.endsWith(sep) ? root : root + sep);
+}
+
+/**
+ * The file the form's weights field may open: a checkpoint of a finished run exactly as the store
+ * records it, or a regular file inside `weightsDir` (named relative to it or by a path inside it) whose
+ * real path, symbolic links followed, is still inside. Anything else is refused before it is opened.
+ */
+export async function allowedWeights(
+  store: ResultsStore,
+  weightsDir: string | undefined,
+  asked: string,
+): Promise<string> {
+  if (store.doneCheckpoints({ path: asked, limit: 1 }).length) return asked;
+  const refuse = () =>
+    new ForbiddenError(
+      `checkpoint "${asked}" is not one of the results store's checkpoints (of finished runs)` +
+        (weightsDir === undefined
+          ? "; to offer other files, start the dashboard with --weights-dir DIR"
+          : ` nor a file in the weights folder ${weightsDir}`),
+    );
+  if (weightsDir === undefined || asked.includes("\0")) throw refuse();
+  const given = resolve(weightsDir);
+  let root: string;
+  try {
+    root = await Deno.realPath(given);
+  } catch (e) {
+    throw new Error(`the weights folder ${weightsDir} cannot be read: ${(e as Error).message}`);
+  }
+  const lexical = isAbsolute(asked) ? resolve(asked) : resolve(join(root, asked));
+  // first by name alone (no file system access for ../ or a path elsewhere), then by real path
+  if (!inside(root, lexical) && !inside(given, lexical)) throw refuse();
+  let real: string;
+  try {
+    real = await Deno.realPath(lexical);
+  } catch {
+    throw new InputError(`there is no file "${asked}" in the weights folder ${weightsDir}`);
+  }
+  if (!inside(root, real)) throw refuse();
+  if (!(await Deno.stat(real)).isFile) {
+    throw new InputError(`"${asked}" in the weights folder ${weightsDir} is not a file`);
+  }
+  return real;
+}
+
+/** The weights folder's own files (not its subfolders'), for the form's list; at most MAX_CHOICES. */
+async function folderFiles(dir: string | undefined): Promise<string[]> {
+  if (dir === undefined) return [];
+  const out: string[] = [];
+  try {
+    const root = await Deno.realPath(dir);
+    for await (const e of Deno.readDir(root)) {
+      if (e.isFile && !e.name.startsWith(".")) out.push(join(root, e.name));
+      if (out.length >= MAX_CHOICES) break;
+    }
+  } catch { /* an unreadable folder lists nothing; a prediction from it says why */ }
+  return out.sort();
+}
+
+export function predictRoutes(opts: PredictRoutesOptions): PredictRoutes {
   const app = new Hono();
   const limit = opts.maxUploadBytes ?? MAX_UPLOAD_BYTES;
-  const runtime = opts.runtime ?? getRuntime;
+  const maxQueue = opts.maxQueue ?? MAX_QUEUE;
   const layout = opts.layout ?? ((title: string, body: VNode) => <Document title={title}>{body}</Document>);
   const html = (body: VNode) => "<!doctype html>" + renderToString(layout("vifi · predict", body));
-  // one prediction at a time: each loads its own model onto the one GPU
-  let queue: Promise<unknown> = Promise.resolve();
-  const serial = <T,>(fn: () => Promise<T>): Promise<T> => {
-    const run = queue.then(fn, fn);
-    queue = run.catch(() => {});
-    return run;
-  };
+  const queue = new PredictQueue(opts.workerUrl);
+  // requests between admission and answer, uploads still arriving included: what bounds the memory
+  // uploads hold and the work waiting for the one model thread
+  let admitted = 0;
 
-  const page = (
-    props: Omit<Parameters<typeof PredictPage>[0], "checkpoints" | "maxUploadBytes">,
-  ) => html(<PredictPage checkpoints={checkpointChoices(opts.store)} maxUploadBytes={limit} {...props} />);
+  const page = async (
+    props: Omit<Parameters<typeof PredictPage>[0], "checkpoints" | "maxUploadBytes" | "folder">,
+  ) =>
+    html(
+      <PredictPage
+        checkpoints={checkpointChoices(opts.store)}
+        folder={opts.weightsDir === undefined ? undefined : {
+          dir: opts.weightsDir,
+          files: await folderFiles(opts.weightsDir),
+        }}
+        maxUploadBytes={limit}
+        {...props}
+      />,
+    );
 
-  app.get("/", (c) => c.html(page({})));
+  app.get("/", async (c) => c.html(await page({})));
 
   app.post(
     "/",
+    async (c, next) => {
+      if (admitted >= maxQueue) {
+        c.header("retry-after", "30");
+        return c.html(
+          await page({
+            error: `the prediction queue is full (${admitted} predictions running or waiting, at most ` +
+              `${maxQueue}); try again when one has finished`,
+          }),
+          503,
+        );
+      }
+      admitted++;
+      try {
+        await next();
+      } finally {
+        admitted--;
+      }
+    },
     // The form's other fields are small; the slack keeps a video just under the limit from failing on
     // the multipart framing around it, and the file's own size is checked exactly below.
     bodyLimit({
       maxSize: limit + 1_000_000,
-      onError: (c) =>
-        c.html(page({ error: `the upload is larger than the ${Math.round(limit / 1e6)} MB limit` }), 400),
+      onError: async (c) =>
+        c.html(
+          await page({ error: `the upload is larger than the ${Math.round(limit / 1e6)} MB limit` }),
+          400,
+        ),
     }),
     async (c) => {
       let values: FormValues = {};
@@ -375,45 +441,42 @@ export function predictRoutes(opts: PredictRoutesOptions): Hono {
           throw new InputError(`the prompt template "${template}" has no {name} for the class name`);
         }
         const typed = values.checkpointPath?.trim() ?? "";
-        const weights = typed !== "" ? typed : (values.checkpoint ?? "");
-        if (weights === "") throw new InputError("choose a checkpoint or give a weights file path");
-        const known = checkpointChoices(opts.store).some((k) => k.path === weights);
-        // a path typed into a web form is only followed to a file that exists; a stored one is trusted
-        if (!known && !(await isFile(weights))) {
-          throw new InputError(
-            `checkpoint "${weights}" is not one of the results store's checkpoints and no such file exists`,
-          );
-        }
-        try {
-          await runtime();
-        } catch (e) {
-          return c.html(page({ values, error: `no GPU to run on: ${(e as Error).message}` }), 503);
-        }
-        const bytes = new Uint8Array(await file.arrayBuffer());
-        // a file that is not a video is the upload's fault (400), found before a model is loaded for it
-        await openVideo(bytes, file.name || "upload");
+        const asked = typed !== "" ? typed : (values.checkpoint ?? "");
+        if (asked === "") throw new InputError("choose a checkpoint or give a weights file path");
+        const weights = await allowedWeights(opts.store, opts.weightsDir, asked);
         // the decoder reads from a path; the upload's own extension keeps its container recognisable
         const ext = extname(file.name).replace(/[^.A-Za-z0-9]/g, "").slice(0, 8);
         tmp = await Deno.makeTempFile({ prefix: "vifi-upload-", suffix: ext });
-        await Deno.writeFile(tmp, bytes);
-        const path = tmp;
-        const { result, thumbnails } = await serial(async () => {
-          const result = await predict(path, { weights, labels, frames, clips, crops, template, top: 5 });
-          const thumbnails = await thumbnailsOf(bytes, file.name || "upload", frames, clips);
-          return { result, thumbnails };
+        await Deno.writeFile(tmp, file.stream());
+        const fileName = file.name || "upload";
+        const reply = await queue.run({
+          video: tmp,
+          fileName,
+          weights,
+          labels,
+          frames,
+          clips,
+          crops,
+          template,
         });
+        if (!reply.ok) {
+          const status = reply.kind === "input" ? 400 : reply.kind === "gpu" ? 503 : 500;
+          const error = reply.kind === "gpu" ? `no GPU to run on: ${reply.message}` : reply.message;
+          return c.html(await page({ values, error }), status);
+        }
+        const { result, thumbnails } = reply;
         return c.html(
-          page({ values, result: { result, thumbnails, video: file.name, checkpoint: weights } }),
+          await page({ values, result: { result, thumbnails, video: file.name, checkpoint: asked } }),
         );
       } catch (e) {
         const message = (e instanceof Error ? e.message : String(e)).replace(/^vifi: /, "");
-        // the upload or the form is at fault for these; anything else is the server's
-        const status = e instanceof InputError || e instanceof VideoError ? 400 : 500;
-        return c.html(page({ values, error: message }), status);
+        // the form is at fault for these; anything else is the server's
+        const status = e instanceof ForbiddenError ? 403 : e instanceof InputError ? 400 : 500;
+        return c.html(await page({ values, error: message }), status);
       } finally {
         if (tmp) await Deno.remove(tmp).catch(() => {});
       }
     },
   );
-  return app;
+  return { app, close: () => queue.close() };
 }

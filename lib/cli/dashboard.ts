@@ -1,6 +1,7 @@
-// `deno task dashboard [--db FILE] [--port N] [--host H]`: the results database as web pages
-// (leaderboards, runs, run pages, predict). Binds 127.0.0.1 unless told otherwise: the pages show file
-// paths and configurations and the predict form reads files on this machine, so exposing it is a choice.
+// `deno task dashboard [--db FILE] [--port N] [--host H] [--weights-dir DIR]`: the results database as
+// web pages (leaderboards, runs, run pages, predict). Binds 127.0.0.1 unless told otherwise: the pages show
+// file paths and configurations, so exposing it is a choice. The predict form opens only the store's
+// checkpoints and the files of --weights-dir; requests must name this server (Host, Origin).
 
 import { parseArgs } from "node:util";
 import { existsSync } from "node:fs";
@@ -11,10 +12,11 @@ import { predictRoutes } from "../../web/predict.tsx";
 import { shellLayout } from "../../web/html.tsx";
 import { allowedHostsFor } from "../../web/guard.ts";
 
-const USAGE = `usage: deno task dashboard [--db FILE] [--port N] [--host H]
-  --db FILE   results database (default: $VIFI_RESULTS or runs/results.db)
-  --port N    default 8000; 0 picks a free port
-  --host H    default 127.0.0.1; anything else exposes the dashboard (and its predict form) to the network`;
+const USAGE = `usage: deno task dashboard [--db FILE] [--port N] [--host H] [--weights-dir DIR]
+  --db FILE          results database (default: $VIFI_RESULTS or runs/results.db)
+  --port N           default 8000; 0 picks a free port
+  --host H           default 127.0.0.1; anything else exposes the dashboard (and its predict form) to the network
+  --weights-dir DIR  the predict form may also use the weights files in DIR (besides the store's checkpoints)`;
 
 export async function main(args: string[]): Promise<number> {
   let values;
@@ -26,6 +28,7 @@ export async function main(args: string[]): Promise<number> {
         db: { type: "string" },
         port: { type: "string", default: "8000" },
         host: { type: "string", default: "127.0.0.1" },
+        "weights-dir": { type: "string" },
         help: { type: "boolean", short: "h", default: false },
       },
     }));
@@ -38,19 +41,36 @@ export async function main(args: string[]): Promise<number> {
     return 0;
   }
   const port = Number(values.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+  if (!/^[0-9]+$/.test(values.port) || port > 65535) {
     console.error(`dashboard: --port must be 0..65535, got ${values.port}`);
     return 2;
   }
   const path = values.db ?? defaultResultsPath();
   if (!existsSync(path)) console.error(`dashboard: no database at ${path} yet; starting with an empty one`);
+  const weightsDir = values["weights-dir"];
+  if (weightsDir !== undefined && !(await isDirectory(weightsDir))) {
+    console.error(`dashboard: --weights-dir ${weightsDir} is not a folder`);
+    return 2;
+  }
+  // opening marks failed the runs whose process is gone, which would otherwise show as running forever
   const store = ResultsStore.open(path);
+  if (store.recovered.length) {
+    console.error(
+      `dashboard: marked ${store.recovered.length} dead run(s) failed: ${store.recovered.join(", ")}`,
+    );
+  }
   const bundle = await buildIslands();
   console.error(`dashboard: islands bundle ${bundle.bytes} bytes in ${bundle.ms.toFixed(0)} ms`);
-  const predict = predictRoutes({ store, layout: shellLayout("/predict") });
+  const predict = predictRoutes({ store, weightsDir, layout: shellLayout("/predict") });
   // filled in once the port is known (--port 0 picks one); until then every request is refused
   let hosts: readonly string[] = [];
-  const dash = createDashboard({ store, path, islandsJs: bundle.js, predict, allowedHosts: () => hosts });
+  const dash = createDashboard({
+    store,
+    path,
+    islandsJs: bundle.js,
+    predict: predict.app,
+    allowedHosts: () => hosts,
+  });
   const loopback = ["127.0.0.1", "localhost", "::1"].includes(values.host);
   if (!loopback) {
     console.error(
@@ -69,15 +89,28 @@ export async function main(args: string[]): Promise<number> {
       console.log(`dashboard: http://${h}:${port}/ (database ${path})`);
     },
   }, dash.app.fetch);
+  // SIGTERM (a service manager, `kill`) stops it exactly as Ctrl-C does: open event streams end, the
+  // prediction worker stops, the server drains and the database is closed
+  const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
   const stop = () => {
+    for (const s of signals) Deno.removeSignalListener(s, stop);
     dash.close();
+    predict.close();
     ac.abort();
   };
-  Deno.addSignalListener("SIGINT", stop);
-  if (Deno.build.os !== "windows") Deno.addSignalListener("SIGTERM", stop);
+  for (const s of signals) Deno.addSignalListener(s, stop);
   await server.finished;
   store.close();
+  console.error("dashboard: stopped");
   return 0;
+}
+
+async function isDirectory(path: string): Promise<boolean> {
+  try {
+    return (await Deno.stat(path)).isDirectory;
+  } catch {
+    return false;
+  }
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -813,4 +813,45 @@ export class ResultsStore {
       };
     });
   }
+
+  /**
+   * Checkpoints of finished ("done") runs with their run's experiment, newest run first, in one query
+   * (the dashboard's predict form); `path` keeps only that file's rows.
+   */
+  doneCheckpoints(opts: { limit?: number; path?: string } = {}): DoneCheckpoint[] {
+    let sql = `SELECT c.path, c.run_id, r.experiment, c.kind, c.epoch, c.top1 FROM checkpoints c
+      JOIN runs r ON r.id = c.run_id WHERE r.status = 'done'`;
+    const args: SQLInputValue[] = [];
+    if (opts.path !== undefined) sql += " AND c.path = ?", args.push(opts.path);
+    sql += " ORDER BY r.started_at DESC, r.id DESC, c.id";
+    if (opts.limit !== undefined) sql += ` LIMIT ${Math.max(0, Math.floor(opts.limit))}`;
+    return (this.#db.prepare(sql).all(...args) as Row[]).map((c) => ({
+      path: String(c.path),
+      runId: num(c.run_id),
+      experiment: String(c.experiment),
+      kind: String(c.kind) as CheckpointKind,
+      epoch: num(c.epoch),
+      top1: numOrNull(c.top1),
+    }));
+  }
+
+  /**
+   * A value that changes whenever anything is committed, by this connection or any other: a cache key
+   * for what a reader computes from the store (the dashboard's leaderboards).
+   */
+  changeStamp(): string {
+    const v = this.#db.prepare("PRAGMA data_version").get() as Row;
+    const own = this.#db.prepare("SELECT total_changes() AS n").get() as Row;
+    return `${v.data_version}:${own.n}`;
+  }
+}
+
+/** A checkpoint of a finished run, as the predict form lists it. */
+export interface DoneCheckpoint {
+  path: string;
+  runId: number;
+  experiment: string;
+  kind: CheckpointKind;
+  epoch: number;
+  top1: number | null;
 }
