@@ -6,6 +6,7 @@ import { createFile, MP4BoxBuffer } from "npm:mp4box@2.4.1";
 import type { Movie, Sample } from "npm:mp4box@2.4.1";
 import { type TrackHeader, type TrackSample, writeTrimmedMp4 } from "./mp4-write.ts";
 import { capValue, decodeTooLarge, FRAME_PIXELS, frameTooLarge } from "./limits.ts";
+import { mp4TableProblem } from "./mp4-tables.ts";
 
 export interface VideoInfo {
   container: string;
@@ -168,6 +169,9 @@ function mp4Probe(bytes: Uint8Array, file: string): Mp4Probe {
 }
 
 function probeMp4(bytes: Uint8Array, file: string): Mp4Probe {
+  // before mp4box, which allocates whatever the tables declare
+  const lie = mp4TableProblem(bytes);
+  if (lie) throw new VideoError(file, lie);
   const mp4 = createFile();
   let movie: Movie | undefined;
   let err: string | undefined;

@@ -3,7 +3,10 @@
 // random bytes over a span, a random file, a truncation) and fed to the reader a command calls.
 // Each read must succeed or throw an Error whose message is one line naming the file; a RangeError,
 // TypeError or any other built-in error escaping is a bug. Prints one JSON summary line on stdout.
-// Usage: deno run -A tests/fuzz/fuzz_main.ts SEED
+// Usage: deno run -A tests/fuzz/fuzz_main.ts SEED [KIND...]
+// With KIND names (e.g. mp4 avi) only those kinds run, the others still draw their cases so the damaged
+// files stay the same. VIFI_FUZZ_DUMP=DIR copies every case that raised the peak memory by more than
+// 64 MB into DIR (its name on stderr), to replay the one that made the fuzz test fail.
 
 import { Rng } from "../../lib/selftest/rng.ts";
 import { type WritableTensor, writeSafetensors } from "../../lib/io/safetensors.ts";
@@ -19,6 +22,8 @@ import { encodeTestPattern } from "../../lib/video/test-pattern.ts";
 import { yamlExperiment } from "../../lib/dsl/yaml.ts";
 
 const seed = Number(Deno.args[0]);
+const only = Deno.args.slice(1);
+const dumpDir = Deno.env.get("VIFI_FUZZ_DUMP");
 const rng = new Rng(seed);
 const dir = await Deno.makeTempDir({ prefix: "vifi-fuzz-" });
 
@@ -177,6 +182,7 @@ async function main(): Promise<void> {
     const t0 = performance.now();
     // the undamaged seeds must read: otherwise the damage tells nothing
     for (const [i, s] of kind.seeds.entries()) {
+      if (only.length && !only.includes(kind.name)) break;
       const file = `${dir}/seed-${i}.${kind.ext}`;
       await Deno.writeFile(file, s);
       try {
@@ -193,9 +199,16 @@ async function main(): Promise<void> {
       const src = kind.seeds[rng.int(kind.seeds.length)];
       const { bytes, how } = mutate(src);
       const file = `${dir}/case-${c}.${kind.ext}`;
+      if (only.length && !only.includes(kind.name)) continue;
       await Deno.writeFile(file, bytes);
       cases++;
+      const before = peakKb();
       const outcome = await check(() => kind.read(file), file);
+      const grew = (peakKb() - before) / 1024;
+      if (grew > 64) {
+        console.error(`${kind.name} case ${c} (${how}) raised the peak by ${grew.toFixed(0)} MB`);
+        if (dumpDir) await Deno.copyFile(file, `${dumpDir}/seed${seed}-${kind.name}-case${c}.${kind.ext}`);
+      }
       if (outcome === "refused") refused++;
       else if (outcome) failures.push({ kind: kind.name, mutation: how, file, error: outcome });
     }
