@@ -27,6 +27,7 @@ import { parseList } from "../data/lists.ts";
 import { VideoLoader } from "../data/loader.ts";
 import { defaultCacheDir } from "../io/download.ts";
 import { leaderboardBenchRow } from "../../web/bench.ts";
+import { intArg } from "./args.ts";
 
 export interface BenchRow {
   op: string;
@@ -607,9 +608,11 @@ if (import.meta.main) {
     );
     Deno.exit(0);
   }
-  const reps = Number(values.reps);
-  if (!Number.isInteger(reps) || reps < 1) {
-    console.error(`bench: --reps must be a positive integer, got ${values.reps}`);
+  let reps = 0;
+  try {
+    reps = intArg(values.reps, "reps", 3, 1);
+  } catch (e) {
+    console.error(`bench: ${(e as Error).message}`);
     Deno.exit(2);
   }
   const rt = await getRuntime();

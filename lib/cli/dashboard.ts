@@ -11,6 +11,7 @@ import { buildIslands } from "../../web/bundle.ts";
 import { predictRoutes } from "../../web/predict.tsx";
 import { shellLayout } from "../../web/html.tsx";
 import { allowedHostsFor } from "../../web/guard.ts";
+import { intArg } from "./args.ts";
 
 const USAGE = `usage: deno task dashboard [--db FILE] [--port N] [--host H] [--weights-dir DIR]
   --db FILE          results database (default: $VIFI_RESULTS or runs/results.db)
@@ -40,9 +41,12 @@ export async function main(args: string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
-  const port = Number(values.port);
-  if (!/^[0-9]+$/.test(values.port) || port > 65535) {
-    console.error(`dashboard: --port must be 0..65535, got ${values.port}`);
+  let port = 0;
+  try {
+    port = intArg(values.port, "port", 0, 0);
+    if (port > 65535) throw new Error(`--port must be a decimal integer 0..65535, got ${values.port}`);
+  } catch (e) {
+    console.error(`dashboard: ${(e as Error).message}`);
     return 2;
   }
   const path = values.db ?? defaultResultsPath();

@@ -8,6 +8,7 @@ import { WeightMappingError } from "../io/keymap.ts";
 import { inspectWeights, type LoadedWeights } from "../io/weights.ts";
 import { CLIP_RELEASES, defaultCacheDir, downloadClip, HashMismatchError } from "../io/download.ts";
 import { visionTokens } from "../models/config.ts";
+import { intArg, UsageError } from "./args.ts";
 
 const USAGE = `usage:
   deno task weights inspect FILE [--json] [--non-strict] [--clip-weights FILE] [--head-width N]
@@ -18,8 +19,6 @@ const USAGE = `usage:
 } [--cache DIR] [--base-url URL] [--no-vocab] [--json]
       OpenAI's CLIP release and the BPE vocabulary into DIR (default $VIFI_CACHE or ~/.cache/vifi),
       SHA-256 verified, resuming partial downloads`;
-
-class UsageError extends Error {}
 
 /** The JSON `inspect --json` prints. */
 export function inspectSummary(file: string, w: LoadedWeights): Record<string, unknown> {
@@ -110,13 +109,9 @@ async function inspect(args: string[]): Promise<number> {
   });
   if (positionals.length !== 1) throw new UsageError("inspect takes exactly one FILE");
   const file = positionals[0];
-  let headWidth: number | undefined;
-  if (values["head-width"] !== undefined) {
-    headWidth = Number(values["head-width"]);
-    if (!Number.isInteger(headWidth) || headWidth < 1) {
-      throw new UsageError("--head-width must be a positive integer");
-    }
-  }
+  const headWidth = values["head-width"] === undefined
+    ? undefined
+    : intArg(values["head-width"], "head-width", 0, 1);
   try {
     // headers only: a multi-gigabyte checkpoint is described without reading its tensors
     const w = await inspectWeights(file, {

@@ -77,6 +77,13 @@ Deno.test("every CLI refuses a non-decimal integer with a usage error before doi
       ["video", ["v.mp4", "--frames", "0x8"], "--frames"],
       ["synthetic", [`${dir}/data`, "--frames", "1e1"], "--frames"],
       ["tokenize", ["--context", "0x10", "hello"], "--context"],
+      ["weights", ["inspect", `${dir}/w.safetensors`, "--head-width", "0x8"], "--head-width"],
+      ["weights", ["inspect", `${dir}/w.safetensors`, "--head-width", "1e1"], "--head-width"],
+      ["dashboard", ["--db", `${dir}/r.db`, "--port", "0x50"], "--port"],
+      ["dashboard", ["--db", `${dir}/r.db`, "--port", "8e1"], "--port"],
+      ["dashboard", ["--db", `${dir}/r.db`, "--port", "65536"], "--port"],
+      ["bench", ["--reps", "0x3"], "--reps"],
+      ["bench", ["--reps", "1e1"], "--reps"],
     ];
     for (const [cli, args, flag] of cases) {
       const r = await runCli(cli, ...args);
