@@ -346,6 +346,8 @@ function inferConfig(
   let config: ClipConfig;
   try {
     config = inferClipConfig(shapes, { headWidth });
+    // damaged shapes can infer a geometry no model has (a patch of 0): refused here, where the file is named
+    clipShapes(config);
   } catch (e) {
     throw new Error(`${describe()}: ${(e instanceof Error ? e.message : String(e)).replace(/^vifi: /, "")}`);
   }
