@@ -25,7 +25,7 @@ export const MAX_UPLOAD_BYTES = 200_000_000;
 /** Predictions admitted at once (running, waiting, or still uploading) before the form answers 503. */
 export const MAX_QUEUE = 4;
 /** The form lists this many of the newest checkpoints; an older one can still be typed in. */
-export const MAX_CHOICES = 500;
+export const MAX_CHOICES = 200;
 
 export interface PredictRoutesOptions {
   store: ResultsStore;
@@ -356,20 +356,29 @@ export function predictRoutes(opts: PredictRoutesOptions): PredictRoutes {
 
   const page = async (
     props: Omit<Parameters<typeof PredictPage>[0], "checkpoints" | "maxUploadBytes" | "folder">,
+    files?: string[],
   ) =>
     html(
       <PredictPage
         checkpoints={checkpointChoices(opts.store)}
         folder={opts.weightsDir === undefined ? undefined : {
           dir: opts.weightsDir,
-          files: await folderFiles(opts.weightsDir),
+          files: files ?? await folderFiles(opts.weightsDir),
         }}
         maxUploadBytes={limit}
         {...props}
       />,
     );
 
-  app.get("/", async (c) => c.html(await page({})));
+  // The empty form is the same page until the store or the folder changes; rendering its list for
+  // every request would make twenty open tabs wait on each other.
+  let blank: { key: string; html: string } | undefined;
+  app.get("/", async (c) => {
+    const files = await folderFiles(opts.weightsDir);
+    const key = `${opts.store.changeStamp()}\0${files.join("\0")}`;
+    if (blank?.key !== key) blank = { key, html: await page({}, files) };
+    return c.html(blank.html);
+  });
 
   app.post(
     "/",

@@ -67,6 +67,19 @@ export function strictId(v: string | undefined): number | null {
   return v !== undefined && /^[1-9][0-9]{0,15}$/.test(v) ? Number(v) : null;
 }
 
+/**
+ * `compute()`'s value, kept until store.changeStamp() changes (any commit, from this process or another).
+ * Callers must not mutate what it returns: it is shared by every request until the next change.
+ */
+function cachedByStamp<T>(store: ResultsStore, compute: () => T): () => T {
+  let stamp: string | undefined, value: T;
+  return () => {
+    const now = store.changeStamp();
+    if (now !== stamp) value = compute(), stamp = now;
+    return value;
+  };
+}
+
 function intParam(v: string | undefined, def: number, lo: number, hi: number): number {
   const n = v === undefined ? NaN : Number(v);
   return Number.isInteger(n) ? Math.min(hi, Math.max(lo, n)) : def;
@@ -91,7 +104,10 @@ export function createDashboard(opts: DashboardOptions): Dashboard {
   const listeners = new Set<Listener>();
   let timer: ReturnType<typeof setInterval> | undefined;
   let last = new Map<number, string>();
+  // a poll of an unchanged database costs one pragma, not a read of every run
+  let polled: string | undefined;
   const snapshot = () => {
+    polled = store.changeStamp();
     const runs = store.listRuns();
     const next = new Map<number, string>();
     const changed: RunSummary[] = [];
@@ -106,6 +122,7 @@ export function createDashboard(opts: DashboardOptions): Dashboard {
   const tick = () => {
     let changed: RunSummary[];
     try {
+      if (store.changeStamp() === polled) return;
       changed = snapshot().changed;
     } catch (e) {
       console.error(`dashboard: polling the database failed: ${e instanceof Error ? e.message : e}`);
@@ -128,17 +145,24 @@ export function createDashboard(opts: DashboardOptions): Dashboard {
   };
   const closers = new Set<() => void>();
 
-  // ---- pages ----
-  const tables = () => {
+  // ---- what the pages are computed from, recomputed only when the database has changed ----
+  // (aggregating 5,000 runs takes ~150 ms; twenty browsers asking at once would queue behind each other)
+  const tables = cachedByStamp(store, () => {
     const rows = leaderboard(store, { includePaper: true });
     const counts: Record<string, number> = {};
     for (const r of rows) if (r.value !== null) counts[r.protocol] = (counts[r.protocol] ?? 0) + 1;
     return { rows, counts };
-  };
+  });
+  const allRuns = cachedByStamp(store, () => {
+    const runs = store.listRuns();
+    return { runs, experiments: [...new Set(runs.map((r) => r.experiment))].sort() };
+  });
+
+  // ---- pages ----
 
   app.get("/", () => {
     const { counts } = tables();
-    const runCount = store.listRuns({ limit: 1 }).length ? store.listRuns().length : 0;
+    const runCount = allRuns().runs.length;
     return html(<LeaderboardIndex counts={counts} runCount={runCount} path={path} />);
   });
 
@@ -149,7 +173,7 @@ export function createDashboard(opts: DashboardOptions): Dashboard {
       return html(<NotFound what={`There is no "${kind}" protocol.`} />, 404);
     }
     const { rows, counts } = tables();
-    const empty = store.listRuns({ limit: 1 }).length === 0;
+    const empty = allRuns().runs.length === 0;
     return html(
       <LeaderboardPage
         table={pivotLeaderboard(kind, rows)}
@@ -170,7 +194,7 @@ export function createDashboard(opts: DashboardOptions): Dashboard {
       experiment: c.req.query("experiment") ?? "",
       ids: (c.req.query("ids") ?? "").split(",").map(strictId).filter((n) => n !== null),
     };
-    const all = store.listRuns();
+    const { runs: all, experiments } = allRuns();
     let runs = all;
     if (query.status) runs = runs.filter((r) => r.status === query.status);
     if (query.experiment) runs = runs.filter((r) => r.experiment === query.experiment);
@@ -186,7 +210,7 @@ export function createDashboard(opts: DashboardOptions): Dashboard {
         rows={page}
         total={runs.length}
         query={query}
-        experiments={[...new Set(all.map((r) => r.experiment))].sort()}
+        experiments={experiments}
         empty={all.length === 0}
         path={path}
       />,

@@ -26,7 +26,7 @@ import { generateSynthetic } from "../data/synthetic.ts";
 import { parseList } from "../data/lists.ts";
 import { VideoLoader } from "../data/loader.ts";
 import { defaultCacheDir } from "../io/download.ts";
-import { leaderboardBenchRow } from "../../web/bench.ts";
+import { dashboardLoadRows, leaderboardBenchRow } from "../../web/bench.ts";
 import { intArg } from "./args.ts";
 
 export interface BenchRow {
@@ -337,6 +337,7 @@ export async function runBench(rt: Runtime, o: BenchOptions): Promise<BenchRow[]
   if (want("video-pipeline", "H.264")) await videoPipelineRows(emit);
   if (want("train", "synthetic")) await trainingRow(rt, emit);
   if (want("dashboard leaderboard page", "5000 runs")) emit(await leaderboardBenchRow(5000));
+  if (want("dashboard load", "5000 runs")) { for (const r of await dashboardLoadRows(5000)) emit(r); }
   return rows;
 }
 

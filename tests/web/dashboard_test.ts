@@ -429,3 +429,48 @@ Deno.test("every response carries the CSP, nosniff and DENY headers; pages hold 
     }
   });
 });
+
+Deno.test("pages follow the database: a run written by another process shows without a restart", async () => {
+  await withStore(async (store, path) => {
+    fillSyntheticRuns(store, 30, 5);
+    const { app, close } = createDashboard({ store });
+    const other = ResultsStore.open(path);
+    try {
+      const before = await get(app, "/runs");
+      const custom = await get(app, "/leaderboard/custom");
+      assertStringIncludes(before.body, "(30 runs)");
+      // the same pages again come from the cache; then another connection commits a finished run
+      assertEquals((await get(app, "/runs")).body, before.body);
+      const id = other.startRun({
+        experiment: "late-arrival",
+        protocol: { kind: "custom" },
+        variant: "both",
+        config: {},
+        commit: null,
+        seed: 1,
+        device: "test",
+      });
+      other.addEval(id, {
+        name: "late-eval",
+        clips: 1,
+        crops: 1,
+        top1: 12.5,
+        top5: 50,
+        count: 4,
+        perClass: [{ name: "a", correct: 1, total: 2 }, { name: "b", correct: 0, total: 2 }],
+        confusion: [[1, 1], [2, 0]],
+      });
+      other.finishRun(id, { status: "done" });
+      assertStringIncludes((await get(app, "/runs")).body, "(31 runs)");
+      assertStringIncludes((await get(app, "/")).body, "31");
+      const after = await get(app, "/leaderboard/custom");
+      assert(after.body !== custom.body && after.body.includes("late-arrival"), "the leaderboard is stale");
+      // and a write through the dashboard's own connection too
+      store.finishRun(id, { status: "failed", error: "changed my mind" });
+      assert(!(await get(app, "/leaderboard/custom")).body.includes("late-arrival"), "stale after own write");
+    } finally {
+      other.close();
+      close();
+    }
+  });
+});

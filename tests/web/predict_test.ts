@@ -451,6 +451,29 @@ Deno.test("predict page: a full queue answers 503 at once; it frees as predictio
   }
 });
 
+Deno.test("predict page: GET reads the store's checkpoints in one query, not run by run", async () => {
+  const { store } = await setup();
+  const calls: string[] = [];
+  // every method call on the store, recorded; private fields need the real store as `this`
+  const counted = new Proxy(store, {
+    get(target, key) {
+      const v = Reflect.get(target, key, target);
+      if (typeof v !== "function") return v;
+      return (...args: unknown[]) => (calls.push(String(key)), v.apply(target, args));
+    },
+  });
+  await withRoutes({ store: counted }, async (app) => {
+    const res = await app.request("/");
+    expect(res.status === 200, `status ${res.status}`);
+    await res.text();
+    const reads = calls.filter((c) => c !== "changeStamp");
+    expect(
+      reads.length === 1 && reads[0] === "doneCheckpoints",
+      `GET /predict called ${JSON.stringify(calls)}`,
+    );
+  });
+});
+
 Deno.test("predict page: close the store", () => {
   store?.close();
   if (fx) Deno.removeSync(fx.dir, { recursive: true });
