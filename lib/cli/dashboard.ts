@@ -49,13 +49,13 @@ export async function main(args: string[]): Promise<number> {
     console.error(`dashboard: ${(e as Error).message}`);
     return 2;
   }
-  const path = values.db ?? defaultResultsPath();
-  if (!existsSync(path)) console.error(`dashboard: no database at ${path} yet; starting with an empty one`);
   const weightsDir = values["weights-dir"];
   if (weightsDir !== undefined && !(await isDirectory(weightsDir))) {
     console.error(`dashboard: --weights-dir ${weightsDir} is not a folder`);
     return 2;
   }
+  const path = values.db ?? defaultResultsPath();
+  if (!existsSync(path)) console.error(`dashboard: no database at ${path} yet; starting with an empty one`);
   // opening marks failed the runs whose process is gone, which would otherwise show as running forever
   const store = ResultsStore.open(path);
   if (store.recovered.length) {

@@ -88,3 +88,58 @@ Deno.test("dashboard CLI: 127.0.0.1 by default without a warning; another --host
     await open.stop();
   }
 });
+
+Deno.test("dashboard CLI: a run whose process died shows failed; SIGTERM with a stream open stops it cleanly", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "vifi-dash-dead-" });
+  const db = `${dir}/results.db`;
+  try {
+    // another process starts a run and ends without finishing it (as a kill -9 would leave it)
+    const storeUrl = new URL("../../lib/results/store.ts", import.meta.url).href;
+    const code = `import { ResultsStore } from ${JSON.stringify(storeUrl)};
+      const s = ResultsStore.open(${JSON.stringify(db)});
+      s.startRun({ experiment: "killed", protocol: { kind: "custom" }, variant: "both", config: {}, commit: null,
+        seed: 0, device: "test" });
+      s.close();`;
+    const child = await new Deno.Command(Deno.execPath(), { args: ["eval", code], stderr: "piped" }).output();
+    assert(child.success, new TextDecoder().decode(child.stderr));
+    const dash = await start("--port", "0", "--db", db);
+    let stopped = false;
+    try {
+      const page = await (await fetch(`http://127.0.0.1:${dash.port}/runs`)).text();
+      assert(/<tr data-run="1">[\s\S]*?status-failed/.test(page), "the dead run is not shown failed");
+      assert(dash.err().includes("marked 1 dead run(s) failed: 1"), dash.err());
+      // an open event stream must not keep the server from stopping
+      const events = await fetch(`http://127.0.0.1:${dash.port}/api/runs/events?ids=1`);
+      const reader = events.body!.getReader();
+      await reader.read();
+      const status = await dash.stop();
+      stopped = true;
+      assertEquals(status.code, 0, "exit code after SIGTERM");
+      assert(dash.err().includes("dashboard: stopped"), dash.err());
+      await reader.cancel().catch(() => {});
+    } finally {
+      if (!stopped) await dash.stop();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("dashboard CLI: --weights-dir must be a folder", async () => {
+  const r = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      new URL("../../lib/cli/dashboard.ts", import.meta.url).pathname,
+      "--weights-dir",
+      "/no/such",
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assertEquals(r.code, 2);
+  assertEquals(
+    new TextDecoder().decode(r.stderr).trim(),
+    "dashboard: --weights-dir /no/such is not a folder",
+  );
+});
