@@ -5,7 +5,7 @@
 import { createFile, MP4BoxBuffer } from "npm:mp4box@2.4.1";
 import type { Movie, Sample } from "npm:mp4box@2.4.1";
 import { type TrackHeader, type TrackSample, writeTrimmedMp4 } from "./mp4-write.ts";
-import { capValue, decodeTooLarge, FRAME_PIXELS, frameTooLarge } from "./limits.ts";
+import { capValue, decodeTooLarge, FRAME_PIXELS, frameTooLarge, TRACK_SAMPLES } from "./limits.ts";
 import { mp4TableProblem } from "./mp4-tables.ts";
 
 export interface VideoInfo {
@@ -170,7 +170,7 @@ function mp4Probe(bytes: Uint8Array, file: string): Mp4Probe {
 
 function probeMp4(bytes: Uint8Array, file: string): Mp4Probe {
   // before mp4box, which allocates whatever the tables declare
-  const lie = mp4TableProblem(bytes);
+  const lie = mp4TableProblem(bytes, capValue(TRACK_SAMPLES));
   if (lie) throw new VideoError(file, lie);
   const mp4 = createFile();
   let movie: Movie | undefined;

@@ -11,6 +11,11 @@ interface Cap {
 
 /** Pixels of one decoded frame: 4096² covers DCI 4K and portrait UHD; 8K video is refused. */
 export const FRAME_PIXELS: Cap = { env: "VIFI_MAX_FRAME_PIXELS", def: 4096 * 4096, unit: "pixels" };
+/**
+ * Samples one MP4 track may declare: reading a video lists every sample (about 660 bytes each while
+ * probing), so 500,000 (4.6 hours at 30 fps) is 330 MB; a damaged table declaring millions is refused.
+ */
+export const TRACK_SAMPLES: Cap = { env: "VIFI_MAX_TRACK_SAMPLES", def: 500_000, unit: "samples" };
 /** RGB bytes of the frames one decode returns (frame bytes × distinct sampled frames). */
 export const DECODE_MB: Cap = { env: "VIFI_MAX_DECODE_MB", def: 2048, unit: "MB" };
 /** float32 bytes of one video's model input (views × frames × 3 × size²), or of one embed batch. */
@@ -38,7 +43,7 @@ function mb(bytes: number): string {
   return m >= 10_000 ? `${(m / 1024).toFixed(1)} GB` : `${m.toFixed(1)} MB`;
 }
 
-function over(cap: Cap, limit: number): string {
+export function over(cap: Cap, limit: number): string {
   return `over the limit of ${limit} ${cap.unit} (raise it with ${cap.env}=N)`;
 }
 
@@ -76,4 +81,4 @@ export function checkInputSize(what: string, views: number, frames: number, size
 export const LIMITS_USAGE =
   `size caps (environment): ${FRAME_PIXELS.env} (default ${FRAME_PIXELS.def} pixels a frame),
       ${DECODE_MB.env} (default ${DECODE_MB.def}, decoded frames of one video), ${INPUT_MB.env} (default ${INPUT_MB.def},
-      model input of one video or batch)`;
+      model input of one video or batch), ${TRACK_SAMPLES.env} (default ${TRACK_SAMPLES.def}, samples of an MP4 track)`;

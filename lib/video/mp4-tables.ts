@@ -2,7 +2,10 @@
 // every declared count: it builds one array slot per sample of a constant-size stsz and one object per sample
 // when it lists them, and it reads a table's entries on past its box's end. A damaged 3 KB file whose stsz
 // declares 200 million samples took 2.8 GB that way. Every count here must fit the box that holds its entries,
-// and samples must fit the file that holds their data.
+// and samples must fit the file that holds their data. Even samples that fit cost mp4box about 660 bytes
+// each, so a track's sample count is capped too (VIFI_MAX_TRACK_SAMPLES, lib/video/limits.ts).
+
+import { over, TRACK_SAMPLES } from "./limits.ts";
 
 /** Boxes whose payload is more boxes, on the way to the sample tables of movies and of fragments. */
 const CONTAINERS = new Set(["moov", "trak", "mdia", "minf", "stbl", "edts", "mvex", "moof", "traf"]);
@@ -25,18 +28,28 @@ interface Walk {
   /** the default sample size of the fragment being walked (tfhd, else trex), for trun boxes without sizes */
   fragmentSampleSize: number;
   trexSampleSize: number;
+  /** the track_id of the fragment being walked (tfhd) */
+  fragmentTrack: number;
+  /** samples declared so far per track: "trak N" for a movie's tracks, "fragments of N" for a track_id */
+  samples: Map<string, number>;
+  traks: number;
+  maxSamples: number;
 }
 
 /**
  * Why the file's sample tables cannot be true ("stsz declares 201881164 samples of 1330493646 bytes …"), or
  * undefined when every count fits. Only counts are checked; what the entries say is left to the reader.
  */
-export function mp4TableProblem(b: Uint8Array): string | undefined {
+export function mp4TableProblem(b: Uint8Array, maxSamples: number): string | undefined {
   const w: Walk = {
     b,
     dv: new DataView(b.buffer, b.byteOffset, b.byteLength),
     fragmentSampleSize: 0,
     trexSampleSize: 0,
+    fragmentTrack: 0,
+    samples: new Map(),
+    traks: 0,
+    maxSamples,
   };
   return walk(w, 0, b.length, 0);
 }
@@ -68,6 +81,7 @@ function walk(w: Walk, start: number, end: number, depth: number): string | unde
 function boxProblem(w: Walk, type: string, p: number, end: number, depth: number): string | undefined {
   if (CONTAINERS.has(type)) {
     if (type === "traf") w.fragmentSampleSize = w.trexSampleSize;
+    if (type === "trak") w.traks++;
     return walk(w, p, end, depth + 1);
   }
   const room = end - p;
@@ -78,12 +92,14 @@ function boxProblem(w: Walk, type: string, p: number, end: number, depth: number
   }
   if (type === "stsz") {
     const constant = u32(4), count = u32(8);
-    if (constant === 0) return fits(type, count, 4, room - 12);
-    return samplesFit(type, count, constant, w.b.length);
+    const problem = constant === 0
+      ? fits(type, count, 4, room - 12)
+      : samplesFit(type, count, constant, w.b.length);
+    return problem ?? tooMany(w, `trak ${w.traks}`, count);
   }
   if (type === "stz2") {
     const field = w.b[p + 7] ?? 0, count = u32(8);
-    return fits(type, count, field / 8, room - 12);
+    return fits(type, count, field / 8, room - 12) ?? tooMany(w, `trak ${w.traks}`, count);
   }
   if (type === "trex") w.trexSampleSize = u32(16);
   if (type === "tfhd" && (u32(0) & 0x10)) {
@@ -92,12 +108,15 @@ function boxProblem(w: Walk, type: string, p: number, end: number, depth: number
     const o = 8 + (flags & 1 ? 8 : 0) + (flags & 2 ? 4 : 0) + (flags & 8 ? 4 : 0);
     w.fragmentSampleSize = u32(o);
   }
+  if (type === "tfhd") w.fragmentTrack = u32(4);
   if (type === "trun") {
     const flags = u32(0), count = u32(4);
     const perSample = 4 * [0x100, 0x200, 0x400, 0x800].filter((f) => flags & f).length;
     const fixed = 8 + (flags & 1 ? 4 : 0) + (flags & 4 ? 4 : 0);
-    if (perSample > 0) return fits(type, count, perSample, room - fixed);
-    return samplesFit(type, count, w.fragmentSampleSize, w.b.length);
+    const problem = perSample > 0
+      ? fits(type, count, perSample, room - fixed)
+      : samplesFit(type, count, w.fragmentSampleSize, w.b.length);
+    return problem ?? tooMany(w, `fragments of track ${w.fragmentTrack}`, count);
   }
   return undefined;
 }
@@ -117,4 +136,12 @@ function samplesFit(type: string, count: number, size: number, fileBytes: number
   if (count * Math.max(1, size) <= fileBytes) return undefined;
   return `corrupt MP4: its ${type} box declares ${count} samples of ${Math.max(1, size)} bytes, ` +
     `more than the file's ${fileBytes} bytes hold`;
+}
+
+/** Adds `count` samples to a track's total and refuses it over the cap. */
+function tooMany(w: Walk, track: string, count: number): string | undefined {
+  const total = (w.samples.get(track) ?? 0) + count;
+  w.samples.set(track, total);
+  if (total <= w.maxSamples) return undefined;
+  return `its MP4 ${track} declares ${total} samples, ${over(TRACK_SAMPLES, w.maxSamples)}`;
 }

@@ -48,7 +48,12 @@ function patched(src: Uint8Array, path: string[], writes: [number, number][]): U
   return b;
 }
 
-async function refusedSmall(bytes: Uint8Array, file: string, box: string): Promise<void> {
+async function refusedSmall(
+  bytes: Uint8Array,
+  file: string,
+  box: string,
+  why = "corrupt MP4: its",
+): Promise<void> {
   const before = peakMb();
   let message: string | undefined;
   try {
@@ -59,8 +64,19 @@ async function refusedSmall(bytes: Uint8Array, file: string, box: string): Promi
   const grew = peakMb() - before;
   check(message !== undefined, `${file} was read`);
   check(grew < MAX_PEAK_GROWTH_MB, `peak memory grew ${grew.toFixed(0)} MB refusing ${file} (${message})`);
-  check(message.startsWith(`${file}: corrupt MP4: its ${box} box declares`), message);
+  check(message.startsWith(`${file}: ${why} ${box}`), message);
   check(!/[\r\n]/.test(message), `several lines: ${message}`);
+}
+
+async function withEnv<T>(name: string, value: string, fn: () => Promise<T>): Promise<T> {
+  const old = Deno.env.get(name);
+  Deno.env.set(name, value);
+  try {
+    return await fn();
+  } finally {
+    if (old === undefined) Deno.env.delete(name);
+    else Deno.env.set(name, old);
+  }
 }
 
 const clip = await encodeTestPattern({
@@ -72,7 +88,7 @@ const clip = await encodeTestPattern({
 });
 
 Deno.test("mp4 tables: the undamaged clip passes the check and opens", async () => {
-  check(mp4TableProblem(clip) === undefined, String(mp4TableProblem(clip)));
+  check(mp4TableProblem(clip, 500_000) === undefined, String(mp4TableProblem(clip, 500_000)));
   const info = await openVideo(clip, "clip.mp4");
   check(info.frameCount === 6, `frames ${info.frameCount}`);
 });
@@ -97,8 +113,23 @@ Deno.test("mp4 tables: a fragment's trun declaring 4 billion samples without per
     seconds: 1,
     encode: ["-c:v", "libx264", "-g", "3", "-movflags", "frag_keyframe+empty_moov"],
   });
-  check(mp4TableProblem(frag) === undefined, String(mp4TableProblem(frag)));
+  check(mp4TableProblem(frag, 500_000) === undefined, String(mp4TableProblem(frag, 500_000)));
   // trun: flags at 8 (keep only the data offset, so no field per sample), sample_count at 12
   const bytes = patched(frag, ["moof", "traf", "trun"], [[8, 0x000001], [12, 0xffffffff]]);
   await refusedSmall(bytes, "fragment.mp4", "trun");
+});
+
+Deno.test("mp4 tables: a track of 1,000,000 one-byte samples in a 1 MB file is over VIFI_MAX_TRACK_SAMPLES", async () => {
+  // the samples fit the file, but listing them took mp4box 664 MB: the per-track cap refuses it
+  const big = new Uint8Array(clip.length + 1_000_000);
+  big.set(clip);
+  const bytes = patched(big, [...STBL, "stsz"], [[12, 1], [16, 1_000_000]]);
+  await refusedSmall(bytes, "many.mp4", "trak 1", "its MP4");
+  // the cap is what refuses: the 6-frame clip is refused under a cap of 5 and opens under 6
+  await withEnv("VIFI_MAX_TRACK_SAMPLES", "5", async () => {
+    let message = "";
+    await openVideo(clip.slice(), "six.mp4").catch((e) => (message = e.message));
+    check(message.includes("declares 6 samples") && message.includes("VIFI_MAX_TRACK_SAMPLES=N"), message);
+  });
+  await withEnv("VIFI_MAX_TRACK_SAMPLES", "6", () => openVideo(clip.slice(), "six.mp4"));
 });
