@@ -12,6 +12,11 @@ const REGRESSIONS: { name: string; seed: number; why: string }[] = [
     seed: 3286920293,
     why: "step 3: p·(1 − lr·wd) and the update cancel 200×; relative error 2.85e-5 ≥ the old fixed 1e-5",
   },
+  {
+    name: "logit_scale backward f32: [1, 1] (ds accumulates)",
+    seed: 49,
+    why: "found by deno task seed-sweep: ds = before + dy·e^s·x cancels; relative error 1.56e-5 ≥ 1e-5",
+  },
 ];
 
 for (const r of REGRESSIONS) {
