@@ -485,6 +485,8 @@ class Unpickler {
           {
             const n = v.getInt32(this.pos, true);
             this.pos += 4;
+            // a negative length would move the read position back before the data
+            if (n < 0) this.fail(`BINSTRING with negative length at offset ${at}`);
             st.push(latin1Decode(this.bytes(n)));
           }
           break;

@@ -6,7 +6,7 @@
 // Usage: deno run -A tests/fuzz/fuzz_main.ts SEED [KIND...]
 // With KIND names (e.g. mp4 avi) only those kinds run, the others still draw their cases so the damaged
 // files stay the same. VIFI_FUZZ_DUMP=DIR copies every case that raised the peak memory by more than
-// 64 MB into DIR (its name on stderr), to replay the one that made the fuzz test fail.
+// 64 MB, and every case that broke the contract, into DIR (its name on stderr) to replay it.
 
 import { Rng } from "../../lib/selftest/rng.ts";
 import { type WritableTensor, writeSafetensors } from "../../lib/io/safetensors.ts";
@@ -210,7 +210,12 @@ async function main(): Promise<void> {
         if (dumpDir) await Deno.copyFile(file, `${dumpDir}/seed${seed}-${kind.name}-case${c}.${kind.ext}`);
       }
       if (outcome === "refused") refused++;
-      else if (outcome) failures.push({ kind: kind.name, mutation: how, file, error: outcome });
+      else if (outcome) {
+        failures.push({ kind: kind.name, mutation: how, file, error: outcome });
+        if (dumpDir) {
+          await Deno.copyFile(file, `${dumpDir}/seed${seed}-${kind.name}-case${c}-failed.${kind.ext}`);
+        }
+      }
     }
     const s = ((performance.now() - t0) / 1000).toFixed(1);
     console.error(

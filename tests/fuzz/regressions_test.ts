@@ -5,6 +5,7 @@
 import { type WritableTensor, writeSafetensors } from "../../lib/io/safetensors.ts";
 import { inspectWeights, loadWeights } from "../../lib/io/weights.ts";
 import { CLIP_CONFIGS, initClipWeights } from "../../lib/models/config.ts";
+import { unpickle } from "../../lib/io/pickle.ts";
 
 function check(cond: unknown, what: string): asserts cond {
   if (!cond) throw new Error(what);
@@ -43,4 +44,20 @@ Deno.test("regression: a weight file whose conv1 kernel is 0x0 is refused naming
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+// VIFI_SEED=14, pth case 439: random bytes gave a BINSTRING a negative length; the read position moved
+// before the data and the next opcode, undefined, escaped as "Cannot read properties of undefined".
+Deno.test("regression: a pickle BINSTRING of negative length is refused naming the file", () => {
+  // PROTO 2, BINSTRING of length -100, STOP
+  const bytes = Uint8Array.of(0x80, 0x02, 0x54, ...new Uint8Array(Int32Array.of(-100).buffer), 0x2e);
+  let err: unknown;
+  try {
+    unpickle(bytes, { fileName: "neg.pth" });
+  } catch (e) {
+    err = e;
+  }
+  check(!(err instanceof TypeError), `escaped as ${err}`);
+  const message = (err as Error).message;
+  check(message.includes("neg.pth") && message.includes("negative length"), message);
 });
