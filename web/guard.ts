@@ -26,7 +26,9 @@ export const SECURITY_HEADERS: Record<string, string> = {
   "content-security-policy": CONTENT_SECURITY_POLICY,
   "x-content-type-options": "nosniff",
   "x-frame-options": "DENY",
-  "referrer-policy": "no-referrer",
+  // not "no-referrer": under it a browser sends `Origin: null` with the page's own form posts, which the
+  // guard must refuse; "same-origin" keeps the origin here and tells other sites nothing
+  "referrer-policy": "same-origin",
 };
 
 const WILDCARD = new Set(["0.0.0.0", "::", "[::]"]);

@@ -83,16 +83,27 @@ export async function main(args: string[]): Promise<number> {
     );
   }
   const ac = new AbortController();
-  const server = Deno.serve({
-    hostname: values.host,
-    port,
-    signal: ac.signal,
-    onListen: ({ hostname, port }) => {
-      hosts = [...new Set([...allowedHostsFor(values.host, port), ...allowedHostsFor(hostname, port)])];
-      const h = hostname.includes(":") ? `[${hostname}]` : hostname;
-      console.log(`dashboard: http://${h}:${port}/ (database ${path})`);
-    },
-  }, dash.app.fetch);
+  const host: string = values.host;
+  let server: Deno.HttpServer;
+  try {
+    server = Deno.serve({
+      hostname: host,
+      port,
+      signal: ac.signal,
+      onListen: ({ hostname, port }) => {
+        hosts = [...new Set([...allowedHostsFor(host, port), ...allowedHostsFor(hostname, port)])];
+        const h = hostname.includes(":") ? `[${hostname}]` : hostname;
+        console.log(`dashboard: http://${h}:${port}/ (database ${path})`);
+      },
+    }, dash.app.fetch);
+  } catch (e) {
+    dash.close(), predict.close(), store.close();
+    const why = e instanceof Deno.errors.AddrInUse
+      ? `port ${port} on ${host} is in use (pick another with --port, or --port 0 for a free one)`
+      : `cannot listen on ${host}:${port}: ${(e as Error).message}`;
+    console.error(`dashboard: ${why}`);
+    return 1;
+  }
   // SIGTERM (a service manager, `kill`) stops it exactly as Ctrl-C does: open event streams end, the
   // prediction worker stops, the server drains and the database is closed
   const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];

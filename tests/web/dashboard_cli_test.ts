@@ -143,3 +143,34 @@ Deno.test("dashboard CLI: --weights-dir must be a folder", async () => {
     "dashboard: --weights-dir /no/such is not a folder",
   );
 });
+
+Deno.test("dashboard CLI: a port in use is one line and exit 1, not a stack trace", async () => {
+  const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const dir = await Deno.makeTempDir({ prefix: "vifi-dash-port-" });
+  try {
+    const port = (taken.addr as Deno.NetAddr).port;
+    const r = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        new URL("../../lib/cli/dashboard.ts", import.meta.url).pathname,
+        "--db",
+        `${dir}/r.db`,
+        "--port",
+        String(port),
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const err = new TextDecoder().decode(r.stderr).trim().split("\n");
+    assertEquals(r.code, 1);
+    assertEquals(
+      err.at(-1),
+      `dashboard: port ${port} on 127.0.0.1 is in use (pick another with --port, or --port 0 for a free one)`,
+    );
+    assert(!err.some((l) => /^\s+at /.test(l)), err.join("\n"));
+  } finally {
+    taken.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -220,7 +220,10 @@ Deno.test({
           "red circle moving left, blue square moving up, green triangle moving down",
         );
         await Promise.all([page.waitForLoadState("load"), page.click("button[type=submit]")]);
-        await page.waitForSelector("td.prob[data-prob]");
+        // an error page (a refused post, a failed prediction) says why instead of timing out
+        await page.waitForSelector("td.prob[data-prob], .error", { timeout: 120_000 });
+        const refused = await page.locator(".error").count() ? await page.textContent(".error") : null;
+        assertEquals(refused, null, "the prediction answered with an error");
         const probs = (await page.locator("td.prob").evaluateAll((ts) =>
           ts.map((t) =>
             Number((t as unknown as { dataset: { prob: string } }).dataset.prob)
