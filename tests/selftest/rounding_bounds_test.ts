@@ -1,0 +1,131 @@
+// The accumulate and l2normalize-backward bounds (lib/selftest/rounding-bounds.ts) against f32 models
+// of their kernels: the exact model stays inside on many seeds, including results that cancel past
+// the old fixed 1e-5 relative error, and kernels with a real mistake fall outside on every seed.
+
+import { assert } from "../data/assert.ts";
+import { boundErr, relErr } from "../../lib/selftest/check.ts";
+import { accumulateBound, l2NormalizeBackwardBound } from "../../lib/selftest/rounding-bounds.ts";
+import { caseRng } from "../../lib/selftest/run.ts";
+import { l2NormalizeBackwardReference } from "../../lib/tensor/ops/l2norm.ts";
+
+const f = Math.fround;
+
+type AccBug = "none" | "alpha left out" | "src misaligned by one" | "sum in f16";
+
+/** kernels/accumulate.wgsl: dst[i] = f32(dst[i]) + α·f32(src[i % n_src]) (f16: stored as f16). */
+function accumulate(d: Float64Array, s: Float64Array, alpha: number, f16: boolean, bug: AccBug = "none") {
+  const a = f(bug === "alpha left out" ? 1 : alpha);
+  return Float64Array.from(d, (v, i) => {
+    const src = s[(i + (bug === "src misaligned by one" ? 1 : 0)) % s.length];
+    let o = f(v + f(a * src));
+    if (bug === "sum in f16") o = Math.f16round(o);
+    return f16 ? Math.f16round(o) : o;
+  });
+}
+
+function accError(seed: number, rows: number, cols: number, f16: boolean, bug: AccBug = "none") {
+  const rng = caseRng(seed, `acc ${rows}x${cols} ${f16}`);
+  const d = rng.array(rows * cols, -2, 2, f16);
+  const s = rng.array(cols, -2, 2, f16);
+  const ref = Float64Array.from(d, (v, i) => v + 0.7 * s[i % cols]);
+  const out = accumulate(d, s, 0.7, f16, bug);
+  return { rel: relErr(out, ref), bound: boundErr(out, ref, accumulateBound(s, ref, 0.7, f16)) };
+}
+
+type L2Bug =
+  | "none"
+  | "projection left out"
+  | "last division by ‖x‖ left out"
+  | "d without 1/‖x‖"
+  | "d in f16";
+
+/** kernels/l2norm.wgsl backward in f32 (serial sums, inverseSqrt as a rounded 1/sqrt). */
+function l2Backward(x: Float64Array, dy: Float64Array, w: number, f16: boolean, bug: L2Bug = "none") {
+  const dx = new Float64Array(x.length);
+  for (let b = 0; b < x.length; b += w) {
+    let s = 0;
+    for (let c = 0; c < w; c++) s = f(s + f(x[b + c] * x[b + c]));
+    const r = s > 0 ? f(1 / Math.sqrt(s)) : 0;
+    let d = 0;
+    for (let c = 0; c < w; c++) {
+      d = f(d + f(f(dy[b + c] * x[b + c]) * (bug === "d without 1/‖x‖" ? 1 : r)));
+    }
+    if (bug === "d in f16") d = Math.f16round(d);
+    for (let c = 0; c < w; c++) {
+      const yc = f(x[b + c] * r);
+      const diff = bug === "projection left out" ? dy[b + c] : f(dy[b + c] - f(yc * d));
+      const o = bug === "last division by ‖x‖ left out" ? diff : f(diff * r);
+      dx[b + c] = f16 ? Math.f16round(o) : o;
+    }
+  }
+  return dx;
+}
+
+function l2Error(seed: number, rows: number, w: number, f16: boolean, bug: L2Bug = "none") {
+  const rng = caseRng(seed, `l2 ${rows}x${w} ${f16}`);
+  const x = rng.array(rows * w, -2, 2, f16);
+  const dy = rng.array(rows * w, -1, 1, f16);
+  const out = l2Backward(x, dy, w, f16, bug);
+  const ref = l2NormalizeBackwardReference(x, dy, w);
+  return { rel: relErr(out, ref), bound: boundErr(out, ref, l2NormalizeBackwardBound(x, dy, w, f16)) };
+}
+
+Deno.test("accumulate bound: the f32 model stays inside it, also where d + 0.7·s cancels past 1e-5", () => {
+  let worst = 0, cancelled = 0;
+  for (let seed = 1; seed <= 20000; seed++) {
+    for (const f16 of [false, true]) {
+      const e = accError(seed, 1, 1, f16);
+      worst = Math.max(worst, e.bound);
+      if (!f16 && e.rel >= 1e-5) cancelled++;
+    }
+  }
+  for (let seed = 1; seed <= 200; seed++) {
+    for (const f16 of [false, true]) worst = Math.max(worst, accError(seed, 37, 13, f16).bound);
+  }
+  assert(cancelled > 0, "no [1, 1] case cancelled past the old tolerance: the test no longer shows it");
+  assert(worst < 1, `the exact model exceeds its bound (worst ${worst})`);
+});
+
+for (const bug of ["alpha left out", "src misaligned by one", "sum in f16"] as AccBug[]) {
+  Deno.test(`accumulate bound: a kernel with "${bug}" fails it on every seed`, () => {
+    for (let seed = 1; seed <= 200; seed++) {
+      const e = accError(seed, 37, 13, false, bug);
+      assert(!(e.bound < 1), `seed ${seed}: error/bound ${e.bound} passes`);
+    }
+  });
+}
+
+Deno.test("l2normalize backward bound: the f32 model stays inside it, also where dy ∥ x cancels past 1e-5", () => {
+  let worst = 0, cancelled = 0;
+  for (let seed = 1; seed <= 20000; seed++) {
+    for (const f16 of [false, true]) {
+      const e = l2Error(seed, 1, 2, f16);
+      worst = Math.max(worst, e.bound);
+      if (!f16 && e.rel >= 1e-5) cancelled++;
+    }
+  }
+  for (let seed = 1; seed <= 200; seed++) {
+    for (const [r, w] of [[8, 512], [3, 5], [77, 16]]) {
+      for (const f16 of [false, true]) worst = Math.max(worst, l2Error(seed, r, w, f16).bound);
+    }
+  }
+  assert(cancelled > 0, "no [1, 2] case cancelled past the old tolerance: the test no longer shows it");
+  assert(worst < 1, `the exact model exceeds its bound (worst ${worst})`);
+});
+
+const L2_BUGS: L2Bug[] = [
+  "projection left out",
+  "last division by ‖x‖ left out",
+  "d without 1/‖x‖",
+  "d in f16",
+];
+for (const bug of L2_BUGS) {
+  Deno.test(`l2normalize backward bound: a kernel with "${bug}" fails it on every seed`, () => {
+    for (let seed = 1; seed <= 200; seed++) {
+      for (const [r, w] of [[3, 5], [77, 16]]) {
+        const e = l2Error(seed, r, w, false, bug);
+        assert(!(e.bound < 1), `seed ${seed} [${r}, ${w}]: error/bound ${e.bound} passes`);
+      }
+    }
+  });
+}
