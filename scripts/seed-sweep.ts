@@ -3,7 +3,8 @@
 // seeds S..S+N−1 in this one process, prints each case's worst error as a fraction of its tolerance
 // and every failing seed (replay: VIFI_SEED=<seed> deno test -A tests/kernels_test.ts --filter NAME),
 // and exits 1 if any seed failed. --skip K resumes a long sweep after its first K cases; a case stops
-// after T seconds once it has run M seeds, so the heavy ones get fewer seeds.
+// after T seconds once it has run M seeds, so the heavy ones get fewer seeds. --filter may be given
+// several times: a case runs when its name contains any of them.
 
 import { parseArgs } from "node:util";
 import { getRuntime } from "../lib/gpu/runtime.ts";
@@ -40,7 +41,7 @@ if (import.meta.main) {
       options: {
         seeds: { type: "string", default: "300" },
         first: { type: "string", default: "1" },
-        filter: { type: "string" },
+        filter: { type: "string", multiple: true },
         skip: { type: "string", default: "0" },
         "case-seconds": { type: "string", default: "20" },
         "min-seeds": { type: "string", default: "30" },
@@ -60,7 +61,8 @@ if (import.meta.main) {
   const rt = await getRuntime();
   const t0 = performance.now();
   console.log(
-    `seed sweep: session seeds ${first}..${first + seeds - 1}${a.filter ? `, filter "${a.filter}"` : ""}`,
+    `seed sweep: session seeds ${first}..${first + seeds - 1}` +
+      (a.filter ? `, filter ${a.filter.map((f) => `"${f}"`).join(" or ")}` : ""),
   );
   const results = await sweep(rt, allChecks, {
     seeds,

@@ -33,18 +33,19 @@ export interface CaseSweep {
   seconds: number;
 }
 
-/** Runs every case of `checks` whose name contains `filter`, seed after seed. */
+/** Runs every case of `checks` whose name contains `filter` (or one of them), seed after seed. */
 export async function sweep(
   rt: Runtime,
   checks: KernelCheck[],
-  opts: SweepOptions & { filter?: string; skip?: number; onCase?: (r: CaseSweep) => void },
+  opts: SweepOptions & { filter?: string | string[]; skip?: number; onCase?: (r: CaseSweep) => void },
 ): Promise<CaseSweep[]> {
   const results: CaseSweep[] = [];
   let skip = opts.skip ?? 0;
+  const filters = typeof opts.filter === "string" ? [opts.filter] : opts.filter ?? [];
   for (const check of checks) {
     for (const c of check.cases) {
       const name = caseName(check, c);
-      if (opts.filter && !name.includes(opts.filter)) continue;
+      if (filters.length && !filters.some((f) => name.includes(f))) continue;
       if (skip > 0 && skip--) continue;
       const r = await sweepCase(rt, check, c, name, opts);
       results.push(r);

@@ -51,4 +51,9 @@ Deno.test("seed sweep: --filter and --skip pick cases, maxFailures stops a broke
   assert(got[0].ran < 200, "stopped after two failures");
   const skipped = await sweep(fakeRt, [chancy], { ...opts, seeds: 3, skip: 1 });
   assertEquals(skipped.map((r) => r.name), ["chancy forward f32: always fine"]);
+  const either = await sweep(fakeRt, [chancy], { ...opts, seeds: 3, filter: ["first draw", "fine"] });
+  assertEquals(either.map((r) => r.name), [
+    "chancy forward f32: first draw",
+    "chancy forward f32: always fine",
+  ]);
 });
