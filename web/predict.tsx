@@ -16,6 +16,7 @@ import type { PredictResult } from "../lib/cli/predict.ts";
 import type { ResultsStore } from "../lib/results/store.ts";
 import type { Thumbnail } from "./predict-job.ts";
 import { PredictQueue } from "./predict-queue.ts";
+import { LabelListError, parseLabelList } from "../lib/data/labels.ts";
 
 export { thumbnailsOf } from "./predict-job.ts";
 export type { Thumbnail } from "./predict-job.ts";
@@ -436,11 +437,8 @@ export function predictRoutes(opts: PredictRoutesOptions): PredictRoutes {
             `the video is ${(file.size / 1e6).toFixed(1)} MB, over the ${Math.round(limit / 1e6)} MB limit`,
           );
         }
-        const labels = (values.labels ?? "").split(",").map((s) => s.trim());
-        if (labels.length === 1 && labels[0] === "") throw new InputError("no class names given");
-        if (labels.some((l) => l === "")) {
-          throw new InputError(`an empty class name in "${values.labels}" (names are comma-separated)`);
-        }
+        if (!values.labels?.trim()) throw new InputError("no class names given");
+        const labels = classNames(values.labels);
         const frames = intField(values.frames, "frames", 8, 1, 64);
         const clips = intField(values.clips, "clips", 1, 1, 10);
         const crops = intField(values.crops, "crops", 1, 1, 3);
@@ -488,4 +486,14 @@ export function predictRoutes(opts: PredictRoutesOptions): PredictRoutes {
     },
   );
   return { app, close: () => queue.close() };
+}
+
+/** The form's class names with the command line's rules: CSV quoting, no empty or repeated names. */
+function classNames(text: string): string[] {
+  try {
+    return parseLabelList(text, "class names");
+  } catch (e) {
+    if (e instanceof LabelListError) throw new InputError(e.message);
+    throw e;
+  }
 }

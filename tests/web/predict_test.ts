@@ -216,7 +216,14 @@ Deno.test("predict page: bad input gets a 400 page saying what is wrong", async 
       ],
       ["no labels", { checkpoint: f.checkpoint, labels: " " }, video, "no class names"],
       ["missing labels field", { checkpoint: f.checkpoint }, video, "no class names"],
-      ["empty label", { checkpoint: f.checkpoint, labels: "a,,b" }, video, "empty class name"],
+      ["empty label", { checkpoint: f.checkpoint, labels: "a,,b" }, video, "class names: name 1 is empty"],
+      [
+        "repeated label",
+        { checkpoint: f.checkpoint, labels: 'a, "b, c", A' },
+        video,
+        "repeats class 0",
+      ],
+      ["unclosed quote", { checkpoint: f.checkpoint, labels: 'a, "b' }, video, "unterminated quoted name"],
       ["no checkpoint", { labels: "a" }, video, "choose a checkpoint"],
       ["frames in hex", { checkpoint: f.checkpoint, labels: "a", frames: "0x4" }, video, "frames must be"],
       [
@@ -241,7 +248,10 @@ Deno.test("predict page: bad input gets a 400 page saying what is wrong", async 
       const r = await post(app, form(fields, v));
       expect(r.status === 400, `${what}: status ${r.status}: ${r.html.slice(0, 400)}`);
       expect(r.html.includes('class="error"'), `${what}: no error shown`);
-      expect(r.html.includes(message), `${what}: message "${message}" not in the page`);
+      expect(
+        r.html.includes(message),
+        `${what}: message "${message}" not in the page: ${r.html.match(/class="error"[^<]*<[^<]*/)?.[0]}`,
+      );
       expect(r.html.includes("<form"), `${what}: the form is not shown again`);
     }
     const notMultipart = await post(app, new TextEncoder().encode("hello"), { "content-type": "text/plain" });
