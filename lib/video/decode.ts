@@ -367,6 +367,9 @@ async function runFfmpeg(
   try {
     return await runFfmpegOnce(bytes, file, build, probe);
   } catch (e) {
+    // a damaged file can leave the instance in a state where a later, valid file hangs (fuzz VIFI_SEED=29):
+    // after any failure the next run starts on a fresh instance (a few milliseconds)
+    coreRuns = CORE_RUNS;
     if (!(e instanceof WebAssembly.RuntimeError)) throw e;
     // a trap leaves the instance unusable; one retry on a fresh instance separates that from a bad file
     coreRuns = CORE_RUNS;

@@ -6,7 +6,8 @@
 // Usage: deno run -A tests/fuzz/fuzz_main.ts SEED [KIND...]
 // With KIND names (e.g. mp4 avi) only those kinds run, the others still draw their cases so the damaged
 // files stay the same. VIFI_FUZZ_DUMP=DIR copies every case that raised the peak memory by more than
-// 64 MB, and every case that broke the contract, into DIR (its name on stderr) to replay it.
+// 64 MB, and every case that broke the contract, into DIR (its name on stderr) to replay it;
+// VIFI_FUZZ_TRACE=1 names each case before it is read (the last one named is the one that hangs).
 
 import { Rng } from "../../lib/selftest/rng.ts";
 import { type WritableTensor, writeSafetensors } from "../../lib/io/safetensors.ts";
@@ -24,6 +25,7 @@ import { yamlExperiment } from "../../lib/dsl/yaml.ts";
 const seed = Number(Deno.args[0]);
 const only = Deno.args.slice(1);
 const dumpDir = Deno.env.get("VIFI_FUZZ_DUMP");
+const trace = Deno.env.get("VIFI_FUZZ_TRACE") !== undefined;
 const rng = new Rng(seed);
 const dir = await Deno.makeTempDir({ prefix: "vifi-fuzz-" });
 
@@ -202,6 +204,8 @@ async function main(): Promise<void> {
       if (only.length && !only.includes(kind.name)) continue;
       await Deno.writeFile(file, bytes);
       cases++;
+      // a case that hangs is the last one traced
+      if (trace) console.error(`${kind.name} case ${c} (${how}): ${file}`);
       const before = peakKb();
       const outcome = await check(() => kind.read(file), file);
       const grew = (peakKb() - before) / 1024;
