@@ -298,7 +298,9 @@ Deno.test("decode: Xvid-style AVIs (UCF-101, HMDB-51) are trimmed through an MP4
       const before = { ...decodeStats };
       const got = await decodeFrames(avi, "x.avi", want, info);
       assertEquals(got.map((f) => f.data), want.map((i) => all[i].data), `-bf ${bf}, frames ${want}`);
-      assertEquals(decodeStats.trimmed, before.trimmed + 1, `-bf ${bf}, frames ${want}`);
+      // Frame 0 alone needs only the first sample: the AVI decodes from its start without a copy.
+      const trims = Math.max(...want) > 0 ? 1 : 0;
+      assertEquals(decodeStats.trimmed, before.trimmed + trims, `-bf ${bf}, frames ${want}`);
       decoded += decodeStats.samplesDecoded - before.samplesDecoded;
       wanted += Math.max(...want) + 1;
     }
