@@ -66,3 +66,63 @@ export function l2NormalizeBackwardBound(
   }
   return out;
 }
+
+/**
+ * dx of kernels/layernorm.wgsl backward per element, with the forward's saved mean and rstd carrying
+ * their own rounding: x − mean loses u·|mean| absolutely, and rstd multiplies it, so a row whose
+ * values nearly coincide (rstd ~ 70) gets dx errors far above u·|dx| (1576×3, seed 5: relative
+ * error 1.4e-5 over the tensor). A sum of n terms is taken as n roundings (one lane per row, the
+ * worst layout), so the bound holds for any lanes-per-row the op picks.
+ */
+export function layerNormBackwardDxBound(
+  x: ArrayLike<number>,
+  w: ArrayLike<number>,
+  dy: ArrayLike<number>,
+  n: number,
+  f16: boolean,
+  eps = 1e-5,
+): Float64Array {
+  const out = new Float64Array(x.length);
+  const DIV_N = 5 * U; // x / f32(n): 2.5 ULP
+  for (let b = 0; b < x.length; b += n) {
+    let s = 0, sAbs = 0;
+    for (let c = 0; c < n; c++) (s += x[b + c]), (sAbs += Math.abs(x[b + c]));
+    const mu = s / n;
+    const eMu = (n * U * sAbs + (DIV_N + U) * Math.abs(s)) / n;
+    let q = 0, eq = 0;
+    for (let c = 0; c < n; c++) {
+      const d = x[b + c] - mu;
+      q += d * d;
+      eq += 2 * Math.abs(d) * (eMu + U * Math.abs(d)) + (n + 1) * U * d * d;
+    }
+    const v = q / n + eps;
+    const ev = eq / n + (DIV_N + U) * q / n + U * v + U * eps;
+    const rstd = 1 / Math.sqrt(v);
+    const relR = ev / (2 * v) + INV_SQRT;
+    let a = 0, ea = 0, bsum = 0, eb = 0;
+    const g = new Float64Array(n), xh = new Float64Array(n), exh = new Float64Array(n);
+    for (let c = 0; c < n; c++) {
+      g[c] = dy[b + c] * w[c];
+      const d = x[b + c] - mu;
+      xh[c] = d * rstd;
+      exh[c] = (eMu + U * Math.abs(d)) * rstd + Math.abs(xh[c]) * (relR + U);
+      a += g[c];
+      ea += (n + 1) * U * Math.abs(g[c]);
+      bsum += g[c] * xh[c];
+      eb += U * Math.abs(g[c] * xh[c]) * (n + 2) + Math.abs(g[c]) * exh[c];
+    }
+    const mx = a / n, emx = ea / n + DIV_N * Math.abs(mx);
+    const my = bsum / n, emy = eb / n + DIV_N * Math.abs(my);
+    for (let c = 0; c < n; c++) {
+      const t = xh[c] * my;
+      const et = exh[c] * Math.abs(my) + Math.abs(xh[c]) * emy + U * Math.abs(t);
+      const gm = g[c] - mx;
+      const inner = gm - t;
+      const ein = U * Math.abs(g[c]) + emx + U * Math.abs(gm) + et + U * Math.abs(inner);
+      const dx = rstd * inner;
+      const e = rstd * ein + Math.abs(dx) * (relR + U);
+      out[b + c] = f16 ? e + f16Out(dx) : e;
+    }
+  }
+  return out;
+}

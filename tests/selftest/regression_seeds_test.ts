@@ -35,6 +35,17 @@ const REGRESSIONS: { name: string; seed: number; why: string }[] = [
     why: "found by deno task seed-sweep: the target's gradient sm·T − t cancels (sm ≈ 1 − 4e-4); " +
       "relative error 3.1e-5 ≥ 1e-5",
   },
+  {
+    name: "layernorm backward f32: 1576×3 (dx, dweight, dbias)",
+    seed: 5,
+    why: "found by deno task seed-sweep: a row of nearly equal values (rstd ~ 70) magnifies the mean's " +
+      "rounding in x − mean; dx relative error 1.43e-5 ≥ the old fixed 1e-5",
+  },
+  {
+    name: "layernorm backward f32: 1576×3 (dx, dweight, dbias)",
+    seed: 68,
+    why: "found by deno task seed-sweep: as seed 5; dx relative error 1.36e-5 ≥ 1e-5",
+  },
 ];
 
 for (const r of REGRESSIONS) {

@@ -4,9 +4,14 @@
 
 import { assert } from "../data/assert.ts";
 import { boundErr, relErr } from "../../lib/selftest/check.ts";
-import { accumulateBound, l2NormalizeBackwardBound } from "../../lib/selftest/rounding-bounds.ts";
+import {
+  accumulateBound,
+  l2NormalizeBackwardBound,
+  layerNormBackwardDxBound,
+} from "../../lib/selftest/rounding-bounds.ts";
 import { caseRng } from "../../lib/selftest/run.ts";
 import { l2NormalizeBackwardReference } from "../../lib/tensor/ops/l2norm.ts";
+import { layerNormBackwardReference } from "../../lib/tensor/ops/layernorm.ts";
 
 const f = Math.fround;
 
@@ -125,6 +130,85 @@ for (const bug of L2_BUGS) {
       for (const [r, w] of [[3, 5], [77, 16]]) {
         const e = l2Error(seed, r, w, false, bug);
         assert(!(e.bound < 1), `seed ${seed} [${r}, ${w}]: error/bound ${e.bound} passes`);
+      }
+    }
+  });
+}
+
+type LnBug =
+  | "none"
+  | "one-pass variance E[x²] − E[x]²"
+  | "x̂ not centred"
+  | "mean(g·x̂) term left out"
+  | "rstd in f16";
+
+/** kernels/layernorm.wgsl forward statistics and backward dx in f32, one lane per row (lavapipe's layout). */
+function lnBackward(x: Float64Array, w: Float64Array, dy: Float64Array, n: number, bug: LnBug = "none") {
+  const dx = new Float64Array(x.length);
+  const invN = f(1 / n);
+  for (let b = 0; b < x.length; b += n) {
+    let s = 0, q = 0;
+    for (let c = 0; c < n; c++) s = f(s + x[b + c]);
+    const mu = f(s * invN);
+    if (bug === "one-pass variance E[x²] − E[x]²") {
+      for (let c = 0; c < n; c++) q = f(q + f(x[b + c] * x[b + c]));
+      q = f(f(q * invN) - f(mu * mu));
+    } else {
+      for (let c = 0; c < n; c++) q = f(q + f(f(x[b + c] - mu) ** 2));
+      q = f(q * invN);
+    }
+    let rstd = f(1 / Math.sqrt(f(q + f(1e-5))));
+    if (bug === "rstd in f16") rstd = Math.f16round(rstd);
+    const xh = (c: number) => f(f(x[b + c] - (bug === "x̂ not centred" ? 0 : mu)) * rstd);
+    let a = 0, bs = 0;
+    for (let c = 0; c < n; c++) {
+      const g = f(dy[b + c] * w[c]);
+      a = f(a + g);
+      bs = f(bs + f(g * xh(c)));
+    }
+    const mx = f(a / n), my = bug === "mean(g·x̂) term left out" ? 0 : f(bs / n);
+    for (let c = 0; c < n; c++) dx[b + c] = f(rstd * f(f(f(dy[b + c] * w[c]) - mx) - f(xh(c) * my)));
+  }
+  return dx;
+}
+
+/** Rows as the check draws them, or (tight) rows of nearly equal values, where rstd is large. */
+function lnError(seed: number, rows: number, n: number, tight: boolean, bug: LnBug = "none") {
+  const rng = caseRng(seed, `ln ${rows}x${n} ${tight}`);
+  const x = rng.normals(rows * n, tight ? 0.01 : 2).map((v) => f(v + (tight ? 1 : 0.7)));
+  const w = rng.array(n, 0.5, 1.5), dy = rng.array(rows * n, -1, 1);
+  const out = lnBackward(x, w, dy, n, bug);
+  const ref = layerNormBackwardReference(x, w, dy, n).dx;
+  return { rel: relErr(out, ref), bound: boundErr(out, ref, layerNormBackwardDxBound(x, w, dy, n, false)) };
+}
+
+Deno.test("layernorm dx bound: the f32 model stays inside it, also on rows of nearly equal values past 1e-5", () => {
+  let worst = 0, cancelled = 0;
+  for (let seed = 1; seed <= 300; seed++) {
+    for (const [rows, n] of [[200, 3], [20, 5], [4, 77], [2, 768]]) {
+      for (const tight of [false, true]) {
+        const e = lnError(seed, rows, n, tight);
+        worst = Math.max(worst, e.bound);
+        if (e.rel >= 1e-5) cancelled++;
+      }
+    }
+  }
+  assert(cancelled > 0, "no case past the old tolerance: the test no longer shows it");
+  assert(worst < 1, `the exact model exceeds its bound (worst ${worst})`);
+});
+
+const LN_BUGS: [LnBug, boolean][] = [
+  ["one-pass variance E[x²] − E[x]²", true],
+  ["x̂ not centred", false],
+  ["mean(g·x̂) term left out", false],
+  ["rstd in f16", false],
+];
+for (const [bug, tight] of LN_BUGS) {
+  Deno.test(`layernorm dx bound: a kernel with "${bug}" fails it on every seed`, () => {
+    for (let seed = 1; seed <= 100; seed++) {
+      for (const [rows, n] of [[200, 3], [4, 77]]) {
+        const e = lnError(seed, rows, n, tight, bug);
+        assert(!(e.bound < 1), `seed ${seed} ${rows}×${n}: error/bound ${e.bound} passes`);
       }
     }
   });

@@ -22,7 +22,8 @@ import {
   type SoftmaxReferenceOptions,
 } from "../../tensor/ops/softmax.ts";
 import { type DType, numel, type Shape, Tensor } from "../../tensor/tensor.ts";
-import { type CheckDtype, type KernelCheck, relErr, tolFor, worst } from "../check.ts";
+import { boundErr, type CheckDtype, type KernelCheck, relErr, tolFor, worst } from "../check.ts";
+import { layerNormBackwardDxBound } from "../rounding-bounds.ts";
 import { finiteDifferenceError } from "../finite-difference.ts";
 import type { Rng } from "../rng.ts";
 import { disposeAll, gpuForward, take, upload } from "../tensors.ts";
@@ -73,7 +74,11 @@ function layerNormChecks(dtype: CheckDtype): KernelCheck[] {
     name: "layernorm",
     dtype,
     direction: "backward",
-    tol: tolFor(dtype),
+    // dx against its own rounding bound: a row of nearly equal values has a large rstd that magnifies
+    // the mean's rounding (1576×3, seed 5: relative error 1.4e-5 from a correct kernel). dweight and
+    // dbias keep their relative error, as a fraction of the dtype's tolerance.
+    measure: "bound",
+    tol: 1,
     cases: LN_SIZES.map(([rows, width]) => ({
       label: `${rows}×${width} (dx, dweight, dbias)`,
       async run(rt, rng) {
@@ -90,7 +95,12 @@ function layerNormChecks(dtype: CheckDtype): KernelCheck[] {
         const db = await take(g.dbias);
         disposeAll(tx, tw, tb, tdy, f.y, f.mean, f.rstd);
         const ref = layerNormBackwardReference(x, w, dy, width);
-        return worst(relErr(dx, ref.dx), relErr(dw, ref.dweight), relErr(db, ref.dbias));
+        const tol = tolFor(dtype);
+        return worst(
+          boundErr(dx, ref.dx, layerNormBackwardDxBound(x, w, dy, width, f16)),
+          relErr(dw, ref.dweight) / tol,
+          relErr(db, ref.dbias) / tol,
+        );
       },
     })),
   };
