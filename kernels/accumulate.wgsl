@@ -7,7 +7,7 @@
 enable f16;
 #endif
 
-struct Params { n: u32, n_src: u32, alpha: f32 };
+struct Params { n: u32, n_src: u32, alpha: f32, phase: u32 };  // dst[0] pairs with src[phase]
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> src: array<{{TS}}>;
@@ -17,5 +17,5 @@ struct Params { n: u32, n_src: u32, alpha: f32 };
 fn accumulate(@builtin(global_invocation_id) g: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = g.x + g.y * nwg.x * 256u;
   if (i >= p.n) { return; }
-  dst[i] = {{TD}}(f32(dst[i]) + p.alpha * f32(src[i % p.n_src]));
+  dst[i] = {{TD}}(f32(dst[i]) + p.alpha * f32(src[(i + p.phase) % p.n_src]));
 }

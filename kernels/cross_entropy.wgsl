@@ -17,7 +17,7 @@ struct Params {
   rows: u32,
   cols: u32,
   scale: f32,  // 1 / B
-  _pad: u32,
+  loss0: u32,  // forward: where this dispatch's first row loss lies in the bound row_loss window
 };
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -75,7 +75,7 @@ fn forward(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid
   let row = wid.x + wid.y * nwg.x;
   if (row >= p.rows) { return; }
   let st = row_stats(row * p.cols, lid);
-  if (lid == 0u) { row_loss[row] = st.w + st.z * log(st.y); }
+  if (lid == 0u) { row_loss[p.loss0 + row] = st.w + st.z * log(st.y); }
 }
 
 // A separate single-workgroup pass instead of atomics: the mean is summed in a fixed order.

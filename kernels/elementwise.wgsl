@@ -1,7 +1,7 @@
 // Elementwise ops on flat arrays. `b` broadcasts by repetition: b has n_b elements and element i of
 // `a` pairs with b[i % n_b] (a bias over the last dimension, a positional embedding over the batch).
 // Spec: F16 / T (storage type of a, b and out), OP: a WGSL expression in x = alpha·a[i] and
-// y = beta·b[i % n_b] ("x + y", "x * y", "x" for a plain scale, which leaves b unbound).
+// y = beta·b[(i + phase) % n_b] ("x + y", "x * y", "x" for a plain scale, which leaves b unbound).
 #if F16
 enable f16;
 #endif
@@ -9,9 +9,10 @@ alias T = {{T}};
 
 struct Params {
   n: u32,      // elements of a / out
-  n_b: u32,    // elements of b (divides n)
+  n_b: u32,    // elements of b (divides the whole tensor's length)
   alpha: f32,
   beta: f32,
+  phase: u32,  // a[0] pairs with b[phase]: the op splits large tensors into chunks of elements
 };
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -32,7 +33,7 @@ fn binary(@builtin(global_invocation_id) g: vec3u, @builtin(num_workgroups) nwg:
   if (i >= p.n) { return; }
   let x = p.alpha * f32(a[i]);
 #if HAS_B
-  let y = p.beta * f32(b[i % p.n_b]);
+  let y = p.beta * f32(b[(i + p.phase) % p.n_b]);
 #endif
   out[i] = T({{OP}});
 }

@@ -11,11 +11,17 @@ enable f16;
 alias T = {{T}};
 alias G = {{G}};
 
+// Tables larger than a storage binding are bound in windows of rows v0 .. v1−1, one dispatch each.
 struct Params {
   n: u32,      // forward: ids; backward: distinct ids
   d: u32,      // embedding width
   vocab: u32,  // table rows
-  _pad: u32,
+  v0: u32,     // first table row in the bound window
+  v1: u32,     // end of the window's rows
+  u0: u32,     // backward: first distinct id of this dispatch (its ids lie in the window)
+  count: u32,  // backward: distinct ids in this dispatch
+  r0: u32,     // backward: positions r0 .. r1−1 are in the bound window of dout (the rest are summed
+  r1: u32,     //   by other dispatches, which accumulate)
 };
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -35,23 +41,27 @@ fn forward(@builtin(global_invocation_id) g: vec3u, @builtin(num_workgroups) nwg
   let col = i - row * p.d;
   // Ids that live on the GPU were never validated: clamp so a bad one cannot read past the table.
   let id = u32(clamp(ids[row], 0, i32(p.vocab) - 1));
-  out[i] = table[id * p.d + col];
+  if (id < p.v0 || id >= p.v1) { return; }
+  out[i] = table[(id - p.v0) * p.d + col];
 }
 
 @compute @workgroup_size(256)
 fn backward(@builtin(global_invocation_id) g: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = g.x + g.y * nwg.x * 256u;
-  if (i >= p.n * p.d) { return; }
-  let u = i / p.d;
-  let col = i - u * p.d;
+  if (i >= p.count * p.d) { return; }
+  let u = p.u0 + i / p.d;
+  let col = i % p.d;
   let first = csr[p.n + u];
   let last = csr[p.n + u + 1u];
   let positions = 2u * p.n + 1u;
   var acc = 0.0;
   for (var k = first; k < last; k++) {
-    acc += f32(dout[csr[positions + k] * p.d + col]);
+    let pos = csr[positions + k];
+    if (pos >= p.r0 && pos < p.r1) {
+      acc += f32(dout[(pos - p.r0) * p.d + col]);
+    }
   }
-  let dst = min(csr[u], p.vocab - 1u) * p.d + col;
+  let dst = (min(csr[u], p.vocab - 1u) - p.v0) * p.d + col;
 #if ACCUMULATE
   dtable[dst] = G(f32(dtable[dst]) + acc);
 #else

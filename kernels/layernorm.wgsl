@@ -18,6 +18,7 @@ struct Params {
   width: u32,
   eps: f32,
   chunk: u32,   // param_grads: rows summed by one invocation (the partials are reduced afterwards)
+  part0: u32,   // param_grads: where this dispatch's first partial lies in the bound partial windows
 };
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -147,6 +148,6 @@ fn param_grads(@builtin(global_invocation_id) g: vec3u, @builtin(num_workgroups)
     dw += d * (f32(x[r * p.width + c]) - mean_in[r]) * rstd_in[r];
     db += d;
   }
-  dweight_part[i] = dw;
-  dbias_part[i] = db;
+  dweight_part[p.part0 + i] = dw;
+  dbias_part[p.part0 + i] = db;
 }

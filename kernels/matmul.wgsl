@@ -26,7 +26,7 @@ struct Params {
   lda: u32, ldb: u32, ldc: u32, alpha: f32,
   offA: u32, sa0: u32, sa1: u32, offB: u32,
   sb0: u32, sb1: u32, offC: u32, sc0: u32,
-  sc1: u32, _p0: u32, _p1: u32, _p2: u32,
+  sc1: u32, bias0: u32, _p1: u32, _p2: u32,  // bias0: first bias element (N is split into tiles)
 };
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -104,7 +104,7 @@ fn store(m: u32, n: u32, sum: f32, baseC: u32) {
   if (m >= p.M || n >= p.N) { return; }
   var v = p.alpha * sum;
 #if HAS_BIAS
-  v += f32(bias[n]);
+  v += f32(bias[p.bias0 + n]);
 #endif
   v = activation(v);
   let at = baseC + m * p.ldc + n;

@@ -12,6 +12,10 @@ struct Params {
   inner: u32,
   chunk: u32,   // sum: axis elements per output (the output is [outer, ceil(axis / chunk), inner])
   alpha: f32,   // scale applied to every result (1/axis for a mean)
+  // Tensors larger than a storage binding are split into dispatches over windows of them:
+  at: u32,      // sum: dst index of this dispatch's first output; expand: flat dst index of dst[0]
+  src0: u32,    // sum: index in the bound src window where element [0, 0, 0] lies
+  count: u32,   // expand: dst elements in this dispatch
 };
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -30,20 +34,20 @@ fn sum(@builtin(global_invocation_id) g: vec3u, @builtin(num_workgroups) nwg: ve
   let k = t % chunks;
   let o = t / chunks;
   let a1 = min((k + 1u) * p.chunk, p.axis);
-  let base = o * p.axis * p.inner + i;
+  let base = p.src0 + o * p.axis * p.inner + i;
   var acc = 0.0;
   for (var a = k * p.chunk; a < a1; a++) {
     acc += f32(src[base + a * p.inner]);
   }
-  dst[idx] = {{TOUT}}(acc * p.alpha);
+  dst[p.at + idx] = {{TOUT}}(acc * p.alpha);
 }
 
 // dst[o, a, i] = alpha · src[o, i]: the gradient of sum (alpha 1) or mean (alpha 1/axis).
 @compute @workgroup_size(256)
 fn expand(@builtin(global_invocation_id) g: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let idx = g.x + g.y * nwg.x * 256u;
-  if (idx >= p.outer * p.axis * p.inner) { return; }
-  let i = idx % p.inner;
-  let o = idx / (p.axis * p.inner);
+  if (idx >= p.count) { return; }
+  let i = (p.at + idx) % p.inner;
+  let o = (p.at + idx) / (p.axis * p.inner);
   dst[idx] = {{TOUT}}(p.alpha * f32(src[o * p.inner + i]));
 }

@@ -22,6 +22,7 @@ struct Params {
   batch_rows: u32,  // rows per batch item (heads · Lq)
   scale: f32,
   ld: u32,          // row stride ≥ width: padded rows keep attention's P·V GEMM on its vec4 path
+  row0: u32,        // rows of this dispatch start at row0 of the scores (the masks use whole-tensor rows)
 };
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -78,7 +79,8 @@ fn row_max(v: f32, lid: u32) -> f32 {
 
 // Keys at or beyond this column are invisible for the whole row (causal and length masks are
 // prefixes), so the loops over the logits can stop there.
-fn visible_prefix(row: u32) -> u32 {
+fn visible_prefix(local_row: u32) -> u32 {
+  let row = local_row + p.row0;
   var n = p.width;
 #if CAUSAL
   n = min(n, row % p.lq + 1u);
@@ -92,10 +94,10 @@ fn visible_prefix(row: u32) -> u32 {
 }
 
 // Per-key flags, the one mask that is not a prefix.
-fn flag(row: u32, c: u32) -> bool {
+fn flag(local_row: u32, c: u32) -> bool {
 #if PAD
 #if !PAD_LENGTHS
-  return keymask[(row / p.batch_rows) * p.width + c] != 0;
+  return keymask[((local_row + p.row0) / p.batch_rows) * p.width + c] != 0;
 #else
   return true;
 #endif

@@ -3,7 +3,8 @@
 
 import { grid1d } from "../../gpu/grid.ts";
 import { expectDtype, shapeStr, Tensor } from "../tensor.ts";
-import { params } from "./common.ts";
+import { rowChunks, window } from "../../gpu/chunks.ts";
+import { params, rowWindow, tensorRowChunks, whole } from "./common.ts";
 
 export interface AdamWOptions {
   lr: number;
@@ -94,26 +95,27 @@ export async function adamw(
   // The step-dependent factors in float64 here, so the shader only sees their f32 roundings. Read
   // through a producer: a compiled plan re-evaluates it every step (opts.lr / opts.step may be
   // getters over the optimizer's schedule).
-  const u = rt.uniformFrom(() =>
-    params(
-      n,
-      { f: beta1 },
-      { f: 1 - beta1 },
-      { f: beta2 },
-      { f: 1 - beta2 },
-      { f: eps },
-      { f: 1 - opts.lr * weightDecay },
-      { f: opts.lr / (1 - beta1 ** opts.step) },
-      { f: Math.sqrt(1 - beta2 ** opts.step) },
-      { f: gradScale },
-    )
-  );
-  rt.dispatch(
-    pipe,
-    [u, param.buffer, grad.buffer, m.buffer, v.buffer, opts.half?.buffer, opts.skipIf?.buffer],
-    grid1d(n),
-    { label: "adamw" },
-  );
+  const skip = opts.skipIf && whole(opts.skipIf, what);
+  const flat = [param, grad, m, v, opts.half].filter((t) => t !== undefined);
+  for (const c of tensorRowChunks(what, n, flat.map((t) => [t, 1]))) {
+    const u = rt.uniformFrom(() =>
+      params(
+        c.count,
+        { f: beta1 },
+        { f: 1 - beta1 },
+        { f: beta2 },
+        { f: 1 - beta2 },
+        { f: eps },
+        { f: 1 - opts.lr * weightDecay },
+        { f: opts.lr / (1 - beta1 ** opts.step) },
+        { f: Math.sqrt(1 - beta2 ** opts.step) },
+        { f: gradScale },
+      )
+    );
+    const w = (t: Tensor) => rowWindow(t, c, 1);
+    const half = opts.half && w(opts.half);
+    rt.dispatch(pipe, [u, w(param), w(grad), w(m), w(v), half, skip], grid1d(c.count), { label: "adamw" });
+  }
 }
 
 function withoutUndefined<T extends object>(o: T): Partial<T> {
@@ -150,10 +152,24 @@ export async function nonFinite(grads: Tensor | readonly Tensor[], flag?: Tensor
       SKIP: false,
     });
     const words = f16 ? Math.ceil(g.size / 2) : g.size;
-    // The uniform block is the update's 40-byte Params even though only n is read here.
-    const u = rt.uniform(params(g.size, 0, 0, 0, 0, 0, 0, 0, 0, 0));
-    const b = [u, undefined, undefined, undefined, undefined, undefined, f.buffer, g.buffer];
-    rt.dispatch(pipe, b, grid1d(words), { label: "nonfinite" });
+    const flag = whole(f, "nonFinite");
+    // Chunks of 32-bit words of the gradient's bits.
+    for (const c of rowChunks(rt, "nonFinite", words, [4])) {
+      const n = f16 ? Math.min(g.size - 2 * c.first, 2 * c.count) : c.count;
+      // The uniform block is the update's 40-byte Params even though only n is read here.
+      const u = rt.uniform(params(n, 0, 0, 0, 0, 0, 0, 0, 0, 0));
+      const b = [
+        u,
+        undefined,
+        undefined,
+        undefined,
+        undefined,
+        undefined,
+        flag,
+        window(g.buffer, 4 * c.first, 4 * c.count),
+      ];
+      rt.dispatch(pipe, b, grid1d(c.count), { label: "nonfinite" });
+    }
   }
   return f;
 }

@@ -1,6 +1,9 @@
-// Small pieces every op file uses: the dtype part of a kernel spec and uniform packing.
+// Small pieces every op file uses: the dtype part of a kernel spec, uniform packing, and binding
+// windows for work split into chunks that fit the adapter's storage binding limit (lib/gpu/chunks.ts).
 
-import type { DType } from "../tensor.ts";
+import { checkWhole, type Chunk, rowChunks, window } from "../../gpu/chunks.ts";
+import type { Binding } from "../../gpu/runtime.ts";
+import { BYTES, type DType, type Tensor } from "../tensor.ts";
 
 /** Spec entries for a kernel whose storage type follows the tensor dtype. */
 export function dtypeSpec(dtype: DType): { F16: boolean; T: string } {
@@ -29,4 +32,27 @@ export function params(...fields: (number | { f: number })[]): ArrayBuffer {
     }
   });
   return buf;
+}
+
+/** Rows c.first.. of a tensor seen as rows of `rowElems` elements, as a storage binding window. */
+export function rowWindow(t: Tensor, c: Chunk, rowElems: number): Binding {
+  const rowBytes = BYTES[t.dtype] * rowElems;
+  return window(t.buffer, c.first * rowBytes, c.count * rowBytes);
+}
+
+/** The whole tensor as one binding (its own bytes, not the pool bucket's), checked against the limit. */
+export function whole(t: Tensor, what: string): Binding {
+  checkWhole(t.rt, `${what}: ${t.name}`, t.byteLength);
+  return window(t.buffer, 0, t.byteLength);
+}
+
+/** Chunks of `rows` rows for tensors holding rowElems[i] elements of tensor i per row. */
+export function tensorRowChunks(
+  what: string,
+  rows: number,
+  parts: readonly [Tensor, number][],
+  multiple = 1,
+): Chunk[] {
+  const rt = parts[0][0].rt;
+  return rowChunks(rt, what, rows, parts.map(([t, e]) => BYTES[t.dtype] * e), multiple);
 }

@@ -1,8 +1,9 @@
 // Soft-target cross-entropy (label smoothing, mixup): loss = mean_b Σ_c −t_bc·log_softmax(x_b)_c.
 
+import { elementWindow } from "../../gpu/chunks.ts";
 import { grid1d } from "../../gpu/grid.ts";
 import { expectDtype, shapeStr, Tensor } from "../tensor.ts";
-import { dtypeSpec, params } from "./common.ts";
+import { dtypeSpec, params, rowWindow, tensorRowChunks, whole } from "./common.ts";
 
 function checkInputs(logits: Tensor, targets: Tensor, what: string): [number, number] {
   logits.check();
@@ -37,11 +38,17 @@ export async function crossEntropy(
   const spec = dtypeSpec(logits.dtype);
   const fwd = await rt.pipeline("cross_entropy.wgsl", "forward", spec);
   const mean = await rt.pipeline("cross_entropy.wgsl", "mean", spec);
+  for (const ch of tensorRowChunks("crossEntropy", b, [[logits, c], [targets, c]])) {
+    // Row losses are narrow: a window placed by an element offset rather than at aligned rows.
+    const [bl, loss0] = elementWindow(rt, rowLoss.buffer, ch.first, ch.first + ch.count, 4);
+    const u = rt.uniform(params(ch.count, c, { f: 1 / b }, loss0));
+    const bindings = [u, rowWindow(logits, ch, c), rowWindow(targets, ch, c), bl];
+    rt.dispatch(fwd, bindings, grid1d(ch.count, 1), { label: "cross_entropy" });
+  }
   const u = rt.uniform(params(b, c, { f: 1 / b }));
-  rt.dispatch(fwd, [u, logits.buffer, targets.buffer, rowLoss.buffer], grid1d(b, 1), {
-    label: "cross_entropy",
-  });
-  rt.dispatch(mean, [u, undefined, undefined, rowLoss.buffer, loss.buffer], [1], {
+  rt.dispatch(mean, [u, undefined, undefined, whole(rowLoss, "crossEntropy"), whole(loss, "crossEntropy")], [
+    1,
+  ], {
     label: "cross_entropy_mean",
   });
   return { loss, rowLoss };
@@ -77,13 +84,13 @@ export async function crossEntropyBackward(
   }
   const dlogits = Tensor.empty(rt, logits.shape, logits.dtype, `d(${logits.name})`);
   const pipe = await rt.pipeline("cross_entropy.wgsl", "backward", dtypeSpec(logits.dtype));
-  const u = rt.uniform(params(b, c, { f: 1 / b }));
-  rt.dispatch(
-    pipe,
-    [u, logits.buffer, targets.buffer, undefined, undefined, dl.buffer, dlogits.buffer],
-    grid1d(b, 1),
-    { label: "cross_entropy_bwd" },
-  );
+  const parts: [Tensor, number][] = [[logits, c], [targets, c], [dlogits, c]];
+  for (const ch of tensorRowChunks("crossEntropyBackward", b, parts)) {
+    const u = rt.uniform(params(ch.count, c, { f: 1 / b }));
+    const [bl, bt, bd] = parts.map(([t, e]) => rowWindow(t, ch, e));
+    const bindings = [u, bl, bt, undefined, undefined, whole(dl, "crossEntropyBackward"), bd];
+    rt.dispatch(pipe, bindings, grid1d(ch.count, 1), { label: "cross_entropy_bwd" });
+  }
   if (dl !== dloss) dl.dispose();
   return dlogits;
 }

@@ -2,7 +2,7 @@
 
 import { grid1d } from "../../gpu/grid.ts";
 import { type DType, expectDtype, Tensor } from "../tensor.ts";
-import { dtypeSpec, params } from "./common.ts";
+import { dtypeSpec, params, rowWindow, tensorRowChunks, whole } from "./common.ts";
 
 export type BinaryOp = "add" | "sub" | "mul";
 
@@ -39,8 +39,22 @@ export async function binary(
     OP: EXPR[op],
     HAS_B: true,
   });
-  const u = rt.uniform(params(a.size, b.size, { f: opts.alpha ?? 1 }, { f: opts.beta ?? 1 }));
-  rt.dispatch(pipe, [u, a.buffer, b.buffer, out.buffer], grid1d(a.size), { label: op });
+  // Split into chunks of elements that fit a binding; a repeating b is bound whole and each chunk
+  // starts at its phase.
+  const same = b.size === a.size;
+  const bWhole = same ? undefined : whole(b, op);
+  const parts: [Tensor, number][] = same ? [[a, 1], [b, 1], [out, 1]] : [[a, 1], [out, 1]];
+  for (const c of tensorRowChunks(op, a.size, parts)) {
+    const u = rt.uniform(params(
+      c.count,
+      same ? c.count : b.size,
+      { f: opts.alpha ?? 1 },
+      { f: opts.beta ?? 1 },
+      same ? 0 : c.first % b.size,
+    ));
+    const bb = bWhole ?? rowWindow(b, c, 1);
+    rt.dispatch(pipe, [u, rowWindow(a, c, 1), bb, rowWindow(out, c, 1)], grid1d(c.count), { label: op });
+  }
   return out;
 }
 
@@ -67,8 +81,12 @@ export async function scale(a: Tensor, alpha: number, out?: Tensor): Promise<Ten
     OP: "x",
     HAS_B: false,
   });
-  const u = rt.uniform(params(a.size, 1, { f: alpha }, { f: 0 }));
-  rt.dispatch(pipe, [u, a.buffer, undefined, o.buffer], grid1d(a.size), { label: "scale" });
+  for (const c of tensorRowChunks("scale", a.size, [[a, 1], [o, 1]])) {
+    const u = rt.uniform(params(c.count, 1, { f: alpha }, { f: 0 }, 0));
+    rt.dispatch(pipe, [u, rowWindow(a, c, 1), undefined, rowWindow(o, c, 1)], grid1d(c.count), {
+      label: "scale",
+    });
+  }
   return o;
 }
 
@@ -102,7 +120,10 @@ export async function cast(a: Tensor, to: DType): Promise<Tensor> {
     return out;
   }
   const pipe = await rt.pipeline("cast.wgsl", "convert", { FROM: a.dtype, TO: to });
-  rt.dispatch(pipe, [rt.uniform(params(a.size)), a.buffer, out.buffer], grid1d(a.size), { label: "cast" });
+  for (const c of tensorRowChunks("cast", a.size, [[a, 1], [out, 1]])) {
+    const u = rt.uniform(params(c.count));
+    rt.dispatch(pipe, [u, rowWindow(a, c, 1), rowWindow(out, c, 1)], grid1d(c.count), { label: "cast" });
+  }
   return out;
 }
 
@@ -139,13 +160,15 @@ export async function addInto(dst: Tensor, src: Tensor, alpha = 1): Promise<Tens
   const rt = dst.rt;
   const spec = { F16: src.dtype === "f16" || dst.dtype === "f16", TS: src.dtype, TD: dst.dtype };
   const pipe = await rt.pipeline("accumulate.wgsl", "accumulate", spec);
-  rt.dispatch(
-    pipe,
-    [rt.uniform(params(dst.size, src.size, { f: alpha })), src.buffer, dst.buffer],
-    grid1d(dst.size),
-    {
-      label: "accumulate",
-    },
-  );
+  const same = src.size === dst.size;
+  const srcWhole = same ? undefined : whole(src, "addInto");
+  const parts: [Tensor, number][] = same ? [[src, 1], [dst, 1]] : [[dst, 1]];
+  for (const c of tensorRowChunks("addInto", dst.size, parts)) {
+    const u = rt.uniform(
+      params(c.count, same ? c.count : src.size, { f: alpha }, same ? 0 : c.first % src.size),
+    );
+    const s = srcWhole ?? rowWindow(src, c, 1);
+    rt.dispatch(pipe, [u, s, rowWindow(dst, c, 1)], grid1d(c.count), { label: "accumulate" });
+  }
   return dst;
 }

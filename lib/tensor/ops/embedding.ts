@@ -2,7 +2,7 @@
 
 import { grid1d } from "../../gpu/grid.ts";
 import { type DType, expectDtype, shapeStr, Tensor } from "../tensor.ts";
-import { dtypeSpec, params } from "./common.ts";
+import { dtypeSpec, params, rowWindow, tensorRowChunks, whole } from "./common.ts";
 
 /** Throw unless every id is in [0, vocab); the error names the first bad id and its position. */
 export function validateIds(ids: ArrayLike<number>, vocab: number, what: string): void {
@@ -69,8 +69,15 @@ export async function embedding(table: Tensor, ids: Tensor | Int32Array): Promis
   const out = Tensor.empty(rt, [...idt.shape, d], table.dtype, `embedding(${table.name})`);
   const spec = { ...dtypeSpec(table.dtype), G: table.dtype, ACCUMULATE: false };
   const pipe = await rt.pipeline("embedding.wgsl", "forward", spec);
-  const u = rt.uniform(params(idt.size, d, vocab, 0));
-  rt.dispatch(pipe, [u, idt.buffer, table.buffer, out.buffer], grid1d(idt.size * d), { label: "embedding" });
+  // Output rows in chunks; a table larger than a binding in windows of rows (each dispatch writes the
+  // ids that fall in its window).
+  for (const tc of tensorRowChunks("embedding", vocab, [[table, d]])) {
+    for (const c of tensorRowChunks("embedding", idt.size, [[idt, 1], [out, d]])) {
+      const u = rt.uniform(params(c.count, d, vocab, tc.first, tc.first + tc.count, 0, 0, 0, 0));
+      const b = [u, rowWindow(idt, c, 1), rowWindow(table, tc, d), rowWindow(out, c, d)];
+      rt.dispatch(pipe, b, grid1d(c.count * d), { label: "embedding" });
+    }
+  }
   if (idt !== ids) idt.dispose();
   return out;
 }
@@ -130,20 +137,29 @@ export async function embeddingBackward(
   csr.set(groups.offsets, nu);
   csr.set(groups.positions, 2 * nu + 1);
   const tcsr = Tensor.from(rt, csr, [csr.length], "u32", "ids(csr)");
-  const spec = {
-    F16: dout.dtype === "f16" || dtable.dtype === "f16",
-    T: dout.dtype,
-    G: dtable.dtype,
-    ACCUMULATE: opts.into !== undefined,
-  };
-  const pipe = await rt.pipeline("embedding.wgsl", "backward", spec);
-  const u = rt.uniform(params(nu, d, vocab, 0));
-  rt.dispatch(
-    pipe,
-    [u, undefined, undefined, undefined, tcsr.buffer, dout.buffer, dtable.buffer],
-    grid1d(nu * d),
-    { label: "embedding_bwd" },
-  );
+  // dtable in windows of rows (the distinct ids are ascending, so each window's ids are a range) and
+  // dout in windows of positions; dispatches after the first add into dtable.
+  const csrB = whole(tcsr, "embeddingBackward");
+  const doutChunks = tensorRowChunks("embeddingBackward", ids.length, [[dout, d]]);
+  let u0 = 0;
+  for (const tc of tensorRowChunks("embeddingBackward", vocab, [[dtable, d]])) {
+    let u1 = u0;
+    while (u1 < nu && groups.unique[u1] < tc.first + tc.count) u1++;
+    // A window no id falls in keeps its rows (zeros, or the gradient being added into).
+    for (const [i, rc] of (u1 > u0 ? doutChunks : []).entries()) {
+      const pipe = await rt.pipeline("embedding.wgsl", "backward", {
+        F16: dout.dtype === "f16" || dtable.dtype === "f16",
+        T: dout.dtype,
+        G: dtable.dtype,
+        ACCUMULATE: opts.into !== undefined || i > 0,
+      });
+      const v1 = tc.first + tc.count;
+      const u = rt.uniform(params(nu, d, vocab, tc.first, v1, u0, u1 - u0, rc.first, rc.first + rc.count));
+      const b = [u, undefined, undefined, undefined, csrB, rowWindow(dout, rc, d), rowWindow(dtable, tc, d)];
+      rt.dispatch(pipe, b, grid1d((u1 - u0) * d), { label: "embedding_bwd" });
+    }
+    u0 = u1;
+  }
   tcsr.dispose();
   return dtable;
 }

@@ -2,7 +2,7 @@
 
 import { grid1d } from "../../gpu/grid.ts";
 import { expectDtype, expectShape, shapeStr, Tensor } from "../tensor.ts";
-import { dtypeSpec, params } from "./common.ts";
+import { dtypeSpec, params, rowWindow, tensorRowChunks, whole } from "./common.ts";
 
 function rowsOf(x: Tensor, what: string): [number, number] {
   if (x.shape.length < 1) {
@@ -19,9 +19,12 @@ export async function l2Normalize(x: Tensor): Promise<Tensor> {
   const [rows, width] = rowsOf(x, "l2Normalize");
   const y = Tensor.empty(x.rt, x.shape, x.dtype, `normalize(${x.name})`);
   const pipe = await x.rt.pipeline("l2norm.wgsl", "forward", dtypeSpec(x.dtype));
-  x.rt.dispatch(pipe, [x.rt.uniform(params(rows, width)), x.buffer, y.buffer], grid1d(rows, 64), {
-    label: "l2norm",
-  });
+  for (const c of tensorRowChunks("l2Normalize", rows, [[x, width], [y, width]])) {
+    const u = x.rt.uniform(params(c.count, width));
+    x.rt.dispatch(pipe, [u, rowWindow(x, c, width), rowWindow(y, c, width)], grid1d(c.count, 64), {
+      label: "l2norm",
+    });
+  }
   return y;
 }
 
@@ -34,10 +37,11 @@ export async function l2NormalizeBackward(x: Tensor, dy: Tensor): Promise<Tensor
   const [rows, width] = rowsOf(x, "l2NormalizeBackward");
   const dx = Tensor.empty(x.rt, x.shape, x.dtype, `d(${x.name})`);
   const pipe = await x.rt.pipeline("l2norm.wgsl", "backward", dtypeSpec(x.dtype));
-  const u = x.rt.uniform(params(rows, width));
-  x.rt.dispatch(pipe, [u, x.buffer, undefined, dy.buffer, dx.buffer], grid1d(rows, 64), {
-    label: "l2norm_bwd",
-  });
+  for (const c of tensorRowChunks("l2NormalizeBackward", rows, [[x, width], [dy, width], [dx, width]])) {
+    const u = x.rt.uniform(params(c.count, width));
+    const b = [u, rowWindow(x, c, width), undefined, rowWindow(dy, c, width), rowWindow(dx, c, width)];
+    x.rt.dispatch(pipe, b, grid1d(c.count, 64), { label: "l2norm_bwd" });
+  }
   return dx;
 }
 
@@ -49,9 +53,17 @@ export async function logitScale(x: Tensor, s: Tensor): Promise<Tensor> {
   if (s.size !== 1 || s.dtype !== "f32") throw new Error(`vifi: logitScale: ${s.name} must be one f32 value`);
   const y = Tensor.empty(x.rt, x.shape, "f32", `scaled(${x.name})`);
   const pipe = await x.rt.pipeline("logit_scale.wgsl", "forward");
-  x.rt.dispatch(pipe, [x.rt.uniform(params(x.size)), s.buffer, x.buffer, y.buffer], grid1d(x.size, 64), {
-    label: "logit_scale",
-  });
+  for (const c of tensorRowChunks("logitScale", x.size, [[x, 1], [y, 1]])) {
+    const u = x.rt.uniform(params(c.count));
+    x.rt.dispatch(
+      pipe,
+      [u, whole(s, "logitScale"), rowWindow(x, c, 1), rowWindow(y, c, 1)],
+      grid1d(c.count, 64),
+      {
+        label: "logit_scale",
+      },
+    );
+  }
   return y;
 }
 
@@ -61,20 +73,39 @@ export async function logitScaleBackward(x: Tensor, s: Tensor, dy: Tensor, ds?: 
   dy.check();
   expectShape(dy, [...x.shape], "logitScaleBackward dy");
   const rt = x.rt;
-  const u = rt.uniform(params(x.size));
   const dx = Tensor.empty(rt, x.shape, "f32", `d(${x.name})`);
   const px = await rt.pipeline("logit_scale.wgsl", "backward_x");
-  rt.dispatch(px, [u, s.buffer, undefined, undefined, dy.buffer, dx.buffer], grid1d(x.size, 64), {
-    label: "logit_scale_bwd",
-  });
+  const bs = whole(s, "logitScaleBackward");
+  for (const c of tensorRowChunks("logitScaleBackward", x.size, [[dy, 1], [dx, 1]])) {
+    const u = rt.uniform(params(c.count));
+    rt.dispatch(
+      px,
+      [u, bs, undefined, undefined, rowWindow(dy, c, 1), rowWindow(dx, c, 1)],
+      grid1d(c.count, 64),
+      {
+        label: "logit_scale_bwd",
+      },
+    );
+  }
   if (ds) {
     if (ds.size !== 1 || ds.dtype !== "f32") {
       throw new Error(`vifi: logitScaleBackward: ${ds.name} must be one f32`);
     }
     const ps = await rt.pipeline("logit_scale.wgsl", "backward_s");
-    rt.dispatch(ps, [u, s.buffer, x.buffer, undefined, dy.buffer, undefined, ds.buffer], [1], {
-      label: "logit_scale_bwd_s",
-    });
+    // ds accumulates, so each chunk adds its own partial sum.
+    for (const c of tensorRowChunks("logitScaleBackward", x.size, [[x, 1], [dy, 1]])) {
+      const u = rt.uniform(params(c.count));
+      const b = [
+        u,
+        bs,
+        rowWindow(x, c, 1),
+        undefined,
+        rowWindow(dy, c, 1),
+        undefined,
+        whole(ds, "logitScaleBackward"),
+      ];
+      rt.dispatch(ps, b, [1], { label: "logit_scale_bwd_s" });
+    }
   }
   return dx;
 }

@@ -4,8 +4,9 @@
 // f32 master weights under mixed precision).
 
 import { grid1d } from "../../gpu/grid.ts";
-import { expectDtype, expectShape, Tensor } from "../tensor.ts";
-import { dtypeSpec, params } from "./common.ts";
+import { bindingLimits, elementWindow } from "../../gpu/chunks.ts";
+import { BYTES, expectDtype, expectShape, Tensor } from "../tensor.ts";
+import { dtypeSpec, params, rowWindow, tensorRowChunks, whole } from "./common.ts";
 import { rowLaunch, sum } from "./reduce.ts";
 
 export interface LayerNormOutput {
@@ -52,12 +53,15 @@ export async function layerNorm(
   const y = Tensor.empty(rt, x.shape, x.dtype, `layerNorm(${x.name})`);
   const mean = Tensor.empty(rt, statShape, "f32", `${x.name}.mean`);
   const rstd = Tensor.empty(rt, statShape, "f32", `${x.name}.rstd`);
-  const { spec, grid } = rowLaunch(rt, rows, width);
+  const { spec } = rowLaunch(rt, rows, width);
   const pipe = await rt.pipeline("layernorm.wgsl", "forward", { ...dtypeSpec(x.dtype), ...spec });
-  const u = rt.uniform(params(rows, width, { f: opts.eps ?? 1e-5 }, 0));
-  rt.dispatch(pipe, [u, x.buffer, weight.buffer, bias.buffer, y.buffer, mean.buffer, rstd.buffer], grid, {
-    label: "layernorm",
-  });
+  const [w, b] = [whole(weight, "layerNorm"), whole(bias, "layerNorm")];
+  const parts: [Tensor, number][] = [[x, width], [y, width], [mean, 1], [rstd, 1]];
+  for (const c of tensorRowChunks("layerNorm", rows, parts)) {
+    const u = rt.uniform(params(c.count, width, { f: opts.eps ?? 1e-5 }, 0, 0));
+    const [bx, by, bm, br] = parts.map(([t, e]) => rowWindow(t, c, e));
+    rt.dispatch(pipe, [u, bx, w, b, by, bm, br], rowLaunch(rt, c.count, width).grid, { label: "layernorm" });
+  }
   return { y, mean, rstd };
 }
 
@@ -84,29 +88,21 @@ export async function layerNormBackward(
   expectDtype(rstd, ["f32"], "layerNormBackward rstd");
 
   const dx = Tensor.empty(rt, x.shape, x.dtype, `d(${x.name})`);
-  const { spec, grid } = rowLaunch(rt, rows, width);
+  const { spec } = rowLaunch(rt, rows, width);
   const dt = dtypeSpec(x.dtype);
   const pipe = await rt.pipeline("layernorm.wgsl", "backward", { ...dt, ...spec });
-  const chunk = rt.gpu.info.software ? 256 : Math.min(256, Math.max(8, Math.ceil((rows * width) / 65536)));
-  const u = rt.uniform(params(rows, width, { f: 0 }, chunk));
-  rt.dispatch(
-    pipe,
-    [
-      u,
-      x.buffer,
-      weight.buffer,
-      undefined,
-      undefined,
-      undefined,
-      undefined,
-      dy.buffer,
-      mean.buffer,
-      rstd.buffer,
-      dx.buffer,
-    ],
-    grid,
-    { label: "layernorm_bwd" },
-  );
+  let chunk = rt.gpu.info.software ? 256 : Math.min(256, Math.max(8, Math.ceil((rows * width) / 65536)));
+  // The column sums below read whole groups of `chunk` rows per binding.
+  const fit = Math.floor(bindingLimits(rt).limit / (width * Math.max(BYTES[x.dtype], 4)));
+  if (fit < chunk) chunk = 2 ** Math.max(0, Math.floor(Math.log2(fit)));
+  const w = whole(weight, "layerNormBackward");
+  const parts: [Tensor, number][] = [[x, width], [dy, width], [mean, 1], [rstd, 1], [dx, width]];
+  for (const c of tensorRowChunks("layerNormBackward", rows, parts)) {
+    const u = rt.uniform(params(c.count, width, { f: 0 }, chunk, 0));
+    const [bx, bdy, bm, br, bdx] = parts.map(([t, e]) => rowWindow(t, c, e));
+    const b = [u, bx, w, undefined, undefined, undefined, undefined, bdy, bm, br, bdx];
+    rt.dispatch(pipe, b, rowLaunch(rt, c.count, width).grid, { label: "layernorm_bwd" });
+  }
 
   // Column sums in two deterministic stages: per-chunk partials here, then a sum over the chunks.
   const chunks = Math.max(1, Math.ceil(rows / chunk));
@@ -115,26 +111,37 @@ export async function layerNormBackward(
   const dbPart = Tensor.empty(rt, single ? [width] : [chunks, width], "f32", "d(bias)");
   // One canonical launch spec: param_grads ignores TPR, so a width-dependent one would only duplicate pipelines.
   const gradPipe = await rt.pipeline("layernorm.wgsl", "param_grads", { ...dt, WG: 64, TPR: 1, COOP: false });
-  rt.dispatch(
-    gradPipe,
-    [
+  // Split over whole partial rows: chunk c of `chunk` input rows makes partial row c.
+  const perPartial: [Tensor, number][] = [[x, chunk * width], [dy, chunk * width], [mean, chunk], [
+    rstd,
+    chunk,
+  ]];
+  for (const pc of tensorRowChunks("layerNormBackward", chunks, perPartial)) {
+    const first = pc.first * chunk;
+    const rc = { first, count: Math.min(rows, (pc.first + pc.count) * chunk) - first };
+    const [bx, bdy, bm, br] = perPartial.map(([t]) => rowWindow(t, rc, t === mean || t === rstd ? 1 : width));
+    // Partial rows are narrow: windows placed by an element offset rather than at aligned rows.
+    const [lo, hi] = [pc.first * width, (pc.first + pc.count) * width];
+    const [bdw, part0] = elementWindow(rt, dwPart.buffer, lo, hi, 4);
+    const [bdb] = elementWindow(rt, dbPart.buffer, lo, hi, 4);
+    const u = rt.uniform(params(rc.count, width, { f: 0 }, chunk, part0));
+    const b = [
       u,
-      x.buffer,
+      bx,
       undefined,
       undefined,
       undefined,
       undefined,
       undefined,
-      dy.buffer,
-      mean.buffer,
-      rstd.buffer,
+      bdy,
+      bm,
+      br,
       undefined,
-      dwPart.buffer,
-      dbPart.buffer,
-    ],
-    grid1d(chunks * width, 64),
-    { label: "layernorm_param_grads" },
-  );
+      bdw,
+      bdb,
+    ];
+    rt.dispatch(gradPipe, b, grid1d(pc.count * width, 64), { label: "layernorm_param_grads" });
+  }
   if (single) return { dx, dweight: dwPart, dbias: dbPart };
   const dweight = await sum(dwPart, 0);
   const dbias = await sum(dbPart, 0);

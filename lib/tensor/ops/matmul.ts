@@ -2,7 +2,8 @@
 // transposed, optional bias and activation epilogue, optional accumulation into C.
 
 import type { Gpu } from "../../gpu/device.ts";
-import type { Runtime } from "../../gpu/runtime.ts";
+import { bindingLimits, checkWhole, elementWindow, round4 } from "../../gpu/chunks.ts";
+import type { Binding, Runtime } from "../../gpu/runtime.ts";
 import { type DType, expectDtype, shapeStr, Tensor } from "../tensor.ts";
 import { dtypeSpec, params } from "./common.ts";
 
@@ -72,69 +73,206 @@ export interface GemmArgs {
   label?: string;
 }
 
+type Dim = "m" | "n" | "k";
+type Range = [number, number];
+
+/** Part of a GEMM done by one dispatch: outer batch items, heads, and rows/columns/depth of C = A·B. */
+interface Tile {
+  zo: Range;
+  zi: Range;
+  m: Range;
+  n: Range;
+  k: Range;
+}
+
+/** A stored operand: its rows run along one dimension of the product, its columns along another. */
+interface Operand {
+  buf: GPUBuffer;
+  off: number;
+  s: [number, number];
+  ld: number;
+  rows: Dim;
+  cols: Dim;
+}
+
+/** Element span [first, end) of an operand that a tile reads or writes. */
+function spanOf(x: Operand, t: Tile): { first: number; end: number } {
+  const [r, c] = [t[x.rows], t[x.cols]];
+  const first = x.off + t.zo[0] * x.s[0] + t.zi[0] * x.s[1] + r[0] * x.ld + c[0];
+  const end = x.off + (t.zo[1] - 1) * x.s[0] + (t.zi[1] - 1) * x.s[1] + (r[1] - 1) * x.ld + c[1];
+  return { first, end: Math.max(first, end) };
+}
+
+/**
+ * Split a GEMM into tiles whose storage bindings fit maxStorageBufferBindingSize and, on the texture
+ * path, whose operand rows fit a texture: whole outer batch items first, then heads of one item, then
+ * rows of M, N or K (whichever is the rows of the operand that does not fit) in multiples of 4. A K
+ * split accumulates into C. Returns undefined when only a K split would make the textures fit and
+ * `kForTextures` is false (the caller then reads through storage instead).
+ */
+function planTiles(
+  rt: Runtime,
+  g: GemmArgs,
+  ops: [Operand, Operand, Operand],
+  textures: boolean,
+  kForTextures: boolean,
+): Tile[] | undefined {
+  const heads = g.heads ?? 1;
+  const outer = (g.batch ?? 1) / heads;
+  const D: Record<Dim, number> = { m: g.M, n: g.N, k: g.K };
+  const eb = g.dtype === "f16" ? 2 : 4;
+  const { limit, align } = bindingLimits(rt);
+  const maxRows = rt.device.limits.maxTextureDimension2D;
+  const maxZ = rt.gpu.limits.maxComputeWorkgroupsPerDimension;
+  const overBinding = (x: Operand, t: Tile) => {
+    const { first, end } = spanOf(x, t);
+    return round4(Math.ceil(end / 4) * 4 * eb) - Math.floor((first * eb) / align) * align > limit;
+  };
+  const overTexture = (x: Operand, t: Tile) => {
+    const { first, end } = spanOf(x, t);
+    return Math.ceil(end / x.ld) - Math.floor(first / x.ld) > maxRows;
+  };
+  const misfit = (t: Tile) =>
+    ops.find((x, i) => overBinding(x, t) || (textures && i < 2 && overTexture(x, t)));
+  const whole = (zo: Range, zi: Range): Tile => ({ zo, zi, m: [0, g.M], n: [0, g.N], k: [0, g.K] });
+
+  const split = (zo: Range, zi: Range): Tile[] => {
+    const parts: Record<Dim, number> = { m: 1, n: 1, k: 1 };
+    const size = (d: Dim) => Math.min(D[d], Math.ceil(Math.ceil(D[d] / parts[d]) / 4) * 4);
+    const ranges = (d: Dim): Range[] => {
+      const out: Range[] = [];
+      for (let a = 0; a < D[d]; a += size(d)) out.push([a, Math.min(D[d], a + size(d))]);
+      return out.length ? out : [[0, 0]];
+    };
+    for (;;) {
+      const tiles = ranges("m").flatMap((m) =>
+        ranges("n").flatMap((n) => ranges("k").map((k): Tile => ({ zo, zi, m, n, k })))
+      );
+      const bad = tiles.map((t) => [t, misfit(t)] as const).find(([, x]) => x);
+      if (!bad) return tiles;
+      const [t, x] = bad;
+      const d = x!.rows;
+      if (d === "k" && !kForTextures && !overBinding(x!, t)) return [];
+      const before = size(d);
+      while (size(d) === before && parts[d] < D[d]) parts[d]++;
+      if (size(d) === before) {
+        const { first, end } = spanOf(x!, { ...t, [d]: [0, Math.min(4, D[d])] });
+        throw new Error(
+          `vifi: ${g.label ?? "matmul"}: ${g.M}×${g.K}·${g.K}×${g.N} cannot be split into storage bindings ` +
+            `of at most ${limit} bytes (maxStorageBufferBindingSize): ${
+              (end - first) * eb
+            } bytes for 4 rows of one operand`,
+        );
+      }
+    }
+  };
+
+  const tiles: Tile[] = [];
+  if (heads > maxZ) throw new Error(`vifi: matmul: ${heads} heads exceed ${maxZ} workgroups per dimension`);
+  for (let z0 = 0; z0 < outer;) {
+    const fitsZ = (z1: number) => (z1 - z0) * heads <= maxZ && !misfit(whole([z0, z1], [0, heads]));
+    if (fitsZ(z0 + 1)) {
+      let z1 = z0 + 1;
+      while (z1 < outer && fitsZ(z1 + 1)) z1++;
+      tiles.push(whole([z0, z1], [0, heads]));
+      z0 = z1;
+      continue;
+    }
+    for (let h0 = 0; h0 < heads;) {
+      const fitsH = (h1: number) => !misfit(whole([z0, z0 + 1], [h0, h1]));
+      if (!fitsH(h0 + 1)) {
+        const parts = split([z0, z0 + 1], [h0, h0 + 1]);
+        if (!parts.length) return undefined;
+        tiles.push(...parts);
+        h0++;
+        continue;
+      }
+      let h1 = h0 + 1;
+      while (h1 < heads && fitsH(h1 + 1)) h1++;
+      tiles.push(whole([z0, z0 + 1], [h0, h1]));
+      h0 = h1;
+    }
+    z0++;
+  }
+  const kSplit = tiles.some((t) => t.k[0] > 0);
+  if (kSplit && (g.activation ?? "none") !== "none") {
+    throw new Error(
+      `vifi: ${g.label ?? "matmul"}: ${g.M}×${g.K}·${g.K}×${g.N} needs a split along K to fit ` +
+        `maxStorageBufferBindingSize ${limit}, which an activation epilogue does not allow`,
+    );
+  }
+  return tiles;
+}
+
 export async function gemm(rt: Runtime, g: GemmArgs): Promise<void> {
   const batch = g.batch ?? 1;
   const heads = g.heads ?? 1;
   if (batch % heads !== 0) {
     throw new Error(`vifi: matmul: batch ${batch} is not a multiple of heads ${heads}`);
   }
-  const [sa0, sa1] = g.strideA ?? [0, 0];
-  const [sb0, sb1] = g.strideB ?? [0, 0];
-  const [sc0, sc1] = g.strideC ?? [0, 0];
-  const offA = g.offA ?? 0;
-  const offB = g.offB ?? 0;
-  const offC = g.offC ?? 0;
-  const aligned = (...xs: number[]) => xs.every((x) => x % 4 === 0);
-  const vec = aligned(g.lda, g.ldb, offA, offB, sa0, sa1, sb0, sb1);
-  const tiles = g.tiles ?? chooseTiles(rt.gpu, g.M, g.N);
-  const outer = batch / heads;
-  const [rowsA, rowsB] = [g.transA ? g.K : g.M, g.transB ? g.N : g.K];
-  // Element span [first, end) of operand rows used by outer batch items zo0..zo1-1.
-  const span = (off: number, s0: number, s1: number, rows: number, ld: number, zo0: number, zo1: number) => {
-    const starts = [off + zo0 * s0, off + (zo1 - 1) * s0];
-    const first = Math.min(...starts, off + zo0 * s0 + (heads - 1) * s1);
-    const end = Math.max(...starts, off + (zo1 - 1) * s0 + (heads - 1) * s1) + rows * ld;
-    return { firstRow: Math.floor(first / ld), rows: Math.ceil(end / ld) - Math.floor(first / ld) };
+  if (g.M === 0 || g.N === 0 || batch === 0) return;
+  const A: Operand = {
+    buf: g.a,
+    off: g.offA ?? 0,
+    s: g.strideA ?? [0, 0],
+    ld: g.lda,
+    rows: g.transA ? "k" : "m",
+    cols: g.transA ? "m" : "k",
   };
+  const B: Operand = {
+    buf: g.b,
+    off: g.offB ?? 0,
+    s: g.strideB ?? [0, 0],
+    ld: g.ldb,
+    rows: g.transB ? "n" : "k",
+    cols: g.transB ? "k" : "n",
+  };
+  const C: Operand = { buf: g.c, off: g.offC ?? 0, s: g.strideC ?? [0, 0], ld: g.ldc, rows: "m", cols: "n" };
+  const aligned = (...xs: number[]) => xs.every((x) => x % 4 === 0);
+  const vec = aligned(g.lda, g.ldb, A.off, B.off, ...A.s, ...B.s);
+  const tiles = g.tiles ?? chooseTiles(rt.gpu, g.M, g.N);
+  const eb = g.dtype === "f16" ? 2 : 4;
   // On software adapters read A and B through textures (see kernels/matmul.wgsl) when the rows can be
   // copied as they are. The copy is one pass over each operand; the GEMM reads each many times.
-  // Textures are at most maxTextureDimension2D rows, so the outer batch is split into chunks that fit.
+  // Textures hold at most maxTextureDimension2D rows, so the work is split into tiles that fit.
   const maxRows = rt.device.limits.maxTextureDimension2D;
-  const textures = vec && rt.gpu.info.software && g.useTextures !== false &&
-    span(offA, sa0, sa1, rowsA, g.lda, 0, 1).rows <= maxRows &&
-    span(offB, sb0, sb1, rowsB, g.ldb, 0, 1).rows <= maxRows;
-  const maxZ = rt.gpu.limits.maxComputeWorkgroupsPerDimension;
-  const chunks: [number, number][] = [];
-  for (let zo0 = 0; zo0 < outer;) {
-    let zo1 = zo0 + 1;
-    const fits = (z1: number) =>
-      (z1 - zo0) * heads <= maxZ &&
-      (!textures || (span(offA, sa0, sa1, rowsA, g.lda, zo0, z1).rows <= maxRows &&
-        span(offB, sb0, sb1, rowsB, g.ldb, zo0, z1).rows <= maxRows));
-    while (zo1 < outer && fits(zo1 + 1)) zo1++;
-    if (heads > maxZ) throw new Error(`vifi: matmul: ${heads} heads exceed ${maxZ} workgroups per dimension`);
-    chunks.push([zo0, zo1]);
-    zo0 = zo1;
-  }
-  for (const [zo0, zo1] of chunks) {
-    let oA = offA + zo0 * sa0;
-    let oB = offB + zo0 * sb0;
+  const texRows = (x: Operand) => (x.ld * eb) % 256 === 0 && x.ld / 4 <= maxRows;
+  const textures = vec && rt.gpu.info.software && g.useTextures !== false && texRows(A) && texRows(B);
+  // f16 partial sums of a K split would round between tiles: only f32 splits K for textures.
+  const texPlan = textures ? planTiles(rt, g, [A, B, C], true, g.dtype === "f32") : undefined;
+  const plan = texPlan ?? planTiles(rt, g, [A, B, C], false, true)!;
+  const usesTextures = texPlan !== undefined;
+  const format = g.dtype === "f16" ? "rgba16float" : "rgba32float";
+  const bias = g.bias && { buffer: g.bias, offset: 0, size: round4(g.N * eb) };
+  if (g.bias) checkWhole(rt, `${g.label ?? "matmul"} bias`, g.N * eb);
+  for (const t of plan) {
+    // A storage window over an operand's span, and the tile's start as an offset inside it.
+    const storage = (x: Operand): [Binding, number] => {
+      const { first, end } = spanOf(x, t);
+      // vec4 loads may touch up to 3 elements past the span
+      return elementWindow(rt, x.buf, first, Math.min(Math.ceil(end / 4) * 4, x.buf.size / eb), eb);
+    };
+    let [bA, oA] = storage(A);
+    let [bB, oB] = storage(B);
+    const [bC, oC] = storage(C);
     let ta: { view: GPUTextureView; texture: GPUTexture } | undefined;
     let tb: { view: GPUTextureView; texture: GPUTexture } | undefined;
-    if (textures) {
-      const format = g.dtype === "f16" ? "rgba16float" : "rgba32float";
-      const sA = span(offA, sa0, sa1, rowsA, g.lda, zo0, zo1);
-      const sB = span(offB, sb0, sb1, rowsB, g.ldb, zo0, zo1);
-      ta = rt.rowsTexture(g.a, g.lda, sA.firstRow, sA.rows, format);
-      tb = ta && rt.rowsTexture(g.b, g.ldb, sB.firstRow, sB.rows, format);
+    if (usesTextures) {
+      const sA = spanOf(A, t);
+      const sB = spanOf(B, t);
+      const rowA = Math.floor(sA.first / A.ld);
+      const rowB = Math.floor(sB.first / B.ld);
+      ta = rt.rowsTexture(g.a, g.lda, rowA, Math.ceil(sA.end / A.ld) - rowA, format);
+      tb = ta && rt.rowsTexture(g.b, g.ldb, rowB, Math.ceil(sB.end / B.ld) - rowB, format);
       if (ta && tb) {
-        oA -= sA.firstRow * g.lda;
-        oB -= sB.firstRow * g.ldb;
+        [bA, oA] = [ta.view, sA.first - rowA * g.lda];
+        [bB, oB] = [tb.view, sB.first - rowB * g.ldb];
       } else {
         if (ta) rt.textures.release(ta.texture);
         ta = tb = undefined;
       }
     }
+    const k0 = t.k[0] > 0;
     const spec = {
       ...dtypeSpec(g.dtype),
       TM: tiles.TM,
@@ -145,33 +283,37 @@ export async function gemm(rt: Runtime, g: GemmArgs): Promise<void> {
       TRANS_B: !!g.transB,
       VEC: vec,
       TEX: !!ta,
-      HAS_BIAS: !!g.bias,
+      HAS_BIAS: !!g.bias && !k0,
       ACT: ACT[g.activation ?? "none"],
-      ACCUM: !!g.accumulate,
+      ACCUM: !!g.accumulate || k0,
     };
     const pipe = await rt.pipeline("matmul.wgsl", "matmul", spec);
+    const [M, N, K] = [t.m[1] - t.m[0], t.n[1] - t.n[0], t.k[1] - t.k[0]];
+    const th = t.zi[1] - t.zi[0];
     const u = rt.uniform(params(
-      g.M,
-      g.N,
-      g.K,
-      heads,
+      M,
+      N,
+      K,
+      th,
       g.lda,
       g.ldb,
       g.ldc,
       { f: g.alpha ?? 1 },
       oA,
-      sa0,
-      sa1,
+      A.s[0],
+      A.s[1],
       oB,
-      sb0,
-      sb1,
-      offC + zo0 * sc0,
-      sc0,
-      sc1,
+      B.s[0],
+      B.s[1],
+      oC,
+      C.s[0],
+      C.s[1],
+      t.n[0],
     ));
-    const gx = Math.ceil(g.N / (tiles.TN * tiles.WX));
-    const gy = Math.ceil(g.M / (tiles.TM * tiles.WY));
-    rt.dispatch(pipe, [u, ta?.view ?? g.a, tb?.view ?? g.b, g.c, g.bias], [gx, gy, (zo1 - zo0) * heads], {
+    const gx = Math.ceil(N / (tiles.TN * tiles.WX));
+    const gy = Math.ceil(M / (tiles.TM * tiles.WY));
+    const z = (t.zo[1] - t.zo[0]) * th;
+    rt.dispatch(pipe, [u, bA, bB, bC, spec.HAS_BIAS ? bias : undefined], [gx, gy, z], {
       label: g.label ?? "matmul",
     });
     if (ta) rt.textures.release(ta.texture);

@@ -3,7 +3,7 @@
 
 import { grid1d } from "../../gpu/grid.ts";
 import { expectDtype, shapeStr, Tensor } from "../tensor.ts";
-import { dtypeSpec, params } from "./common.ts";
+import { dtypeSpec, params, rowWindow, tensorRowChunks } from "./common.ts";
 
 export type FramesShape = readonly [n: number, c: number, h: number, w: number];
 
@@ -38,8 +38,13 @@ export async function im2col(frames: Tensor, patch: number): Promise<Tensor> {
   const { gh, gw } = patchGrid(shape, patch, `im2col(${frames.name})`);
   const out = Tensor.empty(rt, [n * gh * gw, c * patch * patch], frames.dtype, `im2col(${frames.name})`);
   const pipe = await rt.pipeline("patch_embed.wgsl", "im2col", dtypeSpec(frames.dtype));
-  const u = rt.uniform(params(frames.size, c, shape[2], shape[3], patch, gh, gw, 0));
-  rt.dispatch(pipe, [u, frames.buffer, out.buffer], grid1d(frames.size), { label: "im2col" });
+  // Each image's pixels and patches are contiguous in both layouts: split by images.
+  const img = c * shape[2] * shape[3];
+  for (const ch of tensorRowChunks("im2col", n, [[frames, img], [out, img]])) {
+    const u = rt.uniform(params(ch.count * img, c, shape[2], shape[3], patch, gh, gw, 0));
+    const b = [u, rowWindow(frames, ch, img), rowWindow(out, ch, img)];
+    rt.dispatch(pipe, b, grid1d(ch.count * img), { label: "im2col" });
+  }
   return out;
 }
 
@@ -60,10 +65,12 @@ export async function col2im(dpatches: Tensor, framesShape: FramesShape, patch: 
   }
   const out = Tensor.empty(rt, framesShape, dpatches.dtype, `col2im(${dpatches.name})`);
   const pipe = await rt.pipeline("patch_embed.wgsl", "col2im", dtypeSpec(dpatches.dtype));
-  const u = rt.uniform(params(out.size, c, h, w, patch, gh, gw, 0));
-  rt.dispatch(pipe, [u, undefined, undefined, dpatches.buffer, out.buffer], grid1d(out.size), {
-    label: "col2im",
-  });
+  const img = c * h * w;
+  for (const ch of tensorRowChunks("col2im", n, [[dpatches, img], [out, img]])) {
+    const u = rt.uniform(params(ch.count * img, c, h, w, patch, gh, gw, 0));
+    const b = [u, undefined, undefined, rowWindow(dpatches, ch, img), rowWindow(out, ch, img)];
+    rt.dispatch(pipe, b, grid1d(ch.count * img), { label: "col2im" });
+  }
   return out;
 }
 

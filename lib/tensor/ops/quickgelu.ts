@@ -2,7 +2,7 @@
 
 import { grid1d } from "../../gpu/grid.ts";
 import { expectDtype, Tensor } from "../tensor.ts";
-import { dtypeSpec, params } from "./common.ts";
+import { dtypeSpec, params, rowWindow, tensorRowChunks } from "./common.ts";
 
 export async function quickGelu(x: Tensor): Promise<Tensor> {
   const rt = x.rt;
@@ -10,7 +10,10 @@ export async function quickGelu(x: Tensor): Promise<Tensor> {
   expectDtype(x, ["f32", "f16"], "quickGelu");
   const y = Tensor.empty(rt, x.shape, x.dtype, `quickGelu(${x.name})`);
   const pipe = await rt.pipeline("quickgelu.wgsl", "forward", dtypeSpec(x.dtype));
-  rt.dispatch(pipe, [rt.uniform(params(x.size)), x.buffer, y.buffer], grid1d(x.size), { label: "quickgelu" });
+  for (const c of tensorRowChunks("quickGelu", x.size, [[x, 1], [y, 1]])) {
+    const u = rt.uniform(params(c.count));
+    rt.dispatch(pipe, [u, rowWindow(x, c, 1), rowWindow(y, c, 1)], grid1d(c.count), { label: "quickgelu" });
+  }
   return y;
 }
 
@@ -24,10 +27,11 @@ export async function quickGeluBackward(x: Tensor, dy: Tensor): Promise<Tensor> 
   }
   const dx = Tensor.empty(rt, x.shape, x.dtype, `d(${x.name})`);
   const pipe = await rt.pipeline("quickgelu.wgsl", "backward", dtypeSpec(x.dtype));
-  const u = rt.uniform(params(x.size));
-  rt.dispatch(pipe, [u, x.buffer, undefined, dy.buffer, dx.buffer], grid1d(x.size), {
-    label: "quickgelu_bwd",
-  });
+  for (const c of tensorRowChunks("quickGeluBackward", x.size, [[x, 1], [dy, 1], [dx, 1]])) {
+    const u = rt.uniform(params(c.count));
+    const b = [u, rowWindow(x, c, 1), undefined, rowWindow(dy, c, 1), rowWindow(dx, c, 1)];
+    rt.dispatch(pipe, b, grid1d(c.count), { label: "quickgelu_bwd" });
+  }
   return dx;
 }
 

@@ -3,8 +3,9 @@
 
 import { grid1d } from "../../gpu/grid.ts";
 import type { Runtime } from "../../gpu/runtime.ts";
-import { type DType, expectDtype, numel, type Shape, shapeStr, Tensor } from "../tensor.ts";
-import { params } from "./common.ts";
+import { bindingLimits, elementWindow, windowElements } from "../../gpu/chunks.ts";
+import { BYTES, type DType, expectDtype, numel, type Shape, shapeStr, Tensor } from "../tensor.ts";
+import { params, rowWindow, tensorRowChunks, whole } from "./common.ts";
 
 /** Spec and grid for a kernel that gives each row of `width` elements TPR lanes of a WG-wide workgroup. */
 export function rowLaunch(
@@ -75,7 +76,18 @@ async function sumPass(
   outDtype: DType,
   name: string,
 ): Promise<Tensor> {
-  const chunk = chunkLength(rt, outer * inner, len);
+  let chunk = chunkLength(rt, outer * inner, len);
+  const room = windowElements(rt, BYTES[src.dtype]);
+  if (len * inner > room) {
+    // One slice is over the binding limit: partial sums over groups of rows that fit one binding.
+    if (inner > room) {
+      throw new Error(
+        `vifi: ${name}: rows of ${inner * BYTES[src.dtype]} bytes cannot be split into storage bindings of ` +
+          `at most ${bindingLimits(rt).limit} bytes (maxStorageBufferBindingSize)`,
+      );
+    }
+    chunk = Math.min(chunk, 2 ** Math.floor(Math.log2(room / inner)));
+  }
   if (len > chunk) {
     const chunks = Math.ceil(len / chunk);
     const partial = Tensor.empty(rt, [outer, chunks, inner], "f32", `${name}.partial`);
@@ -100,8 +112,42 @@ async function dispatchSum(
   alpha: number,
 ): Promise<void> {
   const pipe = await rt.pipeline("reduce.wgsl", "sum", floatSpec(src.dtype, dst.dtype));
-  const u = rt.uniform(params(outer, len, inner, chunk, { f: alpha }));
-  rt.dispatch(pipe, [u, src.buffer, dst.buffer], grid1d(dst.size), { label: "reduce_sum" });
+  const chunks = Math.max(Math.ceil(len / chunk), 1);
+  const [es, ed] = [BYTES[src.dtype], BYTES[dst.dtype]];
+  const [srcRoom, dstRoom] = [windowElements(rt, es), windowElements(rt, ed)];
+  if (inner > dstRoom) {
+    throw new Error(
+      `vifi: sum: output rows of ${inner * ed} bytes exceed the maxStorageBufferBindingSize of ${
+        bindingLimits(rt).limit
+      }`,
+    );
+  }
+  // Each dispatch binds windows of src and dst and is told where its data starts inside them.
+  const launch = (o: number, outerCount: number, a0: number, a1: number) => {
+    const start = (o * len + a0) * inner;
+    const groups = Math.max(Math.ceil((a1 - a0) / chunk), 1);
+    const at = (o * chunks + a0 / chunk) * inner;
+    const srcEnd = start + (outerCount - 1) * len * inner + (a1 - a0) * inner;
+    const [s, src0] = elementWindow(rt, src.buffer, start, srcEnd, es);
+    const [d, dst0] = elementWindow(rt, dst.buffer, at, at + outerCount * groups * inner, ed);
+    const u = rt.uniform(params(outerCount, a1 - a0, inner, chunk, { f: alpha }, dst0, src0, 0));
+    rt.dispatch(pipe, [u, s, d], grid1d(outerCount * groups * inner), { label: "reduce_sum" });
+  };
+  if (len * inner <= srcRoom && chunks * inner <= dstRoom) {
+    // Whole [len, inner] slices, as many per dispatch as fit.
+    const per = Math.min(
+      Math.floor(srcRoom / Math.max(len * inner, 1)),
+      Math.floor(dstRoom / (chunks * inner)),
+      Math.max(outer, 1),
+    );
+    for (let o = 0; o < outer; o += per) launch(o, Math.min(per, outer - o), 0, len);
+    return;
+  }
+  // A slice is over the limit (sumPass then chose a chunk that fits): whole chunks of one slice.
+  const per = Math.min(Math.floor(srcRoom / (chunk * inner)), Math.floor(dstRoom / inner)) * chunk;
+  for (let o = 0; o < outer; o++) {
+    for (let a0 = 0; a0 < len; a0 += per) launch(o, 1, a0, Math.min(len, a0 + per));
+  }
 }
 
 /**
@@ -142,8 +188,12 @@ export async function expandAxis(
   const inner = numel(shape.slice(a + 1));
   const out = Tensor.empty(rt, shape, dy.dtype, `expand(${dy.name})`);
   const pipe = await rt.pipeline("reduce.wgsl", "expand", floatSpec(dy.dtype, dy.dtype));
-  const u = rt.uniform(params(outer, shape[a], inner, 1, { f: alpha }));
-  rt.dispatch(pipe, [u, dy.buffer, out.buffer], grid1d(out.size), { label: "reduce_expand" });
+  // dy is the axis-fold smaller side: bound whole; out in chunks of elements.
+  const src = whole(dy, what);
+  for (const c of tensorRowChunks(what, out.size, [[out, 1]])) {
+    const u = rt.uniform(params(outer, shape[a], inner, 1, { f: alpha }, c.first, 0, c.count));
+    rt.dispatch(pipe, [u, src, rowWindow(out, c, 1)], grid1d(c.count), { label: "reduce_expand" });
+  }
   return out;
 }
 

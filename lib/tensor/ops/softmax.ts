@@ -2,9 +2,9 @@
 // and a key-padding mask. Scores are laid out [B, H, Lq, Lk] (or [B·H, Lq, Lk]: only the element
 // order matters). Masked keys get probability 0 and a row with no visible key is all zeros.
 
-import type { Runtime } from "../../gpu/runtime.ts";
+import type { Binding, Runtime } from "../../gpu/runtime.ts";
 import { expectDtype, expectShape, type Shape, shapeStr, Tensor } from "../tensor.ts";
-import { dtypeSpec, params } from "./common.ts";
+import { dtypeSpec, params, rowWindow, tensorRowChunks, whole } from "./common.ts";
 import { rowLaunch } from "./reduce.ts";
 
 export interface KeyPadding {
@@ -91,14 +91,20 @@ function layout(x: Tensor, opts: SoftmaxOptions, what: string): Layout {
   return { rows, width, ld, lq: Math.max(lq, 1), batchRows: Math.max(batchRows, 1), lengths };
 }
 
-async function pipelineFor(
+/**
+ * One dispatch per chunk of rows that fits a storage binding; `tensors` are bound as row windows at
+ * the given binding slots, the key-padding mask whole.
+ */
+async function launch(
   rt: Runtime,
   entry: string,
   dtype: "f32" | "f16",
   l: Layout,
   opts: SoftmaxOptions,
-) {
-  const { spec, grid } = rowLaunch(rt, l.rows, l.width);
+  tensors: [slot: number, t: Tensor][],
+  label: string,
+): Promise<void> {
+  const { spec } = rowLaunch(rt, l.rows, l.width);
   const pipe = await rt.pipeline("softmax.wgsl", entry, {
     ...dtypeSpec(dtype),
     ...spec,
@@ -106,8 +112,13 @@ async function pipelineFor(
     PAD: !!opts.keyPadding,
     PAD_LENGTHS: l.lengths,
   });
-  const u = rt.uniform(params(l.rows, l.width, l.lq, l.batchRows, { f: opts.scale ?? 1 }, l.ld));
-  return { pipe, grid, u };
+  const mask = opts.keyPadding && whole(opts.keyPadding.mask, label);
+  for (const c of tensorRowChunks(label, l.rows, tensors.map(([, t]) => [t, l.ld]))) {
+    const u = rt.uniform(params(c.count, l.width, l.lq, l.batchRows, { f: opts.scale ?? 1 }, l.ld, c.first));
+    const bindings: (Binding | undefined)[] = [u, undefined, undefined, mask];
+    for (const [slot, t] of tensors) bindings[slot] = rowWindow(t, c, l.ld);
+    rt.dispatch(pipe, bindings, rowLaunch(rt, c.count, l.width).grid, { label });
+  }
 }
 
 /** y = softmax(scale · x) over the last dimension, restricted to the keys the masks leave visible. */
@@ -117,8 +128,7 @@ export async function softmax(x: Tensor, opts: SoftmaxOptions = {}): Promise<Ten
   expectDtype(x, ["f32", "f16"], "softmax");
   const l = layout(x, opts, "softmax");
   const y = Tensor.empty(rt, x.shape, x.dtype, `softmax(${x.name})`);
-  const { pipe, grid, u } = await pipelineFor(rt, "forward", x.dtype as "f32" | "f16", l, opts);
-  rt.dispatch(pipe, [u, x.buffer, y.buffer, opts.keyPadding?.mask.buffer], grid, { label: "softmax" });
+  await launch(rt, "forward", x.dtype as "f32" | "f16", l, opts, [[1, x], [2, y]], "softmax");
   return y;
 }
 
@@ -132,13 +142,8 @@ export async function softmaxBackward(y: Tensor, dy: Tensor, opts: SoftmaxOption
   expectDtype(dy, [y.dtype], "softmaxBackward dy");
   const l = layout(y, opts, "softmaxBackward");
   const dx = Tensor.empty(rt, y.shape, y.dtype, `d(${y.name})`);
-  const { pipe, grid, u } = await pipelineFor(rt, "backward", y.dtype as "f32" | "f16", l, opts);
-  rt.dispatch(
-    pipe,
-    [u, undefined, undefined, opts.keyPadding?.mask.buffer, y.buffer, dy.buffer, dx.buffer],
-    grid,
-    { label: "softmax_bwd" },
-  );
+  const tensors: [number, Tensor][] = [[4, y], [5, dy], [6, dx]];
+  await launch(rt, "backward", y.dtype as "f32" | "f16", l, opts, tensors, "softmax_bwd");
   return dx;
 }
 
