@@ -126,3 +126,31 @@ export function layerNormBackwardDxBound(
   }
   return out;
 }
+
+/**
+ * Roundings one output of kernels/reduce.wgsl's sum can collect over an axis of `len`: a serial sum
+ * per chunk, then a pass over the f32 partials. The op picks the chunk (64..1024) per adapter, so
+ * this takes the worst: min(len, 1024) + ⌈len / 64⌉, and never more than len.
+ */
+export function sumDepth(len: number): number {
+  return len <= 1024 ? len : Math.min(len, 1024 + Math.ceil(len / 64));
+}
+
+/**
+ * Per output of sum/mean: depth·u·Σ|x| (a sum of random signs cancels to ~√len of its terms, so its
+ * error is judged by the terms), α = 1/len rounded and its product for mean, the output's rounding.
+ * `absSum` is the same reduction over |x|.
+ */
+export function reduceBound(
+  ref: ArrayLike<number>,
+  absSum: ArrayLike<number>,
+  len: number,
+  mean: boolean,
+  f16: boolean,
+): Float64Array {
+  const depth = sumDepth(len);
+  return Float64Array.from(ref, (r, i) => {
+    const b = depth * U * absSum[i] / (mean ? len : 1) + (mean ? 2 * U * Math.abs(r) : 0);
+    return f16 ? b + f16Out(r) : b;
+  });
+}

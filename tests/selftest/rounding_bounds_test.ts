@@ -8,10 +8,12 @@ import {
   accumulateBound,
   l2NormalizeBackwardBound,
   layerNormBackwardDxBound,
+  reduceBound,
 } from "../../lib/selftest/rounding-bounds.ts";
 import { caseRng } from "../../lib/selftest/run.ts";
 import { l2NormalizeBackwardReference } from "../../lib/tensor/ops/l2norm.ts";
 import { layerNormBackwardReference } from "../../lib/tensor/ops/layernorm.ts";
+import { sumReference } from "../../lib/tensor/ops/reduce.ts";
 
 const f = Math.fround;
 
@@ -209,6 +211,90 @@ for (const [bug, tight] of LN_BUGS) {
       for (const [rows, n] of [[200, 3], [4, 77]]) {
         const e = lnError(seed, rows, n, tight, bug);
         assert(!(e.bound < 1), `seed ${seed} ${rows}×${n}: error/bound ${e.bound} passes`);
+      }
+    }
+  });
+}
+
+type SumBug =
+  | "none"
+  | "last element dropped"
+  | "first element twice"
+  | "mean over len − 1"
+  | "partials in f16";
+
+/** kernels/reduce.wgsl over [outer, len, inner] axis 1: f32 serial chunks, then a pass over the partials. */
+function reduce(
+  x: Float64Array,
+  outer: number,
+  len: number,
+  inner: number,
+  mean: boolean,
+  chunk: number,
+  bug: SumBug,
+) {
+  const out = new Float64Array(outer * inner);
+  const alpha = f(mean ? 1 / (bug === "mean over len − 1" ? len - 1 : len) : 1);
+  for (let o = 0; o < outer; o++) {
+    for (let i = 0; i < inner; i++) {
+      const at = (a: number) => x[(o * len + a) * inner + i];
+      const end = bug === "last element dropped" ? len - 1 : len;
+      let total = 0;
+      for (let a0 = 0; a0 < end; a0 += chunk) {
+        let acc = 0;
+        for (let a = a0; a < Math.min(a0 + chunk, end); a++) acc = f(acc + at(a));
+        total = len > chunk ? f(total + acc) : acc;
+      }
+      if (bug === "first element twice") total = f(total + at(0));
+      out[o * inner + i] = f(total * alpha);
+    }
+  }
+  return out;
+}
+
+function sumError(
+  seed: number,
+  shape: [number, number, number],
+  mean: boolean,
+  chunk: number,
+  bug: SumBug = "none",
+) {
+  const [outer, len, inner] = shape;
+  const x = caseRng(seed, `sum ${shape} ${mean}`).array(outer * len * inner);
+  const ref = sumReference(x, shape, 1, mean);
+  const out = reduce(x, outer, len, inner, mean, chunk, bug);
+  const bound = reduceBound(ref, sumReference(x.map(Math.abs), shape, 1), len, mean, false);
+  return { rel: relErr(out, ref), bound: boundErr(out, ref, bound) };
+}
+
+const SUM_SHAPES: [number, number, number][] = [[1, 4100, 3], [3, 5, 7], [1, 197, 768], [13, 77, 1]];
+
+Deno.test("sum/mean bound: the f32 model stays inside it for every chunk the op may pick", () => {
+  let worst = 0;
+  for (let seed = 1; seed <= 50; seed++) {
+    for (const shape of SUM_SHAPES) {
+      for (const chunk of [64, 1024]) {
+        for (const mean of [false, true]) worst = Math.max(worst, sumError(seed, shape, mean, chunk).bound);
+      }
+    }
+  }
+  assert(worst < 1, `the exact model exceeds its bound (worst ${worst})`);
+});
+
+const SUM_BUGS: [SumBug, [number, number, number][]][] = [
+  ["last element dropped", [[3, 5, 7], [1, 197, 768]]],
+  ["first element twice", [[3, 5, 7], [1, 197, 768]]],
+  ["mean over len − 1", [[3, 5, 7], [13, 77, 1]]],
+];
+// Not caught: partials rounded to f16 on [4100, 3]. The bound takes every addition of a 1024-long
+// chunk at its worst (1024·u·Σ|x|), far above a real sum's ~√n error, so on long axes it only
+// catches structural mistakes; the old fixed relative error caught more but failed correct kernels.
+for (const [bug, shapes] of SUM_BUGS) {
+  Deno.test(`sum/mean bound: a kernel with "${bug}" fails it on every seed`, () => {
+    for (let seed = 1; seed <= 100; seed++) {
+      for (const shape of shapes) {
+        const e = sumError(seed, shape, bug === "mean over len − 1", 1024, bug);
+        assert(!(e.bound < 1), `seed ${seed} [${shape}]: error/bound ${e.bound} passes`);
       }
     }
   });

@@ -23,7 +23,7 @@ import {
 } from "../../tensor/ops/softmax.ts";
 import { type DType, numel, type Shape, Tensor } from "../../tensor/tensor.ts";
 import { boundErr, type CheckDtype, type KernelCheck, relErr, tolFor, worst } from "../check.ts";
-import { layerNormBackwardDxBound } from "../rounding-bounds.ts";
+import { layerNormBackwardDxBound, reduceBound } from "../rounding-bounds.ts";
 import { finiteDifferenceError } from "../finite-difference.ts";
 import type { Rng } from "../rng.ts";
 import { disposeAll, gpuForward, take, upload } from "../tensors.ts";
@@ -314,7 +314,10 @@ function reduceChecks(op: "sum" | "mean", dtype: CheckDtype): KernelCheck[] {
     name: op,
     dtype,
     direction: "forward",
-    tol: tolFor(dtype),
+    // A sum of random signs cancels ([4100, 3] reached 0.80 of the old 1e-5 over 200 seeds): each
+    // output against its own rounding bound.
+    measure: "bound",
+    tol: 1,
     cases: [
       ...REDUCE_CASES.map(([shape, axis]) => ({ shape, axis, out: dt })),
       // f16 in, f32 out: the mixed-precision bias-gradient path.
@@ -326,7 +329,10 @@ function reduceChecks(op: "sum" | "mean", dtype: CheckDtype): KernelCheck[] {
         const tx = upload(rt, x, shape, dt, "x");
         const y = await take(await (isMean ? mean : sum)(tx, axis, { dtype: out }));
         tx.dispose();
-        return relErr(y, sumReference(x, shape, axis, isMean));
+        const ref = sumReference(x, shape, axis, isMean);
+        const absSum = sumReference(x.map(Math.abs), shape, axis);
+        const len = shape[axis < 0 ? axis + shape.length : axis];
+        return boundErr(y, ref, reduceBound(ref, absSum, len, isMean, out === "f16"));
       },
     })),
   };
