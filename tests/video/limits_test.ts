@@ -8,6 +8,7 @@ import { encodeTestPattern } from "../../lib/video/test-pattern.ts";
 import { prepareVideo } from "../../lib/data/prepare.ts";
 import { runCli } from "../run_cli.ts";
 import { hugeDimsMp4 } from "./huge_dims.ts";
+import { withEnv } from "../with_env.ts";
 
 /** The side the bomb declares: 8192² frames are 67 M pixels, 4× the default cap. */
 const SIDE = 8192;
@@ -27,17 +28,6 @@ async function refusal(fn: () => Promise<unknown>): Promise<{ message: string; g
     return { message: (e as Error).message, grew };
   }
   throw new Error("expected a refusal");
-}
-
-async function withEnv<T>(name: string, value: string, fn: () => Promise<T>): Promise<T> {
-  const old = Deno.env.get(name);
-  Deno.env.set(name, value);
-  try {
-    return await fn();
-  } finally {
-    if (old === undefined) Deno.env.delete(name);
-    else Deno.env.set(name, old);
-  }
 }
 
 Deno.test(`limits: a small file whose container declares ${SIDE}² frames is refused before decoding`, async () => {

@@ -7,6 +7,7 @@
 import { openVideo } from "../../lib/video/decode.ts";
 import { mp4TableProblem } from "../../lib/video/mp4-tables.ts";
 import { encodeTestPattern } from "../../lib/video/test-pattern.ts";
+import { withEnv } from "../with_env.ts";
 
 const MAX_PEAK_GROWTH_MB = 64;
 
@@ -66,17 +67,6 @@ async function refusedSmall(
   check(grew < MAX_PEAK_GROWTH_MB, `peak memory grew ${grew.toFixed(0)} MB refusing ${file} (${message})`);
   check(message.startsWith(`${file}: ${why} ${box}`), message);
   check(!/[\r\n]/.test(message), `several lines: ${message}`);
-}
-
-async function withEnv<T>(name: string, value: string, fn: () => Promise<T>): Promise<T> {
-  const old = Deno.env.get(name);
-  Deno.env.set(name, value);
-  try {
-    return await fn();
-  } finally {
-    if (old === undefined) Deno.env.delete(name);
-    else Deno.env.set(name, old);
-  }
 }
 
 const clip = await encodeTestPattern({
