@@ -8,6 +8,7 @@ import { getRuntime, type Runtime } from "../../lib/gpu/runtime.ts";
 import type { CheckCase, KernelCheck } from "../../lib/selftest/check.ts";
 import { allChecks } from "../../lib/selftest/registry.ts";
 import { Rng, sessionSeed } from "../../lib/selftest/rng.ts";
+import { errorName } from "../../lib/selftest/run.ts";
 import { softmax } from "../../lib/tensor/ops/softmax.ts";
 import { matmul } from "../../lib/tensor/ops/matmul.ts";
 import { Tensor } from "../../lib/tensor/tensor.ts";
@@ -48,7 +49,9 @@ async function runLowered(rt: Runtime, check: KernelCheck, c: CheckCase, align?:
       throw new Error(`WebGPU reported: ${rt.gpu.errors.slice(errorsBefore).join("; ")}`);
     }
     if (!(out.err < check.tol)) {
-      throw new Error(`relative error ${out.err} ≥ tolerance ${check.tol} at limit ${limit} (seed ${seed})`);
+      throw new Error(
+        `${errorName(check)} ${out.err} ≥ tolerance ${check.tol} at limit ${limit} (seed ${seed})`,
+      );
     }
     return out.windowed > 0;
   }
