@@ -4,77 +4,61 @@
 // verified against their SHA-256. Exit codes: 0 fine, 1 the file or download failed, 2 usage.
 
 import { parseArgs } from "node:util";
-import { WeightMappingError } from "../io/keymap.ts";
-import { inspectWeights, type LoadedWeights } from "../io/weights.ts";
+import { describeWeights, type WeightsDescription } from "../io/weights.ts";
 import { CLIP_RELEASES, defaultCacheDir, downloadClip, HashMismatchError } from "../io/download.ts";
-import { visionTokens } from "../models/config.ts";
 import { intArg, UsageError } from "./args.ts";
 
 const USAGE = `usage:
   deno task weights inspect FILE [--json] [--non-strict] [--clip-weights FILE] [--head-width N]
-      format, naming, architecture, parameter count, dtypes, prompt tensors and unmapped keys of a
-      .pt / .pth / .safetensors file (OpenAI, ViFi-CLIP or Hugging Face naming)
+      format, naming, architecture, parameter count, dtypes, prompt tensors, dropped and unmapped keys
+      of a .pt / .pth / .safetensors file (OpenAI, ViFi-CLIP or Hugging Face naming), what else loading
+      it needs and whether a strict / non-strict load accepts it; exit 0 whenever the file can be read
   deno task weights download ${
   Object.keys(CLIP_RELEASES).join("|")
 } [--cache DIR] [--base-url URL] [--no-vocab] [--json]
       OpenAI's CLIP release and the BPE vocabulary into DIR (default $VIFI_CACHE or ~/.cache/vifi),
       SHA-256 verified, resuming partial downloads`;
 
-/** The JSON `inspect --json` prints. */
-export function inspectSummary(file: string, w: LoadedWeights): Record<string, unknown> {
-  const c = w.config;
-  const noVocab = w.report.missing.includes("token_embedding.weight");
-  return {
-    file,
-    format: w.format,
-    naming: w.naming,
-    arch: {
-      embedDim: c.embedDim,
-      vision: { ...c.vision, tokens: visionTokens(c.vision) },
-      // without a token embedding the vocabulary size is CLIP's by assumption, not read from the file
-      text: { ...c.text, vocab: noVocab ? null : c.text.vocab },
-    },
-    /** in the file (or its state dict), and how many of them became model tensors */
-    tensors: Object.values(w.dtypes).reduce((a, b) => a + b, 0),
-    mapped: w.weights.size + (w.prompts?.weights.size ?? 0),
-    params: w.params,
-    dtypes: w.dtypes,
-    prompts: w.prompts ? { config: w.prompts.config, names: w.report.prompts } : null,
-    report: w.report,
-  };
+/** The JSON `inspect --json` prints: the description, with the file it describes. */
+export function inspectSummary(file: string, d: WeightsDescription): Record<string, unknown> {
+  const { meta: _meta, ...rest } = d;
+  return { file, ...rest };
 }
 
-function printInspect(s: Record<string, unknown>, w: LoadedWeights): void {
-  const c = w.config;
-  const r = w.report;
-  const row = (k: string, v: string) => console.log(`${k.padEnd(10)}${v}`);
-  const names = (list: string[], show = 8) =>
-    list.slice(0, show).join(", ") + (list.length > show ? `, … (${list.length - show} more)` : "");
-  row("file", String(s.file));
-  row("format", w.format);
-  row("naming", w.naming);
+const show = (x: number | null) => x === null ? "?" : String(x);
+
+function printInspect(file: string, d: WeightsDescription): void {
+  const r = d.report;
+  const v = d.arch.vision, t = d.arch.text;
+  const row = (k: string, value: string) => console.log(`${k.padEnd(10)}${value}`);
+  const names = (list: string[], count = 8) =>
+    list.slice(0, count).join(", ") + (list.length > count ? `, … (${list.length - count} more)` : "");
+  row("file", file);
+  row("format", d.format);
+  row("naming", d.naming ?? "unknown");
   row(
     "image",
-    `width ${c.vision.width}, layers ${c.vision.layers}, heads ${c.vision.heads}, patch ${c.vision.patch}, ` +
-      `resolution ${c.vision.resolution} (${visionTokens(c.vision)} tokens)`,
+    `width ${show(v.width)}, layers ${v.layers}, heads ${show(v.heads)}, patch ${show(v.patch)}, ` +
+      `resolution ${show(v.resolution)} (${show(v.tokens)} tokens)`,
   );
-  const vocab = r.missing.includes("token_embedding.weight")
-    ? "? (no token_embedding.weight)"
-    : `${c.text.vocab}`;
   row(
     "text",
-    `width ${c.text.width}, layers ${c.text.layers}, heads ${c.text.heads}, context ${c.text.context}, vocab ${vocab}`,
+    `width ${show(t.width)}, layers ${t.layers}, heads ${show(t.heads)}, context ${show(t.context)}, ` +
+      `vocab ${show(t.vocab)}`,
   );
-  row("embed", `${c.embedDim}`);
-  row("tensors", `${s.tensors} in the file, ${s.mapped} mapped`);
-  row("params", w.params.toLocaleString("en-US"));
-  row("dtypes", Object.entries(w.dtypes).map(([d, n]) => `${d} ×${n}`).join(", ") || "—");
-  if (w.prompts) {
-    const p = w.prompts.config;
+  row("embed", show(d.arch.embedDim));
+  for (const u of d.unknown) row("unknown", u);
+  row("tensors", `${d.tensors} in the file, ${d.mapped} mapped`);
+  row("params", d.params.toLocaleString("en-US"));
+  row("dtypes", Object.entries(d.dtypes).map(([k, n]) => `${k} ×${n}`).join(", ") || "—");
+  if (d.prompts) {
+    const p = d.prompts.config;
     row(
       "prompts",
-      `${r.prompts.length} tensors: text ${p.textCtx} tokens × depth ${p.textDepth}, ` +
-        `vision ${p.visionCtx} tokens × depth ${p.visionDepth}`,
+      `${d.prompts.names.length} tensors` +
+        (p
+          ? `: text ${p.textCtx} tokens × depth ${p.textDepth}, vision ${p.visionCtx} tokens × depth ${p.visionDepth}`
+          : ""),
     );
   } else row("prompts", "none");
   if (r.supplied.length) row("supplied", `${names(r.supplied)} (from --clip-weights)`);
@@ -89,11 +73,9 @@ function printInspect(s: Record<string, unknown>, w: LoadedWeights): void {
       }`,
     );
   }
-  if (r.missing.includes("token_embedding.weight") && w.naming === "vifi") {
-    console.log(
-      "note: ViFi-CLIP checkpoints have no token embedding; pass --clip-weights with an OpenAI CLIP file",
-    );
-  }
+  for (const n of d.needs) row("needs", n);
+  const verdict = (x: { ok: boolean }) => x.ok ? "yes" : "no";
+  row("loads", `strict ${verdict(d.load.strict)}, non-strict ${verdict(d.load.nonStrict)}`);
 }
 
 async function inspect(args: string[]): Promise<number> {
@@ -102,6 +84,7 @@ async function inspect(args: string[]): Promise<number> {
     allowPositionals: true,
     options: {
       json: { type: "boolean", default: false },
+      // accepted for old scripts: inspect always describes, and says what both loads would do
       "non-strict": { type: "boolean", default: false },
       "clip-weights": { type: "string" },
       "head-width": { type: "string" },
@@ -114,29 +97,15 @@ async function inspect(args: string[]): Promise<number> {
     : intArg(values["head-width"], "head-width", 0, 1);
   try {
     // headers only: a multi-gigabyte checkpoint is described without reading its tensors
-    const w = await inspectWeights(file, {
-      strict: !values["non-strict"],
-      clipWeights: values["clip-weights"],
-      headWidth,
-    });
-    const summary = inspectSummary(file, w);
-    if (values.json) console.log(JSON.stringify(summary, null, 2));
-    else printInspect(summary, w);
+    const d = await describeWeights(file, { clipWeights: values["clip-weights"], headWidth });
+    if (values.json) console.log(JSON.stringify(inspectSummary(file, d), null, 2));
+    else printInspect(file, d);
     return 0;
   } catch (e) {
+    // only a file that cannot be read as weights at all gets here
     const message = e instanceof Error ? e.message : String(e);
-    if (values.json) {
-      const report = e instanceof WeightMappingError ? e.report : undefined;
-      console.log(JSON.stringify({ file, error: message, report }, null, 2));
-    } else {
-      console.error(message);
-      if (message.includes("head width")) {
-        console.error("(--head-width sets the width of one attention head)");
-      }
-      if (e instanceof WeightMappingError) {
-        console.error("(--non-strict shows the rest of the file; the tensors that fit still load that way)");
-      }
-    }
+    if (values.json) console.log(JSON.stringify({ file, error: message }, null, 2));
+    else console.error(message);
     return 1;
   }
 }

@@ -4,7 +4,14 @@
 // .pth, OpenAI .pt, both zips), the naming by the tensor names, the architecture by the shapes.
 
 import type { ClipConfig, PromptConfig, Weights } from "../models/config.ts";
-import { type MappingReport, mapWeights, type Naming, type SourceTensor } from "./keymap.ts";
+import {
+  describePartial,
+  type MappingReport,
+  mapWeights,
+  type Naming,
+  type PartialClipConfig,
+  type SourceTensor,
+} from "./keymap.ts";
 import { readSafetensorsSource } from "./safetensors.ts";
 import { type ByteSource, memorySource, openFileSource, toSource } from "./byte-source.ts";
 import { oneLine } from "./messages.ts";
@@ -224,6 +231,57 @@ export async function inspectWeights(
   return await withWeights(path, opts, true, (w) => w);
 }
 
+/** The weight file (and the CLIP file supplementing it) read, while `body` runs; closed after. */
+async function withTensorFiles<T>(
+  path: string | URL,
+  opts: LoadWeightsOptions,
+  headersOnly: boolean,
+  body: (file: RawTensorFile, supplement: Map<string, RawTensor> | undefined) => T,
+): Promise<T> {
+  const sources: (ByteSource & { close(): void })[] = [];
+  try {
+    const src = await openWeightSource(path);
+    sources.push(src);
+    const file = await readTensorFile(src, String(path), { headersOnly });
+    let supplement: Map<string, RawTensor> | undefined;
+    if (opts.clipWeights) {
+      const extra = await openWeightSource(opts.clipWeights);
+      sources.push(extra);
+      supplement = (await readTensorFile(extra, String(opts.clipWeights), { headersOnly })).tensors;
+    }
+    return body(file, supplement);
+  } catch (e) {
+    // names inside the file (keys, entries) appear in messages; keep them to one line
+    if (e instanceof Error) e.message = oneLine(e.message);
+    throw e;
+  } finally {
+    for (const s of sources) s.close();
+  }
+}
+
+function countDtypes(file: RawTensorFile): Record<string, number> {
+  const dtypes: Record<string, number> = {};
+  for (const t of file.tensors.values()) dtypes[t.dtype] = (dtypes[t.dtype] ?? 0) + 1;
+  return dtypes;
+}
+
+const elements = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
+
+function mapOptions(
+  file: RawTensorFile,
+  supplement: Map<string, RawTensor> | undefined,
+  opts: LoadWeightsOptions,
+  fileName: string,
+) {
+  return {
+    strict: opts.strict,
+    headWidth: opts.headWidth ?? recordedHeadWidth(file.meta),
+    naming: file.format === "vifi-checkpoint" ? "openai" as const : undefined,
+    supplement,
+    source: fileName,
+  };
+}
+
 async function withWeights(
   path: string | URL,
   opts: LoadWeightsOptions,
@@ -231,30 +289,12 @@ async function withWeights(
   finish: (w: LoadedWeights) => LoadedWeights,
 ): Promise<LoadedWeights> {
   const fileName = String(path);
-  const sources: (ByteSource & { close(): void })[] = [];
-  try {
-    const src = await openWeightSource(path);
-    sources.push(src);
-    const file = await readTensorFile(src, fileName, { headersOnly });
-    let supplement: Map<string, RawTensor> | undefined;
-    if (opts.clipWeights) {
-      const extra = await openWeightSource(opts.clipWeights);
-      sources.push(extra);
-      supplement = (await readTensorFile(extra, String(opts.clipWeights), { headersOnly })).tensors;
-    }
-    const mapped = mapWeights(file.tensors, {
-      strict: opts.strict,
-      headWidth: opts.headWidth ?? recordedHeadWidth(file.meta),
-      naming: file.format === "vifi-checkpoint" ? "openai" : undefined,
-      supplement,
-      source: fileName,
-    });
-    const dtypes: Record<string, number> = {};
-    for (const t of file.tensors.values()) dtypes[t.dtype] = (dtypes[t.dtype] ?? 0) + 1;
+  return await withTensorFiles(path, opts, headersOnly, (file, supplement) => {
+    const mapped = mapWeights(file.tensors, mapOptions(file, supplement, opts, fileName));
+    const dtypes = countDtypes(file);
     let params = 0;
-    const count = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
-    for (const t of mapped.weights.values()) params += count(t.shape);
-    for (const t of mapped.prompts?.weights.values() ?? []) params += count(t.shape);
+    for (const t of mapped.weights.values()) params += elements(t.shape);
+    for (const t of mapped.prompts?.weights.values() ?? []) params += elements(t.shape);
     // the finishing step reads whatever data it needs while the files are still open
     return finish({
       format: file.format,
@@ -267,11 +307,141 @@ async function withWeights(
       dtypes,
       meta: file.meta,
     });
-  } catch (e) {
-    // names inside the file (keys, entries) appear in messages; keep them to one line
-    if (e instanceof Error) e.message = oneLine(e.message);
-    throw e;
-  } finally {
-    for (const s of sources) s.close();
+  });
+}
+
+/** `weights inspect`'s answer: everything a file says, and what loading it would take. */
+export interface WeightsDescription {
+  format: WeightFormat;
+  /** null when the names fit none of OpenAI, ViFi-CLIP or Hugging Face */
+  naming: Naming | null;
+  /** null where the file does not say; `unknown` says why */
+  arch: PartialClipConfig & { vision: { tokens: number | null } };
+  unknown: string[];
+  /** tensors in the file (its state dict), and how many map onto the model */
+  tensors: number;
+  mapped: number;
+  /** values in the mapped tensors */
+  params: number;
+  dtypes: Record<string, number>;
+  prompts: { config: PromptConfig | null; names: string[] } | null;
+  /** `mismatched` is only checked when the architecture is complete (`shapesChecked`) */
+  report: Omit<MappingReport, "naming"> & { naming: Naming | null };
+  shapesChecked: boolean;
+  /** what else loading needs, one line each ("token embedding: supply a CLIP file with --clip-weights") */
+  needs: string[];
+  /** whether loadWeights accepts the file, strict and non-strict; `error` is its one-line refusal */
+  load: { strict: { ok: boolean; error?: string }; nonStrict: { ok: boolean; error?: string } };
+  meta?: unknown;
+}
+
+const gcd = (a: number, b: number): number => b ? gcd(b, a % b) : a;
+
+/**
+ * Describe a weight file from its headers alone, however incomplete: a ViFi-CLIP training
+ * checkpoint without its token embedding, a tiny model whose width no head width divides, a bare
+ * image tower. Only an unreadable file throws; whether loading would refuse is part of the answer.
+ */
+export async function describeWeights(
+  path: string | URL,
+  opts: LoadWeightsOptions = {},
+): Promise<WeightsDescription> {
+  const fileName = String(path);
+  return await withTensorFiles(path, opts, true, (file, supplement) => {
+    const base = mapOptions(file, supplement, opts, fileName);
+    const attempt = (strict: boolean, headWidth = base.headWidth) => {
+      try {
+        return { mapped: mapWeights(file.tensors, { ...base, strict, headWidth }) };
+      } catch (e) {
+        return { error: oneLine(e instanceof Error ? e.message : String(e)) };
+      }
+    };
+    const strict = attempt(true), loose = attempt(false);
+    const partial = describePartial(file.tensors, base);
+    const { arch, unknown } = partial;
+    // heads change no shape: when they are all that is unknown, a head width dividing both widths
+    // checks every shape exactly; the heads stay unknown in the answer
+    let full = loose.mapped;
+    const onlyHeads = unknown.every((u) => /^(vision|text)\.heads:|^text\.vocab:/.test(u));
+    if (!full && onlyHeads && arch.vision.width && arch.text.width) {
+      full = attempt(false, gcd(arch.vision.width, arch.text.width)).mapped;
+    }
+    let params = 0, mapped = 0;
+    let report: WeightsDescription["report"] = partial.report;
+    let prompts: WeightsDescription["prompts"] = partial.report.prompts.length
+      ? { config: null, names: partial.report.prompts }
+      : null;
+    if (full) {
+      report = full.report;
+      for (const t of [...full.weights.values(), ...full.prompts?.weights.values() ?? []]) {
+        params += elements(t.shape);
+        mapped++;
+      }
+      if (full.prompts) prompts = { config: full.prompts.config, names: full.report.prompts };
+    } else {
+      for (const t of partial.mapped.values()) params += elements(t.shape);
+      mapped = partial.mapped.size;
+    }
+    const v = arch.vision;
+    const tokens = v.resolution !== null && v.patch ? (v.resolution / v.patch) ** 2 + 1 : null;
+    return {
+      format: file.format,
+      naming: partial.naming,
+      arch: { ...arch, vision: { ...v, tokens } },
+      unknown,
+      tensors: file.tensors.size,
+      mapped,
+      params,
+      dtypes: countDtypes(file),
+      prompts,
+      report,
+      shapesChecked: !!full,
+      needs: loadNeeds(partial.naming, unknown, report, !!full),
+      load: {
+        strict: strict.mapped ? { ok: true } : { ok: false, error: strict.error },
+        nonStrict: loose.mapped ? { ok: true } : { ok: false, error: loose.error },
+      },
+      meta: file.meta,
+    };
+  });
+}
+
+/** What else a load needs, in the words of the remedy. Empty when a strict load succeeds. */
+function loadNeeds(
+  naming: Naming | null,
+  unknown: string[],
+  report: WeightsDescription["report"],
+  shapesChecked: boolean,
+): string[] {
+  const needs: string[] = [];
+  if (!naming) {
+    needs.push(
+      "a naming: OpenAI (visual.*), ViFi-CLIP (image_encoder.*) or Hugging Face (vision_model.*) names",
+    );
   }
+  if (report.missing.includes("token_embedding.weight")) {
+    needs.push("token embedding: supply a CLIP file with --clip-weights");
+  }
+  const heads = unknown.find((u) => /^(vision|text)\.heads: width/.test(u));
+  if (heads) needs.push(`head width: ${heads.replace(/^[a-z.]+: /, "")}`);
+  const others = unknown.filter((u) => !/^(vision|text)\.heads:|^text\.vocab:/.test(u));
+  if (others.length) needs.push(`architecture: ${others.join("; ")}`);
+  const rest = report.missing.filter((n) => n !== "token_embedding.weight");
+  if (rest.length) {
+    needs.push(
+      `${rest.length} more missing tensor${
+        rest.length > 1 ? "s" : ""
+      } (a non-strict load keeps initial values)`,
+    );
+  }
+  if (report.unexpected.length) {
+    needs.push(`${report.unexpected.length} unmapped tensor(s) dropped: a strict load refuses them`);
+  }
+  if (report.mismatched.length) {
+    needs.push(
+      `${report.mismatched.length} tensor(s) of the wrong shape replaced: a strict load refuses them`,
+    );
+  }
+  if (!shapesChecked && naming) needs.push("shapes unchecked until the architecture is complete");
+  return needs;
 }

@@ -160,7 +160,7 @@ Deno.test("torch zip: a ViFi-CLIP-style .pth (state dict under `model`, fp16) pl
   }
 });
 
-Deno.test("weights inspect --json: format, naming, architecture, params; strict failures exit 1", async () => {
+Deno.test("weights inspect --json: format, naming, architecture, params; a strict refusal is reported, exit 0", async () => {
   const dir = await Deno.makeTempDir({ prefix: "vifi-inspect-" });
   try {
     const w = initClipWeights(tiny, 2);
@@ -205,11 +205,16 @@ Deno.test("weights inspect --json: format, naming, architecture, params; strict 
       throw new Error(JSON.stringify(r));
     }
 
-    // without the CLIP file the token embedding is missing: strict refuses, --non-strict reports it
+    // without the CLIP file the token embedding is missing: inspect still describes (exit 0), says what
+    // loading needs, and that a strict load refuses while a non-strict one accepts
     const strict = await runCli("inspect", `${dir}/vifi.safetensors`, "--json", "--head-width", "16");
-    if (strict.code !== 1) throw new Error(`strict exit ${strict.code}\n${strict.out}\n${strict.err}`);
+    if (strict.code !== 0) throw new Error(`strict exit ${strict.code}\n${strict.out}\n${strict.err}`);
     const e = JSON.parse(strict.out);
-    if (!e.error.includes("token_embedding.weight") || e.report.missing[0] !== "token_embedding.weight") {
+    if (
+      !e.load.strict.error.includes("token_embedding.weight") || !e.load.nonStrict.ok ||
+      e.report.missing[0] !== "token_embedding.weight" ||
+      e.needs[0] !== "token embedding: supply a CLIP file with --clip-weights"
+    ) {
       throw new Error(strict.out);
     }
     const loose = await runCli("inspect", `${dir}/vifi.safetensors`, "--non-strict", "--head-width", "16");
