@@ -51,6 +51,15 @@ export class AdamW {
   }
 
   /**
+   * Take back the latest advance(): its update was skipped on the GPU (a loss-scale overflow), so
+   * like torch.optim.AdamW under apex, whose step() never ran, the bias corrections of the next
+   * update use the same t that the skipped one would have.
+   */
+  unstep(): void {
+    if (this.step > 0) this.step--;
+  }
+
+  /**
    * One update at learning rate `lr`, then gradients are zeroed for the next step. `gradScale`
    * (a function, so compiled steps re-read it) divides out a loss scale; `skipIf` skips on the GPU.
    * Parameters with an f16 copy get it refreshed from the updated master.

@@ -70,7 +70,7 @@ export async function eagerStep(
   const out = Tensor.empty(batch.frames.rt, [1], "f32", "loss");
   try {
     await recordStep(model, opt, batch, lr, out, scaler);
-    if (scaler) await scaler.update();
+    if (await scaler?.update()) opt.unstep();
     return (await out.read())[0];
   } finally {
     out.dispose();
@@ -119,7 +119,7 @@ export class CompiledStep {
       plan = rt.endCapture();
     }
     const step = new CompiledStep(plan, opt, lossOut, scaler, parts);
-    if (parts !== "gradients") await scaler?.update();
+    if (parts !== "gradients" && await scaler?.update()) opt.unstep();
     return step;
   }
 
@@ -128,7 +128,8 @@ export class CompiledStep {
     if (this.parts === "gradients") return this.plan.run();
     this.opt.advance(lr);
     this.plan.run();
-    await this.scaler?.update();
+    // a skipped update is no AdamW step (apex O1): the next one keeps this step's bias corrections
+    if (await this.scaler?.update()) this.opt.unstep();
   }
 
   /** Loss of the latest step (one GPU round trip). */
