@@ -313,6 +313,57 @@ def forward(dir_):
     write_raw(dir_, "out", out)
 
 
+def timm_cosine_lr(t, lr, t_initial, warmup_t, lr_min):
+    """timm's CosineLRScheduler._get_lr with ViFi-CLIP's arguments (warmup_lr_init 0, warmup_prefix off,
+    cycle_limit 1, t_in_epochs False): linear warmup, then a cosine over the whole run, then lr_min."""
+    if t < warmup_t:
+        return t * lr / warmup_t
+    if t >= t_initial:
+        return lr_min
+    return lr_min + 0.5 * (lr - lr_min) * (1 + math.cos(math.pi * t / t_initial))
+
+
+def train(dir_):
+    """ViFi-CLIP main.py's train_one_epoch on fixed batches: loss / ACCUMULATION_STEPS, backward, an AdamW
+    step and zero_grad every ACCUMULATION_STEPS iterations, then lr_scheduler.step_update(epoch·n + idx)."""
+    cfg = json.load(open(os.path.join(dir_, "config.json")))
+    run = json.load(open(os.path.join(dir_, "train.json")))
+    clip = CLIP(cfg)
+    clip.load_state_dict(read_raw(dir_, "weights"), strict=True)
+    clip.token_embedding.weight.requires_grad_(False)  # the upstream's wrapper never holds it
+    data = read_raw(dir_, "inputs")
+    tokens, C, A = data["tokens"].long(), run["classes"], run["accumulation"]
+    n, epochs = run["itersPerEpoch"], run["epochs"]
+    lr_max = run["lr"]
+    sched = dict(lr=lr_max, t_initial=epochs * n, warmup_t=run["warmupEpochs"] * n, lr_min=lr_max / 100)
+    params = [p for p in clip.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=lr_max, betas=(0.9, 0.98), eps=1e-8, weight_decay=run["weightDecay"])
+    for g in opt.param_groups:  # timm: warmup_lr_init at construction when there is a warmup
+        g["lr"] = 0.0 if sched["warmup_t"] > 0 else timm_cosine_lr(0, **sched)
+    s = run["smoothing"]
+    losses = []
+    for epoch in range(epochs):
+        opt.zero_grad()
+        for idx in range(n):
+            k = (epoch * n + idx) % run["pool"]
+            frames, labels = data[f"frames.{k}"], data[f"labels.{k}"].long()
+            targets = torch.full((labels.shape[0], C), s / C)
+            targets[torch.arange(labels.shape[0]), labels] = 1 - s + s / C
+            logits = vifi_forward(clip, frames, tokens)[2]
+            loss = soft_target_cross_entropy(logits, targets) / A
+            loss.backward()
+            losses.append(loss.item())
+            if (idx + 1) % A == 0:
+                opt.step()
+                opt.zero_grad()
+                for g in opt.param_groups:
+                    g["lr"] = timm_cosine_lr(epoch * n + idx, **sched)
+    out = OrderedDict([("losses", torch.tensor(losses))])
+    for name, p in clip.named_parameters():
+        out[name] = p
+    write_raw(dir_, "out", out)
+
+
 def load(dir_):
     cfg = json.load(open(os.path.join(dir_, "config.json")))
     want = read_raw(dir_, "weights")
@@ -347,4 +398,4 @@ def load(dir_):
 
 
 if __name__ == "__main__":
-    {"files": files, "forward": forward, "load": load}[sys.argv[1]](sys.argv[2])
+    {"files": files, "forward": forward, "load": load, "train": train}[sys.argv[1]](sys.argv[2])
