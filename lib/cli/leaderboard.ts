@@ -8,10 +8,12 @@ import { formatLeaderboard, leaderboard } from "../results/leaderboard.ts";
 import { defaultResultsPath, ResultsStore } from "../results/store.ts";
 
 const KINDS: ProtocolKind[] = ["zero-shot", "base-to-novel", "few-shot", "fully-supervised", "custom"];
-const USAGE = `usage: deno task leaderboard [--db FILE] [--protocol KIND] [--paper] [--json]
+const USAGE =
+  `usage: deno task leaderboard [--db FILE] [--protocol KIND] [--paper] [--few-shot-epoch E] [--json]
   --db FILE        results database (default: $VIFI_RESULTS or runs/results.db)
   --protocol KIND  only ${KINDS.join(", ")}
   --paper          also list the paper's numbers we have no run for
+  --few-shot-epoch final (default) or best: which epoch few-shot rows report (the other is in the notes)
   --json           rows as JSON instead of a table
 Only finished runs count; "*" marks a number missing some of its splits or seeds.`;
 
@@ -25,6 +27,7 @@ export function main(args: string[]): number {
         db: { type: "string" },
         protocol: { type: "string" },
         paper: { type: "boolean", default: false },
+        "few-shot-epoch": { type: "string", default: "final" },
         json: { type: "boolean", default: false },
         help: { type: "boolean", short: "h", default: false },
       },
@@ -43,6 +46,11 @@ export function main(args: string[]): number {
     console.error(`leaderboard: unknown --protocol ${values.protocol}; one of ${KINDS.join(", ")}`);
     return 2;
   }
+  const fewShotEpoch = values["few-shot-epoch"];
+  if (fewShotEpoch !== "final" && fewShotEpoch !== "best") {
+    console.error(`leaderboard: --few-shot-epoch is final or best, not ${fewShotEpoch}`);
+    return 2;
+  }
   const path = values.db ?? defaultResultsPath();
   // opening would create an empty database; a mistyped path should say so instead
   if (!existsSync(path)) {
@@ -57,7 +65,7 @@ export function main(args: string[]): number {
     return 1;
   }
   try {
-    const rows = leaderboard(store, { protocol, includePaper: values.paper });
+    const rows = leaderboard(store, { protocol, includePaper: values.paper, fewShotEpoch });
     if (values.json) console.log(JSON.stringify(rows, null, 2));
     else console.log(formatLeaderboard(rows).trimEnd());
     return 0;

@@ -196,6 +196,12 @@ export interface ResultRow extends EvalSummary {
   protocol: ProtocolTag;
   variant: string;
   finishedAt: number;
+  /**
+   * The run's best validated epoch, on this row when it is the run's validation evaluation (the
+   * experiment's first, at its own views): the row itself is the final epoch's. Few-shot reports
+   * either (the paper does not say which); null when the run validated no epoch.
+   */
+  best?: { epoch: number; top1: number } | null;
 }
 
 // Each entry moves the schema from version i to i + 1; never edit a shipped entry, append one.
@@ -793,9 +799,16 @@ export class ResultsStore {
 
   /** Every evaluation of every finished ("done") run, optionally of one protocol kind, oldest first. */
   results(protocol?: ProtocolKind): ResultRow[] {
+    // the best epoch is the trainer's metrics.best, which validates on the experiment's first evaluation
+    const metric = (path: string) =>
+      `CASE WHEN json_valid(r.metrics) THEN json_extract(r.metrics, '${path}') END`;
     let sql =
       `SELECT e.*, r.experiment, r.protocol_kind, r.protocol_dataset, r.protocol_seed, r.protocol_shots,
-      r.variant, r.finished_at FROM evals e JOIN runs r ON r.id = e.run_id WHERE r.status = 'done'`;
+      r.variant, r.finished_at, ${metric("$.best.top1")} AS best_top1, ${
+        metric("$.best.epoch")
+      } AS best_epoch,
+      CASE WHEN json_valid(r.config) THEN json_extract(r.config, '$.evals[0].name') END AS val_name
+      FROM evals e JOIN runs r ON r.id = e.run_id WHERE r.status = 'done'`;
     const args: SQLInputValue[] = [];
     if (protocol) sql += " AND r.protocol_kind = ?", args.push(protocol);
     sql += " ORDER BY r.finished_at, r.id, e.id";
@@ -810,6 +823,9 @@ export class ResultsStore {
         protocol,
         variant: String(r.variant),
         finishedAt: num(r.finished_at),
+        best: typeof r.best_top1 === "number" && typeof r.best_epoch === "number" && r.val_name === r.name
+          ? { epoch: r.best_epoch, top1: r.best_top1 }
+          : null,
       };
     });
   }
