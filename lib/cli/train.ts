@@ -1,8 +1,9 @@
 // `deno task train EXPERIMENT` and `deno task eval EXPERIMENT`: an `.exp.ts` file (one experiment or a
 // sweep) or an upstream YAML config, resolved, checked, run, and stored in the results database. The
 // upstream's flags keep their meaning (`--opts KEY VALUE …`, `--output`, `--resume`, `--only-test`,
-// `--batch-size`, `--accumulation-steps`). Exit codes: 0 done, 1 failed, 2 usage, 130 interrupted by
-// Ctrl-C (SIGINT), 143 by SIGTERM (128 + the signal, as a shell reports it).
+// `--batch-size`, `--accumulation-steps`), and `--world-size N` says how many devices the reproduced run
+// had (upstream YAML: 8; vifi accumulates N× more micro-batches instead). Exit codes: 0 done, 1 failed,
+// 2 usage, 130 interrupted by Ctrl-C (SIGINT), 143 by SIGTERM (128 + the signal, as a shell reports it).
 
 import { resolve as resolvePath } from "node:path";
 import { parseArgs } from "node:util";
@@ -17,7 +18,7 @@ import { intArg, reportError, UsageError } from "./predict.ts";
 import { formatDuration, trainProgress } from "./progress.ts";
 
 const COMMON = `[--only NAME] [--output DIR] [--opts KEY VALUE …] [--db FILE | --no-store]
-                  [--dry-run] [--check-data] [--json]`;
+                  [--world-size N] [--dry-run] [--check-data] [--json]`;
 
 const USAGE = `usage:
   deno task train EXPERIMENT ${COMMON}
@@ -28,8 +29,11 @@ const USAGE = `usage:
       --opts        upstream config overrides, e.g. --opts TRAIN.LR 1e-5 TEST.NUM_CLIP 4 (YAML only)
       --resume      initialise from a checkpoint and train the whole schedule (the upstream's --resume);
                     with --continue, carry on exactly where that vifi checkpoint stopped
+      --world-size  devices of the run reproduced (YAML default 8, the upstream's; .exp.ts: train.worldSize);
+                    effective batch = batch × accumulation × N, accumulated on this one device
       --only        run only the sweep members whose name contains NAME
-      --dry-run     resolve and check, print the resolved experiments as JSON, load nothing
+      --dry-run     resolve and check, print the resolved experiments as JSON (with the effective batch,
+                    micro-batches per update and updates per epoch), load nothing
       --check-data  list the videos of every list that are missing under the root, then stop
       --db          results database (default $VIFI_RESULTS or runs/results.db)
       --weights     eval: the checkpoint to evaluate (any format predict reads)
@@ -151,6 +155,7 @@ export async function main(args: string[], mode: "train" | "eval" = "train"): Pr
         "only-test": { type: "boolean" },
         "batch-size": { type: "string" },
         "accumulation-steps": { type: "string" },
+        "world-size": { type: "string" },
         weights: { type: "string" },
         "clip-weights": { type: "string" },
         clips: { type: "string" },
@@ -187,6 +192,7 @@ export async function main(args: string[], mode: "train" | "eval" = "train"): Pr
         accumulationSteps: f["accumulation-steps"] === undefined
           ? undefined
           : intArg(f["accumulation-steps"], "accumulation-steps", 0, 1),
+        worldSize: f["world-size"] === undefined ? undefined : intArg(f["world-size"], "world-size", 0, 1),
       },
     });
     if (f.only !== undefined) {

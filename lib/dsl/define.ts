@@ -39,6 +39,12 @@ const DIRECT_AXES: Record<string, (e: Experiment, v: AxisValue) => void> = {
   accumulation: (e, v) => {
     needTrain(e, "accumulation").accumulation = num("accumulation", v);
   },
+  effectiveBatch: (e, v) => {
+    needTrain(e, "effectiveBatch").effectiveBatch = num("effectiveBatch", v);
+  },
+  worldSize: (e, v) => {
+    needTrain(e, "worldSize").worldSize = num("worldSize", v);
+  },
 };
 
 function num(axis: string, v: AxisValue): number {
@@ -68,8 +74,8 @@ function product<A extends Axes>(axes: A): AxisPoint<A>[] {
 
 /**
  * The Cartesian product of `axes` (first axis outermost). With an Experiment base, only the axes
- * seed, variant, frames, lr, epochs, batch and accumulation apply, and each member is named
- * `<base>-<suffix>…` (numbers as `<axis><value>`, strings as the value). With a function base, the
+ * seed, variant, frames, lr, epochs, batch, accumulation, effectiveBatch and worldSize apply, and each
+ * member is named `<base>-<suffix>…` (numbers as `<axis><value>`, strings as the value). With a function base, the
  * names it returns are kept when they are already distinct; otherwise the suffixes are appended.
  * Throws if the names still collide.
  */

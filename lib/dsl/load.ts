@@ -37,7 +37,12 @@ function applyFlags(list: Experiment[], f: ConfigFlags, cwd: string): Experiment
       else e.model.weights = f.resume;
     }
     if (e.train && f.batchSize !== undefined) e.train.batch = f.batchSize;
-    if (e.train && f.accumulationSteps !== undefined) e.train.accumulation = f.accumulationSteps;
+    if (e.train && f.accumulationSteps !== undefined) {
+      // the flag wins over the file: the effective batch follows from it
+      e.train.accumulation = f.accumulationSteps;
+      delete e.train.effectiveBatch;
+    }
+    if (e.train && f.worldSize !== undefined) e.train.worldSize = f.worldSize;
     return e;
   });
 }

@@ -9,6 +9,7 @@ import { checkLabels, type ListItem, readList } from "../data/lists.ts";
 import { classTokens, tokenizerFor } from "../models/load.ts";
 import type { ClipConfig } from "../models/config.ts";
 import { PromptTooLongError, type TextTokenizer } from "../text/tokenizer.ts";
+import { batchPlan } from "../train/schedule.ts";
 import {
   type EvalSpec,
   type Experiment,
@@ -65,6 +66,7 @@ export const DEFAULTS = {
   lr: 8e-6,
   batch: 8,
   accumulation: 1,
+  worldSize: 1,
   warmupEpochs: 5,
   weightDecay: 0.001,
   labelSmoothing: 0.1,
@@ -407,14 +409,29 @@ export async function resolveExperiment(e: Experiment, opts: ResolveOptions): Pr
         crops: posInt(t.finalViews.crops, "train.finalViews.crops"),
       };
     }
+    const batch = posInt(t.batch ?? DEFAULTS.batch, "train.batch");
+    const worldSize = posInt(t.worldSize ?? DEFAULTS.worldSize, "train.worldSize");
+    const accumulation = accumulationOf(t, batch, worldSize, posInt, fail);
+    const plan = batchPlan(files.items.length, { batch, accumulation, worldSize });
+    if (plan.updatesPerEpoch < 1) {
+      // shown by a dry run; the trainer refuses to start such a run (the list is read again there)
+      const field = t.effectiveBatch !== undefined ? "train.effectiveBatch" : "train.batch";
+      warnings.push(
+        `${field}: an update takes ${plan.effectiveBatch} videos (batch ${batch} × accumulation ` +
+          `${accumulation} × worldSize ${worldSize}) but the training list ${files.list} has ${files.items.length}`,
+      );
+    }
     train = {
       list: files.list,
       labels: files.labels,
       root: files.root,
+      videos: files.items.length,
       epochs,
       lr,
-      batch: posInt(t.batch ?? DEFAULTS.batch, "train.batch"),
-      accumulation: posInt(t.accumulation ?? DEFAULTS.accumulation, "train.accumulation"),
+      batch,
+      accumulation,
+      effectiveBatch: plan.effectiveBatch,
+      worldSize,
       warmupEpochs: nonNegInt(t.warmupEpochs ?? DEFAULTS.warmupEpochs, "train.warmupEpochs"),
       weightDecay: nonNeg(t.weightDecay ?? DEFAULTS.weightDecay, "train.weightDecay"),
       labelSmoothing: inRange(
@@ -452,6 +469,9 @@ export async function resolveExperiment(e: Experiment, opts: ResolveOptions): Pr
     prompts.push({ field: `${prefix}.labels`, names: files.names, template: evTemplate });
     if (ev.subset !== undefined) oneOf(ev.subset, `${prefix}.subset`, ["base", "novel", "all"] as const);
     if (ev.split !== undefined) posInt(ev.split, `${prefix}.split`);
+    if (ev.dropLast !== undefined && typeof ev.dropLast !== "boolean") {
+      fail(`${prefix}.dropLast`, `must be true or false, got ${JSON.stringify(ev.dropLast)}`);
+    }
     evals.push({
       name: ev.name,
       list: files.list,
@@ -460,6 +480,8 @@ export async function resolveExperiment(e: Experiment, opts: ResolveOptions): Pr
       clips: posInt(ev.clips ?? DEFAULTS.clips, `${prefix}.clips`),
       crops: posInt(ev.crops ?? DEFAULTS.crops, `${prefix}.crops`),
       template: evTemplate,
+      dropLast: ev.dropLast ?? false,
+      worldSize: posInt(ev.worldSize ?? 8, `${prefix}.worldSize`),
       ...(ev.dataset !== undefined ? { dataset: ev.dataset } : {}),
       ...(ev.split !== undefined ? { split: ev.split } : {}),
       ...(ev.subset !== undefined ? { subset: ev.subset } : {}),
@@ -498,6 +520,39 @@ export async function resolveExperiment(e: Experiment, opts: ResolveOptions): Pr
   return resolved;
 }
 
+/**
+ * The per-device accumulation: given, or effectiveBatch ÷ (batch × worldSize), which must divide and,
+ * when both are given, agree.
+ */
+function accumulationOf(
+  t: { accumulation?: number; effectiveBatch?: number },
+  batch: number,
+  worldSize: number,
+  posInt: (v: unknown, field: string) => number,
+  fail: (field: string, msg: string) => never,
+): number {
+  if (t.effectiveBatch === undefined) {
+    return posInt(t.accumulation ?? DEFAULTS.accumulation, "train.accumulation");
+  }
+  const effective = posInt(t.effectiveBatch, "train.effectiveBatch");
+  const step = batch * worldSize;
+  if (effective % step !== 0) {
+    fail(
+      "train.effectiveBatch",
+      `${effective} is not a multiple of batch ${batch} × worldSize ${worldSize} = ${step}`,
+    );
+  }
+  const derived = effective / step;
+  if (t.accumulation !== undefined && posInt(t.accumulation, "train.accumulation") !== derived) {
+    fail(
+      "train.accumulation",
+      `${t.accumulation} conflicts with effectiveBatch ${effective} = batch ${batch} × ` +
+        `worldSize ${worldSize} × accumulation ${derived}; give one of the two`,
+    );
+  }
+  return derived;
+}
+
 const tokenizers = new Map<string, Promise<TextTokenizer | undefined>>();
 
 /**
@@ -526,6 +581,21 @@ async function longPrompt(
     }
   }
   return undefined;
+}
+
+/** Batch sizes and counts per epoch, as `--dry-run` shows them. */
+function planOf(t: NonNullable<ResolvedExperiment["train"]>): Record<string, number> {
+  const p = batchPlan(t.videos, t);
+  return {
+    batch: t.batch,
+    accumulation: t.accumulation,
+    worldSize: t.worldSize,
+    effectiveBatch: p.effectiveBatch,
+    microBatchesPerUpdate: p.microBatchesPerUpdate,
+    videos: t.videos,
+    itersPerEpoch: p.itersPerEpoch,
+    updatesPerEpoch: p.updatesPerEpoch,
+  };
 }
 
 /** The JSON object `--dry-run` prints: what will run, with every default made visible. */
@@ -557,9 +627,7 @@ export function describeResolved(r: ResolvedExperiment): Record<string, unknown>
         root: t.root,
         epochs: t.epochs,
         lr: t.lr,
-        batch: t.batch,
-        accumulation: t.accumulation,
-        effectiveBatch: t.batch * t.accumulation,
+        ...planOf(t),
         warmupEpochs: t.warmupEpochs,
         weightDecay: t.weightDecay,
         labelSmoothing: t.labelSmoothing,
@@ -586,6 +654,7 @@ export function describeResolved(r: ResolvedExperiment): Record<string, unknown>
       clips: ev.clips,
       crops: ev.crops,
       template: ev.template,
+      dropLast: ev.dropLast ? { worldSize: ev.worldSize } : false,
     })),
     seed: r.seed,
     output: r.output,

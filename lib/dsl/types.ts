@@ -60,6 +60,14 @@ export interface EvalSpec extends ListSpec {
   crops?: number;
   /** prompt template for this evaluation (vanilla CLIP uses "{name}") */
   template?: string;
+  /**
+   * score only what the upstream's validation scores (exact parity with its numbers): per device of
+   * `worldSize`, batches of 2 with drop_last, so a device's odd video out is left unscored. Default
+   * false: every video counts.
+   */
+  dropLast?: boolean;
+  /** devices whose drop_last `dropLast` reproduces (default 8, the upstream's) */
+  worldSize?: number;
 }
 
 export interface TrainSpec extends ListSpec {
@@ -67,7 +75,21 @@ export interface TrainSpec extends ListSpec {
   lr?: number;
   /** per-step batch (the upstream's per-GPU BATCH_SIZE) */
   batch?: number;
+  /**
+   * per-device accumulation steps of the run reproduced (the upstream's ACCUMULATION_STEPS); derived
+   * from effectiveBatch when absent (default 1)
+   */
   accumulation?: number;
+  /**
+   * videos per optimizer update over all devices, the paper's "BS" (batch × accumulation × worldSize);
+   * vifi accumulates effectiveBatch ÷ batch micro-batches per update on its one device
+   */
+  effectiveBatch?: number;
+  /**
+   * devices of the run reproduced (the paper's: 8). The schedule counts that run's per-device loader
+   * iterations, so warmup and cosine line up with it. Default 1.
+   */
+  worldSize?: number;
   warmupEpochs?: number;
   weightDecay?: number;
   labelSmoothing?: number;
@@ -131,6 +153,8 @@ export interface ResolvedExperiment {
   data: Required<DataSpec>;
   train?: Required<Omit<TrainSpec, "resume" | "finalViews" | "root">> & {
     root: string;
+    /** videos in the training list when resolved (what `--dry-run` counts updates per epoch from) */
+    videos: number;
     resume?: { path: string; mode: "init" | "continue" };
     finalViews?: { clips: number; crops: number };
   };
@@ -191,6 +215,8 @@ const TRAIN_KEYS: KeysOf<TrainSpec> = {
   lr: true,
   batch: true,
   accumulation: true,
+  effectiveBatch: true,
+  worldSize: true,
   warmupEpochs: true,
   weightDecay: true,
   labelSmoothing: true,
@@ -216,6 +242,8 @@ const EVAL_KEYS: KeysOf<EvalSpec> = {
   clips: true,
   crops: true,
   template: true,
+  dropLast: true,
+  worldSize: true,
 };
 
 /** The keys an Experiment may have, at every depth (see {@link KeyShape}). */

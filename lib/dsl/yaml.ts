@@ -244,7 +244,15 @@ export interface ConfigFlags {
   batchSize?: number;
   /** --accumulation-steps */
   accumulationSteps?: number;
+  /**
+   * --world-size: the devices of the run reproduced; YAML default {@link UPSTREAM_WORLD_SIZE}. vifi runs one
+   * and accumulates world-size × ACCUMULATION_STEPS micro-batches per update.
+   */
+  worldSize?: number;
 }
+
+/** Every shipped config was run on 8 GPUs (docs/TRAIN.md: `--nproc_per_node=8`; spec §6.4). */
+export const UPSTREAM_WORLD_SIZE = 8;
 
 /** The merged config tree of a YAML file: defaults < file (with BASE includes) < opts < flags. */
 export async function loadConfigTree(
@@ -480,6 +488,8 @@ async function mapConfig(file: string, cfg: Tree, o: YamlOptions): Promise<Exper
       lr: TRAIN.LR as number,
       batch: TRAIN.BATCH_SIZE as number,
       accumulation: TRAIN.ACCUMULATION_STEPS as number,
+      // effective batch = BATCH_SIZE × ACCUMULATION_STEPS × GPUs, as the configs' "# BS 64" comments say
+      worldSize: o.flags?.worldSize ?? UPSTREAM_WORLD_SIZE,
       warmupEpochs: TRAIN.WARMUP_EPOCHS as number,
       weightDecay: TRAIN.WEIGHT_DECAY as number,
       labelSmoothing: AUG.LABEL_SMOOTH as number,
@@ -526,6 +536,7 @@ export const YAML_KEYS: Record<string, string> = {
   "train.lr": "TRAIN.LR",
   "train.batch": "TRAIN.BATCH_SIZE",
   "train.accumulation": "TRAIN.ACCUMULATION_STEPS",
+  "train.worldSize": "--world-size",
   "train.warmupEpochs": "TRAIN.WARMUP_EPOCHS",
   "train.weightDecay": "TRAIN.WEIGHT_DECAY",
   "train.labelSmoothing": "AUG.LABEL_SMOOTH",

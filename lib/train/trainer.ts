@@ -23,7 +23,7 @@ import { type EvalResult, evaluate } from "./evaluator.ts";
 import { LossScaler } from "./loss-scale.ts";
 import { blendBatch, smoothedTargets } from "./mixup.ts";
 import { AdamW } from "./optimizer.ts";
-import { LrSchedule } from "./schedule.ts";
+import { batchPlan, LrSchedule, upstreamIteration } from "./schedule.ts";
 import { CompiledStep } from "./step.ts";
 import type { EpochRow, ResultsStore, StepRow } from "../results/store.ts";
 
@@ -302,7 +302,15 @@ async function trainAndEvaluate(
     });
     const opt = new AdamW(model.trainable(), { weightDecay: tr.weightDecay });
     const scaler = model.clip.precision === "f16" ? new LossScaler(rt) : undefined;
-    const B = tr.batch, A = tr.accumulation;
+    // A is micro-batches per update: the upstream's accumulation × the world size this run reproduces
+    const plan = batchPlan(items.length, tr);
+    const B = tr.batch, A = plan.microBatchesPerUpdate, N = tr.worldSize;
+    if (plan.updatesPerEpoch < 1) {
+      throw new Error(
+        `vifi: ${exp.name}: the training list ${tr.list} has ${items.length} videos, ` +
+          `fewer than one update of ${plan.effectiveBatch}`,
+      );
+    }
     const framesT = Tensor.empty(rt, [B, T, 3, size, size], "f32", "batch frames");
     const targetsT = Tensor.empty(rt, [B, C], "f32", "batch targets");
     const steps: Partial<Record<"step" | "gradients" | "update", CompiledStep>> = {};
@@ -311,7 +319,8 @@ async function trainAndEvaluate(
       lr: tr.lr,
       epochs: tr.epochs,
       warmupEpochs: tr.warmupEpochs,
-      itersPerEpoch: iters,
+      // per-device loader iterations of the reproduced run, so warmup and cosine line up with it
+      itersPerEpoch: plan.itersPerEpoch,
     });
     let bestTop1 = -Infinity;
     /** where a continued run picks up: the first batch it takes, with the epoch's state so far */
@@ -323,8 +332,8 @@ async function trainAndEvaluate(
           start = meta.position;
         } else if (meta.epoch !== undefined) {
           // a checkpoint saved at an epoch's end: the rate after that epoch's last update
-          const lastUpdate = Math.floor(iters / A) * A - 1;
-          if (lastUpdate >= 0) schedule.afterUpdate(meta.epoch, lastUpdate);
+          const lastUpdate = plan.updatesPerEpoch * A - 1;
+          if (lastUpdate >= 0) schedule.afterUpdate(meta.epoch, upstreamIteration(lastUpdate, N));
           start = { epoch: meta.epoch + 1, batch: 0, iteration: 0, lossSum: 0, lr: schedule.current };
         }
         schedule.current = start.lr;
@@ -383,7 +392,8 @@ async function trainAndEvaluate(
             cutmix: tr.cutmix,
             switchProb: tr.switchProb,
           }, blendRng);
-          // The loss is divided by ACCUMULATION_STEPS; with soft targets that is dividing the targets.
+          // The loss is divided by ACCUMULATION_STEPS and DDP averages over the world: here both at once,
+          // over A micro-batches; with soft targets that is dividing the targets.
           if (A > 1) { for (let i = 0; i < targets.length; i++) targets[i] /= A; }
           rt.write(framesT.buffer, batch.frames);
           rt.write(targetsT.buffer, targets);
@@ -395,7 +405,7 @@ async function trainAndEvaluate(
             await batchStep("gradients", lr);
             if (updates) await batchStep("update", lr);
           }
-          if (updates) schedule.afterUpdate(epoch, idx);
+          if (updates) schedule.afterUpdate(epoch, upstreamIteration(idx, N));
           const loss = await (steps.step ?? steps.gradients)!.loss();
           // the read above checks too; this names the rule: nothing after a GPU error counts
           rt.checkErrors();

@@ -165,6 +165,108 @@ Deno.test("train: a second signal quits at once and still leaves the run marked 
   expect((await newestStatus()) === "interrupted", await newestStatus());
 });
 
+/** An experiment on the demo's data reproducing a `worldSize`-device run, written as a module in `dir`. */
+async function worldExperiment(name: string, train: Record<string, unknown>): Promise<string> {
+  const data = `${dir}/demo/data`;
+  const e = {
+    name,
+    model: { arch: "synthetic", variant: "both", tokenizer: "bytes", precision: "f32" },
+    data: { root: data, frames: 8 },
+    train: {
+      list: `${data}/base_train.txt`,
+      labels: `${data}/base_labels.csv`,
+      lr: 1e-3,
+      mixup: 0,
+      cutmix: 0,
+      colorJitter: 0,
+      grayScale: 0,
+      flip: 0,
+      saveFreq: 10,
+      ...train,
+    },
+    evals: [],
+    output: `${dir}/${name}`,
+  };
+  const file = `${dir}/${name}.exp.ts`;
+  await Deno.writeTextFile(file, `export default ${JSON.stringify(e)};\n`);
+  return file;
+}
+
+/** timm's CosineLRScheduler as main.py builds it (warmup from 0, cosine not shifted, floor LR/100). */
+function timmLr(t: number, lr: number, warmupIters: number, totalIters: number): number {
+  const min = lr / 100;
+  if (t < warmupIters) return (lr * t) / warmupIters;
+  return min + 0.5 * (lr - min) * (1 + Math.cos((Math.PI * t) / totalIters));
+}
+
+Deno.test("train --dry-run: the effective batch, micro-batches per update and updates per epoch; --world-size", async () => {
+  const file = await worldExperiment("world-dry", { batch: 2, effectiveBatch: 8, worldSize: 2 });
+  const videos = (await Deno.readTextFile(`${dir}/demo/data/base_train.txt`)).trim().split("\n").length;
+  const show = async (...flags: string[]) => {
+    const r = await runCli("train", file, "--dry-run", ...flags);
+    expect(r.code === 0, r.err);
+    return JSON.parse(r.out).train;
+  };
+  const t = await show();
+  // 2 ranks of ⌈videos / 2⌉ in batches of 2, an update every 2 of their iterations
+  const upstream = (world: number, accumulation: number) =>
+    Math.floor(Math.floor(Math.ceil(videos / world) / 2) / accumulation);
+  expect(
+    t.effectiveBatch === 8 && t.accumulation === 2 && t.microBatchesPerUpdate === 4 &&
+      t.updatesPerEpoch === upstream(2, 2),
+    JSON.stringify(t),
+  );
+  // four devices: the same effective batch from one accumulation step each
+  const four = await show("--world-size", "4");
+  expect(
+    four.effectiveBatch === 8 && four.accumulation === 1 && four.worldSize === 4 &&
+      four.updatesPerEpoch === upstream(4, 1),
+    JSON.stringify(four),
+  );
+  const bad = await runCli("train", file, "--dry-run", "--world-size", "3");
+  expect(bad.code === 1, `exit ${bad.code}`);
+  const line = bad.err.trim();
+  expect(!line.includes("\n") && line.includes(file) && line.includes("train.effectiveBatch"), bad.err);
+  const zero = await runCli("train", file, "--dry-run", "--world-size", "0");
+  expect(zero.code === 2 && zero.err.includes("--world-size"), zero.err);
+});
+
+Deno.test("train: with worldSize 2 the rate each micro-batch uses is the upstream's per-rank schedule", async () => {
+  const file = await worldExperiment("world-run", {
+    batch: 4,
+    effectiveBatch: 16,
+    worldSize: 2,
+    epochs: 2,
+    warmupEpochs: 1,
+  });
+  const r = await runCli("train", file, "--db", db, "--json");
+  expect(r.code === 0, `train exited ${r.code}: ${r.err}`);
+  const runId = JSON.parse(r.out).runId as number;
+  const { ResultsStore } = await import("../../lib/results/store.ts");
+  const store = ResultsStore.open(db, { recover: false });
+  const rows = store.stepMetrics(runId);
+  store.close();
+  // upstream on 2 ranks: ⌈videos / 2⌉ each, iterations of 4 (drop_last), a step every 2, then
+  // step_update(epoch·I + idx); the first update runs at the warmup's initial rate, 0
+  const videos = (await Deno.readTextFile(`${dir}/demo/data/base_train.txt`)).trim().split("\n").length;
+  const I = Math.floor(Math.ceil(videos / 2) / 4);
+  const want: number[] = [];
+  let lr = 0;
+  for (let epoch = 0; epoch < 2; epoch++) {
+    // one device: micro-batch m is rank m % 2's iteration ⌊m / 2⌋; the update after every 4
+    for (let m = 0; m < Math.floor(videos / 4); m++) {
+      want.push(lr);
+      const idx = Math.floor(m / 2);
+      if ((m + 1) % 4 === 0) lr = timmLr(epoch * I + idx, 1e-3, I, 2 * I);
+    }
+  }
+  expect(rows.length === want.length, `${rows.length} steps, expected ${want.length}`);
+  for (const [i, row] of rows.entries()) {
+    expect(Math.abs(row.lr - want[i]) <= 1e-12 * 1e-3, `step ${i}: lr ${row.lr}, upstream ${want[i]}`);
+  }
+  expect(new Set(want).size > 3, "the schedule moved");
+});
+
 Deno.test("train / eval: usage errors exit 2 and say why", async () => {
   const none = await runCli("train");
   expect(none.code === 2 && none.err.includes("one experiment file"), none.err);

@@ -2,11 +2,11 @@ import { assert, assertEquals, assertRejects, tempTree } from "./assert.ts";
 import { describeResolved, resolveExperiment } from "../../lib/dsl/resolve.ts";
 import type { Experiment } from "../../lib/dsl/types.ts";
 
-// 3 classes; class 2 has a single training video
+// 3 classes; class 2 has a single training video; 8 videos, one update of the default batch
 const FILES = {
   "labels.csv": "id,name\n0,archery\n1,bowling\n2,cooking\n",
   "labels2.csv": "id,name\n0,archery\n1,bowling\n",
-  "train.txt": "a.mp4 0\nb.mp4 0\nc.mp4 1\nd.mp4 1\ne.mp4 2\n",
+  "train.txt": "a.mp4 0\nb.mp4 0\nc.mp4 1\nd.mp4 1\ne.mp4 2\nh.mp4 0\ni.mp4 1\nj.mp4 0\n",
   "val.txt": "f.mp4 0\ng.mp4 2\n",
   "videos/.keep": "",
 };

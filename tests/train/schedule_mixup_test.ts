@@ -3,7 +3,7 @@
 
 import { assert, assertEquals, assertThrows } from "../data/assert.ts";
 import { Rng, sessionSeed } from "../../lib/selftest/rng.ts";
-import { lrAt, LrSchedule } from "../../lib/train/schedule.ts";
+import { batchPlan, lrAt, LrSchedule, upstreamIteration } from "../../lib/train/schedule.ts";
 import { blendBatch, sampleBeta, smoothedTargets } from "../../lib/train/mixup.ts";
 import { Accuracy } from "../../lib/train/metrics.ts";
 
@@ -46,6 +46,45 @@ Deno.test("LrSchedule: the first update uses 0, later ones the rate of the previ
   assertEquals(used.slice(0, 3), [0, 0.25, 0.75]);
   assertEquals(new LrSchedule({ ...c, warmupEpochs: 0 }).current, 1);
   assertThrows(() => new LrSchedule({ ...c, itersPerEpoch: 0 }), "at least one iteration");
+});
+
+/**
+ * torch's DistributedSampler (list padded with its first indices to a multiple of the world size, rank r
+ * takes r, r + world, …) feeding a DataLoader(drop_last=True) on each rank: the iterations of one rank.
+ */
+function rankIterations(n: number, batch: number, world: number): number {
+  const padded = Array.from({ length: Math.ceil(n / world) * world }, (_, i) => i % n);
+  const mine = padded.filter((_, i) => i % world === 0);
+  let it = 0;
+  while ((it + 1) * batch <= mine.length) it++;
+  return it;
+}
+
+Deno.test("batchPlan: the upstream's per-rank iterations, its updates up to the sampler's padding, and which rank iteration a micro-batch is", () => {
+  for (const n of [1, 7, 20, 60, 102, 416, 816, 1000]) {
+    for (const batch of [1, 2, 4]) {
+      for (const accumulation of [1, 2, 3]) {
+        for (const world of [1, 2, 8]) {
+          const p = batchPlan(n, { batch, accumulation, worldSize: world });
+          const iters = rankIterations(n, batch, world);
+          const upstreamUpdates = Math.floor(iters / accumulation);
+          const at = `n ${n} batch ${batch} accumulation ${accumulation} world ${world}`;
+          assertEquals(p.itersPerEpoch, iters, at);
+          assertEquals([p.effectiveBatch, p.microBatchesPerUpdate], [
+            batch * accumulation * world,
+            accumulation * world,
+          ]);
+          assertEquals(p.microBatchesPerEpoch, Math.floor(n / batch), at);
+          // one device has no padded duplicates: never more updates, at most the one they fill
+          assert(p.updatesPerEpoch <= upstreamUpdates && p.updatesPerEpoch >= upstreamUpdates - 1, at);
+          if (world === 1 || n % (world * batch) === 0) assertEquals(p.updatesPerEpoch, upstreamUpdates, at);
+        }
+      }
+    }
+  }
+  // the micro-batches of one update cover whole rank iterations: the update after micro-batch 15 of
+  // 8 ranks × accumulation 2 is the upstream's step at iteration 1
+  assertEquals([0, 7, 8, 15, 16].map((m) => upstreamIteration(m, 8)), [0, 0, 1, 1, 2]);
 });
 
 Deno.test("smoothedTargets: off ε/C, on 1−ε+ε/C; a label outside the classes is named", () => {
