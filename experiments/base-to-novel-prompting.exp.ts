@@ -22,8 +22,11 @@ export default sweep(({ dataset, seed }) => ({
     ...trainFiles(dataset, baseToNovel(dataset, seed)),
     epochs: 11,
     lr: 4e-2,
+    // the paper's batch ("# BS 64" in the upstream configs): 8 GPUs × 4 × 2; the schedule counts an 8-GPU
+    // run's iterations, and this one device accumulates 16 batches of 4 per update
     batch: 4,
-    accumulation: 2,
+    effectiveBatch: 64,
+    worldSize: 8,
     saveFreq: 10,
     // upstream --resume: weights (and optimizer state when it fits) with the schedule from epoch 0
     resume: { path: k400Checkpoint(), mode: "init" },

@@ -15,8 +15,11 @@ export default sweep(({ dataset, variant, seed }) => ({
     ...trainFiles(dataset, baseToNovel(dataset, seed)),
     epochs: 11,
     lr: 2e-6,
+    // the paper's batch ("# BS 64" in the upstream configs): 8 GPUs × 4 × 2; the schedule counts an 8-GPU
+    // run's iterations, and this one device accumulates 16 batches of 4 per update
     batch: 4,
-    accumulation: 2,
+    effectiveBatch: 64,
+    worldSize: 8,
     saveFreq: 10,
   },
   evals: baseNovelEvals(dataset, seed),

@@ -14,8 +14,10 @@ export default sweep(({ variant }) => ({
     ...trainFiles("k400", k400TrainFiles()),
     epochs: 30,
     lr: variant === "both" ? 2.2e-5 : 8e-6,
+    // "# BS 512" / "# BS 256" (upstream configs): 8 GPUs × 4 × 16 / 8
     batch: 4,
-    accumulation: variant === "both" ? 16 : 8,
+    effectiveBatch: variant === "both" ? 512 : 256,
+    worldSize: 8,
     saveFreq: 1,
     finalViews: { clips: 4, crops: 3 },
   },

@@ -1,4 +1,4 @@
-// Zero-shot table: fine-tune on K400 (32 frames, 10 epochs, effective batch 4 × 8 per step here), then
+// Zero-shot table: fine-tune on K400 (32 frames, 10 epochs, effective batch 256 as on 8 GPUs), then
 // evaluate that checkpoint on HMDB-51, UCF-101 and K600, three splits each (spec §4.2, §7). One run per
 // row: ViFi-CLIP (both towers), image-FT, text-FT.
 
@@ -22,8 +22,10 @@ const fineTuned = sweep(({ variant }) => ({
     ...trainFiles("k400", k400TrainFiles()),
     epochs: 10,
     lr: 8e-6,
+    // "# Effective BS 256" (upstream config): 8 GPUs × 4 × 8, here 64 batches of 4 per update
     batch: 4,
-    accumulation: 8,
+    effectiveBatch: 256,
+    worldSize: 8,
     saveFreq: 1,
   },
   // the first evaluation is the per-epoch validation; the rest run on the final weights
