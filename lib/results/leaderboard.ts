@@ -37,6 +37,8 @@ export interface LeaderboardRow {
   /** test views of the contributing evaluations, "clips×crops" */
   views: string[];
   notes: string[];
+  /** whether the evaluations behind the row used the upstream's drop_last: all, none or some of them */
+  dropLast: "yes" | "no" | "some";
   /** few-shot: which epoch `value` is ("final" by default), and the other one beside it */
   epoch?: "final" | "best";
   /** few-shot: the mean over splits of each run's best validated epoch; null where a split has none */
@@ -129,12 +131,25 @@ const runCount = (rs: ResultRow[]) => new Set(rs.map((r) => r.runId)).size;
 const sortParts = (ps: (number | null)[]) => [...ps].sort((a, b) => (a ?? -Infinity) - (b ?? -Infinity));
 const isAll = (r: ResultRow) => r.subset === null || r.subset === "all";
 
+/** Which of the rows scored as the upstream's drop_last validation does; said in a note unless none. */
+function dropLastOf(rs: ResultRow[]): LeaderboardRow["dropLast"] {
+  const n = rs.filter((r) => r.dropLast).length;
+  return n === 0 ? "no" : n === rs.length ? "yes" : "some";
+}
+
 function row(
-  base: Omit<LeaderboardRow, "paper" | "delta" | "experiment" | "evalName"> & {
+  base: Omit<LeaderboardRow, "paper" | "delta" | "experiment" | "evalName" | "dropLast"> & {
     experiment?: string | null;
     evalName?: string | null;
+    /** the evaluations the value comes from */
+    from: ResultRow[];
   },
 ): LeaderboardRow {
+  const { from, ...rest } = base;
+  const dropLast = dropLastOf(from);
+  const notes = dropLast === "no"
+    ? base.notes
+    : [...base.notes, dropLast === "yes" ? "drop_last (upstream's validation)" : "drop_last in some parts"];
   const paper = base.protocol === "custom" ? null : paperValue({
     protocol: base.protocol,
     dataset: base.dataset,
@@ -143,11 +158,13 @@ function row(
     metric: base.metric,
   });
   return {
-    ...base,
+    ...rest,
     experiment: base.experiment ?? null,
     evalName: base.evalName ?? null,
     paper,
     delta: paper !== null && base.value !== null ? base.value - paper : null,
+    dropLast,
+    notes,
   };
 }
 
@@ -183,6 +200,7 @@ function splitRows(
     runIds: ids(perSplit),
     views: v,
     notes,
+    from: perSplit,
   });
 }
 
@@ -288,6 +306,7 @@ function baseToNovel(rs: ResultRow[]): LeaderboardRow[] {
       runIds: ids(base),
       views: views(base),
       notes: bNotes,
+      from: base,
     }));
     out.push(row({
       ...common,
@@ -298,6 +317,7 @@ function baseToNovel(rs: ResultRow[]): LeaderboardRow[] {
       runIds: ids(novel),
       views: views(novel),
       notes: nNotes,
+      from: novel,
     }));
     const hmNotes = [...new Set([...bNotes.map((n) => `base: ${n}`), ...nNotes.map((n) => `novel: ${n}`)])];
     if (JSON.stringify(baseSeeds) !== JSON.stringify(novelSeeds)) {
@@ -316,6 +336,7 @@ function baseToNovel(rs: ResultRow[]): LeaderboardRow[] {
       runIds: ids([...base, ...novel]),
       views: views([...base, ...novel]),
       notes: hmNotes,
+      from: [...base, ...novel],
     }));
   }
   return out;
@@ -353,6 +374,7 @@ function fullySupervised(rs: ResultRow[]): LeaderboardRow[] {
         runIds: [pick.runId],
         views: views([pick]),
         notes: [...notes],
+        from: [pick],
       }));
     }
   }
@@ -388,6 +410,7 @@ function custom(rs: ResultRow[]): LeaderboardRow[] {
         runIds: ids(perRun),
         views: views(perRun),
         notes,
+        from: perRun,
       }));
     }
   }
@@ -453,6 +476,7 @@ export function aggregate(results: ResultRow[], opts: LeaderboardOptions = {}): 
         runIds: [],
         views: [],
         notes: ["no run"],
+        dropLast: "no",
       });
     }
   }

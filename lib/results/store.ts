@@ -81,6 +81,8 @@ export interface EvalInput {
   /** videos evaluated */
   count: number;
   epoch?: number;
+  /** scored as the upstream's drop_last validation batches (default false: every video) */
+  dropLast?: boolean;
   /** one entry per class, in label-index order */
   perClass: ClassResult[];
   /** confusion[true][predicted], C × C */
@@ -159,6 +161,8 @@ export interface EvalSummary {
   count: number;
   epoch: number | null;
   createdAt: number;
+  /** scored as the upstream's drop_last validation (a device's odd video out left unscored); absent = no */
+  dropLast?: boolean;
 }
 
 export interface CheckpointRow extends CheckpointInput {
@@ -308,6 +312,10 @@ const MIGRATIONS: string[] = [
     created INTEGER NOT NULL,
     PRIMARY KEY (eval_id, method)
   ) WITHOUT ROWID;
+  `,
+  // whether an evaluation left out what the upstream's drop_last validation leaves out (issue 12)
+  `
+  ALTER TABLE evals ADD COLUMN drop_last INTEGER NOT NULL DEFAULT 0 CHECK (drop_last IN (0, 1));
   `,
 ];
 
@@ -521,8 +529,9 @@ export class ResultsStore {
     }
     return this.transaction(() => {
       const res = this.#db.prepare(
-        `INSERT INTO evals (run_id, name, dataset, split, subset, clips, crops, top1, top5, count, epoch, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO evals (run_id, name, dataset, split, subset, clips, crops, top1, top5, count, epoch, created_at,
+           drop_last)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ).run(
         runId,
         e.name,
@@ -536,6 +545,7 @@ export class ResultsStore {
         e.count,
         e.epoch ?? null,
         Date.now(),
+        e.dropLast ? 1 : 0,
       );
       const evalId = Number(res.lastInsertRowid);
       const st = this.#db.prepare(
@@ -696,6 +706,7 @@ export class ResultsStore {
       count: num(r.count),
       epoch: numOrNull(r.epoch),
       createdAt: num(r.created_at),
+      dropLast: num(r.drop_last ?? 0) === 1,
     };
   }
 

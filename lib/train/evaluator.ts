@@ -6,6 +6,7 @@ import type { VideoLoader } from "../data/loader.ts";
 import type { ViFiClip } from "../models/vifi.ts";
 import { Accuracy, type EvalMetrics } from "./metrics.ts";
 import { scoreViews } from "./views.ts";
+import { Rng } from "../selftest/rng.ts";
 
 export interface EvalEmbeddings {
   /** [N, E] unit-norm video embeddings in loader order */
@@ -67,4 +68,31 @@ export async function evaluate(model: ViFiClip, loader: VideoLoader, opts: EvalO
     embeddings: { video, labels: Int32Array.from(labels), text, dim: E },
     seconds: (performance.now() - t0) / 1000,
   };
+}
+
+/**
+ * The videos the upstream's validation scores (its `drop_last=True`, spec §5.4): each of `worldSize`
+ * ranks takes indices rank, rank + world, … in a random order, in batches of `batch` (2) with the
+ * incomplete last batch dropped, so a rank holding an odd count leaves one video unscored. Which one
+ * is up to torch's sampler there; here a seeded choice. Kept indices, ascending.
+ */
+export function upstreamValidationSubset(n: number, worldSize: number, seed: number, batch = 2): number[] {
+  if (!Number.isInteger(worldSize) || worldSize < 1) {
+    throw new Error(`vifi: drop_last validation needs a world size ≥ 1, not ${worldSize}`);
+  }
+  const rng = new Rng(seed);
+  const dropped = new Set<number>();
+  for (let rank = 0; rank < worldSize; rank++) {
+    const mine: number[] = [];
+    for (let i = rank; i < n; i += worldSize) mine.push(i);
+    // the rank's random order, then whatever does not fill a last batch
+    for (let i = mine.length - 1; i > 0; i--) {
+      const j = rng.int(i + 1);
+      [mine[i], mine[j]] = [mine[j], mine[i]];
+    }
+    for (const i of mine.slice(mine.length - (mine.length % batch))) dropped.add(i);
+  }
+  const kept: number[] = [];
+  for (let i = 0; i < n; i++) if (!dropped.has(i)) kept.push(i);
+  return kept;
 }

@@ -19,7 +19,7 @@ import type { TextTokenizer } from "../text/tokenizer.ts";
 import { copyFileAtomic } from "../io/atomic-write.ts";
 import { initialiseFrom, resumeInto, saveCheckpoint, type TrainPosition } from "./checkpoint.ts";
 import { claimOutput, updateOwner } from "./output.ts";
-import { type EvalResult, evaluate } from "./evaluator.ts";
+import { type EvalResult, evaluate, upstreamValidationSubset } from "./evaluator.ts";
 import { LossScaler } from "./loss-scale.ts";
 import { blendBatch, smoothedTargets } from "./mixup.ts";
 import { AdamW } from "./optimizer.ts";
@@ -216,8 +216,12 @@ async function trainAndEvaluate(
   };
   const runEval = async (e: ResolvedEval, clips: number, crops: number): Promise<EvalResult> => {
     const cs = await evalClasses(e);
-    const items = await readList(e.list);
-    checkLabels(items, cs.names, e.list);
+    const all = await readList(e.list);
+    checkLabels(all, cs.names, e.list);
+    // the upstream's drop_last validation leaves a device's odd video out (exact parity, when asked)
+    const items = e.dropLast
+      ? upstreamValidationSubset(all.length, e.worldSize, exp.seed).map((i) => all[i])
+      : all;
     const loader = new VideoLoader(items, {
       root: e.root,
       batch: 2,
@@ -257,6 +261,7 @@ async function trainAndEvaluate(
       top5: r.top5,
       count: r.count,
       epoch,
+      dropLast: e.dropLast,
       perClass: r.perClass,
       confusion: r.confusion,
     });

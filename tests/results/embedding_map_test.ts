@@ -232,10 +232,12 @@ Deno.test("embedding map: a database at the previous schema version upgrades and
     let s = ResultsStore.open(path);
     const id = evalWith(s, vectors, dim, labels);
     s.close();
-    // What the code before embedding_maps left behind: the same tables minus that one, at version − 1.
+    // What the code before embedding_maps left behind: the same tables minus that one (and minus the
+    // later evals.drop_last), at version 1.
     const raw = new DatabaseSync(path);
     raw.exec("DROP TABLE embedding_maps");
-    raw.exec(`UPDATE schema_version SET version = ${SCHEMA_VERSION - 1}`);
+    raw.exec("ALTER TABLE evals DROP COLUMN drop_last");
+    raw.exec("UPDATE schema_version SET version = 1");
     raw.close();
 
     s = ResultsStore.open(path);
