@@ -22,6 +22,11 @@ export interface VideoInfo {
   durationS: number;
   /** presentation time of each frame in seconds, relative to the first frame (MP4 only; empty otherwise) */
   times: number[];
+  /**
+   * where `frameCount` comes from, as decord's `len(reader)` takes it: the stream's frame count, else
+   * fps × the container's duration (WebM has no count), else the packets counted
+   */
+  frameCountFrom?: "nb_frames" | "duration" | "packets";
 }
 
 export interface Frame {
@@ -291,6 +296,8 @@ function probeMp4(bytes: Uint8Array, file: string): Mp4Probe {
       rotation,
       durationS: total,
       times,
+      // the sample table's count is what ffmpeg reports as the stream's nb_frames
+      frameCountFrom: "nb_frames",
     },
   };
 }
@@ -455,7 +462,7 @@ async function probeWithFfmpeg(bytes: Uint8Array, file: string, container: strin
     "-select_streams",
     "v:0",
     "-show_entries",
-    "stream=codec_name,width,height,avg_frame_rate,r_frame_rate:packet=pts_time,flags",
+    "stream=codec_name,width,height,avg_frame_rate,r_frame_rate,nb_frames:packet=pts_time,flags:format=duration",
     "-of",
     "json",
     i,
@@ -475,18 +482,45 @@ async function probeWithFfmpeg(bytes: Uint8Array, file: string, container: strin
     return b ? a / b : 0;
   };
   const fps = rate(st.avg_frame_rate) || rate(st.r_frame_rate);
+  const counted = decordFrameCount(st.nb_frames, st.avg_frame_rate, j.format?.duration, packets.length);
+  const duration = Number(j.format?.duration);
   return {
     container,
     codec: st.codec_name,
     width: st.width,
     height: st.height,
     fps,
-    frameCount: packets.length,
+    frameCount: counted.count,
     keyFrames: pts.map((p, i) => (p.key ? i : -1)).filter((i) => i >= 0),
     rotation: 0,
-    durationS: fps ? packets.length / fps : 0,
+    durationS: Number.isFinite(duration) && duration > 0 ? duration : fps ? packets.length / fps : 0,
     times: pts.map((p) => p.t - pts[0].t),
+    frameCountFrom: counted.from,
   };
+}
+
+/**
+ * The frame count decord's VideoReader reports (its `len`, which places TSN's segment boundaries):
+ * the stream's nb_frames; where the container keeps none (WebM, as SSv2 ships), avg_frame_rate × the
+ * container's duration, truncated, in decord's order of double operations; the packets counted when
+ * neither is known. A count past the frames that decode is caught when decoding (MissingFramesError).
+ */
+export function decordFrameCount(
+  nbFrames: string | number | undefined,
+  avgFrameRate: string | undefined,
+  formatDuration: string | number | undefined,
+  packets: number,
+): { count: number; from: "nb_frames" | "duration" | "packets" } {
+  const nb = Number(nbFrames);
+  if (Number.isInteger(nb) && nb >= 1) return { count: nb, from: "nb_frames" };
+  const [num, den] = (avgFrameRate ?? "0/0").split("/").map(Number);
+  // ffprobe prints the duration in seconds with microsecond digits: AV_TIME_BASE units, exactly
+  const durationUs = Math.round(Number(formatDuration) * 1e6);
+  if (den > 0 && num > 0 && durationUs > 0) {
+    const count = Math.trunc(num / den * durationUs / 1e6);
+    if (count >= 1) return { count, from: "duration" };
+  }
+  return { count: packets, from: "packets" };
 }
 
 /** Container facts without decoding pixels. */
