@@ -10,6 +10,7 @@ import { parseArgs } from "node:util";
 import { checkData, formatMissing, loadDataset } from "../data/lists.ts";
 import { loadExperiments } from "../dsl/load.ts";
 import { defaultCwd, describeResolved } from "../dsl/resolve.ts";
+import { UPSTREAM_WORLD_SIZE } from "../dsl/yaml.ts";
 import type { ResolvedExperiment } from "../dsl/types.ts";
 import { getRuntime } from "../gpu/runtime.ts";
 import { currentCommit, defaultResultsPath, ResultsStore } from "../results/store.ts";
@@ -24,7 +25,7 @@ const USAGE = `usage:
   deno task train EXPERIMENT ${COMMON}
                   [--resume CKPT] [--continue] [--only-test] [--batch-size N] [--accumulation-steps N]
   deno task eval EXPERIMENT ${COMMON}
-                  [--weights FILE] [--clip-weights FILE] [--clips N] [--crops 1|3]
+                  [--weights FILE] [--clip-weights FILE] [--clips N] [--crops 1|3] [--drop-last]
       EXPERIMENT    experiments/*.exp.ts (an experiment or a sweep) or an upstream configs/*.yaml
       --opts        upstream config overrides, e.g. --opts TRAIN.LR 1e-5 TEST.NUM_CLIP 4 (YAML only)
       --resume      initialise from a checkpoint and train the whole schedule (the upstream's --resume);
@@ -37,7 +38,9 @@ const USAGE = `usage:
       --check-data  list the videos of every list that are missing under the root, then stop
       --db          results database (default $VIFI_RESULTS or runs/results.db)
       --weights     eval: the checkpoint to evaluate (any format predict reads)
-      --clips/--crops  eval: test views (spec §7; fully supervised uses 4 × 3)`;
+      --clips/--crops  eval: test views (spec §7; fully supervised uses 4 × 3)
+      --drop-last   score only what the upstream's validation scores (its drop_last batches of 2 per device
+                    of --world-size, default 8): exact parity with its numbers; recorded with the results`;
 
 /** `--opts` takes every following argument up to the next `--flag`, as yacs' merge_from_list does. */
 export function splitOpts(args: string[]): { rest: string[]; opts: string[] } {
@@ -160,6 +163,7 @@ export async function main(args: string[], mode: "train" | "eval" = "train"): Pr
         "clip-weights": { type: "string" },
         clips: { type: "string" },
         crops: { type: "string" },
+        "drop-last": { type: "boolean" },
         db: { type: "string" },
         "no-store": { type: "boolean" },
         "dry-run": { type: "boolean" },
@@ -207,6 +211,12 @@ export async function main(args: string[], mode: "train" | "eval" = "train"): Pr
       for (const v of e.evals) {
         if (f.clips !== undefined) v.clips = intArg(f.clips, "clips", 1, 1);
         if (f.crops !== undefined) v.crops = crops;
+        if (f["drop-last"]) {
+          v.dropLast = true;
+          v.worldSize = f["world-size"] === undefined
+            ? UPSTREAM_WORLD_SIZE
+            : intArg(f["world-size"], "world-size", 0, 1);
+        }
       }
       if (!e.train && !e.evals.length) throw new UsageError(`${e.name}: nothing to evaluate`);
     }

@@ -12,6 +12,7 @@ import { aggregate } from "../../lib/results/leaderboard.ts";
 import { ResultsStore } from "../../lib/results/store.ts";
 import { upstreamValidationSubset } from "../../lib/train/evaluator.ts";
 import { runExperiment } from "../../lib/train/trainer.ts";
+import { runCli } from "../run_cli.ts";
 
 function check(cond: unknown, what: string): asserts cond {
   if (!cond) throw new Error(what);
@@ -104,6 +105,37 @@ Deno.test("drop_last: off by default; an eval-only run with dropLast scores the 
     );
     store.close();
   } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("eval --drop-last: every evaluation asks for it, over --world-size (default 8); shown by --dry-run", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "vifi-droplast-cli-" });
+  try {
+    const exp = new URL("../../experiments/synthetic.exp.ts", import.meta.url).pathname;
+    await generateSynthetic(dir, {
+      seed: 1,
+      clipsPerClass: 2,
+      frames: 4,
+      size: 32,
+      colours: ["red", "blue"],
+      shapes: ["circle"],
+      motions: ["left", "up"],
+    });
+    Deno.env.set("VIFI_SYNTHETIC_DIR", dir);
+    const dry = async (...args: string[]) => {
+      const r = await runCli("eval", exp, "--dry-run", ...args);
+      check(r.code === 0, `exit ${r.code}: ${r.err}`);
+      return (JSON.parse(r.out).evals as { dropLast: unknown }[]).map((e) => JSON.stringify(e.dropLast));
+    };
+    check((await dry()).every((d) => d === "false"), "drop_last on by default");
+    check((await dry("--drop-last")).every((d) => d === '{"worldSize":8}'), "not the upstream's 8");
+    check(
+      (await dry("--drop-last", "--world-size", "2")).every((d) => d === '{"worldSize":2}'),
+      "--world-size",
+    );
+  } finally {
+    Deno.env.delete("VIFI_SYNTHETIC_DIR");
     await Deno.remove(dir, { recursive: true });
   }
 });
