@@ -9,7 +9,7 @@ import { checkLabels, type ListItem, readList } from "../data/lists.ts";
 import { classTokens, tokenizerFor } from "../models/load.ts";
 import type { ClipConfig } from "../models/config.ts";
 import { PromptTooLongError, type TextTokenizer } from "../text/tokenizer.ts";
-import { batchPlan } from "../train/schedule.ts";
+import { batchPlan } from "./batch-plan.ts";
 import {
   type EvalSpec,
   type Experiment,

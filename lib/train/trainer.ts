@@ -23,7 +23,8 @@ import { type EvalResult, evaluate, upstreamValidationSubset } from "./evaluator
 import { LossScaler } from "./loss-scale.ts";
 import { blendBatch, smoothedTargets } from "./mixup.ts";
 import { AdamW } from "./optimizer.ts";
-import { batchPlan, LrSchedule, upstreamIteration } from "./schedule.ts";
+import { LrSchedule } from "./schedule.ts";
+import { batchPlan, upstreamIteration } from "../dsl/batch-plan.ts";
 import { CompiledStep } from "./step.ts";
 import type { EpochRow, ResultsStore, StepRow } from "../results/store.ts";
 

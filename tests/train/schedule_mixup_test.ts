@@ -3,7 +3,8 @@
 
 import { assert, assertEquals, assertThrows } from "../data/assert.ts";
 import { Rng, sessionSeed } from "../../lib/selftest/rng.ts";
-import { batchPlan, lrAt, LrSchedule, upstreamIteration } from "../../lib/train/schedule.ts";
+import { lrAt, LrSchedule } from "../../lib/train/schedule.ts";
+import { batchPlan, upstreamIteration } from "../../lib/dsl/batch-plan.ts";
 import { blendBatch, sampleBeta, smoothedTargets } from "../../lib/train/mixup.ts";
 import { Accuracy } from "../../lib/train/metrics.ts";
 
