@@ -8,6 +8,8 @@ and OpenAI CLIP's published structure, not from vifi's code.
     python3 vifi_torch.py load DIR      loads vifi's exportPth files (openai.pt strictly into CLIP, vifi.pth
                                          non-strictly into the ViFi-CLIP wrapper, as the upstream does) and
                                          checks every tensor against DIR/weights (raw)
+    python3 vifi_torch.py train DIR     20 AdamW updates on a fixed pool of batches; writes out (losses, params)
+    python3 vifi_torch.py trainer DIR   the same loop on the micro-batches vifi's trainer saw (frames.E.I)
 
 Raw files: NAME.json = [{"name", "shape", "dtype": "f32"|"i32", "offset"}], NAME.bin little-endian values.
 """
@@ -324,15 +326,35 @@ def timm_cosine_lr(t, lr, t_initial, warmup_t, lr_min):
 
 
 def train(dir_):
-    """ViFi-CLIP main.py's train_one_epoch on fixed batches: loss / ACCUMULATION_STEPS, backward, an AdamW
-    step and zero_grad every ACCUMULATION_STEPS iterations, then lr_scheduler.step_update(epoch·n + idx)."""
+    """ViFi-CLIP main.py's train_one_epoch on a fixed pool of batches (tests/torch/training_test.ts)."""
+    data = read_raw(dir_, "inputs")
+    run = json.load(open(os.path.join(dir_, "train.json")))
+
+    def batch_of(epoch, idx):
+        k = (epoch * run["itersPerEpoch"] + idx) % run["pool"]
+        return data[f"frames.{k}"], data[f"labels.{k}"]
+
+    train_loop(dir_, data, batch_of)
+
+
+def trainer(dir_):
+    """The same loop on the batches vifi's loader gave the trainer, micro-batch `idx` of `epoch` stored as
+    frames.EPOCH.IDX / labels.EPOCH.IDX (tests/torch/trainer_parity_test.ts)."""
+    data = read_raw(dir_, "inputs")
+    train_loop(dir_, data, lambda epoch, idx: (data[f"frames.{epoch}.{idx}"], data[f"labels.{epoch}.{idx}"]))
+
+
+def train_loop(dir_, data, batch_of):
+    """ViFi-CLIP main.py's train_one_epoch: loss / ACCUMULATION_STEPS, backward, an AdamW step and
+    zero_grad every ACCUMULATION_STEPS iterations, then lr_scheduler.step_update(epoch·n + idx); zero_grad
+    at each epoch's start drops a trailing partial accumulation."""
     cfg = json.load(open(os.path.join(dir_, "config.json")))
     run = json.load(open(os.path.join(dir_, "train.json")))
     clip = CLIP(cfg)
     clip.load_state_dict(read_raw(dir_, "weights"), strict=True)
     clip.token_embedding.weight.requires_grad_(False)  # the upstream's wrapper never holds it
-    data = read_raw(dir_, "inputs")
-    tokens, C, A = data["tokens"].long(), run["classes"], run["accumulation"]
+    tokens = data["tokens"].long()
+    C, A = run["classes"], run["accumulation"]
     n, epochs = run["itersPerEpoch"], run["epochs"]
     lr_max = run["lr"]
     sched = dict(lr=lr_max, t_initial=epochs * n, warmup_t=run["warmupEpochs"] * n, lr_min=lr_max / 100)
@@ -345,8 +367,8 @@ def train(dir_):
     for epoch in range(epochs):
         opt.zero_grad()
         for idx in range(n):
-            k = (epoch * n + idx) % run["pool"]
-            frames, labels = data[f"frames.{k}"], data[f"labels.{k}"].long()
+            frames, labels = batch_of(epoch, idx)
+            labels = labels.long()
             targets = torch.full((labels.shape[0], C), s / C)
             targets[torch.arange(labels.shape[0]), labels] = 1 - s + s / C
             logits = vifi_forward(clip, frames, tokens)[2]
@@ -398,4 +420,5 @@ def load(dir_):
 
 
 if __name__ == "__main__":
-    {"files": files, "forward": forward, "load": load, "train": train}[sys.argv[1]](sys.argv[2])
+    commands = {"files": files, "forward": forward, "load": load, "train": train, "trainer": trainer}
+    commands[sys.argv[1]](sys.argv[2])
