@@ -56,3 +56,14 @@ export async function tempTree(files: Record<string, string>): Promise<string> {
   }
   return dir;
 }
+
+/** Every YAML file under `dir`, sorted (the upstream configs). */
+export async function yamlFiles(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for await (const e of Deno.readDir(dir)) {
+    const p = `${dir}/${e.name}`;
+    if (e.isDirectory) out.push(...await yamlFiles(p));
+    else if (/\.ya?ml$/.test(e.name)) out.push(p);
+  }
+  return out.sort();
+}

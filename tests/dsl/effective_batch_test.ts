@@ -5,7 +5,15 @@
 // (pad to a multiple of the world size, each rank's loader drops its last partial batch), not by asking
 // vifi's planner.
 
-import { assert, assertEquals, assertRejects, hasReferenceData, referenceData, tempTree } from "./assert.ts";
+import {
+  assert,
+  assertEquals,
+  assertRejects,
+  hasReferenceData,
+  referenceData,
+  tempTree,
+  yamlFiles,
+} from "./assert.ts";
 import { loadExperiments } from "../../lib/dsl/load.ts";
 import { describeResolved, newFileCache, resolveExperiment } from "../../lib/dsl/resolve.ts";
 import type { Experiment, ResolvedExperiment } from "../../lib/dsl/types.ts";
@@ -131,16 +139,6 @@ Deno.test("--world-size on an experiment keeps its effective batch; --accumulati
   });
   assertEquals([a.train!.accumulation, a.train!.effectiveBatch], [1, 8]);
 });
-
-async function yamlFiles(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  for await (const e of Deno.readDir(dir)) {
-    const p = `${dir}/${e.name}`;
-    if (e.isDirectory) out.push(...await yamlFiles(p));
-    else if (/\.ya?ml$/.test(e.name)) out.push(p);
-  }
-  return out.sort();
-}
 
 const K400_TRAIN = "datasets_splits/k400_splits/train.txt";
 const K400_TINY = "datasets_splits/k400_splits/train_tiny.txt";

@@ -1,19 +1,9 @@
 // Every upstream YAML config loads unchanged against the upstream's label and list files, and the
 // resolved values match the per-setting table of the spec (§4.2).
 
-import { assert, assertEquals, assertRejects, hasReferenceData, referenceData } from "./assert.ts";
+import { assert, assertEquals, assertRejects, hasReferenceData, referenceData, yamlFiles } from "./assert.ts";
 import { loadExperiments } from "../../lib/dsl/load.ts";
 import type { ResolvedExperiment } from "../../lib/dsl/types.ts";
-
-async function yamlFiles(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  for await (const e of Deno.readDir(dir)) {
-    const p = `${dir}/${e.name}`;
-    if (e.isDirectory) out.push(...await yamlFiles(p));
-    else if (/\.ya?ml$/.test(e.name)) out.push(p);
-  }
-  return out.sort();
-}
 
 const rel = (p: string) => p.slice(referenceData.length + 1);
 

@@ -20,7 +20,8 @@ import { ViFiClip } from "../../lib/models/vifi.ts";
 import { ResultsStore } from "../../lib/results/store.ts";
 import { readCheckpoint, saveCheckpoint } from "../../lib/train/checkpoint.ts";
 import { runExperiment } from "../../lib/train/trainer.ts";
-import { type RawTensors, readRaw, relErr, runTorch, skipWithoutTorch, writeRaw } from "./torch_env.ts";
+import { type RawTensors, readRaw, runTorch, skipWithoutTorch, writeRaw } from "./torch_env.ts";
+import { assertTrainingParity } from "./training_parity.ts";
 
 const ignore = skipWithoutTorch("torch trainer parity test");
 
@@ -30,7 +31,6 @@ const config: ClipConfig = {
   vision: { width: 32, layers: 1, heads: 2, patch: 8, resolution: 32 },
   text: { width: 32, layers: 1, heads: 2, context: 48, vocab: 258 },
 };
-const TOL = 1e-4;
 /**
  * 23 videos in batches of 2: 11 micro-batches an epoch (the odd video dropped), 5 updates of 2 and a
  * trailing half window that the next epoch's zeroing drops; 4 epochs make 20 updates, the first all warmup.
@@ -51,17 +51,6 @@ const train = {
   flip: 0,
   saveFreq: 100,
 };
-
-/**
- * The key bias (the middle third of in_proj_bias) adds the same amount to every score of a softmax row,
- * so its true gradient is 0: both sides hold only rounding noise there, which AdamW's m/√v turns into
- * full-size steps of arbitrary sign. Those elements are left out of the parameter comparison.
- */
-function comparable(name: string, data: Float32Array): Float32Array {
-  if (!name.endsWith("attn.in_proj_bias")) return data;
-  const w = data.length / 3;
-  return Float32Array.of(...data.subarray(0, w), ...data.subarray(2 * w));
-}
 
 /** The micro-batches the run's loader gives, epoch by epoch, as frames.E.I / labels.E.I. */
 async function trainerBatches(exp: ResolvedExperiment, into: RawTensors): Promise<number> {
@@ -155,37 +144,20 @@ Deno.test({ name: "runExperiment: 20 updates match the upstream's loop in PyTorc
     const final = (await readCheckpoint(`${dir}/run/last.safetensors`)).params;
     await torch;
 
-    const want = readRaw(dir, "out");
-    const wantLosses = want.get("losses")!.data;
-    if (losses.length !== wantLosses.length) {
-      throw new Error(`the store has ${losses.length} step losses, torch took ${wantLosses.length} steps`);
-    }
-    const lossErr = relErr(losses, wantLosses);
-    let worst = ["", 0] as [string, number], moved = Infinity;
-    for (const [name, t] of weights) {
-      if (name === "token_embedding.weight") continue;
-      const w = comparable(name, want.get(name)!.data as Float32Array);
-      const got = final.get(name);
-      if (!got) throw new Error(`last.safetensors has no ${name}`);
-      const e = relErr(comparable(name, got), w);
-      if (e > worst[1]) worst = [name, e];
-      moved = Math.min(moved, relErr(comparable(name, t.data), w));
-    }
-    const frozen = relErr(final.get("token_embedding.weight")!, want.get("token_embedding.weight")!.data);
-    console.log(
-      `trainer parity (${losses.length} micro-batches, ${itersPerEpoch}/epoch, 20 updates): loss curve rel err ` +
-        `${lossErr.toExponential(2)} (${losses[0].toFixed(4)} → ${losses.at(-1)!.toFixed(4)}), final ` +
-        `parameters max ${worst[1].toExponential(2)} (${worst[0]}); least-moved parameter changed by ${
-          moved.toExponential(2)
-        }`,
+    assertTrainingParity(
+      `trainer parity (${losses.length} micro-batches, ${itersPerEpoch}/epoch, 20 updates)`,
+      {
+        losses,
+        names: [...weights.keys()].filter((name) => name !== "token_embedding.weight"),
+        initial: (name) => weights.get(name)!.data as Float32Array,
+        final: (name) => {
+          const got = final.get(name);
+          if (!got) throw new Error(`last.safetensors has no ${name}`);
+          return got;
+        },
+      },
+      readRaw(dir, "out"),
     );
-    if (!(lossErr < TOL)) throw new Error(`loss curve: relative error ${lossErr} against torch`);
-    if (!(worst[1] < TOL)) {
-      throw new Error(`${worst[0]}: relative error ${worst[1]} against torch after training`);
-    }
-    if (frozen !== 0) throw new Error(`token_embedding.weight changed (${frozen}); it never trains`);
-    // Parity only means something if training moved every parameter well past the tolerance.
-    if (!(moved > 10 * TOL)) throw new Error(`a parameter moved only ${moved} in 20 updates`);
   } finally {
     store.close();
     await Deno.remove(dir, { recursive: true });
