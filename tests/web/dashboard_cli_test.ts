@@ -2,6 +2,7 @@
 // served with a warning on stderr; SIGTERM stops it.
 
 import { assert, assertEquals } from "../data/assert.ts";
+import { runCli } from "../run_cli.ts";
 
 async function start(...args: string[]) {
   const dir = await Deno.makeTempDir({ prefix: "vifi-dash-cli-" });
@@ -126,22 +127,9 @@ Deno.test("dashboard CLI: a run whose process died shows failed; SIGTERM with a 
 });
 
 Deno.test("dashboard CLI: --weights-dir must be a folder", async () => {
-  const r = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      new URL("../../lib/cli/dashboard.ts", import.meta.url).pathname,
-      "--weights-dir",
-      "/no/such",
-    ],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
+  const r = await runCli("dashboard", "--weights-dir", "/no/such");
   assertEquals(r.code, 2);
-  assertEquals(
-    new TextDecoder().decode(r.stderr).trim(),
-    "dashboard: --weights-dir /no/such is not a folder",
-  );
+  assertEquals(r.err.trim(), "dashboard: --weights-dir /no/such is not a folder");
 });
 
 Deno.test("dashboard CLI: a port in use is one line and exit 1, not a stack trace", async () => {
@@ -149,20 +137,8 @@ Deno.test("dashboard CLI: a port in use is one line and exit 1, not a stack trac
   const dir = await Deno.makeTempDir({ prefix: "vifi-dash-port-" });
   try {
     const port = (taken.addr as Deno.NetAddr).port;
-    const r = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        new URL("../../lib/cli/dashboard.ts", import.meta.url).pathname,
-        "--db",
-        `${dir}/r.db`,
-        "--port",
-        String(port),
-      ],
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const err = new TextDecoder().decode(r.stderr).trim().split("\n");
+    const r = await runCli("dashboard", "--db", `${dir}/r.db`, "--port", String(port));
+    const err = r.err.trim().split("\n");
     assertEquals(r.code, 1);
     assertEquals(
       err.at(-1),
