@@ -3,7 +3,7 @@
 
 import { getRuntime } from "../lib/gpu/runtime.ts";
 import { allChecks } from "../lib/selftest/registry.ts";
-import { sessionSeed } from "../lib/selftest/rng.ts";
+import { sessionSeed } from "../lib/random/rng.ts";
 import { caseName, runCase } from "../lib/selftest/run.ts";
 
 const seed = sessionSeed();

@@ -3,13 +3,13 @@
 // free of the web framework so the worker loads only what the model needs.
 
 import { Buffer } from "node:buffer";
-import { predict, type PredictResult } from "../lib/cli/predict.ts";
+import { predict, type PredictResult } from "../lib/predict/predict.ts";
 import { NoGpuError } from "../lib/gpu/device.ts";
 import { decodeFrames, openVideo, VideoError } from "../lib/video/decode.ts";
 import { encodePng } from "../lib/video/png.ts";
 import { resizeBilinear } from "../lib/video/transforms.ts";
 import { sampleForMode } from "../lib/video/sampling.ts";
-import { Rng } from "../lib/selftest/rng.ts";
+import { Rng } from "../lib/random/rng.ts";
 
 const MAX_THUMBNAILS = 32;
 const THUMB_SIDE = 112;

@@ -12,7 +12,7 @@ import { bodyLimit } from "npm:hono@4.13.19/body-limit";
 import { renderToString } from "npm:preact-render-to-string@6.8.2";
 import type { ComponentChildren, VNode } from "npm:preact@11.2.0";
 import { extname, isAbsolute, join, resolve, sep } from "node:path";
-import type { PredictResult } from "../lib/cli/predict.ts";
+import type { PredictResult } from "../lib/predict/predict.ts";
 import type { ResultsStore } from "../lib/results/store.ts";
 import type { Thumbnail } from "./predict-job.ts";
 import { PredictQueue } from "./predict-queue.ts";

@@ -28,3 +28,15 @@ export function positiveArg(v: string | undefined, name: string, def: number): n
   }
   return x;
 }
+
+/** Usage errors exit 2 with the usage text; anything else (a file, a GPU error) exits 1 with one line. */
+export function reportError(e: unknown, usage: string): number {
+  if (e instanceof UsageError || (e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
+    console.error(`error: ${(e as Error).message}\n${usage}`);
+    return 2;
+  }
+  // one line whatever the source (a GpuError, a decoder's log, a parser's message): no stack trace
+  const msg = (e instanceof Error ? e.message : String(e)).replace(/^vifi: /, "").replace(/\s*\n\s*/g, " ");
+  console.error(`error: ${msg}`);
+  return 1;
+}

@@ -8,7 +8,7 @@ import { runExperiment } from "../train/trainer.ts";
 import { parseArgs } from "node:util";
 import { getRuntime, type Runtime } from "../gpu/runtime.ts";
 import { encodeOnnx, type OnnxGraph } from "../io/onnx.ts";
-import { Rng } from "../selftest/rng.ts";
+import { Rng } from "../random/rng.ts";
 import { attentionPacked } from "../tensor/ops/attention.ts";
 import { layerNorm } from "../tensor/ops/layernorm.ts";
 import { matmul } from "../tensor/ops/matmul.ts";
@@ -20,13 +20,13 @@ import { randomTokens } from "../models/parity.ts";
 import { ViFiClip } from "../models/vifi.ts";
 import { AdamW } from "../train/optimizer.ts";
 import { CompiledStep, eagerStep } from "../train/step.ts";
-import { benchTokenizer } from "../text/bench.ts";
-import { benchVideoPipeline } from "../video/bench.ts";
+import { benchTokenizer } from "./bench/tokenizer.ts";
+import { benchVideoPipeline } from "./bench/video.ts";
 import { generateSynthetic } from "../data/synthetic.ts";
 import { parseList } from "../data/lists.ts";
 import { VideoLoader } from "../data/loader.ts";
 import { defaultCacheDir } from "../io/download.ts";
-import { dashboardLoadRows, leaderboardBenchRow } from "../../web/bench.ts";
+import { dashboardLoadRows, leaderboardBenchRow } from "./bench/dashboard.ts";
 import { intArg } from "./args.ts";
 
 export interface BenchRow {
@@ -341,7 +341,7 @@ export async function runBench(rt: Runtime, o: BenchOptions): Promise<BenchRow[]
   return rows;
 }
 
-/** Decode + sample + transform on one core (lib/video/bench.ts), beside decoding from the start of the file. */
+/** Decode + sample + transform on one core (lib/cli/bench/video.ts), beside decoding from the start of the file. */
 async function videoPipelineRows(emit: (r: BenchRow) => void) {
   for (const r of await benchVideoPipeline()) {
     emit({

@@ -10,7 +10,7 @@ import { getRuntime } from "../gpu/runtime.ts";
 import { formatLeaderboard, leaderboard } from "../results/leaderboard.ts";
 import { currentCommit, defaultResultsPath, ResultsStore } from "../results/store.ts";
 import { runExperiment } from "../train/trainer.ts";
-import { intArg, reportError, UsageError } from "./predict.ts";
+import { intArg, reportError, UsageError } from "./args.ts";
 import { formatDuration, trainProgress } from "./progress.ts";
 import { markInterrupted, onInterrupts } from "./train.ts";
 import { outputInUse } from "../train/output.ts";

@@ -5,7 +5,7 @@ import { parseArgs } from "node:util";
 import { NoGpuError } from "../gpu/device.ts";
 import { getRuntime, type Runtime } from "../gpu/runtime.ts";
 import { allChecks } from "../selftest/registry.ts";
-import { Rng, sessionSeed } from "../selftest/rng.ts";
+import { Rng, sessionSeed } from "../random/rng.ts";
 import { matmul } from "../tensor/ops/matmul.ts";
 import { clipConfig } from "../models/config.ts";
 import { vifiParity } from "../models/parity.ts";

@@ -9,17 +9,9 @@ import { writeSafetensors } from "../io/safetensors.ts";
 import { writeFileAtomic } from "../io/atomic-write.ts";
 import { Tensor } from "../tensor/tensor.ts";
 import { checkInputSize, LIMITS_USAGE } from "../video/limits.ts";
-import {
-  frozenModel,
-  intArg,
-  labelsFrom,
-  MODEL_OPTIONS,
-  type ModelChoice,
-  modelChoice,
-  promptsFor,
-  reportError,
-  UsageError,
-} from "./predict.ts";
+import { frozenModel, type ModelChoice, promptsFor } from "../predict/predict.ts";
+import { intArg, reportError, UsageError } from "./args.ts";
+import { labelsFrom, MODEL_OPTIONS, modelChoice } from "./model-options.ts";
 
 const USAGE = `usage:
   deno task embed (VIDEO... | --list FILE --root DIR) --weights FILE [--out FILE.safetensors] [--frames T]

@@ -1,4 +1,4 @@
-// `deno task export`: a model as an ONNX graph (lib/io/onnx-export.ts) for runtimes without vifi —
+// `deno task export`: a model as an ONNX graph (lib/models/weights/onnx-export.ts) for runtimes without vifi —
 // the whole ViFi-CLIP logits graph, or one tower. The written file is then run by onnxruntime-web on a
 // random input and compared with vifi's own forward, so a file that does not compute what vifi
 // computes is reported rather than shipped silently. Exit codes: 0 fine, 1 unreadable weights or a
@@ -7,23 +7,15 @@
 import { parseArgs } from "node:util";
 import { Tape } from "../autograd/tape.ts";
 import { writeFileAtomic } from "../io/atomic-write.ts";
-import { exportImageTower, exportTextTower, exportVifiLogits } from "../io/onnx-export.ts";
+import { exportImageTower, exportTextTower, exportVifiLogits } from "../models/weights/onnx-export.ts";
 import { loadOrt, randomTokens } from "../models/parity.ts";
 import { relErr } from "../selftest/check.ts";
-import { Rng } from "../selftest/rng.ts";
+import { Rng } from "../random/rng.ts";
 import { Tensor } from "../tensor/tensor.ts";
 import { positiveArg } from "./args.ts";
-import {
-  frozenModel,
-  intArg,
-  labelsFrom,
-  MODEL_OPTIONS,
-  type ModelChoice,
-  modelChoice,
-  promptsFor,
-  reportError,
-  UsageError,
-} from "./predict.ts";
+import { frozenModel, type ModelChoice, promptsFor } from "../predict/predict.ts";
+import { intArg, reportError, UsageError } from "./args.ts";
+import { labelsFrom, MODEL_OPTIONS, modelChoice } from "./model-options.ts";
 
 const USAGE = `usage:
   deno task export --weights FILE --out model.onnx [--what logits|image|text] [--frames T] [--batch B]

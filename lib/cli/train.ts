@@ -14,8 +14,8 @@ import { UPSTREAM_WORLD_SIZE } from "../dsl/yaml.ts";
 import type { ResolvedExperiment } from "../dsl/types.ts";
 import { getRuntime } from "../gpu/runtime.ts";
 import { currentCommit, defaultResultsPath, ResultsStore } from "../results/store.ts";
-import { runExperiment, type RunSummary } from "../train/trainer.ts";
-import { intArg, reportError, UsageError } from "./predict.ts";
+import { runExperiment, type RunOutcome } from "../train/trainer.ts";
+import { intArg, reportError, UsageError } from "./args.ts";
 import { formatDuration, trainProgress } from "./progress.ts";
 
 const COMMON = `[--only NAME] [--output DIR] [--opts KEY VALUE …] [--db FILE | --no-store]
@@ -124,7 +124,7 @@ export function markInterrupted(store: ResultsStore | undefined, runId: number |
   }
 }
 
-function summaryJson(exp: ResolvedExperiment, r: RunSummary): Record<string, unknown> {
+function summaryJson(exp: ResolvedExperiment, r: RunOutcome): Record<string, unknown> {
   return {
     experiment: exp.name,
     runId: r.runId ?? null,

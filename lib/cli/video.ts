@@ -9,7 +9,7 @@ import { sampleForMode } from "../video/sampling.ts";
 import { MEAN, STD, type TransformResult } from "../video/transforms.ts";
 import { checkJobSize, transformFor } from "../data/prepare.ts";
 import { LIMITS_USAGE } from "../video/limits.ts";
-import { Rng } from "../selftest/rng.ts";
+import { Rng } from "../random/rng.ts";
 import { intArg, UsageError } from "./args.ts";
 
 const USAGE = `usage:

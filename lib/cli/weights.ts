@@ -4,7 +4,7 @@
 // verified against their SHA-256. Exit codes: 0 fine, 1 the file or download failed, 2 usage.
 
 import { parseArgs } from "node:util";
-import { describeWeights, type WeightsDescription } from "../io/weights.ts";
+import { describeWeights, type WeightsDescription } from "../models/weights/describe.ts";
 import { CLIP_RELEASES, defaultCacheDir, downloadClip, HashMismatchError } from "../io/download.ts";
 import { intArg, UsageError } from "./args.ts";
 

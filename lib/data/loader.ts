@@ -2,7 +2,7 @@
 // Each item's randomness comes from (seed, epoch, index), so batches do not depend on which worker
 // finished first. A file that fails is either fatal or skipped and counted (policy `onError`).
 
-import { Rng } from "../selftest/rng.ts";
+import { Rng } from "../random/rng.ts";
 import type { ListItem } from "./lists.ts";
 import { joinPath } from "./lists.ts";
 import { type Prepared, type PrepareJob, prepareVideo } from "./prepare.ts";

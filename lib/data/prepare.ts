@@ -2,7 +2,7 @@
 // read → open → sample frame indices → decode only those → spatial transforms → normalised float32.
 // Runs in a loader worker or in-process; deterministic from the job's seed.
 
-import { Rng } from "../selftest/rng.ts";
+import { Rng } from "../random/rng.ts";
 import {
   countDecodableFrames,
   decodeFrames,

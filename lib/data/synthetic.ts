@@ -2,7 +2,7 @@
 // files). Classes are compositions (colour × shape × motion) so that a base-to-novel split can hold out
 // unseen *combinations* of words that were all seen during training — the zero-shot question in miniature.
 
-import { Rng } from "../selftest/rng.ts";
+import { Rng } from "../random/rng.ts";
 
 export const SHAPES = ["circle", "square", "triangle"] as const;
 export const COLOURS = ["red", "green", "blue", "yellow"] as const;

@@ -8,6 +8,7 @@ import { readLabelCsv } from "../data/labels.ts";
 import { checkLabels, type ListItem, readList } from "../data/lists.ts";
 import { classTokens, tokenizerFor } from "../models/load.ts";
 import type { ClipConfig } from "../models/config.ts";
+import { VARIANTS } from "../models/vifi.ts";
 import { PromptTooLongError, type TextTokenizer } from "../text/tokenizer.ts";
 import { batchPlan } from "./batch-plan.ts";
 import {
@@ -15,6 +16,7 @@ import {
   type Experiment,
   EXPERIMENT_KEYS,
   type KeyShape,
+  PROTOCOL_KINDS,
   type ResolvedEval,
   type ResolvedExperiment,
   type ResolvedTrain,
@@ -87,9 +89,6 @@ export const DEFAULTS = {
   clips: 1,
   crops: 1,
 } as const;
-
-const VARIANTS = ["both", "image", "text", "prompt", "frozen"] as const;
-const PROTOCOLS = ["zero-shot", "base-to-novel", "few-shot", "fully-supervised", "custom"] as const;
 
 export function defaultCwd(): string {
   try {
@@ -291,7 +290,7 @@ export async function resolveExperiment(e: Experiment, opts: ResolveOptions): Pr
 
   // protocol
   const protocol = { ...(e.protocol ?? { kind: "custom" as const }) };
-  oneOf(protocol.kind, "protocol.kind", PROTOCOLS);
+  oneOf(protocol.kind, "protocol.kind", PROTOCOL_KINDS);
   if (protocol.seed !== undefined) posInt(protocol.seed, "protocol.seed");
   if (protocol.shots !== undefined) posInt(protocol.shots, "protocol.shots");
 

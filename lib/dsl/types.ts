@@ -6,7 +6,14 @@ import type { PromptConfig } from "../models/config.ts";
 import type { Variant } from "../models/vifi.ts";
 
 /** Which table of the paper a run belongs to; leaderboards group and aggregate by it. */
-export type ProtocolKind = "zero-shot" | "base-to-novel" | "few-shot" | "fully-supervised" | "custom";
+export const PROTOCOL_KINDS = [
+  "zero-shot",
+  "base-to-novel",
+  "few-shot",
+  "fully-supervised",
+  "custom",
+] as const;
+export type ProtocolKind = typeof PROTOCOL_KINDS[number];
 
 export interface ProtocolTag {
   kind: ProtocolKind;

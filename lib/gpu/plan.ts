@@ -4,7 +4,7 @@
 // submits it: no JavaScript op code, no pipeline lookups, no bind-group creation, no allocation.
 
 import type { BufferPool } from "./buffer-pool.ts";
-import type { UniformArena } from "./runtime.ts";
+import type { UniformArena } from "./uniform-arena.ts";
 
 export type Command =
   | { k: "dispatch"; pipeline: GPUComputePipeline; bindGroup: GPUBindGroup; x: number; y: number; z: number }

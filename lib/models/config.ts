@@ -1,7 +1,7 @@
 // CLIP architectures by name, and random initialisation in OpenAI's parameter naming (the names the
 // released checkpoints use, so loaders, exporters and the GPU model share one vocabulary).
 
-import { Rng } from "../selftest/rng.ts";
+import { Rng } from "../random/rng.ts";
 
 export interface VisionConfig {
   width: number;

@@ -4,9 +4,9 @@
 // demos). Also the class prompts the text tower reads, tokenised the way the model was trained.
 
 import type { Runtime } from "../gpu/runtime.ts";
-import { loadWeights, type WeightFormat } from "../io/weights.ts";
-import type { Naming } from "../io/keymap.ts";
-import type { CheckpointMeta } from "../train/checkpoint.ts";
+import { loadWeights, type WeightFormat } from "./weights/load.ts";
+import type { Naming } from "./weights/keymap.ts";
+import { isCheckpointMeta, type ModelCheckpointMeta } from "./weights/checkpoint-meta.ts";
 import {
   ByteTokenizer,
   CLIP_VOCAB_SIZE,
@@ -43,17 +43,12 @@ export interface LoadedModel {
   /** where the weights came from; null for random init */
   source: { format: WeightFormat; naming: Naming; file: string } | null;
   /** the run metadata of a vifi checkpoint */
-  checkpoint?: CheckpointMeta;
+  checkpoint?: ModelCheckpointMeta;
 }
 
 export function resolvePrecision(rt: Runtime, p: Precision | "auto" | undefined): Precision {
   if (p === "auto") return rt.gpu.features.f16 ? "f16" : "f32";
   return p ?? "f32";
-}
-
-function isCheckpointMeta(m: unknown): m is CheckpointMeta {
-  return !!m && typeof m === "object" && (m as { format?: unknown }).format === "vifi-checkpoint" &&
-    !!(m as { model?: unknown }).model;
 }
 
 export async function loadModel(rt: Runtime, opts: LoadModelOptions): Promise<LoadedModel> {

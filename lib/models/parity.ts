@@ -1,11 +1,11 @@
 // Parity of the WGSL model with an independent engine: the same random weights exported to ONNX
-// (lib/io/onnx-export.ts) and run by onnxruntime-web (wasm), compared output by output.
+// (lib/models/weights/onnx-export.ts) and run by onnxruntime-web (wasm), compared output by output.
 
 import { Tape } from "../autograd/tape.ts";
 import type { Runtime } from "../gpu/runtime.ts";
-import { exportImageTower, exportVifiLogits } from "../io/onnx-export.ts";
+import { exportImageTower, exportVifiLogits } from "./weights/onnx-export.ts";
 import { relErr, worst } from "../selftest/check.ts";
-import { Rng } from "../selftest/rng.ts";
+import { Rng } from "../random/rng.ts";
 import { Tensor } from "../tensor/tensor.ts";
 import { ClipModel } from "./clip.ts";
 import { type ClipConfig, initClipWeights, type Weights } from "./config.ts";

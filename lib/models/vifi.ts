@@ -21,7 +21,8 @@ import type { ClipConfig, Weights } from "./config.ts";
  * the image tower (CLIP image-FT), "text" = the text tower without the token table (CLIP text-FT),
  * "frozen" = nothing (evaluation).
  */
-export type Variant = "both" | "image" | "text" | "prompt" | "frozen";
+export const VARIANTS = ["both", "image", "text", "prompt", "frozen"] as const;
+export type Variant = typeof VARIANTS[number];
 
 export function trainsParam(variant: Variant, name: string): boolean {
   if (name === "token_embedding.weight") return false;

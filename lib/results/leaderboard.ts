@@ -5,7 +5,7 @@
 // Missing splits or seeds are shown as such (`partial`), never silently averaged over fewer parts.
 
 import type { ProtocolKind } from "../dsl/types.ts";
-import { PAPER, type PaperMetric, paperValue } from "./paper.ts";
+import { PAPER, type PaperMetric, paperValue } from "./paper-numbers.ts";
 import type { ResultRow, ResultsStore } from "./store.ts";
 
 export interface LeaderboardRow {

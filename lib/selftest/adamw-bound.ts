@@ -6,7 +6,7 @@
 
 import { ADAMW_DEFAULTS, type AdamWOptions, adamwReference, type AdamWState } from "../tensor/ops/adamw.ts";
 import { boundErr, UNIT_ROUNDOFF, worst } from "./check.ts";
-import type { Rng } from "./rng.ts";
+import type { Rng } from "../random/rng.ts";
 
 export type AdamWStep = Omit<AdamWOptions, "half" | "skipIf">;
 

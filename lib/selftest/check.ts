@@ -3,7 +3,7 @@
 // float64 CPU reference. Tests run every case; doctor runs the first (small) case of each.
 
 import type { Runtime } from "../gpu/runtime.ts";
-import type { Rng } from "./rng.ts";
+import type { Rng } from "../random/rng.ts";
 
 export type CheckDtype = "f32" | "f16" | "i32";
 

@@ -2,7 +2,7 @@
 // random directions v; the directional derivative Σ G·(f(x+εv) − f(x−εv)) / 2ε must match Σ_i ⟨∂L/∂x_i, v_i⟩
 // computed from the GPU backward with upstream gradient G.
 
-import type { Rng } from "./rng.ts";
+import type { Rng } from "../random/rng.ts";
 
 export interface FdProblem {
   /** The differentiable inputs, as float64 (they are rounded to f32 on upload). */

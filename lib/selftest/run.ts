@@ -4,7 +4,7 @@
 
 import type { Runtime } from "../gpu/runtime.ts";
 import type { CheckCase, KernelCheck } from "./check.ts";
-import { Rng } from "./rng.ts";
+import { Rng } from "../random/rng.ts";
 
 /** The test's name, which also salts the case's random stream. */
 export function caseName(check: KernelCheck, c: CheckCase): string {

@@ -6,19 +6,17 @@
 // exactly the steps the unbroken run would have taken.
 
 import { readSafetensors, writeSafetensors } from "../io/safetensors.ts";
-import type { ClipConfig, PromptConfig } from "../models/config.ts";
-import type { Precision } from "../models/clip.ts";
-import type { Variant, ViFiClip } from "../models/vifi.ts";
+import type { ViFiClip } from "../models/vifi.ts";
 import type { AdamW, AdamWConfig } from "./optimizer.ts";
 import type { LossScaler } from "./loss-scale.ts";
 import { writeFileAtomic } from "../io/atomic-write.ts";
-import { loadWeights } from "../io/weights.ts";
+import { loadWeights } from "../models/weights/load.ts";
+import type { ModelCheckpointMeta } from "../models/weights/checkpoint-meta.ts";
 
 export const LIBRARY_VERSION = "0.1.0";
 
-export interface CheckpointMeta {
-  format: "vifi-checkpoint";
-  library: string;
+/** A vifi checkpoint's metadata: the model half loading needs, and the run's state. */
+export interface CheckpointMeta extends ModelCheckpointMeta {
   runId?: string;
   experiment?: unknown;
   /** the last complete epoch */
@@ -27,10 +25,8 @@ export interface CheckpointMeta {
   bestEpoch?: number;
   /** where training stopped: the next batch is `batch` of `epoch` (absent: after epoch `epoch`) */
   position?: TrainPosition;
-  model: { config: ClipConfig; variant: Variant; precision: Precision; prompts?: PromptConfig };
   optimizer?: { step: number; lr: number; config: AdamWConfig };
   lossScale?: { scale: number; cleanSteps: number; skipped: number };
-  savedAt: string;
 }
 
 export interface TrainPosition {

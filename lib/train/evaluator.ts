@@ -6,7 +6,7 @@ import type { VideoLoader } from "../data/loader.ts";
 import type { ViFiClip } from "../models/vifi.ts";
 import { Accuracy, type EvalMetrics } from "./metrics.ts";
 import { scoreViews } from "./views.ts";
-import { Rng } from "../selftest/rng.ts";
+import { Rng } from "../random/rng.ts";
 
 export interface EvalEmbeddings {
   /** [N, E] unit-norm video embeddings in loader order */

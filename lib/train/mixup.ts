@@ -2,7 +2,7 @@
 // with label smoothing, then per batch CutMix with probability `switchProb`, else Mixup, each pairing
 // the batch with a random permutation of itself. Runs on the host over the loader's float32 frames.
 
-import type { Rng } from "../selftest/rng.ts";
+import type { Rng } from "../random/rng.ts";
 
 export interface BlendConfig {
   classes: number;

@@ -13,7 +13,7 @@ import type { Runtime } from "../gpu/runtime.ts";
 import { initPromptWeights } from "../models/config.ts";
 import { classTokens, loadModel, tokenizerFor } from "../models/load.ts";
 import type { ViFiClip } from "../models/vifi.ts";
-import { Rng } from "../selftest/rng.ts";
+import { Rng } from "../random/rng.ts";
 import { Tensor } from "../tensor/tensor.ts";
 import type { TextTokenizer } from "../text/tokenizer.ts";
 import { copyFileAtomic } from "../io/atomic-write.ts";
@@ -68,20 +68,22 @@ export interface TrainerOptions {
   onRun?: (runId: number) => void;
 }
 
-export interface EvalSummary {
+/** One final evaluation as runExperiment returns it (the stored row is lib/results/store.ts's EvalSummary). */
+export interface EvalOutcome {
   name: string;
   spec: ResolvedEval;
   views: { clips: number; crops: number };
   result: EvalResult;
 }
 
-export interface RunSummary {
+/** What runExperiment returns to its caller (the stored row is lib/results/store.ts's RunSummary). */
+export interface RunOutcome {
   runId?: number;
   status: "done" | "interrupted";
   epochsRun: number;
   best?: { epoch: number; top1: number };
   losses: number[];
-  evals: EvalSummary[];
+  evals: EvalOutcome[];
   checkpoints: string[];
   timing: {
     seconds: number;
@@ -118,7 +120,7 @@ export async function runExperiment(
   rt: Runtime,
   exp: ResolvedExperiment,
   opts: TrainerOptions = {},
-): Promise<RunSummary> {
+): Promise<RunOutcome> {
   const rec = opts.recorder;
   // Before the run exists: a folder another run owns, or one that cannot be written, is a usage error.
   const resume = exp.train?.resume;
@@ -192,7 +194,7 @@ async function trainAndEvaluate(
   model: ViFiClip,
   opts: TrainerOptions,
   runId: number | undefined,
-): Promise<RunSummary> {
+): Promise<RunOutcome> {
   const log = opts.log ?? (() => {});
   const rec = opts.recorder;
   const t0 = performance.now();
@@ -203,11 +205,11 @@ async function trainAndEvaluate(
   const tr = exp.train;
   const checkpoints: string[] = [];
   const losses: number[] = [];
-  let best: RunSummary["best"];
-  let status: RunSummary["status"] = "done";
+  let best: RunOutcome["best"];
+  let status: RunOutcome["status"] = "done";
   let epochsRun = 0;
   let trainSeconds = 0, dataSeconds = 0, videos = 0;
-  const finals: EvalSummary[] = [];
+  const finals: EvalOutcome[] = [];
 
   const evalSets = new Map<string, ClassSet>();
   const evalClasses = async (e: ResolvedEval) => {

@@ -2,7 +2,7 @@
 // 0-based indices, out-of-range indices wrapped ("loop"). Randomness comes from a seedable Rng so a
 // training run can be replayed; the upstream numpy stream cannot be reproduced bit-for-bit anyway.
 
-import type { Rng } from "../selftest/rng.ts";
+import type { Rng } from "../random/rng.ts";
 
 /** numpy `around(x)` with decimals=0: round half to even. */
 export function roundHalfEven(x: number): number {

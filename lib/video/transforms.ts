@@ -25,7 +25,7 @@
 // same decisions are drawn with the same distributions but not the same values. Hue's numpy uint8 cast
 // of a negative shift wraps (x86 behaviour; the fixtures include negative factors).
 
-import type { Rng } from "../selftest/rng.ts";
+import type { Rng } from "../random/rng.ts";
 
 export interface Frame {
   width: number;

@@ -3,7 +3,7 @@
 
 import { getRuntime, type Runtime } from "../../lib/gpu/runtime.ts";
 import { generateSynthetic, type SyntheticSummary } from "../../lib/data/synthetic.ts";
-import { exportPth } from "../../lib/io/export-pth.ts";
+import { exportPth } from "../../lib/models/weights/export-pth.ts";
 import { clipConfig, initClipWeights, type Weights } from "../../lib/models/config.ts";
 import { ViFiClip } from "../../lib/models/vifi.ts";
 import { saveCheckpoint } from "../../lib/train/checkpoint.ts";

@@ -3,7 +3,8 @@
 // before any model work, naming the name.
 
 import { readSafetensors } from "../../lib/io/safetensors.ts";
-import { labelsFrom, UsageError } from "../../lib/cli/predict.ts";
+import { labelsFrom } from "../../lib/cli/model-options.ts";
+import { UsageError } from "../../lib/cli/args.ts";
 import { expect, type Fixture, makeFixture, runCli, tiny } from "./fixture.ts";
 
 let fx: Fixture | undefined;

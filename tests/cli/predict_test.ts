@@ -6,7 +6,7 @@ import { prepareVideo } from "../../lib/data/prepare.ts";
 import { ViFiClip } from "../../lib/models/vifi.ts";
 import { ByteTokenizer } from "../../lib/text/tokenizer.ts";
 import { Tensor } from "../../lib/tensor/tensor.ts";
-import { predict } from "../../lib/cli/predict.ts";
+import { predict } from "../../lib/predict/predict.ts";
 import { expect, type Fixture, makeFixture, runCli, tiny } from "./fixture.ts";
 
 const LABELS = ["red", "blue", "green", "up", "left", "down", "circle"];

@@ -9,10 +9,10 @@
 // 64 MB, and every case that broke the contract, into DIR (its name on stderr) to replay it;
 // VIFI_FUZZ_TRACE=1 names each case before it is read (the last one named is the one that hangs).
 
-import { Rng } from "../../lib/selftest/rng.ts";
+import { Rng } from "../../lib/random/rng.ts";
 import { type WritableTensor, writeSafetensors } from "../../lib/io/safetensors.ts";
 import { writeTorchStateDict } from "../../lib/io/torch.ts";
-import { inspectWeights, loadWeights } from "../../lib/io/weights.ts";
+import { inspectWeights, loadWeights } from "../../lib/models/weights/load.ts";
 import { CLIP_CONFIGS, initClipWeights } from "../../lib/models/config.ts";
 import { readLabelCsv } from "../../lib/data/labels.ts";
 import { loadDataset, readList } from "../../lib/data/lists.ts";

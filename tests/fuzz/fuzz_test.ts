@@ -4,7 +4,7 @@
 // succeed or fail with a one-line Error naming the file; no RangeError, TypeError or stack overflow.
 // Seeded: the seed is printed, VIFI_SEED=<seed> replays the same damaged files.
 
-import { sessionSeed } from "../../lib/selftest/rng.ts";
+import { sessionSeed } from "../../lib/random/rng.ts";
 
 const seed = sessionSeed();
 console.log(`fuzz tests: seed ${seed} (replay with VIFI_SEED=${seed})`);

@@ -3,7 +3,7 @@
 // samples has its own tests in tests/video/mp4_tables_test.ts.)
 
 import { type WritableTensor, writeSafetensors } from "../../lib/io/safetensors.ts";
-import { inspectWeights, loadWeights } from "../../lib/io/weights.ts";
+import { inspectWeights, loadWeights } from "../../lib/models/weights/load.ts";
 import { CLIP_CONFIGS, initClipWeights } from "../../lib/models/config.ts";
 import { unpickle } from "../../lib/io/pickle.ts";
 

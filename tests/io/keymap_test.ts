@@ -4,7 +4,7 @@ import {
   mapWeights,
   type SourceTensor,
   WeightMappingError,
-} from "../../lib/io/keymap.ts";
+} from "../../lib/models/weights/keymap.ts";
 import {
   CLIP_CONFIGS,
   initClipWeights,

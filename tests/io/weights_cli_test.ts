@@ -3,7 +3,8 @@
 
 import { runCli as runCliNamed } from "../run_cli.ts";
 import { type WritableTensor, writeSafetensors } from "../../lib/io/safetensors.ts";
-import { loadWeights, selectStateDict, type TorchContents } from "../../lib/io/weights.ts";
+import { loadWeights } from "../../lib/models/weights/load.ts";
+import { selectStateDict, type TorchContents } from "../../lib/io/tensor-file.ts";
 import { writeTorchStateDict } from "../../lib/io/torch.ts";
 import { CLIP_CONFIGS, initClipWeights, initPromptWeights, type Weights } from "../../lib/models/config.ts";
 

@@ -3,8 +3,9 @@
 // image tower, partial files a non-strict load accepts. Only loading refuses; inspect says so.
 
 import { runCli as runCliNamed } from "../run_cli.ts";
-import { describeWeights, loadWeights } from "../../lib/io/weights.ts";
-import { fromModelNames } from "../../lib/io/keymap.ts";
+import { loadWeights } from "../../lib/models/weights/load.ts";
+import { describeWeights } from "../../lib/models/weights/describe.ts";
+import { fromModelNames } from "../../lib/models/weights/keymap.ts";
 import { type WritableTensor, writeTorchStateDict } from "../../lib/io/torch.ts";
 import { CLIP_CONFIGS, initClipWeights, initPromptWeights, type Weights } from "../../lib/models/config.ts";
 

@@ -9,7 +9,7 @@ import { getRuntime, type Runtime } from "../../lib/gpu/runtime.ts";
 import { type ClipConfig, clipConfig, initClipWeights } from "../../lib/models/config.ts";
 import { randomTokens } from "../../lib/models/parity.ts";
 import { ViFiClip } from "../../lib/models/vifi.ts";
-import { Rng, sessionSeed } from "../../lib/selftest/rng.ts";
+import { Rng, sessionSeed } from "../../lib/random/rng.ts";
 import { Tensor } from "../../lib/tensor/tensor.ts";
 import { AdamW } from "../../lib/train/optimizer.ts";
 import { CompiledStep } from "../../lib/train/step.ts";

@@ -3,12 +3,12 @@
 // placeholders in the slots the learned vectors overwrite, and over-long prompts refused by class.
 
 import { getRuntime } from "../../lib/gpu/runtime.ts";
-import { exportPth } from "../../lib/io/export-pth.ts";
+import { exportPth } from "../../lib/models/weights/export-pth.ts";
 import { clipConfig, initClipWeights, initPromptWeights } from "../../lib/models/config.ts";
 import { classTokens, loadModel, resolvePrecision, tokenizerFor } from "../../lib/models/load.ts";
 import { ViFiClip } from "../../lib/models/vifi.ts";
 import { ByteTokenizer, PromptTooLongError } from "../../lib/text/tokenizer.ts";
-import { saveCheckpoint } from "../../lib/train/checkpoint.ts";
+import { type CheckpointMeta, saveCheckpoint } from "../../lib/train/checkpoint.ts";
 
 const tiny = clipConfig("tiny");
 
@@ -46,7 +46,10 @@ Deno.test("loadModel: random init from arch, vifi checkpoint, ViFi .pth (+ CLIP 
 
     await saveCheckpoint(`${dir}/ck.safetensors`, direct, { epoch: 2 });
     const ck = await loadModel(rt, { weights: `${dir}/ck.safetensors`, variant: "both" });
-    expect(ck.source?.format === "vifi-checkpoint" && ck.checkpoint?.epoch === 2, JSON.stringify(ck.source));
+    expect(
+      ck.source?.format === "vifi-checkpoint" && (ck.checkpoint as CheckpointMeta | undefined)?.epoch === 2,
+      JSON.stringify(ck.source),
+    );
     expect(ck.model.trainable().length > 0 && ck.config.vision.heads === 2, "variant or inferred heads");
     await sameWeights(ck.model, direct, "checkpoint");
 

@@ -16,7 +16,7 @@ import {
   validatePromptWeights,
   vifiLogitsReference,
 } from "../../lib/models/reference.ts";
-import { Rng, sessionSeed } from "../../lib/selftest/rng.ts";
+import { Rng, sessionSeed } from "../../lib/random/rng.ts";
 
 const seed = sessionSeed();
 console.log(`prompt reference tests: seed ${seed} (replay with VIFI_SEED=${seed})`);

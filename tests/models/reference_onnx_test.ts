@@ -4,8 +4,8 @@
 
 import { type ClipConfig, clipConfig, initClipWeights, type Weights } from "../../lib/models/config.ts";
 import { imageTowerReference, textTowerReference, vifiLogitsReference } from "../../lib/models/reference.ts";
-import { exportImageTower, exportTextTower, exportVifiLogits } from "../../lib/io/onnx-export.ts";
-import { Rng, sessionSeed } from "../../lib/selftest/rng.ts";
+import { exportImageTower, exportTextTower, exportVifiLogits } from "../../lib/models/weights/onnx-export.ts";
+import { Rng, sessionSeed } from "../../lib/random/rng.ts";
 
 // deno-lint-ignore no-explicit-any
 type Ort = any;

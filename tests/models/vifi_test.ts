@@ -7,7 +7,7 @@ import { clipConfig, initClipWeights, initPromptWeights, promptShapes } from "..
 import { imageTowerParity, loadOrt, randomTokens, vifiParity } from "../../lib/models/parity.ts";
 import { vifiLogitsReference } from "../../lib/models/reference.ts";
 import { ViFiClip } from "../../lib/models/vifi.ts";
-import { Rng, sessionSeed } from "../../lib/selftest/rng.ts";
+import { Rng, sessionSeed } from "../../lib/random/rng.ts";
 import { Tensor } from "../../lib/tensor/tensor.ts";
 import { AdamW } from "../../lib/train/optimizer.ts";
 import { CompiledStep, eagerStep, type StepBatch } from "../../lib/train/step.ts";

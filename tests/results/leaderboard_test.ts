@@ -12,7 +12,7 @@ import {
   leaderboard,
   type LeaderboardRow,
 } from "../../lib/results/leaderboard.ts";
-import { PAPER, paperValue } from "../../lib/results/paper.ts";
+import { PAPER, paperValue } from "../../lib/results/paper-numbers.ts";
 import { type EvalInput, ResultsStore, type RunStatus } from "../../lib/results/store.ts";
 
 function close(a: number | null, b: number, msg: string) {

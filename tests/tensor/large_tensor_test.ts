@@ -7,7 +7,7 @@
 import { getRuntime, type Runtime } from "../../lib/gpu/runtime.ts";
 import type { CheckCase, KernelCheck } from "../../lib/selftest/check.ts";
 import { allChecks } from "../../lib/selftest/registry.ts";
-import { Rng, sessionSeed } from "../../lib/selftest/rng.ts";
+import { Rng, sessionSeed } from "../../lib/random/rng.ts";
 import { errorName } from "../../lib/selftest/run.ts";
 import { softmax } from "../../lib/tensor/ops/softmax.ts";
 import { matmul } from "../../lib/tensor/ops/matmul.ts";

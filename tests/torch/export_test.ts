@@ -3,7 +3,7 @@
 // (tests/torch/vifi_torch.py `load`); every tensor must arrive unchanged.
 
 import { getRuntime } from "../../lib/gpu/runtime.ts";
-import { exportPth, modelWeights } from "../../lib/io/export-pth.ts";
+import { exportPth, modelWeights } from "../../lib/models/weights/export-pth.ts";
 import { type ClipConfig, initClipWeights } from "../../lib/models/config.ts";
 import { ViFiClip } from "../../lib/models/vifi.ts";
 import { runTorch, skipWithoutTorch, writeRaw } from "./torch_env.ts";

@@ -3,7 +3,7 @@
 // training checkpoint as its main.py saves one (`module.` names, AdamW state, scheduler, epoch, a yacs
 // config). vifi must read every tensor bit for bit as torch wrote it.
 
-import { loadWeights } from "../../lib/io/weights.ts";
+import { loadWeights } from "../../lib/models/weights/load.ts";
 import { readTorch, stateDict } from "../../lib/io/torch.ts";
 import { toPlain } from "../../lib/io/pickle.ts";
 import type { ClipConfig } from "../../lib/models/config.ts";

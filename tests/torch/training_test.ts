@@ -8,7 +8,7 @@ import { getRuntime } from "../../lib/gpu/runtime.ts";
 import { type ClipConfig, initClipWeights } from "../../lib/models/config.ts";
 import { randomTokens } from "../../lib/models/parity.ts";
 import { ViFiClip } from "../../lib/models/vifi.ts";
-import { Rng } from "../../lib/selftest/rng.ts";
+import { Rng } from "../../lib/random/rng.ts";
 import { Tensor } from "../../lib/tensor/tensor.ts";
 import { smoothedTargets } from "../../lib/train/mixup.ts";
 import { AdamW } from "../../lib/train/optimizer.ts";

@@ -5,7 +5,7 @@ import { getRuntime } from "../../lib/gpu/runtime.ts";
 import { clipConfig, initClipWeights } from "../../lib/models/config.ts";
 import { randomTokens } from "../../lib/models/parity.ts";
 import { ViFiClip } from "../../lib/models/vifi.ts";
-import { Rng, sessionSeed } from "../../lib/selftest/rng.ts";
+import { Rng, sessionSeed } from "../../lib/random/rng.ts";
 import { Tensor } from "../../lib/tensor/tensor.ts";
 import { readCheckpoint, resumeInto, saveCheckpoint } from "../../lib/train/checkpoint.ts";
 import { AdamW } from "../../lib/train/optimizer.ts";

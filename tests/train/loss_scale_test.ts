@@ -6,7 +6,7 @@ import { getRuntime } from "../../lib/gpu/runtime.ts";
 import { clipConfig, initClipWeights } from "../../lib/models/config.ts";
 import { randomTokens } from "../../lib/models/parity.ts";
 import { ViFiClip } from "../../lib/models/vifi.ts";
-import { Rng } from "../../lib/selftest/rng.ts";
+import { Rng } from "../../lib/random/rng.ts";
 import { Tensor } from "../../lib/tensor/tensor.ts";
 import { LossScaler } from "../../lib/train/loss-scale.ts";
 import { AdamW } from "../../lib/train/optimizer.ts";

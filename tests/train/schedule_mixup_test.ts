@@ -2,7 +2,7 @@
 // by hand from spec §6.2–6.3 and §7.
 
 import { assert, assertEquals, assertThrows } from "../data/assert.ts";
-import { Rng, sessionSeed } from "../../lib/selftest/rng.ts";
+import { Rng, sessionSeed } from "../../lib/random/rng.ts";
 import { lrAt, LrSchedule } from "../../lib/train/schedule.ts";
 import { batchPlan, upstreamIteration } from "../../lib/dsl/batch-plan.ts";
 import { blendBatch, sampleBeta, smoothedTargets } from "../../lib/train/mixup.ts";

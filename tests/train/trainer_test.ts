@@ -13,7 +13,7 @@ import { getRuntime } from "../../lib/gpu/runtime.ts";
 import { clipConfig, initClipWeights } from "../../lib/models/config.ts";
 import { ViFiClip } from "../../lib/models/vifi.ts";
 import { ResultsStore } from "../../lib/results/store.ts";
-import { Rng, sessionSeed } from "../../lib/selftest/rng.ts";
+import { Rng, sessionSeed } from "../../lib/random/rng.ts";
 import { Tensor } from "../../lib/tensor/tensor.ts";
 import { AdamW } from "../../lib/train/optimizer.ts";
 import { CompiledStep } from "../../lib/train/step.ts";

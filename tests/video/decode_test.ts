@@ -13,7 +13,7 @@ import {
   VideoError,
 } from "../../lib/video/decode.ts";
 import { crc32, encodePng } from "../../lib/video/png.ts";
-import { Rng, sessionSeed } from "../../lib/selftest/rng.ts";
+import { Rng, sessionSeed } from "../../lib/random/rng.ts";
 import { writeTrimmedMp4 } from "../../lib/video/mp4-write.ts";
 import { createFile, MP4BoxBuffer } from "npm:mp4box@2.4.1";
 import type { Movie, Sample } from "npm:mp4box@2.4.1";

@@ -6,7 +6,7 @@ import { generateSynthetic } from "../../lib/data/synthetic.ts";
 import { prepareVideo, transformFor } from "../../lib/data/prepare.ts";
 import { countDecodableFrames, decodeFrames, openVideo } from "../../lib/video/decode.ts";
 import { sampleForMode } from "../../lib/video/sampling.ts";
-import { Rng } from "../../lib/selftest/rng.ts";
+import { Rng } from "../../lib/random/rng.ts";
 
 /** Byte ranges of every sample, from stsz / stsc / stco (one track, as the synthetic files have). */
 function sampleRanges(mp4: Uint8Array): [number, number][] {

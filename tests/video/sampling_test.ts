@@ -4,7 +4,7 @@ import {
   sampleTestIndices,
   sampleTrainIndices,
 } from "../../lib/video/sampling.ts";
-import { Rng, sessionSeed } from "../../lib/selftest/rng.ts";
+import { Rng, sessionSeed } from "../../lib/random/rng.ts";
 import { assert, assertEquals, assertThrows } from "../data/assert.ts";
 
 const seed = sessionSeed();

@@ -24,7 +24,7 @@ import {
   threeCropOffsets,
   trainTransform,
 } from "../../lib/video/transforms.ts";
-import { Rng, sessionSeed } from "../../lib/selftest/rng.ts";
+import { Rng, sessionSeed } from "../../lib/random/rng.ts";
 import { assert, assertEquals, assertThrows } from "../data/assert.ts";
 
 const seed = sessionSeed();

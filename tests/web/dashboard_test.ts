@@ -7,7 +7,7 @@ import { leaderboard } from "../../lib/results/leaderboard.ts";
 import { createDashboard } from "../../web/server.tsx";
 import { PROTOCOLS } from "../../web/pages/leaderboard.tsx";
 import { CHARTS } from "../../web/pages/run.tsx";
-import { fillSyntheticRuns } from "../../web/bench.ts";
+import { fillSyntheticRuns } from "../../lib/cli/bench/dashboard.ts";
 import { EVIL, fillFixtureRuns, xmlProblem } from "./fixtures.ts";
 import { allowedHostsFor, CONTENT_SECURITY_POLICY } from "../../web/guard.ts";
 

@@ -4,7 +4,7 @@
 // strings come back escaped; predictions run off the request thread in a queue of bounded length.
 
 import { basename } from "node:path";
-import { predict } from "../../lib/cli/predict.ts";
+import { predict } from "../../lib/predict/predict.ts";
 import { ResultsStore } from "../../lib/results/store.ts";
 import { MAX_UPLOAD_BYTES, predictRoutes, type PredictRoutesOptions } from "../../web/predict.tsx";
 import { createDashboard } from "../../web/server.tsx";

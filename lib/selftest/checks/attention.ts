@@ -8,7 +8,7 @@ import {
 import { Tensor } from "../../tensor/tensor.ts";
 import { type CheckDtype, type KernelCheck, relErr, tolFor, worst } from "../check.ts";
 import { finiteDifferenceError } from "../finite-difference.ts";
-import type { Rng } from "../rng.ts";
+import type { Rng } from "../../random/rng.ts";
 import { disposeAll, take, upload } from "../tensors.ts";
 
 interface AttnCase {

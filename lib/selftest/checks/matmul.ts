@@ -1,7 +1,7 @@
 import { type Activation, matmul, matmulBackward, matmulReference } from "../../tensor/ops/matmul.ts";
 import { type CheckCase, type CheckDtype, type KernelCheck, relErr, tolFor, worst } from "../check.ts";
 import { finiteDifferenceError } from "../finite-difference.ts";
-import type { Rng } from "../rng.ts";
+import type { Rng } from "../../random/rng.ts";
 import { disposeAll, take, upload } from "../tensors.ts";
 
 interface MmCase {

@@ -25,7 +25,7 @@ import { type DType, numel, type Shape, Tensor } from "../../tensor/tensor.ts";
 import { boundErr, type CheckDtype, type KernelCheck, relErr, tolFor, worst } from "../check.ts";
 import { layerNormBackwardDxBound, reduceBound } from "../rounding-bounds.ts";
 import { finiteDifferenceError } from "../finite-difference.ts";
-import type { Rng } from "../rng.ts";
+import type { Rng } from "../../random/rng.ts";
 import { disposeAll, gpuForward, take, upload } from "../tensors.ts";
 
 const roundTo = (a: ArrayLike<number>, f16: boolean) =>

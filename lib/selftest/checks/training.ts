@@ -32,7 +32,7 @@ import {
 } from "../check.ts";
 import { crossEntropyBackwardBound, crossEntropyBound } from "../cross-entropy-bound.ts";
 import { finiteDifferenceError } from "../finite-difference.ts";
-import type { Rng } from "../rng.ts";
+import type { Rng } from "../../random/rng.ts";
 import { disposeAll, take, upload } from "../tensors.ts";
 
 /** 0 when `fn` throws an error whose message contains every one of `needles`, else 1. */

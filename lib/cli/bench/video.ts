@@ -4,10 +4,10 @@
 // the last wanted frame) as the reference, with the same transform time added, so the ratio is the gain of
 // trimming alone.
 
-import { prepareVideo } from "../data/prepare.ts";
-import { generateSynthetic } from "../data/synthetic.ts";
-import { decodeFrames, decodeStats, openVideo } from "./decode.ts";
-import { encodeTestPattern } from "./test-pattern.ts";
+import { prepareVideo } from "../../data/prepare.ts";
+import { generateSynthetic } from "../../data/synthetic.ts";
+import { decodeFrames, decodeStats, openVideo } from "../../video/decode.ts";
+import { encodeTestPattern } from "../../video/test-pattern.ts";
 
 export interface VideoBenchRow {
   clip: string;

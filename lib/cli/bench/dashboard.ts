@@ -4,10 +4,11 @@
 // dashboard process on loopback, 20 concurrent clients over 5,000 runs (target: p95 under 300 ms for
 // every kind of page).
 
-import { ResultsStore, type StartRunInput } from "../lib/results/store.ts";
-import type { ProtocolKind } from "../lib/dsl/types.ts";
-import { createDashboard } from "./server.tsx";
-import { PROTOCOLS } from "./pages/leaderboard.tsx";
+import { ResultsStore, type StartRunInput } from "../../results/store.ts";
+import type { ProtocolKind } from "../../dsl/types.ts";
+import { VARIANTS } from "../../models/vifi.ts";
+import { createDashboard } from "../../../web/server.tsx";
+import { PROTOCOLS } from "../../../web/pages/leaderboard.tsx";
 
 export interface LeaderboardRenderResult {
   runs: number;
@@ -19,7 +20,8 @@ export interface LeaderboardRenderResult {
   fillMs: number;
 }
 
-const VARIANTS = ["both", "image", "text", "prompt"];
+/** the variants a run trains (a frozen model is only evaluated) */
+const TRAINED = VARIANTS.filter((v) => v !== "frozen");
 const CLASSES = Array.from({ length: 10 }, (_, i) => `class ${i}`);
 
 function evalOf(name: string, top1: number, extra: Record<string, unknown> = {}) {
@@ -42,7 +44,7 @@ export function fillSyntheticRuns(store: ResultsStore, runs: number, seed = 1): 
   const rand = () => ((s = (s * 1664525 + 1013904223) >>> 0) / 2 ** 32);
   for (let i = 0; i < runs; i++) {
     const kind = PROTOCOLS[i % PROTOCOLS.length].kind as ProtocolKind;
-    const variant = VARIANTS[Math.floor(i / 5) % VARIANTS.length];
+    const variant = TRAINED[Math.floor(i / 5) % TRAINED.length];
     const acc = () => Math.round(rand() * 9000) / 100;
     const input: StartRunInput = {
       experiment: `exp-${kind}-${i % 40}`,
@@ -162,7 +164,7 @@ async function startDashboardProcess(db: string, deadline: number) {
     args: [
       "run",
       "-A",
-      new URL("../lib/cli/dashboard.ts", import.meta.url).pathname,
+      new URL("../dashboard.ts", import.meta.url).pathname,
       "--db",
       db,
       "--port",

@@ -3,12 +3,12 @@
 // cache is cleared before every pass, so the figure is first-time tokenisation of a class list (what
 // model construction pays), not cache look-ups; the cached rate is reported next to it.
 
-import { readLabelCsv } from "../data/labels.ts";
-import { ClipTokenizer } from "./tokenizer.ts";
+import { readLabelCsv } from "../../data/labels.ts";
+import { ClipTokenizer } from "../../text/tokenizer.ts";
 
 /** The copy of the reference repository's label files shipped next to this checkout. */
 const K400_LABELS = new URL(
-  "../../../shared/reference/vificlip-data/labels/kinetics_400_labels.csv",
+  "../../../../shared/reference/vificlip-data/labels/kinetics_400_labels.csv",
   import.meta.url,
 );
 

@@ -11,17 +11,12 @@ import {
   type PromptConfig,
   promptShapes,
   type Weights,
-} from "../models/config.ts";
+} from "../config.ts";
+import type { SourceTensor } from "../../io/tensor-file.ts";
+
+export type { SourceTensor };
 
 export type Naming = "openai" | "vifi" | "hf";
-
-/** A tensor as any reader returns it; only float data (Float32Array) can become a model weight. */
-export interface SourceTensor {
-  shape: number[];
-  data: ArrayBufferView;
-  /** the stored dtype as safetensors spells it; when given, float-ness is read from it, not from `data` */
-  dtype?: string;
-}
 
 const FLOAT_DTYPES = new Set(["F32", "F16", "BF16", "F64"]);
 

@@ -4,14 +4,14 @@
 // [out, in] linear weights, plain MatMul for `proj`/`text_projection`, which CLIP stores [in, out]),
 // so a transposition bug on our side cannot hide in the export too.
 
-import { type ClipConfig, clipShapes, visionTokens, type Weights } from "../models/config.ts";
+import { type ClipConfig, clipShapes, visionTokens, type Weights } from "../config.ts";
 import {
   encodeOnnx,
   type OnnxAttribute,
   type OnnxGraph,
   type OnnxInitializer,
   type OnnxNode,
-} from "./onnx.ts";
+} from "../../io/onnx.ts";
 
 const i64 = (xs: number[]) => new BigInt64Array(xs.map(BigInt));
 

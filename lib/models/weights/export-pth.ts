@@ -2,11 +2,11 @@
 // (loads into openai/CLIP's model) or ViFi-CLIP's checkpoint layout ({"model": {"module.…": …}},
 // without the token embedding, like the released files).
 
-import type { ViFiClip } from "../models/vifi.ts";
-import { promptShapes, type Weights } from "../models/config.ts";
+import type { ViFiClip } from "../vifi.ts";
+import { promptShapes, type Weights } from "../config.ts";
 import { fromModelNames } from "./keymap.ts";
-import { type WritableTensor, writeTorchStateDict } from "./torch.ts";
-import { writeFileAtomic } from "./atomic-write.ts";
+import { type WritableTensor, writeTorchStateDict } from "../../io/torch.ts";
+import { writeFileAtomic } from "../../io/atomic-write.ts";
 
 export interface ExportPthOptions {
   naming: "openai" | "vifi";

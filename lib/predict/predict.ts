@@ -1,0 +1,103 @@
+// Inference on one video with a frozen model: load the weights the user named, tokenize the class
+// prompts, sample and transform the video as the upstream's test pipeline does, and average the
+// per-view softmax. Shared by `deno task predict` (lib/cli/predict.ts), embed, export and the
+// dashboard's predict page, so it sits below both the CLI and the web app.
+
+import { getRuntime } from "../gpu/runtime.ts";
+import { prepareVideo } from "../data/prepare.ts";
+import { classTokens, type LoadedModel, loadModel, tokenizerFor } from "../models/load.ts";
+import type { Precision } from "../models/clip.ts";
+import { scoreViews, topK } from "../train/views.ts";
+
+/** The model and prompt options every model-loading command shares (lib/cli/model-options.ts parses them). */
+export interface ModelChoice {
+  weights: string;
+  clipWeights?: string;
+  template?: string;
+  vocab?: string;
+  tokenizer?: "clip" | "bytes";
+  headWidth?: number;
+  precision?: Precision | "auto";
+}
+
+/** An inference-only model (nothing trains) from the weights the user named. */
+export async function frozenModel(m: ModelChoice): Promise<LoadedModel> {
+  return await loadModel(await getRuntime(), {
+    weights: m.weights,
+    clipWeights: m.clipWeights,
+    variant: "frozen",
+    precision: m.precision,
+    headWidth: m.headWidth,
+  });
+}
+
+export interface ClassPrompts {
+  tokens: Int32Array;
+  template: string;
+}
+
+/** Token rows for `labels`, with the prompt variant's placeholders when the model has learned text prompts. */
+export async function promptsFor(
+  loaded: LoadedModel,
+  labels: string[],
+  opts: { template?: string; vocab?: string; tokenizer?: "clip" | "bytes" },
+): Promise<ClassPrompts> {
+  const ctx = loaded.model.clip.prompts?.textCtx ?? 0;
+  const template = opts.template ?? (ctx > 0 ? "{name}." : "a photo of a {name}.");
+  const tok = await tokenizerFor({ tokenizer: opts.tokenizer, vocab: opts.vocab, config: loaded.config });
+  return { tokens: classTokens(tok, labels, template, loaded.config.text.context, ctx), template };
+}
+
+export interface PredictOptions extends ModelChoice {
+  labels: string[];
+  frames: number;
+  clips?: number;
+  crops?: number;
+  seed?: number;
+  top?: number;
+}
+
+export interface PredictResult {
+  predictions: { label: string; prob: number }[];
+  /** [C] per-view softmax averaged over the views, in label order */
+  probs: Float32Array;
+  views: number;
+  frames: number;
+  template: string;
+}
+
+export async function predict(video: string, opts: PredictOptions): Promise<PredictResult> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await Deno.readFile(video);
+  } catch (e) {
+    throw new Error(`vifi: cannot read video ${video}: ${(e as Error).message}`);
+  }
+  const loaded = await frozenModel(opts);
+  const { model, config } = loaded;
+  try {
+    const C = opts.labels.length;
+    const { tokens, template } = await promptsFor(loaded, opts.labels, opts);
+    const S = config.vision.resolution;
+    const T = opts.frames;
+    const prep = await prepareVideo({
+      path: video,
+      mode: "test",
+      frames: T,
+      clips: opts.clips ?? 1,
+      crops: opts.crops ?? 1,
+      size: S,
+      seed: opts.seed ?? 0,
+    }, bytes);
+    const V = prep.shape[0] / T;
+    const sums = (await scoreViews(model, prep.data, 1, V, T, S, tokens, C)).scores;
+    const probs = sums.map((s) => s / V);
+    const predictions = topK(probs, opts.top ?? 5).map(({ index, value }) => ({
+      label: opts.labels[index],
+      prob: value,
+    }));
+    return { predictions, probs, views: V, frames: T, template };
+  } finally {
+    model.dispose();
+  }
+}
