@@ -10,7 +10,7 @@ import {
   PROMPT_B2N,
   trainFiles,
   videoRoot,
-} from "../lib/dsl/paper.ts";
+} from "../lib/dsl/paper-settings.ts";
 import { baseToNovel } from "../lib/data/splits.ts";
 
 export default sweep(({ dataset, seed }) => ({

@@ -3,7 +3,7 @@
 // ViFi-CLIP, image-FT and text-FT on K400, HMDB-51, UCF-101 and SSv2.
 
 import { sweep } from "../lib/dsl/define.ts";
-import { baseNovelEvals, clipWeights, trainFiles, videoRoot } from "../lib/dsl/paper.ts";
+import { baseNovelEvals, clipWeights, trainFiles, videoRoot } from "../lib/dsl/paper-settings.ts";
 import { baseToNovel } from "../lib/data/splits.ts";
 
 export default sweep(({ dataset, variant, seed }) => ({

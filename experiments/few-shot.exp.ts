@@ -9,7 +9,7 @@ import {
   PROMPT_FEW_SHOT,
   trainFiles,
   videoRoot,
-} from "../lib/dsl/paper.ts";
+} from "../lib/dsl/paper-settings.ts";
 import { fewShot } from "../lib/data/splits.ts";
 import type { Experiment } from "../lib/dsl/types.ts";
 

@@ -3,7 +3,7 @@
 // of the image-FT and text-FT rows, with a higher learning rate, as the shipped configs do.
 
 import { sweep } from "../lib/dsl/define.ts";
-import { clipWeights, k400TrainFiles, k400Val, trainFiles, videoRoot } from "../lib/dsl/paper.ts";
+import { clipWeights, k400TrainFiles, k400Val, trainFiles, videoRoot } from "../lib/dsl/paper-settings.ts";
 
 export default sweep(({ variant }) => ({
   name: `fully-supervised-k400-${variant === "both" ? "vifi" : `${variant}-ft`}`,

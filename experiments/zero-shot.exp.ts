@@ -10,7 +10,7 @@ import {
   trainFiles,
   videoRoot,
   zeroShotEvals,
-} from "../lib/dsl/paper.ts";
+} from "../lib/dsl/paper-settings.ts";
 
 const fineTuned = sweep(({ variant }) => ({
   name: `zero-shot-k400-${variant === "both" ? "vifi" : `${variant}-ft`}`,
