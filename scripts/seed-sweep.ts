@@ -1,7 +1,7 @@
 // deno task seed-sweep [--seeds N] [--first S] [--filter TEXT] [--skip K] [--case-seconds T] [--min-seeds M]
-// Runs every seeded kernel check (lib/selftest/checks/, as tests/kernels_test.ts does) under session
+// Runs every seeded kernel check (lib/selftest/checks/, as tests/selftest/kernels_test.ts does) under session
 // seeds S..S+N−1 in this one process, prints each case's worst error as a fraction of its tolerance
-// and every failing seed (replay: VIFI_SEED=<seed> deno test -A tests/kernels_test.ts --filter NAME),
+// and every failing seed (replay: VIFI_SEED=<seed> deno test -A tests/selftest/kernels_test.ts --filter NAME),
 // and exits 1 if any seed failed. --skip K resumes a long sweep after its first K cases; a case stops
 // after T seconds once it has run M seeds, so the heavy ones get fewer seeds. --filter may be given
 // several times: a case runs when its name contains any of them.

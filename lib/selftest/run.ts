@@ -1,4 +1,4 @@
-// Running one kernel check case the way the test suite does, shared by tests/kernels_test.ts and
+// Running one kernel check case the way the test suite does, shared by tests/selftest/kernels_test.ts and
 // scripts/seed-sweep.ts so that a seed the sweep reports replays exactly under `deno test` with
 // VIFI_SEED=<seed>.
 

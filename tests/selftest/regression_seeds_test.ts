@@ -1,6 +1,6 @@
 // Kernel check cases under the exact session seeds that once failed them by chance (CI runs, or
 // `deno task seed-sweep`), so a tolerance that is too tight for them can never come back. Each runs
-// as tests/kernels_test.ts runs it under VIFI_SEED=<seed>.
+// as tests/selftest/kernels_test.ts runs it under VIFI_SEED=<seed>.
 
 import { getRuntime } from "../../lib/gpu/runtime.ts";
 import { allChecks } from "../../lib/selftest/registry.ts";

@@ -1,6 +1,6 @@
 // The seed sweep (lib/selftest/sweep.ts, run by `deno task seed-sweep`) on a check that fails for
 // some seeds by construction: it must name exactly those seeds, and each must replay the failure
-// the way tests/kernels_test.ts runs it. No GPU: a stand-in runtime.
+// the way tests/selftest/kernels_test.ts runs it. No GPU: a stand-in runtime.
 
 import type { Runtime } from "../../lib/gpu/runtime.ts";
 import type { KernelCheck } from "../../lib/selftest/check.ts";

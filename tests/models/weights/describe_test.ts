@@ -2,16 +2,16 @@
 // training checkpoint (no token embedding), a tiny one whose width no head width of 64 divides, a bare
 // image tower, partial files a non-strict load accepts. Only loading refuses; inspect says so.
 
-import { runCli as runCliNamed } from "../run_cli.ts";
-import { loadWeights } from "../../lib/models/weights/load.ts";
-import { describeWeights } from "../../lib/models/weights/describe.ts";
-import { fromModelNames } from "../../lib/models/weights/keymap.ts";
-import { type WritableTensor, writeTorchStateDict } from "../../lib/io/torch.ts";
-import { CLIP_CONFIGS, initClipWeights, initPromptWeights, type Weights } from "../../lib/models/config.ts";
+import { runCli as runCliNamed } from "../../run_cli.ts";
+import { loadWeights } from "../../../lib/models/weights/load.ts";
+import { describeWeights } from "../../../lib/models/weights/describe.ts";
+import { fromModelNames } from "../../../lib/models/weights/keymap.ts";
+import { type WritableTensor, writeTorchStateDict } from "../../../lib/io/torch.ts";
+import { CLIP_CONFIGS, initClipWeights, initPromptWeights, type Weights } from "../../../lib/models/config.ts";
 
 const tiny = CLIP_CONFIGS.tiny;
 const runCli = (...args: string[]) => runCliNamed("weights", ...args);
-const fixture = new URL("../fixtures/torch/vifi_tiny.pth", import.meta.url).pathname;
+const fixture = new URL("../../fixtures/torch/vifi_tiny.pth", import.meta.url).pathname;
 
 function check(cond: unknown, what: string): asserts cond {
   if (!cond) throw new Error(what);

@@ -1,10 +1,10 @@
 // Export to .pth and read it back with our own loader: identical tensors in both namings.
 
-import { getRuntime } from "../../lib/gpu/runtime.ts";
-import { exportPth, modelWeights } from "../../lib/models/weights/export-pth.ts";
-import { loadWeights } from "../../lib/models/weights/load.ts";
-import { clipConfig, initClipWeights, initPromptWeights, type Weights } from "../../lib/models/config.ts";
-import { ViFiClip } from "../../lib/models/vifi.ts";
+import { getRuntime } from "../../../lib/gpu/runtime.ts";
+import { exportPth, modelWeights } from "../../../lib/models/weights/export-pth.ts";
+import { loadWeights } from "../../../lib/models/weights/load.ts";
+import { clipConfig, initClipWeights, initPromptWeights, type Weights } from "../../../lib/models/config.ts";
+import { ViFiClip } from "../../../lib/models/vifi.ts";
 
 const tiny = clipConfig("tiny");
 

@@ -4,14 +4,14 @@ import {
   mapWeights,
   type SourceTensor,
   WeightMappingError,
-} from "../../lib/models/weights/keymap.ts";
+} from "../../../lib/models/weights/keymap.ts";
 import {
   CLIP_CONFIGS,
   initClipWeights,
   initPromptWeights,
   type PromptConfig,
   type Weights,
-} from "../../lib/models/config.ts";
+} from "../../../lib/models/config.ts";
 
 const tiny = CLIP_CONFIGS.tiny;
 /** tiny's heads are 16 wide; released CLIPs use 64 */

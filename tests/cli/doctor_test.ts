@@ -1,10 +1,10 @@
 // `deno task doctor --json` end to end: a separate process, its JSON contract and its exit code.
 
-import { checkLine } from "../lib/cli/doctor.ts";
+import { checkLine } from "../../lib/cli/doctor.ts";
 
 Deno.test("doctor --json reports the adapter, f16 and a passing check per kernel and direction", async () => {
   const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", new URL("../lib/cli/doctor.ts", import.meta.url).pathname, "--json"],
+    args: ["run", "-A", new URL("../../lib/cli/doctor.ts", import.meta.url).pathname, "--json"],
     stdout: "piped",
     stderr: "piped",
   }).output();
