@@ -7,7 +7,12 @@ import { loadWeights } from "../../../lib/models/weights/load.ts";
 import { describeWeights } from "../../../lib/models/weights/describe.ts";
 import { fromModelNames } from "../../../lib/models/weights/keymap.ts";
 import { type WritableTensor, writeTorchStateDict } from "../../../lib/io/torch.ts";
-import { CLIP_CONFIGS, initClipWeights, initPromptWeights, type Weights } from "../../../lib/models/config.ts";
+import {
+  CLIP_CONFIGS,
+  initClipWeights,
+  initPromptWeights,
+  type Weights,
+} from "../../../lib/models/config.ts";
 
 const tiny = CLIP_CONFIGS.tiny;
 const runCli = (...args: string[]) => runCliNamed("weights", ...args);
