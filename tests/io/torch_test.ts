@@ -314,131 +314,62 @@ Deno.test("damaged files fail with the file name and the problem", () => {
   throwsWith(() => readTorch(new Uint8Array([0x80, 2, 0x8a, 0x0a]), "old.pt"), ["old.pt", "legacy"]);
 });
 
+/** Bytes from hex pairs ("8b 09 00") and already-made byte runs, in order. */
+function bytesOf(...parts: (string | number[] | Uint8Array)[]): Uint8Array {
+  const out: number[] = [];
+  for (const p of parts) {
+    if (typeof p === "string") out.push(...p.trim().split(/\s+/).map((h) => parseInt(h, 16)));
+    else out.push(...p);
+  }
+  return Uint8Array.from(out);
+}
+
 Deno.test("pickle opcodes beyond the fixtures; unknown classes stay data", () => {
   const enc = new TextEncoder();
-  const u64 = (n: number) => [n & 0xff, (n >> 8) & 0xff, (n >> 16) & 0xff, n >>> 24, 0, 0, 0, 0];
-  const bytes = [
-    0x80,
-    4,
-    0x28, // PROTO 4, MARK
-    0x8d,
-    ...u64(2),
-    ...enc.encode("hi"), // BINUNICODE8
-    0x8b,
-    9,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0x80, // LONG4: -2^71
-    0x42,
-    2,
-    0,
-    0,
-    0,
-    7,
-    8, // BINBYTES
-    0x72,
-    0x10,
-    0x27,
-    0,
-    0, // LONG_BINPUT 10000
-    0x6a,
-    0x10,
-    0x27,
-    0,
-    0, // LONG_BINGET 10000
-    0x63,
-    ...enc.encode("argparse\nNamespace\n"),
-    0x29,
-    0x81, // GLOBAL, EMPTY_TUPLE, NEWOBJ
-    0x7d,
-    0x8c,
-    1,
-    0x61,
-    0x4b,
-    5,
-    0x73,
-    0x62, // {a: 5} BUILD
-    0x4a,
-    0xfe,
-    0xff,
-    0xff,
-    0xff, // BININT -2
-    0x47,
-    0x3f,
-    0xf8,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0, // BINFLOAT 1.5
-    0x74,
-    0x2e, // TUPLE, STOP
-  ];
-  const v = unpickle(Uint8Array.from(bytes), { fileName: "t.pkl" }) as unknown[];
+  const bytes = bytesOf(
+    "80 04 28", // PROTO 4, MARK
+    "8d 02 00 00 00 00 00 00 00",
+    enc.encode("hi"), // BINUNICODE8
+    "8b 09 00 00 00 00 00 00 00 00 00 00 00 80", // LONG4 (length 9): -2^71
+    "42 02 00 00 00 07 08", // BINBYTES
+    "72 10 27 00 00", // LONG_BINPUT 10000
+    "6a 10 27 00 00", // LONG_BINGET 10000
+    "63",
+    enc.encode("argparse\nNamespace\n"),
+    "29 81", // GLOBAL, EMPTY_TUPLE, NEWOBJ
+    "7d 8c 01 61 4b 05 73 62", // {a: 5} BUILD
+    "4a fe ff ff ff", // BININT -2
+    "47 3f f8 00 00 00 00 00 00", // BINFLOAT 1.5
+    "74 2e", // TUPLE, STOP
+  );
+  const v = unpickle(bytes, { fileName: "t.pkl" }) as unknown[];
   eq(v.slice(0, 2), ["hi", -(2n ** 71n)], "BINUNICODE8, LONG4");
   eq([...(v[2] as Uint8Array)], [7, 8], "BINBYTES");
   assert(v[3] === v[2], "LONG_BINGET returns the memoised object");
   eq(v[4], { __class__: "argparse.Namespace", args: [], state: { a: 5 } }, "unknown class");
   eq(v.slice(5), [-2, 1.5], "BININT, BINFLOAT");
-
-  // TorchScript memoises a storage once and refers back with BINGET; both tensors must share it.
-  const pid = [
-    0x28,
-    0x58,
-    7,
-    0,
-    0,
-    0,
-    ...enc.encode("storage"),
-    0x63,
-    ...enc.encode("torch\nFloatStorage\n"),
-  ];
-  const ts = Uint8Array.from([
-    0x80,
-    2,
-    0x28,
-    ...pid,
-    0x58,
-    1,
-    0,
-    0,
-    0,
-    0x30,
-    0x58,
-    3,
-    0,
-    0,
-    0,
-    ...enc.encode("cpu"),
-    0x4b,
-    4,
-    0x74,
-    0x51,
-    0x71,
-    0,
-    0x68,
-    0,
-    0x86,
-    0x2e, // BINPERSID, BINPUT 0, BINGET 0, TUPLE2, STOP
-  ]);
-  let loads = 0;
-  const pair = unpickle(ts, { fileName: "ts.pkl", persistentLoad: () => ({ n: ++loads }) }) as unknown[];
-  eq(loads, 1, "persistent id loaded once");
-  assert(pair[0] === pair[1], "memoised persistent object shared");
   throwsWith(() => unpickle(Uint8Array.from([0x80, 2, 0x4a, 1]), { fileName: "short.pkl" }), [
     "short.pkl",
     "truncated",
   ]);
+});
+
+Deno.test("pickle: a persistent object memoised once and fetched back is loaded once and shared", () => {
+  // TorchScript memoises a storage once and refers back with BINGET; both tensors must share it.
+  const enc = new TextEncoder();
+  const ts = bytesOf(
+    "80 02 28 58 07 00 00 00",
+    enc.encode("storage"),
+    "63",
+    enc.encode("torch\nFloatStorage\n"),
+    "58 01 00 00 00 30 58 03 00 00 00",
+    enc.encode("cpu"),
+    "4b 04 74 51 71 00 68 00 86 2e", // BINPERSID, BINPUT 0, BINGET 0, TUPLE2, STOP
+  );
+  let loads = 0;
+  const pair = unpickle(ts, { fileName: "ts.pkl", persistentLoad: () => ({ n: ++loads }) }) as unknown[];
+  eq(loads, 1, "persistent id loaded once");
+  assert(pair[0] === pair[1], "memoised persistent object shared");
 });
 
 Deno.test("pickle writer round-trips through the reader", () => {
