@@ -1,0 +1,63 @@
+// The text side of an experiment: the prompt templates, and the class prompts of every label file checked
+// against the model's text context before anything loads.
+
+import type { ClipConfig } from "../models/config.ts";
+import { classTokens, tokenizerFor } from "../models/load.ts";
+import { PromptTooLongError, type TextTokenizer } from "../text/tokenizer.ts";
+import type { ResolveContext } from "./resolve-context.ts";
+
+/** The class names of one label file and the template they will be tokenized with. */
+export interface ClassPrompts {
+  /** the label file's field, named when a prompt is too long */
+  field: string;
+  names: string[];
+  template: string;
+}
+
+export function checkTemplate(ctx: ResolveContext, t: unknown, field: string): void {
+  if (typeof t !== "string" || !t.includes("{name}")) {
+    ctx.fail(field, `must be a string containing "{name}", got ${JSON.stringify(t)}`);
+  }
+}
+
+/** Fails on the first class prompt longer than the model's text context (see {@link longPrompt}). */
+export async function checkPromptLengths(
+  ctx: ResolveContext,
+  config: ClipConfig,
+  t: { tokenizer: "clip" | "bytes"; vocab?: string },
+  prompts: ClassPrompts[],
+  placeholders: number,
+): Promise<void> {
+  const tooLong = await longPrompt(config, t, prompts, placeholders);
+  if (tooLong) ctx.fail(...tooLong);
+}
+
+const tokenizers = new Map<string, Promise<TextTokenizer | undefined>>();
+
+/**
+ * The first class prompt longer than the model's text context, as [field, message naming the class and the
+ * prompt], so that a dry run finds what training would otherwise stop on after loading the model. Where the
+ * tokenizer cannot be had (no CLIP vocabulary downloaded yet, or a CLIP tokenizer for a model with another
+ * token table) nothing is checked here: training reports that itself when it starts.
+ */
+async function longPrompt(
+  config: ClipConfig,
+  t: { tokenizer: "clip" | "bytes"; vocab?: string },
+  prompts: ClassPrompts[],
+  placeholders: number,
+): Promise<[string, string] | undefined> {
+  const key = `${t.tokenizer}|${t.vocab ?? ""}|${config.text.vocab}`;
+  let p = tokenizers.get(key);
+  if (!p) tokenizers.set(key, p = tokenizerFor({ ...t, config }).catch(() => undefined));
+  const tok = await p;
+  if (!tok) return undefined;
+  for (const { field, names, template } of prompts) {
+    try {
+      classTokens(tok, names, template, config.text.context, placeholders);
+    } catch (err) {
+      if (err instanceof PromptTooLongError) return [field, err.message.replace(/^vifi: /, "")];
+      throw err;
+    }
+  }
+  return undefined;
+}
