@@ -208,12 +208,8 @@ function csv(rows: string[]): string {
   return ["id,name", ...rows.map((n, i) => `${i},${n.includes(",") ? `"${n}"` : n}`)].join("\n") + "\n";
 }
 
-/** Writes the dataset under `dir` (created if missing) and returns what was written. */
-export async function generateSynthetic(
-  dir: string,
-  options: SyntheticOptions = {},
-): Promise<SyntheticSummary> {
-  const t0 = performance.now();
+/** The options with their defaults, refused when the encoder or the class words cannot serve them. */
+function resolveOptions(options: SyntheticOptions) {
   const seed = options.seed ?? 0;
   const clipsPerClass = options.clipsPerClass ?? 4;
   const frames = options.frames ?? 16;
@@ -232,7 +228,15 @@ export async function generateSynthetic(
   for (const m of motions) {
     if (!(MOTIONS as readonly string[]).includes(m)) throw new Error(`synthetic: unknown motion "${m}"`);
   }
+  return { seed, clipsPerClass, frames, size, fps, valFraction, shapes, colours, motions };
+}
 
+/** Every colour × shape × motion, numbered in that nesting order (the label ids). */
+function classGrid(
+  colours: readonly string[],
+  shapes: readonly string[],
+  motions: readonly string[],
+): SyntheticClass[] {
   const classes: SyntheticClass[] = [];
   for (const colour of colours) {
     for (const shape of shapes) {
@@ -243,49 +247,67 @@ export async function generateSynthetic(
       }
     }
   }
-  const rng = new Rng(seed);
-  const { base, novel } = splitBaseNovel(classes, new Rng(seed ^ 0x5bd1e995));
+  return classes;
+}
 
+/** One clip of class `c` as RGBA frames, every random choice drawn from the clip's own stream `r`. */
+function renderClip(c: SyntheticClass, size: number, frames: number, r: Rng) {
+  const radius = size * (0.13 + 0.04 * r.next());
+  const travel = size * (0.4 + 0.1 * r.next());
+  const across = size * (0.35 + 0.3 * r.next());
+  const mid = size / 2 + size * 0.06 * (r.next() * 2 - 1);
+  const [dx, dy] = c.motion === "left"
+    ? [-1, 0]
+    : c.motion === "right"
+    ? [1, 0]
+    : c.motion === "up"
+    ? [0, -1]
+    : [0, 1];
+  const x0 = dx === 0 ? across : mid - dx * travel / 2;
+  const y0 = dy === 0 ? across : mid - dy * travel / 2;
+  const g = 30 + r.int(40);
+  const bg: [number, number, number] = [g + r.int(10), g + r.int(10), g + r.int(10)];
+  const rgb = RGB[c.colour].map((v) => Math.max(0, Math.min(255, v + r.int(21) - 10))) as [
+    number,
+    number,
+    number,
+  ];
+  const centres: [number, number][] = [];
+  const rgba: Uint8Array[] = [];
+  for (let t = 0; t < frames; t++) {
+    const f = frames > 1 ? t / (frames - 1) : 0;
+    const cx = x0 + dx * travel * f;
+    const cy = y0 + dy * travel * f;
+    centres.push([cx, cy]);
+    const buf = new Uint8Array(size * size * 4);
+    renderFrame(buf, size, bg, c.shape, rgb, cx, cy, radius, r, 6, [dx, dy]);
+    rgba.push(buf);
+  }
+  return { rgba, centres, radius, rgb };
+}
+
+/**
+ * Renders, encodes and writes every class's clips under `dir`/videos, the last `nVal` of each class going to
+ * val; `rng` seeds one private stream per clip, in class order.
+ */
+async function writeClips(
+  dir: string,
+  classes: SyntheticClass[],
+  rng: Rng,
+  o: ReturnType<typeof resolveOptions>,
+  encoder: { qp?: number; gop?: number },
+): Promise<{ clips: SyntheticClip[]; bytes: number }> {
   await Deno.mkdir(`${dir}/videos`, { recursive: true });
   const clips: SyntheticClip[] = [];
   let bytes = 0;
-  const nVal = clipsPerClass >= 2 ? Math.max(1, Math.round(clipsPerClass * valFraction)) : 0;
+  const { clipsPerClass, size, frames, fps } = o;
+  const nVal = clipsPerClass >= 2 ? Math.max(1, Math.round(clipsPerClass * o.valFraction)) : 0;
   for (const c of classes) {
     for (let i = 0; i < clipsPerClass; i++) {
       // a private stream per clip makes each clip independent of how many clips came before it
       const r = new Rng((rng.next() * 2 ** 32) >>> 0);
-      const radius = size * (0.13 + 0.04 * r.next());
-      const travel = size * (0.4 + 0.1 * r.next());
-      const across = size * (0.35 + 0.3 * r.next());
-      const mid = size / 2 + size * 0.06 * (r.next() * 2 - 1);
-      const [dx, dy] = c.motion === "left"
-        ? [-1, 0]
-        : c.motion === "right"
-        ? [1, 0]
-        : c.motion === "up"
-        ? [0, -1]
-        : [0, 1];
-      const x0 = dx === 0 ? across : mid - dx * travel / 2;
-      const y0 = dy === 0 ? across : mid - dy * travel / 2;
-      const g = 30 + r.int(40);
-      const bg: [number, number, number] = [g + r.int(10), g + r.int(10), g + r.int(10)];
-      const rgb = RGB[c.colour].map((v) => Math.max(0, Math.min(255, v + r.int(21) - 10))) as [
-        number,
-        number,
-        number,
-      ];
-      const centres: [number, number][] = [];
-      const rgba: Uint8Array[] = [];
-      for (let t = 0; t < frames; t++) {
-        const f = frames > 1 ? t / (frames - 1) : 0;
-        const cx = x0 + dx * travel * f;
-        const cy = y0 + dy * travel * f;
-        centres.push([cx, cy]);
-        const buf = new Uint8Array(size * size * 4);
-        renderFrame(buf, size, bg, c.shape, rgb, cx, cy, radius, r, 6, [dx, dy]);
-        rgba.push(buf);
-      }
-      const mp4 = await encodeMp4(rgba, size, size, fps, { qp: options.qp, gop: options.gop });
+      const { rgba, centres, radius, rgb } = renderClip(c, size, frames, r);
+      const mp4 = await encodeMp4(rgba, size, size, fps, encoder);
       const path = `videos/${slug(c)}_${i}.mp4`;
       await Deno.writeFile(`${dir}/${path}`, mp4);
       bytes += mp4.length;
@@ -299,7 +321,17 @@ export async function generateSynthetic(
       });
     }
   }
+  return { clips, bytes };
+}
 
+/** The label CSVs and "<path> <label>" lists of the upstream layout, base and novel ones relabelled 0..n-1. */
+async function writeLists(
+  dir: string,
+  classes: SyntheticClass[],
+  clips: SyntheticClip[],
+  base: number[],
+  novel: number[],
+): Promise<void> {
   const list = (xs: SyntheticClip[], relabel?: Map<number, number>) =>
     xs.map((x) => `${x.path} ${relabel ? relabel.get(x.label)! : x.label}`).join("\n") +
     (xs.length ? "\n" : "");
@@ -318,17 +350,30 @@ export async function generateSynthetic(
     "novel_val.txt": list(val.filter((x) => novelMap.has(x.label)), novelMap),
   };
   for (const [name, text] of Object.entries(files)) await Deno.writeTextFile(`${dir}/${name}`, text);
+}
 
+/** Writes the dataset under `dir` (created if missing) and returns what was written. */
+export async function generateSynthetic(
+  dir: string,
+  options: SyntheticOptions = {},
+): Promise<SyntheticSummary> {
+  const t0 = performance.now();
+  const o = resolveOptions(options);
+  const classes = classGrid(o.colours, o.shapes, o.motions);
+  const rng = new Rng(o.seed);
+  const { base, novel } = splitBaseNovel(classes, new Rng(o.seed ^ 0x5bd1e995));
+  const { clips, bytes } = await writeClips(dir, classes, rng, o, { qp: options.qp, gop: options.gop });
+  await writeLists(dir, classes, clips, base, novel);
   return {
     dir,
-    seed,
+    seed: o.seed,
     classes,
     baseClasses: base,
     novelClasses: novel,
     clips,
-    frames,
-    size,
-    fps,
+    frames: o.frames,
+    size: o.size,
+    fps: o.fps,
     bytes,
     seconds: (performance.now() - t0) / 1000,
   };
