@@ -125,6 +125,63 @@ function Cell({ c }: { c: LeaderCell | undefined; key?: string }): VNode {
   );
 }
 
+/** The dataset / variant / text filters: a GET form with JavaScript off, live controls once hydrated. */
+function Filters(
+  { table, v, count, set }: {
+    table: LeaderTable;
+    v: LeaderView;
+    /** rows the view shows */
+    count: number;
+    set: (patch: Partial<LeaderView>) => void;
+  },
+): VNode {
+  return (
+    <form class="filters" method="get" onSubmit={(e) => e.preventDefault()}>
+      <label>
+        dataset{" "}
+        <select name="dataset" onChange={(e) => set({ dataset: (e.target as HTMLSelectElement).value })}>
+          <option value="">all</option>
+          {table.datasets.map((d) => <option key={d} value={d} selected={v.dataset === d}>{d}</option>)}
+        </select>
+      </label>
+      <label>
+        variant{" "}
+        <select name="variant" onChange={(e) => set({ variant: (e.target as HTMLSelectElement).value })}>
+          <option value="">all</option>
+          {table.variants.map((d) => <option key={d} value={d} selected={v.variant === d}>{d}</option>)}
+        </select>
+      </label>
+      <label>
+        contains{" "}
+        <input
+          type="search"
+          name="q"
+          value={v.q}
+          onInput={(e) => set({ q: (e.target as HTMLInputElement).value })}
+        />
+      </label>
+      <label>
+        <input
+          type="checkbox"
+          name="ours"
+          value="1"
+          checked={v.ours}
+          onChange={(e) => set({ ours: (e.target as HTMLInputElement).checked })}
+        />{" "}
+        only rows with our runs
+      </label>
+      <input type="hidden" name="sort" value={v.sort} />
+      <input type="hidden" name="dir" value={v.dir} />
+      <noscript>
+        <button type="submit">apply</button>
+      </noscript>
+      <span class="count" data-count={count}>
+        {count} of {table.rows.length} rows
+      </span>
+    </form>
+  );
+}
+
 export function LeaderboardTable(
   { table, view: initial }: { table: LeaderTable; view: LeaderView },
 ): VNode {
@@ -161,49 +218,7 @@ export function LeaderboardTable(
   };
   return (
     <section class="leaderboard" data-protocol={table.protocol}>
-      <form class="filters" method="get" onSubmit={(e) => e.preventDefault()}>
-        <label>
-          dataset{" "}
-          <select name="dataset" onChange={(e) => set({ dataset: (e.target as HTMLSelectElement).value })}>
-            <option value="">all</option>
-            {table.datasets.map((d) => <option key={d} value={d} selected={v.dataset === d}>{d}</option>)}
-          </select>
-        </label>
-        <label>
-          variant{" "}
-          <select name="variant" onChange={(e) => set({ variant: (e.target as HTMLSelectElement).value })}>
-            <option value="">all</option>
-            {table.variants.map((d) => <option key={d} value={d} selected={v.variant === d}>{d}</option>)}
-          </select>
-        </label>
-        <label>
-          contains{" "}
-          <input
-            type="search"
-            name="q"
-            value={v.q}
-            onInput={(e) => set({ q: (e.target as HTMLInputElement).value })}
-          />
-        </label>
-        <label>
-          <input
-            type="checkbox"
-            name="ours"
-            value="1"
-            checked={v.ours}
-            onChange={(e) => set({ ours: (e.target as HTMLInputElement).checked })}
-          />{" "}
-          only rows with our runs
-        </label>
-        <input type="hidden" name="sort" value={v.sort} />
-        <input type="hidden" name="dir" value={v.dir} />
-        <noscript>
-          <button type="submit">apply</button>
-        </noscript>
-        <span class="count" data-count={rows.value.length}>
-          {rows.value.length} of {table.rows.length} rows
-        </span>
-      </form>
+      <Filters table={table} v={v} count={rows.value.length} set={set} />
       <table class="lb">
         <thead>
           <tr>

@@ -172,18 +172,9 @@ export function flatten(v: unknown, prefix = "", out = new Map<string, string>()
   return out;
 }
 
-export function ComparePage(
-  { a, b, lossA, lossB }: {
-    a: RunDetail;
-    b: RunDetail;
-    lossA: [number, number][];
-    lossB: [number, number][];
-  },
-): VNode {
-  const fa = flatten(a.config), fb = flatten(b.config);
-  const keys = [...new Set([...fa.keys(), ...fb.keys()])].sort();
-  const differing = keys.filter((k) => fa.get(k) !== fb.get(k));
-  const summary = (r: RunDetail) => (
+/** One run's side of the comparison: its facts and every eval's result. */
+function CompareSummary({ r }: { r: RunDetail }): VNode {
+  return (
     <table>
       <tbody>
         <tr>
@@ -225,22 +216,15 @@ export function ComparePage(
       </tbody>
     </table>
   );
+}
+
+/** Both configurations, flattened, key by key; the keys whose values differ are marked. */
+function ConfigDiff({ a, b }: { a: RunDetail; b: RunDetail }): VNode {
+  const fa = flatten(a.config), fb = flatten(b.config);
+  const keys = [...new Set([...fa.keys(), ...fb.keys()])].sort();
+  const differing = keys.filter((k) => fa.get(k) !== fb.get(k));
   return (
-    <Page title={`compare ${a.id} and ${b.id}`} here="/runs">
-      <h1>Run {a.id} vs run {b.id}</h1>
-      <div class="side">
-        <div>{summary(a)}</div>
-        <div>{summary(b)}</div>
-      </div>
-      <figure>
-        <LineChart
-          id="chart-compare-loss"
-          title="training loss"
-          xLabel="step"
-          yLabel="loss"
-          series={[{ name: `run ${a.id}`, points: lossA }, { name: `run ${b.id}`, points: lossB }]}
-        />
-      </figure>
+    <>
       <h2>Configuration ({differing.length} differing of {keys.length})</h2>
       <table class="config-diff">
         <thead>
@@ -260,6 +244,39 @@ export function ComparePage(
           ))}
         </tbody>
       </table>
+    </>
+  );
+}
+
+export function ComparePage(
+  { a, b, lossA, lossB }: {
+    a: RunDetail;
+    b: RunDetail;
+    lossA: [number, number][];
+    lossB: [number, number][];
+  },
+): VNode {
+  return (
+    <Page title={`compare ${a.id} and ${b.id}`} here="/runs">
+      <h1>Run {a.id} vs run {b.id}</h1>
+      <div class="side">
+        <div>
+          <CompareSummary r={a} />
+        </div>
+        <div>
+          <CompareSummary r={b} />
+        </div>
+      </div>
+      <figure>
+        <LineChart
+          id="chart-compare-loss"
+          title="training loss"
+          xLabel="step"
+          yLabel="loss"
+          series={[{ name: `run ${a.id}`, points: lossA }, { name: `run ${b.id}`, points: lossB }]}
+        />
+      </figure>
+      <ConfigDiff a={a} b={b} />
     </Page>
   );
 }
