@@ -48,7 +48,8 @@ export { allChecks } from "./lib/selftest/registry.ts";
 export type { KernelCheck } from "./lib/selftest/check.ts";
 
 export { addInto, clone } from "./lib/tensor/ops/elementwise.ts";
-export { l2Normalize, l2NormalizeBackward, logitScale, logitScaleBackward } from "./lib/tensor/ops/l2norm.ts";
+export { l2Normalize, l2NormalizeBackward } from "./lib/tensor/ops/l2norm.ts";
+export { logitScale, logitScaleBackward } from "./lib/tensor/ops/logit_scale.ts";
 export { Param, Tape, Var } from "./lib/autograd/tape.ts";
 export * as fn from "./lib/autograd/functions.ts";
 export {

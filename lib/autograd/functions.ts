@@ -5,7 +5,8 @@ import { attentionPacked, attentionPackedBackward } from "../tensor/ops/attentio
 import { crossEntropy, crossEntropyBackward } from "../tensor/ops/cross_entropy.ts";
 import { binary, cast, clone } from "../tensor/ops/elementwise.ts";
 import { embedding, embeddingBackward } from "../tensor/ops/embedding.ts";
-import { l2Normalize, l2NormalizeBackward, logitScale, logitScaleBackward } from "../tensor/ops/l2norm.ts";
+import { l2Normalize, l2NormalizeBackward } from "../tensor/ops/l2norm.ts";
+import { logitScale, logitScaleBackward } from "../tensor/ops/logit_scale.ts";
 import { layerNorm, layerNormBackward } from "../tensor/ops/layernorm.ts";
 import { matmul } from "../tensor/ops/matmul.ts";
 import { quickGelu, quickGeluBackward } from "../tensor/ops/quickgelu.ts";

@@ -5,7 +5,10 @@ import { elementwiseChecks } from "./checks/elementwise.ts";
 import { matmulChecks } from "./checks/matmul.ts";
 import { attentionChecks } from "./checks/attention.ts";
 import { embeddingHeadChecks } from "./checks/embedding_head.ts";
-import { trainingChecks } from "./checks/training.ts";
+import { embeddingChecks } from "./checks/embedding.ts";
+import { patchEmbedChecks } from "./checks/patch_embed.ts";
+import { crossEntropyChecks } from "./checks/cross_entropy.ts";
+import { adamwChecks } from "./checks/adamw.ts";
 import { normalizationChecks } from "./checks/normalization.ts";
 
 export const allChecks: KernelCheck[] = [
@@ -13,6 +16,9 @@ export const allChecks: KernelCheck[] = [
   ...matmulChecks,
   ...attentionChecks,
   ...embeddingHeadChecks,
-  ...trainingChecks,
+  ...embeddingChecks,
+  ...patchEmbedChecks,
+  ...crossEntropyChecks,
+  ...adamwChecks,
   ...normalizationChecks,
 ];

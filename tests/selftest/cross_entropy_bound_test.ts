@@ -5,7 +5,7 @@
 
 import { assert } from "../data/assert.ts";
 import { boundErr, relErr, worst } from "../../lib/selftest/check.ts";
-import { CE_CASES, makeTargets, type TargetKind } from "../../lib/selftest/checks/training.ts";
+import { CE_CASES, makeTargets, type TargetKind } from "../../lib/selftest/checks/cross_entropy.ts";
 import { crossEntropyBackwardBound, crossEntropyBound } from "../../lib/selftest/cross-entropy-bound.ts";
 import { caseRng } from "../../lib/selftest/run.ts";
 import { crossEntropyBackwardReference, crossEntropyReference } from "../../lib/tensor/ops/cross_entropy.ts";

@@ -4,9 +4,8 @@ import {
   l2NormalizeBackward,
   l2NormalizeBackwardReference,
   l2NormalizeReference,
-  logitScale,
-  logitScaleBackward,
 } from "../../tensor/ops/l2norm.ts";
+import { logitScale, logitScaleBackward } from "../../tensor/ops/logit_scale.ts";
 import { Tensor } from "../../tensor/tensor.ts";
 import {
   boundErr,
