@@ -1,0 +1,135 @@
+// The WGSL preprocessor ({{NAME}}, #if / #else / #endif, #unroll) and the pipeline cache keyed by
+// file, entry point and spec.
+
+import { assert, assertEquals, assertThrows } from "../data/assert.ts";
+import { kernelSource, PipelineCache, preprocess, type Spec, specKey } from "../../lib/gpu/kernels.ts";
+import { getRuntime } from "../../lib/gpu/runtime.ts";
+
+const lines = (...l: string[]) => l.join("\n");
+
+Deno.test("preprocess substitutes {{NAME}} and keeps the lines #if leaves out as blank lines", () => {
+  const src = lines(
+    "alias T = {{T}};",
+    "#if F16",
+    "enable f16;",
+    "#else",
+    "// f32",
+    "#endif",
+    "const W = {{W}}u;",
+  );
+  assertEquals(
+    preprocess(src, { T: "f16", F16: true, W: 64 }),
+    lines("alias T = f16;", "enable f16;", "", "const W = 64u;"),
+  );
+  assertEquals(
+    preprocess(src, { T: "f32", F16: false, W: 8 }),
+    lines("alias T = f32;", "", "// f32", "const W = 8u;"),
+  );
+});
+
+Deno.test("preprocess: #if !NAME, nesting, and what counts as false", () => {
+  const src = lines("#if A", "#if !B", "a-not-b", "#else", "a-and-b", "#endif", "#else", "not-a", "#endif");
+  const run = (spec: Spec) => preprocess(src, spec).split("\n").filter((l) => l !== "");
+  assertEquals(run({ A: true, B: false }), ["a-not-b"]);
+  assertEquals(run({ A: 1, B: "x" }), ["a-and-b"]);
+  for (const no of [false, 0, "", "0"]) {
+    assertEquals(run({ A: no, B: true }), ["not-a"], `A = ${JSON.stringify(no)}`);
+  }
+  // The inner #else of a skipped branch must not switch output back on.
+  assertEquals(run({ A: false, B: true }), ["not-a"]);
+});
+
+Deno.test("preprocess: #unroll by a number, a spec name and NAME/d, nested", () => {
+  const src = lines(
+    "#unroll i TM",
+    "#unroll j 2",
+    "x{{i}}{{j}}",
+    "#endunroll",
+    "#endunroll",
+    "#unroll k TN/4",
+    "y{{k}}",
+    "#endunroll",
+  );
+  assertEquals(preprocess(src, { TM: 2, TN: 12 }), lines("x00", "x01", "x10", "x11", "y0", "y1", "y2"));
+  assertEquals(preprocess(src, { TM: 0, TN: 3 }), "");
+});
+
+Deno.test("preprocess refuses malformed input and spec keys the shader does not read", () => {
+  assertThrows(() => preprocess("{{N}}", {}, "f.wgsl"), "kernels/f.wgsl:1: {{N}} but the spec has no N");
+  assertThrows(() => preprocess("#if X\n#endif", {}), "#if X but the spec has no X");
+  assertThrows(() => preprocess("#if X\na", { X: 1 }), "unterminated #if");
+  assertThrows(() => preprocess("#else", {}), "#else without #if");
+  assertThrows(() => preprocess("#endif", {}), "#endif without #if");
+  assertThrows(() => preprocess("#unroll i 2\na", {}), "#unroll i is not closed");
+  assertThrows(() => preprocess("#endunroll", {}), "#endunroll without #unroll");
+  assertThrows(() => preprocess("#unroll i N\n#endunroll", {}), "#unroll i N but the spec has no N");
+  assertThrows(() => preprocess("x", { UNUSED: 1 }), "spec key UNUSED is not read by the shader");
+  // A name read only inside a skipped branch still counts as read: the choice of branch depends on it.
+  assertEquals(preprocess("#if A\n{{T}}\n#endif", { A: false, T: "f32" }), "");
+});
+
+Deno.test("specKey is independent of key order and differs with any value", () => {
+  assertEquals(specKey({ B: 2, A: "x", C: true }), "A=x,B=2,C=true");
+  assertEquals(specKey({ A: "x", C: true, B: 2 }), specKey({ C: true, B: 2, A: "x" }));
+  assert(specKey({ A: 1 }) !== specKey({ A: 2 }));
+});
+
+const LN_F32 = { F16: false, T: "f32", WG: 64 };
+
+Deno.test("a kernel's text for a define set: layernorm with and without COOP", async () => {
+  const src = await kernelSource("layernorm.wgsl");
+  const coop = preprocess(src, { ...LN_F32, TPR: 4, COOP: true }, "layernorm.wgsl");
+  const solo = preprocess(src, { ...LN_F32, TPR: 1, COOP: false }, "layernorm.wgsl");
+  assert(coop.includes("var<workgroup> shared_sum: array<vec2f, 64>;"), "COOP: no workgroup array");
+  assert(coop.includes("const TPR: u32 = 4u;"), "TPR not substituted");
+  assert(!solo.includes("workgroupBarrier") && !solo.includes("shared_sum"), "COOP off still has barriers");
+  assert(!solo.includes("enable f16") && !solo.includes("{{"), "unexpanded text left");
+  assert(preprocess(src, { ...LN_F32, F16: true, T: "f16", TPR: 1, COOP: false }).includes("enable f16;"));
+});
+
+Deno.test("the pipeline cache: same spec, same pipeline; another define or entry, another", async () => {
+  const rt = await getRuntime();
+  const cache = new PipelineCache(rt.device);
+  const solo = { ...LN_F32, TPR: 1, COOP: false };
+  const a = await cache.pipeline("layernorm.wgsl", "forward", solo);
+  // The key ignores the order of the spec's keys.
+  const b = await cache.pipeline("layernorm.wgsl", "forward", {
+    COOP: false,
+    TPR: 1,
+    WG: 64,
+    T: "f32",
+    F16: false,
+  });
+  assert(a === b, "the same spec compiled twice");
+  assertEquals([cache.compiled, cache.size], [1, 1]);
+  const coop = await cache.pipeline("layernorm.wgsl", "forward", { ...LN_F32, TPR: 4, COOP: true });
+  assert(coop !== a, "another define got the cached pipeline");
+  const bwd = await cache.pipeline("layernorm.wgsl", "backward", solo);
+  assert(bwd !== a, "another entry point got the cached pipeline");
+  assertEquals([cache.compiled, cache.size], [3, 3]);
+  assert(a.label.includes("layernorm.wgsl#forward") && a.label.includes(specKey(solo)), a.label);
+  // Concurrent requests share one compilation.
+  const [c, d] = await Promise.all([
+    cache.pipeline("logit_scale.wgsl", "forward"),
+    cache.pipeline("logit_scale.wgsl", "forward", {}),
+  ]);
+  assert(c === d, "two concurrent requests compiled twice");
+  assertEquals(cache.compiled, 4);
+});
+
+Deno.test("the pipeline cache does not keep a failure", async () => {
+  const rt = await getRuntime();
+  const cache = new PipelineCache(rt.device);
+  let message = "";
+  try {
+    await cache.pipeline("layernorm.wgsl", "forward", { F16: false, T: "f32" });
+  } catch (e) {
+    message = e instanceof Error ? e.message : String(e);
+  }
+  assert(message.includes("the spec has no"), `expected a missing-key error, got ${JSON.stringify(message)}`);
+  await new Promise((r) => setTimeout(r, 0));
+  assertEquals([cache.size, cache.compiled], [0, 0]);
+  const ok = await cache.pipeline("layernorm.wgsl", "forward", { ...LN_F32, TPR: 1, COOP: false });
+  assert(ok instanceof GPUComputePipeline);
+  assertEquals([cache.size, cache.compiled], [1, 1]);
+});
