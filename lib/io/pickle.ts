@@ -213,6 +213,34 @@ export function defaultGlobals(): GlobalRegistry {
   return r;
 }
 
+// The opcode families Unpickler.run dispatches on (0: not an opcode). A flat table keeps the hot loop to
+// one indexed load and two small switches per opcode, with nothing allocated.
+const STOP = 1, STACK = 2, MEMO = 3, NUMBER = 4, TEXT = 5, CONTAINER = 6, OBJECT = 7;
+
+const FAMILY: Uint8Array = (() => {
+  const t = new Uint8Array(256);
+  const families: [number, number[]][] = [
+    [STOP, [0x2e]],
+    // PROTO FRAME MARK POP POP_MARK DUP
+    [STACK, [0x80, 0x95, 0x28, 0x30, 0x31, 0x32]],
+    // BINPUT LONG_BINPUT PUT MEMOIZE BINGET LONG_BINGET GET
+    [MEMO, [0x71, 0x72, 0x70, 0x94, 0x68, 0x6a, 0x67]],
+    // NONE NEWTRUE NEWFALSE BININT BININT1 BININT2 LONG1 LONG4 INT LONG FLOAT BINFLOAT
+    [NUMBER, [0x4e, 0x88, 0x89, 0x4a, 0x4b, 0x4d, 0x8a, 0x8b, 0x49, 0x4c, 0x46, 0x47]],
+    // SHORT_BINUNICODE BINUNICODE BINUNICODE8 SHORT_BINSTRING BINSTRING UNICODE STRING
+    // SHORT_BINBYTES BINBYTES BINBYTES8 BYTEARRAY8
+    [TEXT, [0x8c, 0x58, 0x8d, 0x55, 0x54, 0x56, 0x53, 0x43, 0x42, 0x8e, 0x96]],
+    // built: EMPTY_DICT EMPTY_LIST EMPTY_TUPLE EMPTY_SET FROZENSET TUPLE LIST DICT TUPLE1 TUPLE2 TUPLE3
+    [CONTAINER, [0x7d, 0x5d, 0x29, 0x8f, 0x91, 0x74, 0x6c, 0x64, 0x85, 0x86, 0x87]],
+    // filled: ADDITEMS APPENDS SETITEM SETITEMS APPEND
+    [CONTAINER, [0x90, 0x65, 0x73, 0x75, 0x61]],
+    // GLOBAL STACK_GLOBAL REDUCE NEWOBJ NEWOBJ_EX INST OBJ BUILD BINPERSID PERSID
+    [OBJECT, [0x63, 0x93, 0x52, 0x81, 0x92, 0x69, 0x6f, 0x62, 0x51, 0x50]],
+  ];
+  for (const [family, ops] of families) for (const op of ops) t[op] = family;
+  return t;
+})();
+
 // Memo values are looked up by index; a sparse array is faster than a Map for the dense indices pickle uses.
 class Unpickler {
   private pos = 0;
@@ -376,306 +404,360 @@ class Unpickler {
 
   run(): unknown {
     const b = this.b;
-    const v = this.view;
-    const st = this.stack;
     while (this.pos < b.length) {
       const at = this.pos;
       const op = b[this.pos++];
-      switch (op) {
-        case 0x80: // PROTO
-          this.need(1, op, at);
-          if (b[this.pos] > 5) this.fail(`unsupported pickle protocol ${b[this.pos]} at offset ${at}`);
-          this.pos++;
-          break;
-        case 0x95: // FRAME: framing only groups opcodes for buffered readers
-          this.need(8, op, at);
-          this.pos += 8;
-          break;
-        case 0x2e: // STOP
-          if (st.length !== 1) this.fail(`STOP at offset ${at} with ${st.length} values on the stack`);
-          return st[0];
-        case 0x28: // MARK
-          this.marks.push(st.length);
-          break;
-        case 0x30: // POP
-          this.pop();
-          break;
-        case 0x31: // POP_MARK
-          this.popMark();
-          break;
-        case 0x32: // DUP
-          st.push(this.top());
-          break;
-        case 0x4e: // NONE
-          st.push(null);
-          break;
-        case 0x88: // NEWTRUE
-          st.push(true);
-          break;
-        case 0x89: // NEWFALSE
-          st.push(false);
-          break;
-        case 0x4a: // BININT
-          this.need(4, op, at);
-          st.push(v.getInt32(this.pos, true));
-          this.pos += 4;
-          break;
-        case 0x4b: // BININT1
-          this.need(1, op, at);
-          st.push(b[this.pos++]);
-          break;
-        case 0x4d: // BININT2
-          this.need(2, op, at);
-          st.push(v.getUint16(this.pos, true));
-          this.pos += 2;
-          break;
-        case 0x8a: // LONG1
-          this.need(1, op, at);
-          st.push(longLE(this.bytes(b[this.pos++])));
-          break;
-        case 0x8b: // LONG4
-          this.need(4, op, at);
-          {
-            const n = v.getInt32(this.pos, true);
-            this.pos += 4;
-            if (n < 0) this.fail(`LONG4 with negative length at offset ${at}`);
-            st.push(longLE(this.bytes(n)));
+      // one table lookup picks the family; each family's handler switches on the opcode itself
+      switch (FAMILY[op]) {
+        case STOP:
+          if (this.stack.length !== 1) {
+            this.fail(`STOP at offset ${at} with ${this.stack.length} values on the stack`);
           }
+          return this.stack[0];
+        case STACK:
+          this.stackOp(op, at);
           break;
-        case 0x49: { // INT (text; protocol 0, and "I01"/"I00" for booleans)
-          const s = this.line();
-          if (s === "01") st.push(true);
-          else if (s === "00") st.push(false);
-          else st.push(this.textInt(s, at));
+        case MEMO:
+          this.memoOp(op, at);
           break;
-        }
-        case 0x4c: // LONG (text)
-          st.push(this.textInt(this.line().replace(/L$/, ""), at));
+        case NUMBER:
+          this.numberOp(op, at);
           break;
-        case 0x46: // FLOAT (text)
-          st.push(parseFloat(this.line()));
+        case TEXT:
+          this.textOp(op, at);
           break;
-        case 0x47: // BINFLOAT (big-endian)
-          this.need(8, op, at);
-          st.push(v.getFloat64(this.pos, false));
-          this.pos += 8;
+        case CONTAINER:
+          this.containerOp(op, at);
           break;
-        case 0x8c: // SHORT_BINUNICODE
-          this.need(1, op, at);
-          st.push(this.str(b[this.pos++]));
-          break;
-        case 0x58: // BINUNICODE
-          this.need(4, op, at);
-          {
-            const n = v.getUint32(this.pos, true);
-            this.pos += 4;
-            st.push(this.str(n));
-          }
-          break;
-        case 0x8d: // BINUNICODE8
-          this.need(8, op, at);
-          st.push(this.str(this.len8()));
-          break;
-        case 0x55: // SHORT_BINSTRING (Python 2 str)
-          this.need(1, op, at);
-          st.push(latin1Decode(this.bytes(b[this.pos++])));
-          break;
-        case 0x54: // BINSTRING
-          this.need(4, op, at);
-          {
-            const n = v.getInt32(this.pos, true);
-            this.pos += 4;
-            // a negative length would move the read position back before the data
-            if (n < 0) this.fail(`BINSTRING with negative length at offset ${at}`);
-            st.push(latin1Decode(this.bytes(n)));
-          }
-          break;
-        case 0x56: // UNICODE (raw-unicode-escape text; only ASCII expected here)
-          st.push(this.line());
-          break;
-        case 0x53: { // STRING (quoted repr)
-          const s = this.line();
-          st.push(s.slice(1, -1));
-          break;
-        }
-        case 0x43: // SHORT_BINBYTES
-          this.need(1, op, at);
-          st.push(this.bytes(b[this.pos++]).slice());
-          break;
-        case 0x42: // BINBYTES
-          this.need(4, op, at);
-          {
-            const n = v.getUint32(this.pos, true);
-            this.pos += 4;
-            st.push(this.bytes(n).slice());
-          }
-          break;
-        case 0x8e: // BINBYTES8
-        case 0x96: // BYTEARRAY8
-          this.need(8, op, at);
-          st.push(this.bytes(this.len8()).slice());
-          break;
-        case 0x7d: // EMPTY_DICT
-          st.push(newDict());
-          break;
-        case 0x5d: // EMPTY_LIST
-          st.push([]);
-          break;
-        case 0x29: // EMPTY_TUPLE
-          st.push([]);
-          break;
-        case 0x8f: // EMPTY_SET
-          st.push([]);
-          break;
-        case 0x90: { // ADDITEMS
-          const items = this.popMark();
-          this.appendItems(this.top(), items, at);
-          break;
-        }
-        case 0x91: // FROZENSET
-        case 0x74: // TUPLE
-        case 0x6c: { // LIST
-          const items = this.popMark();
-          st.push(this.nest(items, items, at));
-          break;
-        }
-        case 0x64: { // DICT
-          const items = this.popMark();
-          const d = newDict();
-          this.setItems(d, items, at);
-          st.push(d);
-          break;
-        }
-        case 0x85: { // TUPLE1
-          const t = [this.pop()];
-          st.push(this.nest(t, t, at));
-          break;
-        }
-        case 0x86: { // TUPLE2
-          const y = this.pop(), x = this.pop();
-          st.push(this.nest([x, y], [x, y], at));
-          break;
-        }
-        case 0x87: { // TUPLE3
-          const z = this.pop(), y = this.pop(), x = this.pop();
-          st.push(this.nest([x, y, z], [x, y, z], at));
-          break;
-        }
-        case 0x73: { // SETITEM
-          const val = this.pop(), key = this.pop();
-          this.setItems(this.top(), [key, val], at);
-          break;
-        }
-        case 0x75: { // SETITEMS
-          const items = this.popMark();
-          this.setItems(this.top(), items, at);
-          break;
-        }
-        case 0x61: { // APPEND
-          const x = this.pop();
-          this.appendItems(this.top(), [x], at);
-          break;
-        }
-        case 0x65: { // APPENDS
-          const items = this.popMark();
-          this.appendItems(this.top(), items, at);
-          break;
-        }
-        case 0x71: // BINPUT
-          this.need(1, op, at);
-          this.memo[b[this.pos++]] = this.top();
-          break;
-        case 0x72: // LONG_BINPUT
-          this.need(4, op, at);
-          this.memo[v.getUint32(this.pos, true)] = this.top();
-          this.pos += 4;
-          break;
-        case 0x70: // PUT (text)
-          this.memo[Number(this.line())] = this.top();
-          break;
-        case 0x94: // MEMOIZE
-          this.memo.push(this.top());
-          break;
-        case 0x68: // BINGET
-          this.need(1, op, at);
-          st.push(this.memoGet(b[this.pos++], at));
-          break;
-        case 0x6a: // LONG_BINGET
-          this.need(4, op, at);
-          st.push(this.memoGet(v.getUint32(this.pos, true), at));
-          this.pos += 4;
-          break;
-        case 0x67: // GET (text)
-          st.push(this.memoGet(Number(this.line()), at));
-          break;
-        case 0x63: { // GLOBAL
-          const module = this.line();
-          const name = this.line();
-          st.push(this.resolve(module, name));
-          break;
-        }
-        case 0x93: { // STACK_GLOBAL
-          const name = this.pop(), module = this.pop();
-          if (typeof name !== "string" || typeof module !== "string") {
-            this.fail(`STACK_GLOBAL at offset ${at} needs two strings`);
-          }
-          st.push(this.resolve(module as string, name as string));
-          break;
-        }
-        case 0x52: { // REDUCE
-          const args = this.pop();
-          const func = this.pop();
-          if (!Array.isArray(args)) {
-            this.fail(`REDUCE at offset ${at}: arguments are ${describe(args)}, not a tuple`);
-          }
-          st.push(this.call(func, args as unknown[], "call"));
-          break;
-        }
-        case 0x81: { // NEWOBJ
-          const args = this.pop();
-          const cls = this.pop();
-          st.push(this.call(cls, Array.isArray(args) ? args : [args], "newobj"));
-          break;
-        }
-        case 0x92: { // NEWOBJ_EX
-          const kwargs = this.pop();
-          const args = this.pop();
-          const cls = this.pop();
-          const a = Array.isArray(args) ? [...args] : [args];
-          if (kwargs && typeof kwargs === "object" && Object.keys(kwargs).length) a.push(kwargs);
-          st.push(this.call(cls, a, "newobj"));
-          break;
-        }
-        case 0x69: { // INST (protocol 0)
-          const module = this.line();
-          const name = this.line();
-          st.push(this.call(this.resolve(module, name), this.popMark(), "newobj"));
-          break;
-        }
-        case 0x6f: { // OBJ (protocol 1)
-          const items = this.popMark();
-          st.push(this.call(items[0], items.slice(1), "newobj"));
-          break;
-        }
-        case 0x62: { // BUILD
-          const state = this.pop();
-          const obj = this.pop();
-          st.push(this.build(obj, state));
-          break;
-        }
-        case 0x51: { // BINPERSID
-          const pid = this.pop();
-          st.push(this.persistent(pid, at));
-          break;
-        }
-        case 0x50: // PERSID (text)
-          st.push(this.persistent(this.line(), at));
+        case OBJECT:
+          this.objectOp(op, at);
           break;
         default:
           this.fail(`invalid opcode 0x${hex(op)} at offset ${at}`);
       }
     }
     this.fail(`truncated: no STOP opcode before the end (${b.length} bytes)`);
+  }
+
+  /** Protocol and framing headers, MARK and the stack's own moves. */
+  private stackOp(op: number, at: number): void {
+    const b = this.b;
+    switch (op) {
+      case 0x80: // PROTO
+        this.need(1, op, at);
+        if (b[this.pos] > 5) this.fail(`unsupported pickle protocol ${b[this.pos]} at offset ${at}`);
+        this.pos++;
+        break;
+      case 0x95: // FRAME: framing only groups opcodes for buffered readers
+        this.need(8, op, at);
+        this.pos += 8;
+        break;
+      case 0x28: // MARK
+        this.marks.push(this.stack.length);
+        break;
+      case 0x30: // POP
+        this.pop();
+        break;
+      case 0x31: // POP_MARK
+        this.popMark();
+        break;
+      case 0x32: // DUP
+        this.stack.push(this.top());
+        break;
+    }
+  }
+
+  /** The memo: values stored by index (PUT and MEMOIZE) and pushed again (GET). */
+  private memoOp(op: number, at: number): void {
+    const b = this.b;
+    const v = this.view;
+    switch (op) {
+      case 0x71: // BINPUT
+        this.need(1, op, at);
+        this.memo[b[this.pos++]] = this.top();
+        break;
+      case 0x72: // LONG_BINPUT
+        this.need(4, op, at);
+        this.memo[v.getUint32(this.pos, true)] = this.top();
+        this.pos += 4;
+        break;
+      case 0x70: // PUT (text)
+        this.memo[Number(this.line())] = this.top();
+        break;
+      case 0x94: // MEMOIZE
+        this.memo.push(this.top());
+        break;
+      case 0x68: // BINGET
+        this.need(1, op, at);
+        this.stack.push(this.memoGet(b[this.pos++], at));
+        break;
+      case 0x6a: // LONG_BINGET
+        this.need(4, op, at);
+        this.stack.push(this.memoGet(v.getUint32(this.pos, true), at));
+        this.pos += 4;
+        break;
+      case 0x67: // GET (text)
+        this.stack.push(this.memoGet(Number(this.line()), at));
+        break;
+    }
+  }
+
+  /** None, booleans, ints (binary and text) and floats. */
+  private numberOp(op: number, at: number): void {
+    const b = this.b;
+    const v = this.view;
+    const st = this.stack;
+    switch (op) {
+      case 0x4e: // NONE
+        st.push(null);
+        break;
+      case 0x88: // NEWTRUE
+        st.push(true);
+        break;
+      case 0x89: // NEWFALSE
+        st.push(false);
+        break;
+      case 0x4a: // BININT
+        this.need(4, op, at);
+        st.push(v.getInt32(this.pos, true));
+        this.pos += 4;
+        break;
+      case 0x4b: // BININT1
+        this.need(1, op, at);
+        st.push(b[this.pos++]);
+        break;
+      case 0x4d: // BININT2
+        this.need(2, op, at);
+        st.push(v.getUint16(this.pos, true));
+        this.pos += 2;
+        break;
+      case 0x8a: // LONG1
+        this.need(1, op, at);
+        st.push(longLE(this.bytes(b[this.pos++])));
+        break;
+      case 0x8b: { // LONG4
+        this.need(4, op, at);
+        const n = v.getInt32(this.pos, true);
+        this.pos += 4;
+        if (n < 0) this.fail(`LONG4 with negative length at offset ${at}`);
+        st.push(longLE(this.bytes(n)));
+        break;
+      }
+      case 0x49: { // INT (text; protocol 0, and "I01"/"I00" for booleans)
+        const s = this.line();
+        if (s === "01") st.push(true);
+        else if (s === "00") st.push(false);
+        else st.push(this.textInt(s, at));
+        break;
+      }
+      case 0x4c: // LONG (text)
+        st.push(this.textInt(this.line().replace(/L$/, ""), at));
+        break;
+      case 0x46: // FLOAT (text)
+        st.push(parseFloat(this.line()));
+        break;
+      case 0x47: // BINFLOAT (big-endian)
+        this.need(8, op, at);
+        st.push(v.getFloat64(this.pos, false));
+        this.pos += 8;
+        break;
+    }
+  }
+
+  /** Strings (unicode, Python 2 str) and bytes. */
+  private textOp(op: number, at: number): void {
+    const b = this.b;
+    const v = this.view;
+    const st = this.stack;
+    switch (op) {
+      case 0x8c: // SHORT_BINUNICODE
+        this.need(1, op, at);
+        st.push(this.str(b[this.pos++]));
+        break;
+      case 0x58: { // BINUNICODE
+        this.need(4, op, at);
+        const n = v.getUint32(this.pos, true);
+        this.pos += 4;
+        st.push(this.str(n));
+        break;
+      }
+      case 0x8d: // BINUNICODE8
+        this.need(8, op, at);
+        st.push(this.str(this.len8()));
+        break;
+      case 0x55: // SHORT_BINSTRING (Python 2 str)
+        this.need(1, op, at);
+        st.push(latin1Decode(this.bytes(b[this.pos++])));
+        break;
+      case 0x54: { // BINSTRING
+        this.need(4, op, at);
+        const n = v.getInt32(this.pos, true);
+        this.pos += 4;
+        // a negative length would move the read position back before the data
+        if (n < 0) this.fail(`BINSTRING with negative length at offset ${at}`);
+        st.push(latin1Decode(this.bytes(n)));
+        break;
+      }
+      case 0x56: // UNICODE (raw-unicode-escape text; only ASCII expected here)
+        st.push(this.line());
+        break;
+      case 0x53: { // STRING (quoted repr)
+        const s = this.line();
+        st.push(s.slice(1, -1));
+        break;
+      }
+      case 0x43: // SHORT_BINBYTES
+        this.need(1, op, at);
+        st.push(this.bytes(b[this.pos++]).slice());
+        break;
+      case 0x42: { // BINBYTES
+        this.need(4, op, at);
+        const n = v.getUint32(this.pos, true);
+        this.pos += 4;
+        st.push(this.bytes(n).slice());
+        break;
+      }
+      case 0x8e: // BINBYTES8
+      case 0x96: // BYTEARRAY8
+        this.need(8, op, at);
+        st.push(this.bytes(this.len8()).slice());
+        break;
+    }
+  }
+
+  /** Dicts, lists, tuples and sets: built empty or from the stack, and filled. */
+  private containerOp(op: number, at: number): void {
+    const st = this.stack;
+    switch (op) {
+      case 0x7d: // EMPTY_DICT
+        st.push(newDict());
+        break;
+      case 0x5d: // EMPTY_LIST
+      case 0x29: // EMPTY_TUPLE
+      case 0x8f: // EMPTY_SET
+        st.push([]);
+        break;
+      case 0x90: // ADDITEMS
+      case 0x65: { // APPENDS
+        const items = this.popMark();
+        this.appendItems(this.top(), items, at);
+        break;
+      }
+      case 0x91: // FROZENSET
+      case 0x74: // TUPLE
+      case 0x6c: { // LIST
+        const items = this.popMark();
+        st.push(this.nest(items, items, at));
+        break;
+      }
+      case 0x64: { // DICT
+        const items = this.popMark();
+        const d = newDict();
+        this.setItems(d, items, at);
+        st.push(d);
+        break;
+      }
+      case 0x85: { // TUPLE1
+        const t = [this.pop()];
+        st.push(this.nest(t, t, at));
+        break;
+      }
+      case 0x86: { // TUPLE2
+        const y = this.pop(), x = this.pop();
+        st.push(this.nest([x, y], [x, y], at));
+        break;
+      }
+      case 0x87: { // TUPLE3
+        const z = this.pop(), y = this.pop(), x = this.pop();
+        st.push(this.nest([x, y, z], [x, y, z], at));
+        break;
+      }
+      case 0x73: { // SETITEM
+        const val = this.pop(), key = this.pop();
+        this.setItems(this.top(), [key, val], at);
+        break;
+      }
+      case 0x75: { // SETITEMS
+        const items = this.popMark();
+        this.setItems(this.top(), items, at);
+        break;
+      }
+      case 0x61: { // APPEND
+        const x = this.pop();
+        this.appendItems(this.top(), [x], at);
+        break;
+      }
+    }
+  }
+
+  /** Globals, the calls that instantiate them (REDUCE, NEWOBJ, INST, OBJ), BUILD, and persistent ids. */
+  private objectOp(op: number, at: number): void {
+    const st = this.stack;
+    switch (op) {
+      case 0x63: { // GLOBAL
+        const module = this.line();
+        const name = this.line();
+        st.push(this.resolve(module, name));
+        break;
+      }
+      case 0x93: { // STACK_GLOBAL
+        const name = this.pop(), module = this.pop();
+        if (typeof name !== "string" || typeof module !== "string") {
+          this.fail(`STACK_GLOBAL at offset ${at} needs two strings`);
+        }
+        st.push(this.resolve(module as string, name as string));
+        break;
+      }
+      case 0x52: { // REDUCE
+        const args = this.pop();
+        const func = this.pop();
+        if (!Array.isArray(args)) {
+          this.fail(`REDUCE at offset ${at}: arguments are ${describe(args)}, not a tuple`);
+        }
+        st.push(this.call(func, args as unknown[], "call"));
+        break;
+      }
+      case 0x81: { // NEWOBJ
+        const args = this.pop();
+        const cls = this.pop();
+        st.push(this.call(cls, Array.isArray(args) ? args : [args], "newobj"));
+        break;
+      }
+      case 0x92: { // NEWOBJ_EX
+        const kwargs = this.pop();
+        const args = this.pop();
+        const cls = this.pop();
+        const a = Array.isArray(args) ? [...args] : [args];
+        if (kwargs && typeof kwargs === "object" && Object.keys(kwargs).length) a.push(kwargs);
+        st.push(this.call(cls, a, "newobj"));
+        break;
+      }
+      case 0x69: { // INST (protocol 0)
+        const module = this.line();
+        const name = this.line();
+        st.push(this.call(this.resolve(module, name), this.popMark(), "newobj"));
+        break;
+      }
+      case 0x6f: { // OBJ (protocol 1)
+        const items = this.popMark();
+        st.push(this.call(items[0], items.slice(1), "newobj"));
+        break;
+      }
+      case 0x62: { // BUILD
+        const state = this.pop();
+        const obj = this.pop();
+        st.push(this.build(obj, state));
+        break;
+      }
+      case 0x51: { // BINPERSID
+        const pid = this.pop();
+        st.push(this.persistent(pid, at));
+        break;
+      }
+      case 0x50: // PERSID (text)
+        st.push(this.persistent(this.line(), at));
+        break;
+    }
   }
 
   private textInt(s: string, at: number): number | bigint {
@@ -795,19 +877,75 @@ const ORDERED_DICT = new PyGlobal("collections", "OrderedDict");
  * plain objects (dicts), Map (OrderedDict), PyGlobal, PyReduce, PyPersistent and PyFloat.
  */
 export function pickle(value: unknown): Uint8Array {
-  const out = new ByteSink();
-  const enc = new TextEncoder();
-  const memoGlobals = new Map<string, number>();
-  let memoNext = 0;
-  out.byte(0x80, 2);
+  const p = new Pickler();
+  p.save(value);
+  return p.finish();
+}
 
-  const writeStr = (s: string) => {
-    const u = enc.encode(s);
-    out.byte(0x58);
-    out.u32(u.length);
-    out.bytes(u);
-  };
-  const writeInt = (n: number | bigint) => {
+/** Python pickles as many items per SETITEMS or APPENDS batch. */
+const BATCH = 1000;
+
+/** The writer's state: the output, and the memo indices of globals already written (each is written once). */
+class Pickler {
+  private readonly out = new ByteSink();
+  private readonly enc = new TextEncoder();
+  private readonly memoGlobals = new Map<string, number>();
+  private memoNext = 0;
+
+  constructor() {
+    this.out.byte(0x80, 2); // PROTO 2
+  }
+
+  finish(): Uint8Array {
+    this.out.byte(0x2e); // STOP
+    return this.out.result();
+  }
+
+  save(v: unknown): void {
+    const out = this.out;
+    if (v === null || v === undefined) out.byte(0x4e);
+    else if (v === true) out.byte(0x88);
+    else if (v === false) out.byte(0x89);
+    else if (typeof v === "number") {
+      if (Number.isInteger(v) && !Object.is(v, -0) && Math.abs(v) <= Number.MAX_SAFE_INTEGER) this.int(v);
+      else this.save(new PyFloat(v));
+    } else if (typeof v === "bigint") this.int(v);
+    else if (typeof v === "string") this.str(v);
+    else if (v instanceof PyFloat) {
+      out.byte(0x47);
+      out.f64be(v.value);
+    } else if (v instanceof Uint8Array) this.bytes(v);
+    else if (v instanceof PyTuple) this.tuple(v.items);
+    else if (Array.isArray(v)) this.list(v);
+    else if (v instanceof PyGlobal) this.global(v);
+    else if (v instanceof PyPersistent) {
+      this.save(v.pid);
+      out.byte(0x51);
+    } else if (v instanceof PyReduce) {
+      this.global(v.func);
+      this.tuple(v.args);
+      out.byte(0x52);
+      if (v.dictItems) this.items(v.dictItems);
+    } else if (v instanceof Map) {
+      this.global(ORDERED_DICT);
+      out.byte(0x29, 0x52);
+      this.items(v.entries());
+    } else if (typeof v === "object") {
+      out.byte(0x7d);
+      this.items(Object.entries(v as Record<string, unknown>));
+    } else throw new TypeError(`pickle: cannot write a ${typeof v}`);
+  }
+
+  private str(s: string): void {
+    const u = this.enc.encode(s);
+    this.out.byte(0x58);
+    this.out.u32(u.length);
+    this.out.bytes(u);
+  }
+
+  /** The shortest of BININT1, BININT2, BININT, else LONG1. */
+  private int(n: number | bigint): void {
+    const out = this.out;
     if (typeof n === "number" && n >= 0 && n < 256) out.byte(0x4b, n);
     else if (typeof n === "number" && n >= 0 && n < 65536) {
       out.byte(0x4d);
@@ -828,110 +966,88 @@ export function pickle(value: unknown): Uint8Array {
       out.byte(0x8a, bytes.length);
       out.bytes(Uint8Array.from(bytes));
     }
-  };
-  const writeGlobal = (g: PyGlobal) => {
-    const memo = memoGlobals.get(g.fullName);
-    if (memo !== undefined) return put("get", memo);
-    out.byte(0x63);
-    out.bytes(enc.encode(`${g.module}\n${g.name}\n`));
-    memoGlobals.set(g.fullName, memoNext);
-    put("put", memoNext++);
-  };
-  const put = (kind: "put" | "get", i: number) => {
-    if (i < 256) out.byte(kind === "put" ? 0x71 : 0x68, i);
-    else {
-      out.byte(kind === "put" ? 0x72 : 0x6a);
-      out.u32(i);
-    }
-  };
-  const writeItems = (items: Iterable<[unknown, unknown]>) => {
-    let batch: [unknown, unknown][] = [];
-    const flush = () => {
-      if (batch.length === 0) return;
-      if (batch.length === 1) {
-        save(batch[0][0]);
-        save(batch[0][1]);
-        out.byte(0x73);
-      } else {
-        out.byte(0x28);
-        for (const [k, x] of batch) {
-          save(k);
-          save(x);
-        }
-        out.byte(0x75);
-      }
-      batch = [];
-    };
-    for (const kv of items) {
-      batch.push(kv);
-      if (batch.length === 1000) flush();
-    }
-    flush();
-  };
-  const writeTuple = (items: unknown[]) => {
-    if (items.length === 0) return out.byte(0x29);
-    if (items.length <= 3) {
-      for (const x of items) save(x);
-      return out.byte([0x85, 0x86, 0x87][items.length - 1]);
-    }
-    out.byte(0x28);
-    for (const x of items) save(x);
-    out.byte(0x74);
-  };
-
-  function save(v: unknown): void {
-    if (v === null || v === undefined) out.byte(0x4e);
-    else if (v === true) out.byte(0x88);
-    else if (v === false) out.byte(0x89);
-    else if (typeof v === "number") {
-      if (Number.isInteger(v) && !Object.is(v, -0) && Math.abs(v) <= Number.MAX_SAFE_INTEGER) writeInt(v);
-      else save(new PyFloat(v));
-    } else if (typeof v === "bigint") writeInt(v);
-    else if (typeof v === "string") writeStr(v);
-    else if (v instanceof PyFloat) {
-      out.byte(0x47);
-      out.f64be(v.value);
-    } else if (v instanceof Uint8Array) {
-      writeGlobal(new PyGlobal("_codecs", "encode"));
-      let s = "";
-      for (let i = 0; i < v.length; i++) s += String.fromCharCode(v[i]);
-      writeTuple([s, "latin1"]);
-      out.byte(0x52);
-    } else if (v instanceof PyTuple) writeTuple(v.items);
-    else if (Array.isArray(v)) {
-      out.byte(0x5d);
-      if (v.length === 1) {
-        save(v[0]);
-        out.byte(0x61);
-      } else if (v.length > 1) {
-        for (let i = 0; i < v.length; i += 1000) {
-          out.byte(0x28);
-          for (const x of v.slice(i, i + 1000)) save(x);
-          out.byte(0x65);
-        }
-      }
-    } else if (v instanceof PyGlobal) writeGlobal(v);
-    else if (v instanceof PyPersistent) {
-      save(v.pid);
-      out.byte(0x51);
-    } else if (v instanceof PyReduce) {
-      writeGlobal(v.func);
-      writeTuple(v.args);
-      out.byte(0x52);
-      if (v.dictItems) writeItems(v.dictItems);
-    } else if (v instanceof Map) {
-      writeGlobal(ORDERED_DICT);
-      out.byte(0x29, 0x52);
-      writeItems(v.entries());
-    } else if (typeof v === "object") {
-      out.byte(0x7d);
-      writeItems(Object.entries(v as Record<string, unknown>));
-    } else throw new TypeError(`pickle: cannot write a ${typeof v}`);
   }
 
-  save(value);
-  out.byte(0x2e);
-  return out.result();
+  /** Protocol 2 has no bytes opcode: `_codecs.encode(text, "latin1")`, as Python writes bytes. */
+  private bytes(v: Uint8Array): void {
+    this.global(new PyGlobal("_codecs", "encode"));
+    let s = "";
+    for (let i = 0; i < v.length; i++) s += String.fromCharCode(v[i]);
+    this.tuple([s, "latin1"]);
+    this.out.byte(0x52);
+  }
+
+  private global(g: PyGlobal): void {
+    const memo = this.memoGlobals.get(g.fullName);
+    if (memo !== undefined) return this.memo("get", memo);
+    this.out.byte(0x63);
+    this.out.bytes(this.enc.encode(`${g.module}\n${g.name}\n`));
+    this.memoGlobals.set(g.fullName, this.memoNext);
+    this.memo("put", this.memoNext++);
+  }
+
+  private memo(kind: "put" | "get", i: number): void {
+    if (i < 256) this.out.byte(kind === "put" ? 0x71 : 0x68, i);
+    else {
+      this.out.byte(kind === "put" ? 0x72 : 0x6a);
+      this.out.u32(i);
+    }
+  }
+
+  /** Dict items set on the object on top of the stack: SETITEM for one, SETITEMS batches for more. */
+  private items(items: Iterable<[unknown, unknown]>): void {
+    let batch: [unknown, unknown][] = [];
+    for (const kv of items) {
+      batch.push(kv);
+      if (batch.length === BATCH) {
+        this.itemBatch(batch);
+        batch = [];
+      }
+    }
+    this.itemBatch(batch);
+  }
+
+  private itemBatch(batch: [unknown, unknown][]): void {
+    if (batch.length === 0) return;
+    if (batch.length === 1) {
+      this.save(batch[0][0]);
+      this.save(batch[0][1]);
+      this.out.byte(0x73);
+      return;
+    }
+    this.out.byte(0x28);
+    for (const [k, x] of batch) {
+      this.save(k);
+      this.save(x);
+    }
+    this.out.byte(0x75);
+  }
+
+  private tuple(items: unknown[]): void {
+    if (items.length === 0) return this.out.byte(0x29);
+    if (items.length <= 3) {
+      for (const x of items) this.save(x);
+      return this.out.byte([0x85, 0x86, 0x87][items.length - 1]);
+    }
+    this.out.byte(0x28);
+    for (const x of items) this.save(x);
+    this.out.byte(0x74);
+  }
+
+  /** EMPTY_LIST, then APPEND for one item or APPENDS batches for more. */
+  private list(v: unknown[]): void {
+    this.out.byte(0x5d);
+    if (v.length === 1) {
+      this.save(v[0]);
+      this.out.byte(0x61);
+    } else if (v.length > 1) {
+      for (let i = 0; i < v.length; i += BATCH) {
+        this.out.byte(0x28);
+        for (const x of v.slice(i, i + BATCH)) this.save(x);
+        this.out.byte(0x65);
+      }
+    }
+  }
 }
 
 class ByteSink {

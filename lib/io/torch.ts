@@ -451,9 +451,8 @@ function readFromEntries(src: EntrySource, fileName: string): TorchFile {
   }
   const dataPkl = pkls.reduce((a, b) => (b.length < a.length ? b : a));
   const prefix = dataPkl.slice(0, -"data.pkl".length);
-  const decoder = new TextDecoder();
   const byteorderBytes = src.get(`${prefix}byteorder`);
-  const byteorder = byteorderBytes ? decoder.decode(byteorderBytes).trim() : "little";
+  const byteorder = byteorderBytes ? new TextDecoder().decode(byteorderBytes).trim() : "little";
   if (byteorder !== "little" && byteorder !== "big") {
     throw new Error(`${fileName}: unknown byteorder ${JSON.stringify(byteorder)}`);
   }
@@ -461,45 +460,12 @@ function readFromEntries(src: EntrySource, fileName: string): TorchFile {
 
   const created: TorchTensor[] = [];
   const load = (pklName: string) => {
-    const stem = pklName.slice(prefix.length, -".pkl".length);
-    const storages = new Map<string, Storage>();
     const bytes = src.get(pklName);
     if (!bytes) throw new Error(`${fileName}: missing ${pklName}`);
     return unpickle(bytes, {
       fileName,
       globals: torchGlobals(fileName, created),
-      persistentLoad(pid) {
-        if (!Array.isArray(pid) || pid[0] !== "storage") {
-          throw new Error(`unsupported persistent id ${brief(pid)}`);
-        }
-        const [, type, rawKey] = pid;
-        const key = String(rawKey);
-        const cached = storages.get(key);
-        if (cached) return cached;
-        const typeName = type instanceof PyGlobal ? type.name : String(type);
-        const kind = STORAGE_TYPES[typeName];
-        if (!kind) {
-          throw new Error(
-            `storage ${key} has unsupported type ${type instanceof PyGlobal ? type.fullName : typeName}`,
-          );
-        }
-        const record = [`${prefix}${stem}/${key}`, `${prefix}data/${key}`, `${prefix}.data/${key}`].find((
-          n,
-        ) => src.size(n) !== undefined);
-        if (!record) throw new Error(`storage ${key} has no record ${prefix}${stem}/${key}`);
-        let bytes: Uint8Array | undefined;
-        const s: Storage = {
-          key,
-          dtype: kind[0],
-          size: src.size(record)!,
-          get bytes() {
-            return bytes ??= src.get(record)!;
-          },
-          littleEndian: byteorder === "little",
-        };
-        storages.set(key, s);
-        return s;
-      },
+      persistentLoad: storageLoader(src, prefix, pklName.slice(prefix.length, -".pkl".length), byteorder),
     });
   };
 
@@ -507,24 +473,7 @@ function readFromEntries(src: EntrySource, fileName: string): TorchFile {
   let constants: unknown;
   if (torchscript) {
     if (src.get(`${prefix}constants.pkl`)) constants = load(`${prefix}constants.pkl`);
-    const code = new Map<string, string>();
-    for (const n of src.names) {
-      if (!n.startsWith(`${prefix}code/`) || !n.endsWith(".py")) continue;
-      const b = src.get(n);
-      if (b) code.set(n.slice(`${prefix}code/`.length), decoder.decode(b));
-    }
-    const declared = parseCodeStateNames(code);
-    // every module object once, with an explicit stack: module trees can be as deep as a pickle allows
-    const seen = new Set<unknown>();
-    const todo: unknown[] = [root];
-    while (todo.length) {
-      const v = todo.pop();
-      if (!isModuleObject(v) || seen.has(v)) continue;
-      seen.add(v);
-      const names = declared.get(v.__class__);
-      if (names) moduleStateNames.set(v, names);
-      if (v.state && typeof v.state === "object") todo.push(...Object.values(v.state).reverse());
-    }
+    markDeclaredState(root, src, prefix);
   }
   const tensors = flatten(root, torchscript && isModuleObject(root), fileName);
   if (constants !== undefined) {
@@ -539,6 +488,74 @@ function readFromEntries(src: EntrySource, fileName: string): TorchFile {
   const out: TorchFile = { format: torchscript ? "torchscript" : "torch-zip", root, tensors };
   if (torchscript) out.constants = constants;
   return out;
+}
+
+/**
+ * The persistent loader of one pickle (`stem`: "data" or "constants"): each `("storage", type, key, …)`
+ * id becomes one Storage over its record, whose bytes are read on first use.
+ */
+function storageLoader(
+  src: EntrySource,
+  prefix: string,
+  stem: string,
+  byteorder: "little" | "big",
+): (pid: unknown) => Storage {
+  const storages = new Map<string, Storage>();
+  return (pid) => {
+    if (!Array.isArray(pid) || pid[0] !== "storage") {
+      throw new Error(`unsupported persistent id ${brief(pid)}`);
+    }
+    const [, type, rawKey] = pid;
+    const key = String(rawKey);
+    const cached = storages.get(key);
+    if (cached) return cached;
+    const typeName = type instanceof PyGlobal ? type.name : String(type);
+    const kind = STORAGE_TYPES[typeName];
+    if (!kind) {
+      throw new Error(
+        `storage ${key} has unsupported type ${type instanceof PyGlobal ? type.fullName : typeName}`,
+      );
+    }
+    const record = [`${prefix}${stem}/${key}`, `${prefix}data/${key}`, `${prefix}.data/${key}`].find((
+      n,
+    ) => src.size(n) !== undefined);
+    if (!record) throw new Error(`storage ${key} has no record ${prefix}${stem}/${key}`);
+    let bytes: Uint8Array | undefined;
+    const s: Storage = {
+      key,
+      dtype: kind[0],
+      size: src.size(record)!,
+      get bytes() {
+        return bytes ??= src.get(record)!;
+      },
+      littleEndian: byteorder === "little",
+    };
+    storages.set(key, s);
+    return s;
+  };
+}
+
+/** Records, per TorchScript module object under `root`, which attributes its code/ declares as state. */
+function markDeclaredState(root: unknown, src: EntrySource, prefix: string): void {
+  const decoder = new TextDecoder();
+  const code = new Map<string, string>();
+  for (const n of src.names) {
+    if (!n.startsWith(`${prefix}code/`) || !n.endsWith(".py")) continue;
+    const b = src.get(n);
+    if (b) code.set(n.slice(`${prefix}code/`.length), decoder.decode(b));
+  }
+  const declared = parseCodeStateNames(code);
+  // every module object once, with an explicit stack: module trees can be as deep as a pickle allows
+  const seen = new Set<unknown>();
+  const todo: unknown[] = [root];
+  while (todo.length) {
+    const v = todo.pop();
+    if (!isModuleObject(v) || seen.has(v)) continue;
+    seen.add(v);
+    const names = declared.get(v.__class__);
+    if (names) moduleStateNames.set(v, names);
+    if (v.state && typeof v.state === "object") todo.push(...Object.values(v.state).reverse());
+  }
 }
 
 function openZip(src: ByteSource, fileName: string): ZipArchive {

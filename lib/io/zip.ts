@@ -57,15 +57,40 @@ const CENTRAL_MIN = 46;
 /** The largest: a 46-byte record with a 64 KiB name, extra field and comment each. */
 const CENTRAL_MAX = 46 + 3 * U16_MAX;
 
+/** Throws `${fileName}: what`; every reader error names the file. */
+type Fail = (what: string) => never;
+
+/** Where the central directory lies and how many entries it holds, from the end record (or its zip64 twin). */
+interface Directory {
+  count: number;
+  cdSize: number;
+  cdOffset: number;
+}
+
 /**
  * Parse a ZIP archive's central directory. Entry bytes are not touched until read; given a
  * ByteSource, only the end records, the central directory and the local headers are read.
  */
 export function readZip(input: Uint8Array | ByteSource, fileName: string): ZipArchive {
-  const fail = (what: string): never => {
+  const fail: Fail = (what) => {
     throw new Error(`${fileName}: ${oneLine(what)}`);
   };
   const src = toSource(input, fileName);
+  const { count, cdSize, cdOffset } = findDirectory(src, fail);
+  const cd = src.read(cdOffset, cdSize);
+  const entries: ZipEntry[] = [];
+  let p = 0;
+  for (let i = 0; i < count; i++) {
+    const { entry, next } = centralEntry(cd, p, `entry ${i} of ${count}`, cdOffset, fail);
+    entry.dataOffset = localDataOffset(src, entry, fail);
+    entries.push(entry);
+    p = next;
+  }
+  return archiveOf(src, fileName, entries, fail);
+}
+
+/** The end-of-central-directory record, then the zip64 end record its locator points at, if any. */
+function findDirectory(src: ByteSource, fail: Fail): Directory {
   const n = src.size;
   if (n < 22) fail(`truncated: central directory not found (file is only ${n} bytes)`);
   // The end record sits at the end, followed only by a comment of at most 65535 bytes; the zip64
@@ -111,66 +136,90 @@ export function readZip(input: Uint8Array | ByteSource, fileName: string): ZipAr
   if (count * CENTRAL_MIN > cdSize || cdSize > count * CENTRAL_MAX) {
     fail(`corrupt central directory: ${cdSize} bytes cannot hold ${count} entries`);
   }
-  const cd = src.read(cdOffset, cdSize);
+  return { count, cdSize, cdOffset };
+}
 
-  const entries: ZipEntry[] = [];
-  const decoder = new TextDecoder();
-  let p = 0;
-  for (let i = 0; i < count; i++) {
-    if (p + 46 > cd.length || u32(cd, p) !== SIG_CENTRAL) {
-      fail(
-        `corrupt central directory: entry ${i} of ${count} at byte ${cdOffset + p} has no header signature`,
-      );
-    }
-    const flags = u16(cd, p + 8);
-    const method = u16(cd, p + 10);
-    const crc32 = u32(cd, p + 16);
-    let compressedSize = u32(cd, p + 20);
-    let size = u32(cd, p + 24);
-    const nameLen = u16(cd, p + 28);
-    const extraLen = u16(cd, p + 30);
-    const commentLen = u16(cd, p + 32);
-    let headerOffset = u32(cd, p + 42);
-    if (p + 46 + nameLen + extraLen + commentLen > cd.length) {
-      fail(`corrupt central directory: entry ${i} of ${count} runs past its end`);
-    }
-    const name = decoder.decode(cd.subarray(p + 46, p + 46 + nameLen));
-    // zip64 extra: the 64-bit values appear only for the fields whose 32-bit slot overflowed, in this order.
-    let e = p + 46 + nameLen;
-    const extraEnd = e + extraLen;
-    while (e + 4 <= extraEnd) {
-      const id = u16(cd, e);
-      const len = u16(cd, e + 2);
-      if (id === 0x0001) {
-        let q = e + 4;
-        const take = () => {
-          if (q + 8 > e + 4 + len) fail(`entry ${name}: zip64 extra field is too short`);
-          const v = u64(cd, q, fail);
-          q += 8;
-          return v;
-        };
-        if (size === U32_MAX) size = take();
-        if (compressedSize === U32_MAX) compressedSize = take();
-        if (headerOffset === U32_MAX) headerOffset = take();
-      }
-      e += 4 + len;
-    }
-    if (flags & 1) fail(`entry ${name} is encrypted`);
-    if (method !== 0 && method !== 8) {
-      fail(`entry ${name} uses compression method ${method} (only stored and deflate)`);
-    }
-    const local = headerOffset + 30 <= n ? src.read(headerOffset, 30) : new Uint8Array(0);
-    if (local.length < 30 || u32(local, 0) !== SIG_LOCAL) {
-      fail(`truncated: local header of ${name} expected at byte ${headerOffset} is missing`);
-    }
-    const dataOffset = headerOffset + 30 + u16(local, 26) + u16(local, 28);
-    if (dataOffset + compressedSize > n) {
-      fail(`truncated: entry ${name} needs bytes up to ${dataOffset + compressedSize} but the file has ${n}`);
-    }
-    entries.push({ name, method, crc32, compressedSize, size, headerOffset, dataOffset });
-    p = extraEnd + commentLen;
+const utf8 = new TextDecoder();
+
+/**
+ * The central directory record at `p` (`which`: "entry i of n", for errors), with its zip64 sizes and
+ * offset applied; `dataOffset` is left for the local header to tell. `next`: where the next record starts.
+ */
+function centralEntry(
+  cd: Uint8Array,
+  p: number,
+  which: string,
+  cdOffset: number,
+  fail: Fail,
+): { entry: ZipEntry; next: number } {
+  if (p + 46 > cd.length || u32(cd, p) !== SIG_CENTRAL) {
+    fail(`corrupt central directory: ${which} at byte ${cdOffset + p} has no header signature`);
   }
+  const flags = u16(cd, p + 8);
+  const method = u16(cd, p + 10);
+  const nameLen = u16(cd, p + 28);
+  const extraLen = u16(cd, p + 30);
+  const commentLen = u16(cd, p + 32);
+  if (p + 46 + nameLen + extraLen + commentLen > cd.length) {
+    fail(`corrupt central directory: ${which} runs past its end`);
+  }
+  const name = utf8.decode(cd.subarray(p + 46, p + 46 + nameLen));
+  const entry: ZipEntry = {
+    name,
+    method,
+    crc32: u32(cd, p + 16),
+    compressedSize: u32(cd, p + 20),
+    size: u32(cd, p + 24),
+    headerOffset: u32(cd, p + 42),
+    dataOffset: 0,
+  };
+  const extraStart = p + 46 + nameLen;
+  applyZip64Extra(cd, extraStart, extraStart + extraLen, entry, fail);
+  if (flags & 1) fail(`entry ${name} is encrypted`);
+  if (method !== 0 && method !== 8) {
+    fail(`entry ${name} uses compression method ${method} (only stored and deflate)`);
+  }
+  return { entry, next: extraStart + extraLen + commentLen };
+}
 
+/** zip64 extra: the 64-bit values appear only for the fields whose 32-bit slot overflowed, in this order. */
+function applyZip64Extra(cd: Uint8Array, e: number, extraEnd: number, entry: ZipEntry, fail: Fail): void {
+  while (e + 4 <= extraEnd) {
+    const id = u16(cd, e);
+    const len = u16(cd, e + 2);
+    if (id === 0x0001) {
+      let q = e + 4;
+      const take = () => {
+        if (q + 8 > e + 4 + len) fail(`entry ${entry.name}: zip64 extra field is too short`);
+        const v = u64(cd, q, fail);
+        q += 8;
+        return v;
+      };
+      if (entry.size === U32_MAX) entry.size = take();
+      if (entry.compressedSize === U32_MAX) entry.compressedSize = take();
+      if (entry.headerOffset === U32_MAX) entry.headerOffset = take();
+    }
+    e += 4 + len;
+  }
+}
+
+/** Where an entry's bytes start: after its local header, whose name and extra lengths may differ from the directory's. */
+function localDataOffset(src: ByteSource, entry: ZipEntry, fail: Fail): number {
+  const { name, headerOffset, compressedSize } = entry;
+  const n = src.size;
+  const local = headerOffset + 30 <= n ? src.read(headerOffset, 30) : new Uint8Array(0);
+  if (local.length < 30 || u32(local, 0) !== SIG_LOCAL) {
+    fail(`truncated: local header of ${name} expected at byte ${headerOffset} is missing`);
+  }
+  const dataOffset = headerOffset + 30 + u16(local, 26) + u16(local, 28);
+  if (dataOffset + compressedSize > n) {
+    fail(`truncated: entry ${name} needs bytes up to ${dataOffset + compressedSize} but the file has ${n}`);
+  }
+  return dataOffset;
+}
+
+/** The archive over its parsed entries: stored ones read in place, deflated ones inflated and checked. */
+function archiveOf(src: ByteSource, fileName: string, entries: ZipEntry[], fail: Fail): ZipArchive {
   const byName = new Map(entries.map((en) => [en.name, en]));
   const lookup = (ref: string | ZipEntry): ZipEntry => {
     if (typeof ref !== "string") return ref;
@@ -274,6 +323,21 @@ export interface ZipWriteOptions {
   forceZip64?: boolean;
 }
 
+/** One entry laid out: where its local header goes, and the extra fields of both its headers. */
+interface PlannedEntry {
+  name: Uint8Array;
+  data: Uint8Array;
+  crc: number;
+  /** offset of the local header */
+  offset: number;
+  /** sizes in zip64 fields (data of 4 GiB or more, or forced) */
+  big: boolean;
+  /** offset in a zip64 field (a header at or past 4 GiB, or forced) */
+  off64: boolean;
+  localExtra: Uint8Array;
+  centralExtra: Uint8Array;
+}
+
 /**
  * A ZIP of stored entries whose data starts on `align`-byte boundaries, padded the way torch pads: an
  * extra field with id "FB" filled with "Z" in each local header (never in the central directory).
@@ -285,63 +349,12 @@ export function writeZip(
   const align = opts.align ?? 64;
   const force = opts.forceZip64 ?? false;
   const encoder = new TextEncoder();
-  interface Planned {
-    name: Uint8Array;
-    data: Uint8Array;
-    crc: number;
-    offset: number;
-    big: boolean;
-    off64: boolean;
-    localExtra: Uint8Array;
-    centralExtra: Uint8Array;
-  }
-  const planned: Planned[] = [];
+  const planned: PlannedEntry[] = [];
   let offset = 0;
   for (const [nameStr, data] of files) {
-    const name = encoder.encode(nameStr);
-    const big = force || data.length >= U32_MAX;
-    // A zip64 extra in the local header carries both sizes; it must precede the padding so the
-    // padding computation sees its length.
-    const zip64Local = big ? 20 : 0;
-    const start = offset + 30 + name.length + zip64Local + 4;
-    const pad = (align - (start % align)) % align;
-    const localExtra = new Uint8Array(zip64Local + 4 + pad);
-    const lv = new DataView(localExtra.buffer);
-    if (big) {
-      lv.setUint16(0, 0x0001, true);
-      lv.setUint16(2, 16, true);
-      lv.setBigUint64(4, BigInt(data.length), true);
-      lv.setBigUint64(12, BigInt(data.length), true);
-    }
-    lv.setUint16(zip64Local, 0x4246, true); // "FB"
-    lv.setUint16(zip64Local + 2, pad, true);
-    localExtra.fill(0x5a, zip64Local + 4); // "Z"
-    const needOffset64 = force || offset >= U32_MAX;
-    const c64 = (big ? 16 : 0) + (needOffset64 ? 8 : 0);
-    const centralExtra = new Uint8Array(c64 ? 4 + c64 : 0);
-    if (c64) {
-      const cv = new DataView(centralExtra.buffer);
-      cv.setUint16(0, 0x0001, true);
-      cv.setUint16(2, c64, true);
-      let q = 4;
-      if (big) {
-        cv.setBigUint64(q, BigInt(data.length), true);
-        cv.setBigUint64(q + 8, BigInt(data.length), true);
-        q += 16;
-      }
-      if (needOffset64) cv.setBigUint64(q, BigInt(offset), true);
-    }
-    planned.push({
-      name,
-      data,
-      crc: crc32(data),
-      offset,
-      big,
-      off64: needOffset64,
-      localExtra,
-      centralExtra,
-    });
-    offset += 30 + name.length + localExtra.length + data.length;
+    const f = planEntry(encoder.encode(nameStr), data, offset, align, force);
+    planned.push(f);
+    offset += 30 + f.name.length + f.localExtra.length + data.length;
   }
   const cdOffset = offset;
   const cdSize = planned.reduce((s, f) => s + 46 + f.name.length + f.centralExtra.length, 0);
@@ -349,65 +362,10 @@ export function writeZip(
   const total = cdOffset + cdSize + (zip64 ? 56 + 20 : 0) + 22;
   const out = new Uint8Array(total);
   const v = new DataView(out.buffer);
-  for (const f of planned) {
-    const o = f.offset;
-    v.setUint32(o, SIG_LOCAL, true);
-    v.setUint16(o + 4, f.big ? 45 : 20, true);
-    v.setUint16(o + 6, 0x0800, true); // names are UTF-8
-    v.setUint16(o + 8, 0, true);
-    v.setUint16(o + 10, 0, true);
-    v.setUint16(o + 12, 0x21, true); // 1980-01-01: deterministic output
-    v.setUint32(o + 14, f.crc, true);
-    v.setUint32(o + 18, f.big ? U32_MAX : f.data.length, true);
-    v.setUint32(o + 22, f.big ? U32_MAX : f.data.length, true);
-    v.setUint16(o + 26, f.name.length, true);
-    v.setUint16(o + 28, f.localExtra.length, true);
-    out.set(f.name, o + 30);
-    out.set(f.localExtra, o + 30 + f.name.length);
-    out.set(f.data, o + 30 + f.name.length + f.localExtra.length);
-  }
+  for (const f of planned) writeLocalEntry(out, v, f);
   let p = cdOffset;
-  for (const f of planned) {
-    v.setUint32(p, SIG_CENTRAL, true);
-    v.setUint16(p + 4, f.centralExtra.length ? 45 : 20, true);
-    v.setUint16(p + 6, f.centralExtra.length ? 45 : 20, true);
-    v.setUint16(p + 8, 0x0800, true);
-    v.setUint16(p + 10, 0, true);
-    v.setUint16(p + 12, 0, true);
-    v.setUint16(p + 14, 0x21, true);
-    v.setUint32(p + 16, f.crc, true);
-    v.setUint32(p + 20, f.big ? U32_MAX : f.data.length, true);
-    v.setUint32(p + 24, f.big ? U32_MAX : f.data.length, true);
-    v.setUint16(p + 28, f.name.length, true);
-    v.setUint16(p + 30, f.centralExtra.length, true);
-    v.setUint16(p + 32, 0, true);
-    v.setUint16(p + 34, 0, true);
-    v.setUint16(p + 36, 0, true);
-    v.setUint32(p + 38, 0, true);
-    v.setUint32(p + 42, f.off64 ? U32_MAX : f.offset, true);
-    out.set(f.name, p + 46);
-    out.set(f.centralExtra, p + 46 + f.name.length);
-    p += 46 + f.name.length + f.centralExtra.length;
-  }
-  if (zip64) {
-    const rec = p;
-    v.setUint32(p, SIG_EOCD64, true);
-    v.setBigUint64(p + 4, 44n, true);
-    v.setUint16(p + 12, 45, true);
-    v.setUint16(p + 14, 45, true);
-    v.setUint32(p + 16, 0, true);
-    v.setUint32(p + 20, 0, true);
-    v.setBigUint64(p + 24, BigInt(planned.length), true);
-    v.setBigUint64(p + 32, BigInt(planned.length), true);
-    v.setBigUint64(p + 40, BigInt(cdSize), true);
-    v.setBigUint64(p + 48, BigInt(cdOffset), true);
-    p += 56;
-    v.setUint32(p, SIG_EOCD64_LOCATOR, true);
-    v.setUint32(p + 4, 0, true);
-    v.setBigUint64(p + 8, BigInt(rec), true);
-    v.setUint32(p + 16, 1, true);
-    p += 20;
-  }
+  for (const f of planned) p = writeCentralRecord(out, v, p, f);
+  if (zip64) p = writeZip64End(v, p, planned.length, cdSize, cdOffset);
   v.setUint32(p, SIG_EOCD, true);
   // With a zip64 end record the classic fields hold the "see zip64" markers.
   v.setUint16(p + 8, zip64 ? U16_MAX : planned.length, true);
@@ -415,4 +373,111 @@ export function writeZip(
   v.setUint32(p + 12, zip64 ? U32_MAX : cdSize, true);
   v.setUint32(p + 16, zip64 ? U32_MAX : cdOffset, true);
   return out;
+}
+
+/** An entry's local extra (zip64 sizes, then the "FB" padding up to `align`) and central extra (zip64). */
+function planEntry(
+  name: Uint8Array,
+  data: Uint8Array,
+  offset: number,
+  align: number,
+  force: boolean,
+): PlannedEntry {
+  const big = force || data.length >= U32_MAX;
+  // A zip64 extra in the local header carries both sizes; it must precede the padding so the
+  // padding computation sees its length.
+  const zip64Local = big ? 20 : 0;
+  const start = offset + 30 + name.length + zip64Local + 4;
+  const pad = (align - (start % align)) % align;
+  const localExtra = new Uint8Array(zip64Local + 4 + pad);
+  const lv = new DataView(localExtra.buffer);
+  if (big) {
+    lv.setUint16(0, 0x0001, true);
+    lv.setUint16(2, 16, true);
+    lv.setBigUint64(4, BigInt(data.length), true);
+    lv.setBigUint64(12, BigInt(data.length), true);
+  }
+  lv.setUint16(zip64Local, 0x4246, true); // "FB"
+  lv.setUint16(zip64Local + 2, pad, true);
+  localExtra.fill(0x5a, zip64Local + 4); // "Z"
+  const off64 = force || offset >= U32_MAX;
+  const c64 = (big ? 16 : 0) + (off64 ? 8 : 0);
+  const centralExtra = new Uint8Array(c64 ? 4 + c64 : 0);
+  if (c64) {
+    const cv = new DataView(centralExtra.buffer);
+    cv.setUint16(0, 0x0001, true);
+    cv.setUint16(2, c64, true);
+    let q = 4;
+    if (big) {
+      cv.setBigUint64(q, BigInt(data.length), true);
+      cv.setBigUint64(q + 8, BigInt(data.length), true);
+      q += 16;
+    }
+    if (off64) cv.setBigUint64(q, BigInt(offset), true);
+  }
+  return { name, data, crc: crc32(data), offset, big, off64, localExtra, centralExtra };
+}
+
+/** The local header, its name and extra, then the entry's data. */
+function writeLocalEntry(out: Uint8Array, v: DataView, f: PlannedEntry): void {
+  const o = f.offset;
+  v.setUint32(o, SIG_LOCAL, true);
+  v.setUint16(o + 4, f.big ? 45 : 20, true);
+  v.setUint16(o + 6, 0x0800, true); // names are UTF-8
+  v.setUint16(o + 8, 0, true);
+  v.setUint16(o + 10, 0, true);
+  v.setUint16(o + 12, 0x21, true); // 1980-01-01: deterministic output
+  v.setUint32(o + 14, f.crc, true);
+  v.setUint32(o + 18, f.big ? U32_MAX : f.data.length, true);
+  v.setUint32(o + 22, f.big ? U32_MAX : f.data.length, true);
+  v.setUint16(o + 26, f.name.length, true);
+  v.setUint16(o + 28, f.localExtra.length, true);
+  out.set(f.name, o + 30);
+  out.set(f.localExtra, o + 30 + f.name.length);
+  out.set(f.data, o + 30 + f.name.length + f.localExtra.length);
+}
+
+/** The entry's central directory record at `p`; returns where the next one starts. */
+function writeCentralRecord(out: Uint8Array, v: DataView, p: number, f: PlannedEntry): number {
+  v.setUint32(p, SIG_CENTRAL, true);
+  v.setUint16(p + 4, f.centralExtra.length ? 45 : 20, true);
+  v.setUint16(p + 6, f.centralExtra.length ? 45 : 20, true);
+  v.setUint16(p + 8, 0x0800, true);
+  v.setUint16(p + 10, 0, true);
+  v.setUint16(p + 12, 0, true);
+  v.setUint16(p + 14, 0x21, true);
+  v.setUint32(p + 16, f.crc, true);
+  v.setUint32(p + 20, f.big ? U32_MAX : f.data.length, true);
+  v.setUint32(p + 24, f.big ? U32_MAX : f.data.length, true);
+  v.setUint16(p + 28, f.name.length, true);
+  v.setUint16(p + 30, f.centralExtra.length, true);
+  v.setUint16(p + 32, 0, true);
+  v.setUint16(p + 34, 0, true);
+  v.setUint16(p + 36, 0, true);
+  v.setUint32(p + 38, 0, true);
+  v.setUint32(p + 42, f.off64 ? U32_MAX : f.offset, true);
+  out.set(f.name, p + 46);
+  out.set(f.centralExtra, p + 46 + f.name.length);
+  return p + 46 + f.name.length + f.centralExtra.length;
+}
+
+/** The zip64 end record and its locator at `p`; returns where the classic end record goes. */
+function writeZip64End(v: DataView, p: number, count: number, cdSize: number, cdOffset: number): number {
+  const rec = p;
+  v.setUint32(p, SIG_EOCD64, true);
+  v.setBigUint64(p + 4, 44n, true);
+  v.setUint16(p + 12, 45, true);
+  v.setUint16(p + 14, 45, true);
+  v.setUint32(p + 16, 0, true);
+  v.setUint32(p + 20, 0, true);
+  v.setBigUint64(p + 24, BigInt(count), true);
+  v.setBigUint64(p + 32, BigInt(count), true);
+  v.setBigUint64(p + 40, BigInt(cdSize), true);
+  v.setBigUint64(p + 48, BigInt(cdOffset), true);
+  p += 56;
+  v.setUint32(p, SIG_EOCD64_LOCATOR, true);
+  v.setUint32(p + 4, 0, true);
+  v.setBigUint64(p + 8, BigInt(rec), true);
+  v.setUint32(p + 16, 1, true);
+  return p + 20;
 }

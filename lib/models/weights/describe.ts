@@ -2,13 +2,8 @@
 // headers alone, however incomplete the file.
 
 import type { PromptConfig } from "../config.ts";
-import {
-  describePartial,
-  type MappingReport,
-  mapWeights,
-  type Naming,
-  type PartialClipConfig,
-} from "./keymap.ts";
+import { type MappingReport, mapWeights, type Naming } from "./keymap.ts";
+import { describePartial, type PartialClipConfig } from "./partial-mapping.ts";
 import {
   countDtypes,
   elements,

@@ -3,6 +3,7 @@
 // text_encoder, no token embedding) and Hugging Face's (split q/k/v, transposed projections). The
 // model speaks one vocabulary: OpenAI's names (exactly clipShapes) plus the prompt tensors under
 // ViFi-CLIP's names. Everything here converts between those, and says precisely what did not fit.
+// Describing a file that makes no loadable model (`weights inspect`) is partial-mapping.ts's part.
 
 import {
   type ClipConfig,
@@ -98,7 +99,7 @@ const MODULE = "module.";
  * prompt_learner buffers before loading (they encode the training label set); the TorchScript
  * release carries three int scalars; HF carries position_ids; vifi checkpoints carry AdamW moments.
  */
-function isDropped(name: string): boolean {
+export function isDropped(name: string): boolean {
   return /^prompt_learner\.(complete_text_embeddings|token_prefix|token_suffix)$/.test(name) ||
     /^(input_resolution|context_length|vocab_size)$/.test(name) ||
     /(^|\.)position_ids$/.test(name) ||
@@ -123,7 +124,7 @@ function promptAlias(name: string): string | undefined {
   return undefined;
 }
 
-function stripModule(name: string): string {
+export function stripModule(name: string): string {
   return name.startsWith(MODULE) ? name.slice(MODULE.length) : name;
 }
 
@@ -213,7 +214,7 @@ function concatRows(
   return { shape: [parts.reduce((n, p) => n + p.shape[0], 0), ...parts[0].shape.slice(1)], data };
 }
 
-interface Renamed {
+export interface Renamed {
   /** model name → tensor, with the source name it came from */
   mapped: Map<string, { from: string; tensor: { shape: number[]; data: Float32Array } }>;
   unexpected: string[];
@@ -438,7 +439,7 @@ export function mapWeights(tensors: Map<string, SourceTensor>, opts: MapOptions 
 }
 
 /** Fill `opts.fill` names the source lacks from `opts.supplement`; returns the names taken. */
-function addSupplement(renamed: Renamed, opts: MapOptions): string[] {
+export function addSupplement(renamed: Renamed, opts: MapOptions): string[] {
   const supplied: string[] = [];
   if (!opts.supplement) return supplied;
   const extra = renameToModel(opts.supplement, detectNaming(opts.supplement.keys()) ?? "openai");
@@ -450,183 +451,6 @@ function addSupplement(renamed: Renamed, opts: MapOptions): string[] {
     }
   }
   return supplied;
-}
-
-/** A ClipConfig field by field; null where the file does not say (or says something impossible). */
-export interface PartialClipConfig {
-  embedDim: number | null;
-  vision: {
-    width: number | null;
-    layers: number;
-    heads: number | null;
-    patch: number | null;
-    resolution: number | null;
-  };
-  text: {
-    width: number | null;
-    layers: number;
-    heads: number | null;
-    context: number | null;
-    vocab: number | null;
-  };
-}
-
-/** What a file's names and shapes say even when they do not make a loadable model. */
-export interface PartialMapping {
-  naming: Naming | null;
-  arch: PartialClipConfig;
-  /** one line per architecture field left null: which tensor would have told it */
-  unknown: string[];
-  /** `missing` by name only (shapes are not checked: the architecture is incomplete); naming may be null */
-  report: Omit<MappingReport, "naming"> & { naming: Naming | null };
-  /** source tensors that map onto a model (or prompt) name, by that name */
-  mapped: Map<string, { shape: number[] }>;
-}
-
-const BLOCK_INDEX = {
-  vision: /^visual\.transformer\.resblocks\.(\d+)\./,
-  text: /^transformer\.resblocks\.(\d+)\./,
-};
-
-/**
- * The architecture field by field from whichever tensors are present. Unlike inferConfig, nothing
- * here throws: `weights inspect` describes files no model can load (a bare image tower, a tiny
- * model whose width is not a multiple of the head width) and says what is unknown and why.
- */
-export function partialArchitecture(
-  shapes: Map<string, { shape: number[] }>,
-  headWidth = 64,
-): { arch: PartialClipConfig; unknown: string[] } {
-  const unknown: string[] = [];
-  const dim = (name: string, rank: number, axis: number): number | null => {
-    const s = shapes.get(name)?.shape;
-    return s && s.length === rank && s[axis] > 0 ? s[axis] : null;
-  };
-  const first = (...xs: (number | null)[]) => xs.find((x) => x !== null) ?? null;
-  const known = <T>(value: T | null, field: string, why: string): T | null => {
-    if (value === null) unknown.push(`${field}: ${why}`);
-    return value;
-  };
-  const layers = (re: RegExp) => {
-    let n = 0;
-    for (const name of shapes.keys()) {
-      const m = re.exec(name);
-      if (m) n = Math.max(n, Number(m[1]) + 1);
-    }
-    return n;
-  };
-  const heads = (width: number | null, field: string) => {
-    if (width === null) return known(null, field, "the width is unknown");
-    if (width % headWidth) {
-      return known(
-        null,
-        field,
-        `width ${width} is not a multiple of the head width ${headWidth} (--head-width N sets it)`,
-      );
-    }
-    return width / headWidth;
-  };
-  const conv = shapes.get("visual.conv1.weight")?.shape;
-  const patch = conv && conv.length === 4 && conv[2] > 0 && conv[2] === conv[3] ? conv[2] : null;
-  const vWidth = first(
-    dim("visual.conv1.weight", 4, 0),
-    dim("visual.class_embedding", 1, 0),
-    dim("visual.positional_embedding", 2, 1),
-    dim("visual.proj", 2, 0),
-  );
-  const rows = dim("visual.positional_embedding", 2, 0);
-  const grid = rows === null ? null : Math.sqrt(rows - 1);
-  const gridOk = grid !== null && Number.isInteger(grid) && grid > 0;
-  const tWidth = first(
-    dim("positional_embedding", 2, 1),
-    dim("token_embedding.weight", 2, 1),
-    dim("text_projection", 2, 0),
-    dim("ln_final.weight", 1, 0),
-  );
-  const arch: PartialClipConfig = {
-    embedDim: known(
-      first(dim("text_projection", 2, 1), dim("visual.proj", 2, 1)),
-      "embedDim",
-      "no text_projection or visual.proj",
-    ),
-    vision: {
-      width: known(vWidth, "vision.width", "no visual.conv1.weight, class_embedding or positional_embedding"),
-      layers: layers(BLOCK_INDEX.vision),
-      heads: heads(vWidth, "vision.heads"),
-      patch: known(patch, "vision.patch", "no usable visual.conv1.weight [W, 3, P, P]"),
-      resolution: known(
-        gridOk && patch !== null ? grid * patch : null,
-        "vision.resolution",
-        gridOk ? "the patch is unknown" : "no visual.positional_embedding of grid² + 1 rows",
-      ),
-    },
-    text: {
-      width: known(
-        tWidth,
-        "text.width",
-        "no positional_embedding, token_embedding.weight or text_projection",
-      ),
-      layers: layers(BLOCK_INDEX.text),
-      heads: heads(tWidth, "text.heads"),
-      context: known(dim("positional_embedding", 2, 0), "text.context", "no positional_embedding"),
-      vocab: known(
-        dim("token_embedding.weight", 2, 0),
-        "text.vocab",
-        "no token_embedding.weight (supply a CLIP file with --clip-weights)",
-      ),
-    },
-  };
-  return { arch, unknown };
-}
-
-/**
- * A file described as far as its names and shapes allow, for `weights inspect`: never throws for
- * what the tensors are (only loading refuses). Expected names come from the architecture with 1 in
- * place of each unknown size, so `missing` is right by name while shapes go unchecked.
- */
-export function describePartial(tensors: Map<string, SourceTensor>, opts: MapOptions = {}): PartialMapping {
-  const naming = opts.naming ?? detectNaming(tensors.keys());
-  const renamed: Renamed = naming
-    ? renameToModel(tensors, naming)
-    : { mapped: new Map(), unexpected: [], dropped: [] };
-  if (!naming) {
-    for (const name of tensors.keys()) {
-      (isDropped(stripModule(name)) ? renamed.dropped : renamed.unexpected).push(name);
-    }
-  }
-  const supplied = addSupplement(renamed, opts);
-  const shapes = new Map([...renamed.mapped].map(([name, { tensor }]) => [name, { shape: tensor.shape }]));
-  const { arch, unknown } = partialArchitecture(shapes, opts.headWidth);
-  const v = arch.vision, t = arch.text;
-  const stand = {
-    name: "partial",
-    embedDim: arch.embedDim ?? 1,
-    vision: { width: v.width ?? 1, layers: v.layers, heads: 1, patch: 1, resolution: 1 },
-    text: { width: t.width ?? 1, layers: t.layers, heads: 1, context: 1, vocab: 1 },
-  };
-  const expected = new Set(clipShapes(stand).map(([name]) => name));
-  const prompts = [...shapes.keys()].filter(isPromptName);
-  const mapped = new Map<string, { shape: number[] }>();
-  const unexpected = [...renamed.unexpected];
-  for (const [name, { from }] of renamed.mapped) {
-    if (expected.has(name) || isPromptName(name)) mapped.set(name, shapes.get(name)!);
-    else unexpected.push(from);
-  }
-  return {
-    naming,
-    arch,
-    unknown,
-    report: {
-      naming,
-      missing: [...expected].filter((name) => !shapes.has(name)),
-      unexpected,
-      mismatched: [],
-      prompts,
-      dropped: renamed.dropped,
-      supplied,
-    },
-    mapped,
-  };
 }
 
 /** One paragraph: counts and the first few names of each kind of problem. */
