@@ -1,0 +1,169 @@
+// The kernel rows of `deno task bench`: matmul, attention and LayerNorm at CLIP ViT-B/16 shapes, in
+// every dtype the adapter has, each beside onnxruntime-web running the same computation
+// (onnx-reference.ts). Ours is wall time per op over a batch of reps in one submit, best of 3 rounds.
+
+import type { Runtime } from "../../gpu/runtime.ts";
+import type { Rng } from "../../random/rng.ts";
+import { attentionPacked } from "../../tensor/ops/attention.ts";
+import { layerNorm } from "../../tensor/ops/layernorm.ts";
+import { matmul } from "../../tensor/ops/matmul.ts";
+import { type DType, Tensor } from "../../tensor/tensor.ts";
+import {
+  against,
+  attentionGraph,
+  layerNormGraph,
+  matmulGraph,
+  type ReferenceTimer,
+  timeOrt,
+} from "./onnx-reference.ts";
+import type { Emit, Want } from "./row.ts";
+
+/** What every kernel family needs; the families draw their inputs from `rng` in turn. */
+export interface KernelBench {
+  rt: Runtime;
+  reps: number;
+  rng: Rng;
+  dtypes: DType[];
+  want: Want;
+  emit: Emit;
+  ref: ReferenceTimer;
+}
+
+/**
+ * Milliseconds per run: `reps` runs recorded into one submit with one wait at the end, so the ~11 ms
+ * a GPU round trip costs in Deno is spread over the reps, and everything the op records (copies into
+ * textures included, which timestamp queries inside passes would miss) is counted. Best of 3 rounds.
+ */
+async function timeGpu(rt: Runtime, reps: number, run: () => Promise<Tensor[]>): Promise<number> {
+  for (const t of await run()) t.dispose(); // compile and warm up
+  await rt.sync();
+  const rounds: number[] = [];
+  for (let r = 0; r < 3; r++) {
+    const t0 = performance.now();
+    for (let i = 0; i < reps; i++) for (const t of await run()) t.dispose();
+    await rt.sync();
+    rounds.push((performance.now() - t0) / reps);
+  }
+  return Math.min(...rounds);
+}
+
+/** Every kernel row, in table order. */
+export async function kernelRows(k: KernelBench): Promise<void> {
+  await matmulRows(k);
+  await attentionRows(k);
+  await layerNormRows(k);
+}
+
+// Linear layers of ViT-B/16 over 8 frames (M = 197·8) as x·Wᵀ with W stored [out, in], and 1024³.
+async function matmulRows({ rt, reps, rng, dtypes, want, emit, ref }: KernelBench): Promise<void> {
+  for (const [M, K, N] of [[1576, 768, 768], [1576, 768, 3072], [1576, 3072, 768], [1024, 1024, 1024]]) {
+    const shape = `${M}x${K}x${N}`;
+    if (!want("matmul", shape)) continue;
+    const x = rng.array(M * K);
+    const w = rng.array(N * K);
+    const flop = 2 * M * N * K;
+    const refMs = await ref(`mm${shape}`, (ort) => {
+      const wT = new Float32Array(K * N);
+      for (let n = 0; n < N; n++) for (let k = 0; k < K; k++) wT[k * N + n] = w[n * K + k];
+      return timeOrt(
+        ort,
+        matmulGraph(M, K, N, wT),
+        { x: { data: Float32Array.from(x), dims: [M, K] } },
+        reps,
+      );
+    });
+    for (const dtype of dtypes) {
+      const tx = Tensor.from(rt, x, [M, K], dtype);
+      const tw = Tensor.from(rt, w, [N, K], dtype);
+      const ms = await timeGpu(rt, reps, async () => [await matmul(tx, tw, { transB: true })]);
+      tx.dispose();
+      tw.dispose();
+      const gflops = flop / ms / 1e6;
+      emit({
+        op: "matmul",
+        shape,
+        dtype,
+        gflops,
+        ms,
+        ...against(refMs, ms),
+        ref_gflops: refMs === null ? null : flop / refMs / 1e6,
+      });
+    }
+  }
+}
+
+// Self-attention of one ViT-B/16 layer over 8 frames: 12 heads × 197 tokens × 64.
+async function attentionRows({ rt, reps, rng, dtypes, want, emit, ref }: KernelBench): Promise<void> {
+  const [B, L, H, dh] = [8, 197, 12, 64];
+  const D = H * dh;
+  const shape = `${B}x${H}x${L}x${dh}`;
+  if (!want("attention", shape)) return;
+  const qkv = rng.array(B * L * 3 * D);
+  const flop = 2 * 2 * B * H * L * L * dh;
+  const refMs = await ref("attn", (ort) => {
+    // onnxruntime gets q, k and v as three [B, L, D] inputs cut from the packed [B, L, 3D] one
+    const part = (j: number) => {
+      const out = new Float32Array(B * L * D);
+      for (let r = 0; r < B * L; r++) {
+        for (let c = 0; c < D; c++) out[r * D + c] = qkv[r * 3 * D + j * D + c];
+      }
+      return { data: out, dims: [B, L, D] };
+    };
+    return timeOrt(ort, attentionGraph(B, L, H, dh), { q: part(0), k: part(1), v: part(2) }, reps);
+  });
+  for (const dtype of dtypes) {
+    const t = Tensor.from(rt, qkv, [B, L, 3 * D], dtype);
+    const ms = await timeGpu(rt, reps, async () => {
+      const r = await attentionPacked(t, { heads: H });
+      return [r.out, r.probs];
+    });
+    t.dispose();
+    emit({
+      op: "attention",
+      shape,
+      dtype,
+      gflops: flop / ms / 1e6,
+      ms,
+      ...against(refMs, ms),
+      ref_gflops: refMs === null ? null : flop / refMs / 1e6,
+    });
+  }
+}
+
+// LayerNorm over the ViT residual stream: memory-bound, so GB/s of x read + y written.
+async function layerNormRows({ rt, reps, rng, dtypes, want, emit, ref }: KernelBench): Promise<void> {
+  const [M, N] = [1576, 768];
+  const shape = `${M}x${N}`;
+  if (!want("layernorm", shape)) return;
+  const x = rng.array(M * N);
+  const w = rng.array(N);
+  const b = rng.array(N);
+  const refMs = await ref(
+    "ln",
+    (ort) =>
+      timeOrt(ort, layerNormGraph(M, N, Float32Array.from(w), Float32Array.from(b)), {
+        x: { data: Float32Array.from(x), dims: [M, N] },
+      }, reps),
+  );
+  for (const dtype of dtypes) {
+    const bytesPer = dtype === "f16" ? 2 : 4;
+    const tx = Tensor.from(rt, x, [M, N], dtype);
+    const tw = Tensor.from(rt, w, [N], dtype);
+    const tb = Tensor.from(rt, b, [N], dtype);
+    const ms = await timeGpu(rt, reps, async () => {
+      const r = await layerNorm(tx, tw, tb);
+      return [r.y, r.mean, r.rstd];
+    });
+    for (const t of [tx, tw, tb]) t.dispose();
+    const bytes = 2 * M * N * bytesPer;
+    emit({
+      op: "layernorm",
+      shape,
+      dtype,
+      gbps: bytes / ms / 1e6,
+      ms,
+      ...against(refMs, ms),
+      ref_gbps: refMs === null ? null : (2 * M * N * 4) / refMs / 1e6,
+    });
+  }
+}
