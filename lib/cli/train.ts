@@ -124,6 +124,162 @@ export function markInterrupted(store: ResultsStore | undefined, runId: number |
   }
 }
 
+const FLAGS = {
+  only: { type: "string" },
+  output: { type: "string" },
+  resume: { type: "string" },
+  continue: { type: "boolean" },
+  "only-test": { type: "boolean" },
+  "batch-size": { type: "string" },
+  "accumulation-steps": { type: "string" },
+  "world-size": { type: "string" },
+  weights: { type: "string" },
+  "clip-weights": { type: "string" },
+  clips: { type: "string" },
+  crops: { type: "string" },
+  "drop-last": { type: "boolean" },
+  db: { type: "string" },
+  "no-store": { type: "boolean" },
+  "dry-run": { type: "boolean" },
+  "check-data": { type: "boolean" },
+  json: { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+/** The flags, typed as FLAGS says (the positionals are the experiment file). */
+function parseFlags(args: string[]) {
+  return parseArgs({ args, allowPositionals: true, options: FLAGS });
+}
+
+type Flags = ReturnType<typeof parseFlags>["values"];
+
+interface TrainArgs {
+  flags: Flags;
+  /** the experiment file */
+  experiment: string;
+  /** `--opts KEY VALUE …` */
+  opts: string[];
+  /** `--crops`, checked (1 when not given) */
+  crops: number;
+}
+
+/** The command line, checked; undefined for `--help`. */
+function parseTrainArgs(args: string[], mode: "train" | "eval"): TrainArgs | undefined {
+  const { rest, opts } = splitOpts(args);
+  const { values: f, positionals } = parseFlags(rest);
+  if (f.help) return undefined;
+  if (positionals.length !== 1) throw new UsageError(`give one experiment file, got ${positionals.length}`);
+  if (mode === "train" && (f.weights || f.clips || f.crops || f["clip-weights"])) {
+    throw new UsageError("--weights, --clip-weights, --clips and --crops belong to `deno task eval`");
+  }
+  if (f.continue && !f.resume) throw new UsageError("--continue needs --resume CKPT");
+  const crops = intArg(f.crops, "crops", 1, 1);
+  if (f.crops !== undefined && crops !== 1 && crops !== 3) throw new UsageError("--crops must be 1 or 3");
+  return { flags: f, experiment: positionals[0], opts, crops };
+}
+
+/** The experiments to run: resolved with the upstream's overrides, `--only` applied, flags set on each. */
+async function experimentsToRun(a: TrainArgs, mode: "train" | "eval"): Promise<ResolvedExperiment[]> {
+  const f = a.flags;
+  const cwd = defaultCwd();
+  const optionalInt = (v: string | undefined, name: string) =>
+    v === undefined ? undefined : intArg(v, name, 0, 1);
+  let exps = await loadExperiments(a.experiment, {
+    opts: a.opts,
+    cwd,
+    dryRun: f["dry-run"],
+    overrides: {
+      output: f.output,
+      resume: f.resume,
+      onlyTest: mode === "eval" || f["only-test"],
+      batchSize: optionalInt(f["batch-size"], "batch-size"),
+      accumulationSteps: optionalInt(f["accumulation-steps"], "accumulation-steps"),
+      worldSize: optionalInt(f["world-size"], "world-size"),
+    },
+  });
+  if (f.only !== undefined) {
+    const all = exps.map((e) => e.name);
+    exps = exps.filter((e) => e.name.includes(f.only!));
+    if (!exps.length) throw new UsageError(`--only ${f.only} matches none of: ${all.join(", ")}`);
+  }
+  for (const e of exps) applyFlags(e, a, cwd);
+  return exps;
+}
+
+/** What the flags that act on a resolved experiment (`--continue`, `--weights`, `--clips`, …) set. */
+function applyFlags(e: ResolvedExperiment, a: TrainArgs, cwd: string): void {
+  const f = a.flags;
+  if (f.continue && e.train?.resume) e.train.resume.mode = "continue";
+  if (f.weights) e.model.weights = resolvePath(cwd, f.weights);
+  if (f["clip-weights"]) e.model.clipWeights = resolvePath(cwd, f["clip-weights"]);
+  for (const v of e.evals) {
+    if (f.clips !== undefined) v.clips = intArg(f.clips, "clips", 1, 1);
+    if (f.crops !== undefined) v.crops = a.crops;
+    if (f["drop-last"]) {
+      v.dropLast = true;
+      v.worldSize = f["world-size"] === undefined
+        ? UPSTREAM_WORLD_SIZE
+        : intArg(f["world-size"], "world-size", 0, 1);
+    }
+  }
+  if (!e.train && !e.evals.length) throw new UsageError(`${e.name}: nothing to evaluate`);
+}
+
+/**
+ * Runs the experiments one after another into the store (unless `--no-store`), until one is
+ * interrupted; the exit status is 0, or 130/143 after Ctrl-C/SIGTERM.
+ */
+async function runAll(
+  exps: ResolvedExperiment[],
+  f: Flags,
+): Promise<{ status: number; results: Record<string, unknown>[] }> {
+  const store = f["no-store"] ? undefined : ResultsStore.open(f.db ?? defaultResultsPath());
+  const recovered = store?.recovered ?? [];
+  if (recovered.length) {
+    console.error(`marked ${recovered.length} abandoned run(s) failed: ${recovered.join(", ")}`);
+  }
+  let current: number | undefined;
+  const interrupts = onInterrupts(() => markInterrupted(store, current));
+  const rt = await getRuntime();
+  const commit = currentCommit();
+  const results: Record<string, unknown>[] = [];
+  let status = 0;
+  try {
+    for (const exp of exps) {
+      if (interrupts.signal.aborted) break;
+      const progress = trainProgress();
+      progress.line(
+        `${exp.name}: ${exp.train ? `training ${exp.train.epochs} epochs` : "evaluating"} → ${exp.output}`,
+      );
+      const r = await runExperiment(rt, exp, {
+        recorder: store,
+        commit,
+        log: (s) => progress.line(`${exp.name}: ${s}`),
+        onProgress: (e) => progress.update(e),
+        signal: interrupts.signal,
+        onRun: (id) => current = id,
+      });
+      progress.done();
+      printOutcome(exp, r, store);
+      results.push(summaryJson(exp, r));
+      if (r.status === "interrupted") status = interrupts.exitCode();
+    }
+  } finally {
+    interrupts.dispose();
+    store?.close();
+  }
+  return { status, results };
+}
+
+/** One line on stderr per experiment run: how it ended, how long it took, where it is stored. */
+function printOutcome(exp: ResolvedExperiment, r: RunOutcome, store: ResultsStore | undefined): void {
+  console.error(
+    `${exp.name}: ${r.status} in ${formatDuration(r.timing.seconds)}` +
+      (r.runId !== undefined ? ` (run ${r.runId} in ${store!.path})` : ""),
+  );
+}
+
+/** What `--json` prints of one run. */
 function summaryJson(exp: ResolvedExperiment, r: RunOutcome): Record<string, unknown> {
   return {
     experiment: exp.name,
@@ -144,132 +300,31 @@ function summaryJson(exp: ResolvedExperiment, r: RunOutcome): Record<string, unk
   };
 }
 
+/** `--json`: one object per experiment (the object alone for one). */
+function printJson(results: Record<string, unknown>[]): void {
+  console.log(JSON.stringify(results.length === 1 ? results[0] : results, null, 2));
+}
+
 export async function main(args: string[], mode: "train" | "eval" = "train"): Promise<number> {
   try {
-    const { rest, opts } = splitOpts(args);
-    const { values: f, positionals } = parseArgs({
-      args: rest,
-      allowPositionals: true,
-      options: {
-        only: { type: "string" },
-        output: { type: "string" },
-        resume: { type: "string" },
-        continue: { type: "boolean" },
-        "only-test": { type: "boolean" },
-        "batch-size": { type: "string" },
-        "accumulation-steps": { type: "string" },
-        "world-size": { type: "string" },
-        weights: { type: "string" },
-        "clip-weights": { type: "string" },
-        clips: { type: "string" },
-        crops: { type: "string" },
-        "drop-last": { type: "boolean" },
-        db: { type: "string" },
-        "no-store": { type: "boolean" },
-        "dry-run": { type: "boolean" },
-        "check-data": { type: "boolean" },
-        json: { type: "boolean" },
-        help: { type: "boolean", short: "h" },
-      },
-    });
-    if (f.help) {
+    const a = parseTrainArgs(args, mode);
+    if (!a) {
       console.log(USAGE);
       return 0;
     }
-    if (positionals.length !== 1) throw new UsageError(`give one experiment file, got ${positionals.length}`);
-    if (mode === "train" && (f.weights || f.clips || f.crops || f["clip-weights"])) {
-      throw new UsageError("--weights, --clip-weights, --clips and --crops belong to `deno task eval`");
-    }
-    if (f.continue && !f.resume) throw new UsageError("--continue needs --resume CKPT");
-    const crops = intArg(f.crops, "crops", 1, 1);
-    if (f.crops !== undefined && crops !== 1 && crops !== 3) throw new UsageError("--crops must be 1 or 3");
-    const cwd = defaultCwd();
-    let exps = await loadExperiments(positionals[0], {
-      opts,
-      cwd,
-      dryRun: f["dry-run"],
-      overrides: {
-        output: f.output,
-        resume: f.resume,
-        onlyTest: mode === "eval" || f["only-test"],
-        batchSize: f["batch-size"] === undefined ? undefined : intArg(f["batch-size"], "batch-size", 0, 1),
-        accumulationSteps: f["accumulation-steps"] === undefined
-          ? undefined
-          : intArg(f["accumulation-steps"], "accumulation-steps", 0, 1),
-        worldSize: f["world-size"] === undefined ? undefined : intArg(f["world-size"], "world-size", 0, 1),
-      },
-    });
-    if (f.only !== undefined) {
-      const all = exps.map((e) => e.name);
-      exps = exps.filter((e) => e.name.includes(f.only!));
-      if (!exps.length) throw new UsageError(`--only ${f.only} matches none of: ${all.join(", ")}`);
-    }
-    for (const e of exps) {
-      if (f.continue && e.train?.resume) e.train.resume.mode = "continue";
-      if (f.weights) e.model.weights = resolvePath(cwd, f.weights);
-      if (f["clip-weights"]) e.model.clipWeights = resolvePath(cwd, f["clip-weights"]);
-      for (const v of e.evals) {
-        if (f.clips !== undefined) v.clips = intArg(f.clips, "clips", 1, 1);
-        if (f.crops !== undefined) v.crops = crops;
-        if (f["drop-last"]) {
-          v.dropLast = true;
-          v.worldSize = f["world-size"] === undefined
-            ? UPSTREAM_WORLD_SIZE
-            : intArg(f["world-size"], "world-size", 0, 1);
-        }
-      }
-      if (!e.train && !e.evals.length) throw new UsageError(`${e.name}: nothing to evaluate`);
-    }
-    if (f["dry-run"]) {
+    const exps = await experimentsToRun(a, mode);
+    if (a.flags["dry-run"]) {
       const out = exps.map((e) => ({ ...describeResolved(e), warnings: e.warnings ?? [] }));
-      console.log(JSON.stringify(out.length === 1 ? out[0] : out, null, 2));
+      printJson(out);
       return 0;
     }
-    if (f["check-data"]) {
+    if (a.flags["check-data"]) {
       let ok = true;
       for (const e of exps) ok = (await checkLists(e)) && ok;
       return ok ? 0 : 1;
     }
-
-    const store = f["no-store"] ? undefined : ResultsStore.open(f.db ?? defaultResultsPath());
-    const recovered = store?.recovered ?? [];
-    if (recovered.length) {
-      console.error(`marked ${recovered.length} abandoned run(s) failed: ${recovered.join(", ")}`);
-    }
-    let current: number | undefined;
-    const interrupts = onInterrupts(() => markInterrupted(store, current));
-    const rt = await getRuntime();
-    const commit = currentCommit();
-    const results: Record<string, unknown>[] = [];
-    let status = 0;
-    try {
-      for (const exp of exps) {
-        if (interrupts.signal.aborted) break;
-        const progress = trainProgress();
-        progress.line(
-          `${exp.name}: ${exp.train ? `training ${exp.train.epochs} epochs` : "evaluating"} → ${exp.output}`,
-        );
-        const r = await runExperiment(rt, exp, {
-          recorder: store,
-          commit,
-          log: (s) => progress.line(`${exp.name}: ${s}`),
-          onProgress: (e) => progress.update(e),
-          signal: interrupts.signal,
-          onRun: (id) => current = id,
-        });
-        progress.done();
-        console.error(
-          `${exp.name}: ${r.status} in ${formatDuration(r.timing.seconds)}` +
-            (r.runId !== undefined ? ` (run ${r.runId} in ${store!.path})` : ""),
-        );
-        results.push(summaryJson(exp, r));
-        if (r.status === "interrupted") status = interrupts.exitCode();
-      }
-    } finally {
-      interrupts.dispose();
-      store?.close();
-    }
-    if (f.json) console.log(JSON.stringify(results.length === 1 ? results[0] : results, null, 2));
+    const { status, results } = await runAll(exps, a.flags);
+    if (a.flags.json) printJson(results);
     return status;
   } catch (e) {
     return reportError(e, USAGE);

@@ -1,0 +1,136 @@
+// The checkpoints of a run: where training starts (exactly where a continued vifi checkpoint stopped,
+// or at epoch 0 from weights to initialise from), and what it writes: each validated epoch's file,
+// best as a copy of it, last at the end (a copy when the final epoch was validated), and on Ctrl-C
+// the position inside the epoch with any half-accumulated gradients. Nothing computed after a GPU
+// error becomes a checkpoint.
+
+import { copyFileAtomic } from "../io/atomic-write.ts";
+import { initialiseFrom, resumeInto, saveCheckpoint, type TrainPosition } from "./checkpoint.ts";
+import { scheduleAfterEpoch } from "./run-schedule.ts";
+import type { TrainingRun } from "./run-state.ts";
+import type { TrainingSession } from "./training-session.ts";
+
+/** Where training picks up: the first batch it takes, with the epoch's state so far. */
+export async function startPosition(run: TrainingRun, t: TrainingSession): Promise<TrainPosition> {
+  const resume = t.tr.resume;
+  const start: TrainPosition = { epoch: 0, batch: 0, iteration: 0, lossSum: 0, lr: t.schedule.current };
+  if (resume?.mode === "continue") return await continueFrom(run, t, resume.path, start);
+  if (resume) {
+    const took = await initialiseFrom(resume.path, run.model, {
+      optimizer: t.opt,
+      scaler: t.scaler,
+      clipWeights: run.exp.model.clipWeights,
+    });
+    run.log(`initialised from ${resume.path}: ${took}; the schedule starts at epoch 0`);
+  }
+  return start;
+}
+
+/** `--continue`: weights, optimizer, loss scale, schedule and best validation as the checkpoint left them. */
+async function continueFrom(
+  run: TrainingRun,
+  t: TrainingSession,
+  path: string,
+  fresh: TrainPosition,
+): Promise<TrainPosition> {
+  const meta = await resumeInto(path, run.model, t.opt, t.scaler);
+  let start = fresh;
+  if (meta.position) {
+    start = meta.position;
+  } else if (meta.epoch !== undefined) {
+    // a checkpoint saved at an epoch's end: the rate after that epoch's last update
+    scheduleAfterEpoch(t.schedule, t.plan, meta.epoch, t.worldSize);
+    start = { epoch: meta.epoch + 1, batch: 0, iteration: 0, lossSum: 0, lr: t.schedule.current };
+  }
+  t.schedule.current = start.lr;
+  run.bestTop1 = meta.bestAccuracy ?? -Infinity;
+  if (meta.bestAccuracy !== undefined && meta.bestEpoch !== undefined) {
+    run.best = { epoch: meta.bestEpoch, top1: meta.bestAccuracy };
+  }
+  run.log(`continuing ${path} at epoch ${start.epoch}, batch ${start.batch} of ${t.iterations}`);
+  return start;
+}
+
+/**
+ * Saves the training state during epoch `epoch`: at its end, or (with `position`) inside it, when the
+ * last complete epoch is the one before and the window's gradients so far are saved too.
+ */
+async function saveState(
+  run: TrainingRun,
+  t: TrainingSession,
+  epoch: number,
+  path: string,
+  position?: TrainPosition,
+): Promise<void> {
+  // nothing computed after a GPU error may become a checkpoint
+  await run.rt.sync();
+  await saveCheckpoint(path, run.model, {
+    optimizer: t.opt,
+    scaler: t.scaler,
+    runId: run.records.runId?.toString(),
+    experiment: run.exp,
+    epoch: position ? (epoch > 0 ? epoch - 1 : undefined) : epoch,
+    bestAccuracy: Number.isFinite(run.bestTop1) ? run.bestTop1 : undefined,
+    bestEpoch: run.best?.epoch,
+    position,
+    gradients: position !== undefined && position.iteration % t.perUpdate !== 0,
+  });
+  run.checkpoints.push(path);
+}
+
+function lastPath(run: TrainingRun): string {
+  return `${run.exp.output}/last.safetensors`;
+}
+
+/**
+ * Ctrl-C: the epoch is not complete (even after its last batch: validation and its row are still to
+ * come), so it is saved as a position, not logged; `--continue` takes the next batch.
+ */
+export async function saveInterrupted(
+  run: TrainingRun,
+  t: TrainingSession,
+  position: TrainPosition,
+): Promise<void> {
+  const path = lastPath(run);
+  await saveState(run, t, position.epoch, path, position);
+  run.records.checkpoint({ epoch: position.epoch, kind: "last", path });
+  run.log(
+    `interrupted at epoch ${position.epoch}, batch ${position.batch} of ${t.iterations}: saved ${path}`,
+  );
+}
+
+/** A validated epoch's checkpoint, and best as a copy of it when it improved; returns the epoch's file. */
+export async function saveValidatedEpoch(
+  run: TrainingRun,
+  t: TrainingSession,
+  epoch: number,
+  top1: number,
+  improved: boolean,
+): Promise<string> {
+  const path = `${run.exp.output}/ckpt_epoch_${epoch}.safetensors`;
+  await saveState(run, t, epoch, path);
+  run.records.checkpoint({ epoch, kind: "epoch", path, top1 });
+  if (improved) {
+    const bestPath = `${run.exp.output}/best.safetensors`;
+    await copyFileAtomic(path, bestPath);
+    run.records.checkpoint({ epoch, kind: "best", path: bestPath, top1 });
+  }
+  return path;
+}
+
+/** The final epoch's `last`: a copy of the epoch's file when validation wrote one, not a second save. */
+export async function saveLast(
+  run: TrainingRun,
+  t: TrainingSession,
+  epoch: number,
+  epochFile: string | undefined,
+): Promise<void> {
+  const path = lastPath(run);
+  if (epochFile) {
+    await copyFileAtomic(epochFile, path);
+    run.checkpoints.push(path);
+  } else {
+    await saveState(run, t, epoch, path);
+  }
+  run.records.checkpoint({ epoch, kind: "last", path });
+}

@@ -1,0 +1,87 @@
+// One run as its stages share it: what it runs (runtime, experiment, model, tokenizer), whom it tells
+// (the caller's hooks and the results store), and what it has built up so far (losses, checkpoints,
+// the best validation, the time spent). The data, step, schedule, validation and checkpoint stages
+// take this object instead of closing over the trainer's variables.
+
+import type { ResolvedExperiment } from "../dsl/types.ts";
+import type { Runtime } from "../gpu/runtime.ts";
+import type { ViFiClip } from "../models/vifi.ts";
+import type { TextTokenizer } from "../text/tokenizer.ts";
+import type { EvalResult } from "./evaluator.ts";
+import { ClassSets } from "./run-data.ts";
+import type { RunRecords } from "./run-records.ts";
+
+export interface ProgressEvent {
+  epoch: number;
+  epochs: number;
+  iteration: number;
+  iterations: number;
+  loss: number;
+  meanLoss: number;
+  lr: number;
+  framesPerSec: number;
+  /** seconds left in training, from the mean step time so far */
+  etaSeconds: number;
+}
+
+/** What the caller of a run listens with and stops it by (the trainer's options, less the store). */
+export interface RunHooks {
+  /** one line per event worth a log (validation, checkpoint, evaluation) */
+  log: (line: string) => void;
+  onProgress?: (e: ProgressEvent) => void;
+  /** Ctrl-C: finish the current step, save, stop */
+  signal?: AbortSignal;
+  /** stop after this many loader iterations in all (benchmarks) */
+  maxIterations?: number;
+}
+
+export interface BestEpoch {
+  epoch: number;
+  top1: number;
+}
+
+export class TrainingRun {
+  status: "done" | "interrupted" = "done";
+  /** epochs trained to their end (an interrupted one is not) */
+  epochsRun = 0;
+  readonly losses: number[] = [];
+  /** every checkpoint file written, in order */
+  readonly checkpoints: string[] = [];
+  best?: BestEpoch;
+  /** the best validation top-1 so far (a continued run's checkpoint may carry one without an epoch) */
+  bestTop1 = -Infinity;
+  /** the validation of the final epoch: the first evaluation on the final weights, not run twice */
+  lastValidation?: EvalResult;
+  /** training steps taken in this process, over all epochs */
+  iterationsDone = 0;
+  trainSeconds = 0;
+  /** time the step loop waited for the loader */
+  dataSeconds = 0;
+  /** videos stepped on */
+  videos = 0;
+  readonly classSets: ClassSets;
+
+  constructor(
+    readonly rt: Runtime,
+    readonly exp: ResolvedExperiment,
+    readonly model: ViFiClip,
+    readonly tok: TextTokenizer,
+    readonly hooks: RunHooks,
+    readonly records: RunRecords,
+  ) {
+    this.classSets = new ClassSets(tok, model);
+  }
+
+  log(line: string): void {
+    this.hooks.log(line);
+  }
+
+  get interrupted(): boolean {
+    return this.hooks.signal?.aborted ?? false;
+  }
+
+  /** the benchmarks' limit on training steps, reached */
+  get atIterationLimit(): boolean {
+    return this.hooks.maxIterations !== undefined && this.iterationsDone >= this.hooks.maxIterations;
+  }
+}
