@@ -1,4 +1,4 @@
-// Base-to-novel table, VL-prompting rows ("bridge and prompt", spec §2): start from the K400 ViFi-CLIP
+// Base-to-novel table, VL-prompting rows ("bridge and prompt", docs/upstream.md §5.2): start from the K400 ViFi-CLIP
 // checkpoint, learn 16 text and 16 vision prompt tokens at depth 9 on 16 shots of each base class,
 // report base and novel accuracy. HMDB-51, UCF-101, SSv2; split seeds 1..3.
 

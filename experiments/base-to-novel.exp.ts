@@ -1,5 +1,5 @@
 // Base-to-novel table, fine-tuning rows: train on 16 shots of each base class (split seed 1..3), report
-// accuracy on the base classes and, with the same weights, on the novel classes (spec §4.2, §7).
+// accuracy on the base classes and, with the same weights, on the novel classes (docs/upstream.md §6.3, §9).
 // ViFi-CLIP, image-FT and text-FT on K400, HMDB-51, UCF-101 and SSv2.
 
 import { sweep } from "../lib/dsl/define.ts";

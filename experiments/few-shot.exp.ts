@@ -1,5 +1,5 @@
 // Few-shot table: K = 2, 4, 8, 16 videos per class on HMDB-51, UCF-101 and SSv2, evaluated on every
-// class (spec §4.2). ViFi-CLIP fine-tuning from CLIP, and VL prompting from the K400 ViFi-CLIP model.
+// class (docs/upstream.md §6.3). ViFi-CLIP fine-tuning from CLIP, and VL prompting from the K400 ViFi-CLIP model.
 
 import { sweep } from "../lib/dsl/define.ts";
 import {

@@ -1,5 +1,5 @@
 // Fully supervised K400 table: 16 frames, 30 epochs, validation on K400 val every epoch (1 view) and
-// the final weights on 4 clips × 3 crops (spec §4.2, §7). ViFi-CLIP uses an effective batch twice that
+// the final weights on 4 clips × 3 crops (docs/upstream.md §6.3, §9). ViFi-CLIP uses an effective batch twice that
 // of the image-FT and text-FT rows, with a higher learning rate, as the shipped configs do.
 
 import { sweep } from "../lib/dsl/define.ts";

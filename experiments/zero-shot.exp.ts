@@ -1,5 +1,5 @@
 // Zero-shot table: fine-tune on K400 (32 frames, 10 epochs, effective batch 256 as on 8 GPUs), then
-// evaluate that checkpoint on HMDB-51, UCF-101 and K600, three splits each (spec §4.2, §7). One run per
+// evaluate that checkpoint on HMDB-51, UCF-101 and K600, three splits each (docs/upstream.md §6.3, §9). One run per
 // row: ViFi-CLIP (both towers), image-FT, text-FT.
 
 import { defineExperiment, sweep } from "../lib/dsl/define.ts";

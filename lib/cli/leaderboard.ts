@@ -1,5 +1,5 @@
 // `deno task leaderboard [--db FILE] [--protocol KIND] [--paper] [--json]`: our finished runs aggregated
-// as the paper aggregates them (spec §7), beside the published numbers.
+// as the paper aggregates them (docs/upstream.md §9), beside the published numbers.
 
 import { parseArgs } from "node:util";
 import { existsSync } from "node:fs";

@@ -1,7 +1,7 @@
 // `deno task predict VIDEO`: the upstream's custom-video notebook as a command — class names in, the
 // most likely classes out. The video goes through the test pipeline (segment-centre frames, short side
-// 256/224 · R, centre or three crops, ImageNet normalisation; spec §5.3), every view is scored and the
-// per-view softmax probabilities are averaged (spec §7). Exit codes: 0 fine, 1 a file could not be
+// 256/224 · R, centre or three crops, ImageNet normalisation; docs/upstream.md §7.3), every view is scored and the
+// per-view softmax probabilities are averaged (docs/upstream.md §9). Exit codes: 0 fine, 1 a file could not be
 // read or does not fit, 2 usage.
 
 import { parseArgs } from "node:util";
@@ -49,7 +49,9 @@ export async function main(args: string[]): Promise<number> {
     const labels = await labelsFrom(values.labels, values["labels-file"]);
     if (!labels) throw new UsageError("give the class names with --labels or --labels-file");
     const crops = intArg(values.crops, "crops", 1, 1);
-    if (crops !== 1 && crops !== 3) throw new UsageError(`--crops must be 1 or 3 (spec §5.3), got ${crops}`);
+    if (crops !== 1 && crops !== 3) {
+      throw new UsageError(`--crops must be 1 or 3 (docs/upstream.md §7.3), got ${crops}`);
+    }
     const r = await predict(positionals[0], {
       ...model,
       labels,

@@ -38,7 +38,7 @@ const USAGE = `usage:
       --check-data  list the videos of every list that are missing under the root, then stop
       --db          results database (default $VIFI_RESULTS or runs/results.db)
       --weights     eval: the checkpoint to evaluate (any format predict reads)
-      --clips/--crops  eval: test views (spec §7; fully supervised uses 4 × 3)
+      --clips/--crops  eval: test views (docs/upstream.md §9; fully supervised uses 4 × 3)
       --drop-last   score only what the upstream's validation scores (its drop_last batches of 2 per device
                     of --world-size, default 8): exact parity with its numbers; recorded with the results`;
 

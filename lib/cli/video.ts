@@ -20,7 +20,7 @@ const USAGE = `usage:
       from --seed); --dump DIR writes each sampled frame as decoded, DIR/<order>_f<index>.png; with
       --transformed, after the spatial transforms (train augmentations or test crops), one PNG per view
       and frame, exactly what the model receives for that seed
-  --crops 1|3     test views per clip: centre crop, or three crops along the long side (spec §5.3)
+  --crops 1|3     test views per clip: centre crop, or three crops along the long side (docs/upstream.md §7.3)
   ${LIMITS_USAGE}`;
 
 /** What the model would receive: the container facts plus the sampling that was applied. */
@@ -184,7 +184,9 @@ export async function main(args: string[]): Promise<number> {
       throw new UsageError(`--mode must be test or train, got "${mode}"`);
     }
     const crops = intArg(parsed.values.crops, "crops", 1, 1);
-    if (crops !== 1 && crops !== 3) throw new UsageError(`--crops must be 1 or 3 (spec §5.3), got ${crops}`);
+    if (crops !== 1 && crops !== 3) {
+      throw new UsageError(`--crops must be 1 or 3 (docs/upstream.md §7.3), got ${crops}`);
+    }
     const opts = {
       frames: intArg(parsed.values.frames, "frames", 8, 1),
       mode: mode as "test" | "train",

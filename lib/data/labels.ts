@@ -1,4 +1,4 @@
-// Label CSVs (`id,name`, spec §5.5). The reference reads them with pandas, so names are taken verbatim
+// Label CSVs (`id,name`, docs/upstream.md §7.5). The reference reads them with pandas, so names are taken verbatim
 // from a real CSV parse: SSv2 quotes names that contain commas, most files end lines in CRLF, and the
 // row order is the class order the logits are indexed by — hence the strict 0..C-1 id check.
 

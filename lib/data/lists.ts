@@ -1,4 +1,4 @@
-// Video list files (`<relative path> <int label>`, spec §5.5) and the dataset description the loaders
+// Video list files (`<relative path> <int label>`, docs/upstream.md §7.5) and the dataset description the loaders
 // consume. The shipped lists mix CRLF and LF and some lack a final newline, so parsing is by
 // whitespace-separated records; anything else is an error naming file and line, because a silently
 // skipped line would shift no labels but would quietly shrink an evaluation set.

@@ -1,4 +1,4 @@
-// What the model receives for one video, exactly as the upstream pipeline makes it (spec §5.2–5.3):
+// What the model receives for one video, exactly as the upstream pipeline makes it (docs/upstream.md §7.2–7.3):
 // read → open → sample frame indices → decode only those → spatial transforms → normalised float32.
 // Runs in a loader worker or in-process; deterministic from the job's seed.
 

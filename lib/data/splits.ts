@@ -1,4 +1,4 @@
-// Which shipped list and label files each upstream protocol uses (spec §4.2, §5.6, §10). Paths are
+// Which shipped list and label files each upstream protocol uses (docs/upstream.md §6.3, §7.6). Paths are
 // relative to a data dir laid out like the upstream repo (`labels/`, `datasets_splits/`), so the same
 // names work against ../shared/reference/vificlip-data and a user's copy.
 

@@ -1,7 +1,7 @@
 // What an experiment gets for every field it leaves out: the upstream's defaults, and where relative
 // paths resolve and how many decoders run when nothing says otherwise.
 
-/** The upstream defaults (utils/config.py, spec §4.1). */
+/** The upstream defaults (utils/config.py, docs/upstream.md §6.2). */
 export const DEFAULTS = {
   epochs: 30,
   lr: 8e-6,

@@ -1,6 +1,6 @@
 // Building blocks for the experiments that reproduce the paper's tables (`experiments/*.exp.ts`):
 // where a machine keeps its videos and the upstream's list/label files (environment variables, so the
-// experiment files stay the same everywhere), and the shipped per-setting hyper-parameters (spec §4.2).
+// experiment files stay the same everywhere), and the shipped per-setting hyper-parameters (docs/upstream.md §6.3).
 
 import {
   baseToNovel,
@@ -78,7 +78,7 @@ export function evalOf(
   return { name, dataset: ds, list: at(f.val), labels: at(f.labels), root: videoRoot(ds), ...extra };
 }
 
-/** Zero-shot evaluations of a K400-trained model: HMDB, UCF and K600, splits 1–3 each (spec §7). */
+/** Zero-shot evaluations of a K400-trained model: HMDB, UCF and K600, splits 1–3 each (docs/upstream.md §9). */
 export function zeroShotEvals(): EvalSpec[] {
   return (["hmdb", "ucf", "k600"] as const).flatMap((ds) =>
     [1, 2, 3].map((split) => evalOf(`${ds}/split${split}`, ds, zeroShot(ds, split), { split }))
@@ -105,6 +105,6 @@ export function k400Val(): EvalSpec {
   return evalOf("k400/val", "k400", fullEval("k400"));
 }
 
-/** Prompt settings of the shipped VL-prompting configs (spec §2). */
+/** Prompt settings of the shipped VL-prompting configs (docs/upstream.md §5.2). */
 export const PROMPT_B2N = { textCtx: 16, visionCtx: 16, textDepth: 9, visionDepth: 9 } as const;
 export const PROMPT_FEW_SHOT = { textCtx: 10, visionCtx: 10, textDepth: 12, visionDepth: 12 } as const;

@@ -93,7 +93,7 @@ export class ListReader {
 
   /** A missing videos root is a warning on a dry run, which decodes nothing. */
   async #checkRoot(r: string, field: string): Promise<void> {
-    // tar mode (spec §5.5): the archive is the path up to and including ".tar"
+    // tar mode (docs/upstream.md §7.5): the archive is the path up to and including ".tar"
     const i = r.indexOf(".tar");
     const target = i >= 0 ? r.slice(0, i + 4) : r;
     if ((await pathKind(target)) === null) this.ctx.missing(field, `videos root ${target} does not exist`);

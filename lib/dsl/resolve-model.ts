@@ -16,7 +16,7 @@ export interface ResolvedModelSection {
 
 export async function resolveModel(ctx: ResolveContext, m: ModelSpec): Promise<ResolvedModelSection> {
   const { variant, arch, config } = architecture(ctx, m);
-  // With learned text context the prompt is "X … X {name}." (spec §1.2): the X slots precede the name.
+  // With learned text context the prompt is "X … X {name}." (docs/upstream.md §4.1): the X slots precede the name.
   const template = m.template ?? (m.prompt && m.prompt.textCtx > 0 ? "{name}." : DEFAULTS.template);
   checkTemplate(ctx, template, "model.template");
   const tokenizer = ctx.oneOf(

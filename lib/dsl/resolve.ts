@@ -1,4 +1,4 @@
-// Experiment → ResolvedExperiment: the upstream defaults (spec §4.1) filled in, paths made absolute,
+// Experiment → ResolvedExperiment: the upstream defaults (docs/upstream.md §6.2) filled in, paths made absolute,
 // and every value and file checked before anything trains, so that a typo fails in a second with a
 // message naming the experiment, the field and the file — not after an hour of decoding videos.
 //

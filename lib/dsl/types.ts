@@ -32,10 +32,10 @@ export interface ModelSpec {
   weights?: string;
   /** the CLIP file that supplies the token embedding a ViFi-CLIP checkpoint lacks */
   clipWeights?: string;
-  /** what trains (spec §3); "prompt" = bridge-and-prompt, "frozen" = evaluation only */
+  /** what trains (docs/upstream.md §5.1); "prompt" = bridge-and-prompt, "frozen" = evaluation only */
   variant?: Variant;
   prompt?: PromptConfig;
-  /** class prompt, `{name}` replaced by the class name; spec §1.2 */
+  /** class prompt, `{name}` replaced by the class name; docs/upstream.md §4.1 */
   template?: string;
   /** "clip" BPE (needs the vocabulary) or "bytes" (byte-level, for models trained from scratch) */
   tokenizer?: "clip" | "bytes";
@@ -62,7 +62,7 @@ export interface EvalSpec extends ListSpec {
   dataset?: string;
   split?: number;
   subset?: "base" | "novel" | "all";
-  /** test views (spec §7): clips × crops; default 1 × 1 */
+  /** test views (docs/upstream.md §9): clips × crops; default 1 × 1 */
   clips?: number;
   crops?: number;
   /** prompt template for this evaluation (vanilla CLIP uses "{name}") */

@@ -1,6 +1,6 @@
 // The upstream YAML configs as the upstream's yacs code reads them: the defaults tree of utils/config.py,
 // recursive `BASE:` includes, string values literal-evaluated, unknown keys and type changes refused,
-// `--opts KEY VALUE …` on top, then the command-line flags (spec §9: YAML < --opts < flags). The result is
+// `--opts KEY VALUE …` on top, then the command-line flags (docs/upstream.md §6.1: YAML < --opts < flags). The result is
 // the merged tree; yaml.ts maps it onto an Experiment.
 
 import { parse } from "npm:yaml@2.9.1";
@@ -248,7 +248,7 @@ export interface ConfigFlags {
   worldSize?: number;
 }
 
-/** Every shipped config was run on 8 GPUs (docs/TRAIN.md: `--nproc_per_node=8`; spec §6.4). */
+/** Every shipped config was run on 8 GPUs (docs/TRAIN.md: `--nproc_per_node=8`; docs/upstream.md §8.6). */
 export const UPSTREAM_WORLD_SIZE = 8;
 
 /** The merged config tree of a YAML file: defaults < file (with BASE includes) < opts < flags. */

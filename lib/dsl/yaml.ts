@@ -162,7 +162,7 @@ async function mapConfig(file: string, cfg: Tree, o: YamlOptions): Promise<Exper
   const output = typeof cfg.OUTPUT === "string" && cfg.OUTPUT !== "" ? m.at(cfg.OUTPUT) : undefined;
   const resume = await mapResume(m, output);
   if (m.onlyTest && resume) {
-    // a ViFi-CLIP checkpoint lacks the token table: CLIP supplies it (spec §1.2)
+    // a ViFi-CLIP checkpoint lacks the token table: CLIP supplies it (docs/upstream.md §4.1)
     model.weights = resume;
     if (clipFile) model.clipWeights = clipFile;
   }

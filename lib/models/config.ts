@@ -175,7 +175,7 @@ export function initClipWeights(c: ClipConfig, seed = 0, opts: { randomNorms?: b
 }
 
 /**
- * "Bridge and prompt" (spec §2): learned text context vectors and vision prompt tokens, injected at
+ * "Bridge and prompt" (docs/upstream.md §5.2): learned text context vectors and vision prompt tokens, injected at
  * the input of layers 0..depth−1 of each tower; the CLIP weights stay frozen. Names follow
  * ViFi-CLIP's checkpoints without the `module.` prefix.
  */
@@ -240,7 +240,7 @@ export function initPromptWeights(config: ClipConfig, p: PromptConfig, seed = 0)
 }
 
 /**
- * The architecture of a set of CLIP weights, read off their shapes (spec §1.7): vision width =
+ * The architecture of a set of CLIP weights, read off their shapes (docs/upstream.md §3): vision width =
  * conv1 output channels, patch = conv1 kernel, grid = √(positions − 1), layers = number of
  * in_proj weights, embed dim = text_projection columns, context / vocab / text width from the
  * text embeddings. Heads are width / headWidth (64 in every released CLIP).

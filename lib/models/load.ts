@@ -1,5 +1,5 @@
 // A ready model from whatever the user holds: OpenAI's CLIP release, a ViFi-CLIP training checkpoint
-// (which needs CLIP's token table from a second file, spec §12.4), a Hugging Face safetensors export,
+// (which needs CLIP's token table from a second file, docs/upstream.md §4.2), a Hugging Face safetensors export,
 // vifi's own checkpoint — or nothing at all (random weights of a named architecture, for tests and
 // demos). Also the class prompts the text tower reads, tokenised the way the model was trained.
 
@@ -128,7 +128,7 @@ export async function tokenizerFor(opts: TokenizerForOptions): Promise<TextToken
 
 /**
  * Token rows [C, context] of the class prompts: `template` with "{name}" replaced by each class name
- * (verbatim, spec §12.3). With `placeholders` > 0 (the prompt variant, spec §1.2) each row starts with
+ * (verbatim, docs/upstream.md §4.1). With `placeholders` > 0 (the prompt variant, docs/upstream.md §4.1) each row starts with
  * that many "X" tokens after SOT, the slots the learned context vectors overwrite, and underscores
  * in names become spaces as upstream does there. The rows are built from encode() rather than by
  * tokenising "X X … X" because a byte-level tokenizer would count the spaces as tokens too.

@@ -205,7 +205,7 @@ function transformer(
 
 /**
  * CLIP image encoder: normalised frames [N, 3, R, R] → projected embeddings [N, embedDim]. With
- * `prompts` (and visionDepth ≥ 1), the VL-prompting variant of spec §2: visionCtx learned tokens are
+ * `prompts` (and visionDepth ≥ 1), the VL-prompting variant of docs/upstream.md §5.2: visionCtx learned tokens are
  * appended after the grid² + 1 image tokens and replaced before blocks 1 … visionDepth − 1.
  */
 export function imageTowerReference(
@@ -288,7 +288,7 @@ export function imageTowerReference(
 
 /**
  * CLIP text encoder: token ids [C, context] → projected embeddings [C, embedDim], pooled at EOT.
- * With `prompts`, the VL-prompting variant of spec §2: the rows must hold "SOT X×textCtx name . EOT"
+ * With `prompts`, the VL-prompting variant of docs/upstream.md §5.2: the rows must hold "SOT X×textCtx name . EOT"
  * (tokenised by the caller); positions 1 … textCtx get prompt_learner.ctx instead of the placeholder
  * embeddings, and are replaced again before blocks 1 … textDepth − 1.
  */
@@ -373,7 +373,7 @@ export interface VifiReferenceOutput {
 
 /**
  * ViFi-CLIP logits for B videos of T frames [B, T, 3, R, R] against C tokenised prompts [C, context];
- * `prompts` selects the VL-prompting variant (spec §2) for both towers.
+ * `prompts` selects the VL-prompting variant (docs/upstream.md §5.2) for both towers.
  */
 export function vifiLogitsReference(
   config: ClipConfig,
@@ -408,7 +408,7 @@ export function vifiLogitsReference(
 }
 
 // ---------------------------------------------------------------------------------------------
-// VL prompting ("bridge and prompt", spec §2): the frozen ViFi-CLIP towers plus a few learned
+// VL prompting ("bridge and prompt", docs/upstream.md §5.2): the frozen ViFi-CLIP towers plus a few learned
 // token vectors per layer. It lives here, beside the plain towers and sharing their blocks, because
 // its only new behaviour is *which rows* get overwritten *when*, and that is exactly what a GPU
 // port gets subtly wrong without failing loudly (an off-by-one slot, a positional embedding added to

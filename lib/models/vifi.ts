@@ -1,5 +1,5 @@
 // ViFi-CLIP: CLIP's image tower frame by frame, mean over time of the projected embeddings, cosine
-// logits against the text tower's class embeddings, times exp(logit_scale) (spec §1.1, §3).
+// logits against the text tower's class embeddings, times exp(logit_scale) (docs/upstream.md §2.1, §5.1).
 
 import {
   castFn,
@@ -17,7 +17,7 @@ import { ClipModel, type Precision } from "./clip.ts";
 import type { ClipConfig, Weights } from "./config.ts";
 
 /**
- * What trains (spec §3): "both" = everything but the token embedding table (ViFi-CLIP), "image" =
+ * What trains (docs/upstream.md §5.1): "both" = everything but the token embedding table (ViFi-CLIP), "image" =
  * the image tower (CLIP image-FT), "text" = the text tower without the token table (CLIP text-FT),
  * "frozen" = nothing (evaluation).
  */

@@ -1,5 +1,6 @@
-// Seeded random numbers for tests, doctor and benchmarks: every run prints its seed so a failure
-// can be replayed with VIFI_SEED=<seed>.
+// Seeded random numbers for everything that draws: the trainer's shuffling and augmentation, the
+// sampler's random offsets, weight initialisation, synthetic data, and the self-checks, tests and
+// benchmarks (which print their seed so a failure can be replayed with VIFI_SEED=<seed>).
 
 export class Rng {
   private s: number;

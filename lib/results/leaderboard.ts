@@ -1,4 +1,4 @@
-// Our numbers aggregated the way the paper aggregates them (spec §7), with the published number beside
+// Our numbers aggregated the way the paper aggregates them (docs/upstream.md §9), with the published number beside
 // each. Only finished ("done") runs count. Within one cell (dataset, variant, K, split or seed) the most
 // recently finished run wins: a re-run replaces an earlier attempt instead of being averaged with it, so a
 // broken early run cannot drag a number down and nobody can pick the best of several tries by averaging.
@@ -212,7 +212,7 @@ function zeroShot(rs: ResultRow[]): LeaderboardRow[] {
   );
   return [...groups.entries()].map(([k, g]) => {
     const [dataset, variant] = JSON.parse(k) as [string | null, string];
-    // the paper's HMDB, UCF and K600 numbers each average three splits (spec §7)
+    // the paper's HMDB, UCF and K600 numbers each average three splits (docs/upstream.md §9)
     const expected = dataset === "hmdb" || dataset === "ucf" || dataset === "k600" ? 3 : null;
     return splitRows("zero-shot", g, dataset, variant, null, expected);
   });

@@ -1,5 +1,5 @@
 // The numbers the ViFi-CLIP README publishes (ViT-B/16, percent), so a leaderboard can put ours beside
-// them. Source: the upstream README as summarised in the reference spec §4.2 ("Published numbers").
+// them. Source: the upstream README as summarised in the reference docs/upstream.md §9.6 ("Published numbers").
 // Zero-shot: trained on K400 with 32 frames, each dataset the mean over its 3 splits, 1×1 views.
 // Base-to-novel: base/novel each the mean over seeds 1..3, HM of those means. Few-shot: 1×1 views.
 // Fully supervised K400: 16 frames, 4 clips × 3 crops.

@@ -1,5 +1,5 @@
 // deno-lint-ignore-file no-control-regex -- matching control characters is the point of ftfy's fixes
-// CLIP's text clean-up before BPE (spec §8): ftfy.fix_text, html.unescape twice, whitespace collapse,
+// CLIP's text clean-up before BPE (docs/upstream.md §10): ftfy.fix_text, html.unescape twice, whitespace collapse,
 // lower-case. ftfy and Python's html module are large; this file reproduces the parts that change
 // ASCII/Latin prompts and documents what it leaves out:
 //

@@ -1,4 +1,4 @@
-// CLIP's byte-level BPE tokenizer (spec §8), as openai/CLIP, X-CLIP and ViFi-CLIP use it, plus a
+// CLIP's byte-level BPE tokenizer (docs/upstream.md §10), as openai/CLIP, X-CLIP and ViFi-CLIP use it, plus a
 // byte-level fallback for small models trained from scratch. The ids must match the reference exactly:
 // the text tower reads the embedding row of every id and pools at the EOT position.
 

@@ -172,7 +172,7 @@ export function setParams(model: ViFiClip, values: Map<string, Float32Array>): s
 }
 
 /**
- * The upstream's `--resume` (spec §6.6): a complete vifi checkpoint brings weights and optimizer state;
+ * The upstream's `--resume` (docs/upstream.md §8.8): a complete vifi checkpoint brings weights and optimizer state;
  * any other file (a ViFi-CLIP .pth, OpenAI CLIP, a checkpoint of another variant) brings the tensors
  * that fit, non-strictly, and the rest (e.g. new prompt vectors) keep their initialisation. Either
  * way the schedule starts again at epoch 0. Returns what was taken, for the log.

@@ -1,4 +1,4 @@
-// Evaluation per spec §7: each video's NUM_CROP·NUM_CLIP views scored separately, softmax per view,
+// Evaluation per docs/upstream.md §9: each video's NUM_CROP·NUM_CLIP views scored separately, softmax per view,
 // probabilities summed; top-1/top-5, per-class accuracy, confusion matrix, and the pooled embeddings
 // (mean over views, renormalised) for plots.
 
@@ -71,7 +71,7 @@ export async function evaluate(model: ViFiClip, loader: VideoLoader, opts: EvalO
 }
 
 /**
- * The videos the upstream's validation scores (its `drop_last=True`, spec §5.4): each of `worldSize`
+ * The videos the upstream's validation scores (its `drop_last=True`, docs/upstream.md §7.4): each of `worldSize`
  * ranks takes indices rank, rank + world, … in a random order, in batches of `batch` (2) with the
  * incomplete last batch dropped, so a rank holding an odd count leaves one video unscored. Which one
  * is up to torch's sampler there; here a seeded choice. Kept indices, ascending.

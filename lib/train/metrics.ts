@@ -1,4 +1,4 @@
-// Evaluation counts per spec §7: top-1 / top-5 over summed per-view probabilities, per-class accuracy
+// Evaluation counts per docs/upstream.md §9: top-1 / top-5 over summed per-view probabilities, per-class accuracy
 // and the confusion matrix (rows = true class, columns = predicted).
 
 export interface ClassResult {

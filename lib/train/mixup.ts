@@ -1,4 +1,4 @@
-// Mini-batch targets and blending of the upstream (spec §6.2, X-CLIP's datasets/blending.py): one-hot
+// Mini-batch targets and blending of the upstream (docs/upstream.md §8.2, X-CLIP's datasets/blending.py): one-hot
 // with label smoothing, then per batch CutMix with probability `switchProb`, else Mixup, each pairing
 // the batch with a random permutation of itself. Runs on the host over the loader's float32 frames.
 

@@ -17,7 +17,7 @@ export interface ClassSet {
   tokens: Int32Array;
 }
 
-/** The class prompts' token rows; with learned text context, its "X" slots come first (spec §1.2). */
+/** The class prompts' token rows; with learned text context, its "X" slots come first (docs/upstream.md §4.1). */
 export async function classSet(
   labels: string,
   template: string,

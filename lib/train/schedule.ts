@@ -1,4 +1,4 @@
-// The upstream learning-rate schedule (spec §6.3): timm's CosineLRScheduler with linear warmup from 0,
+// The upstream learning-rate schedule (docs/upstream.md §8.4): timm's CosineLRScheduler with linear warmup from 0,
 // indexed by loader iteration (not optimizer step), the cosine NOT shifted by the warmup, floor LR/100.
 // The scheduler is stepped right after each optimizer step, so an update uses the rate set by the
 // previous update's iteration — and the very first update runs at the warmup's initial rate, 0.

@@ -1,4 +1,4 @@
-// Runs a resolved experiment the way the upstream main.py does (spec §6–7): AdamW over what the
+// Runs a resolved experiment the way the upstream main.py does (docs/upstream.md §8–9): AdamW over what the
 // variant trains, the warmup + cosine schedule by loader iteration, soft targets with label smoothing
 // and mixup/cutmix, gradient accumulation, validation every SAVE_FREQ epochs and at the end with
 // best/last checkpoints, then every evaluation of the experiment on the final weights. A compiled plan

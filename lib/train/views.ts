@@ -1,4 +1,4 @@
-// Multi-view evaluation (spec §7): a video's NUM_CROP·NUM_CLIP views are scored separately and their
+// Multi-view evaluation (docs/upstream.md §9): a video's NUM_CROP·NUM_CLIP views are scored separately and their
 // per-view softmax probabilities summed; the ranking uses that sum. Views go to the GPU one at a time,
 // so 4 clips × 3 crops need no more device memory than a single view.
 

@@ -1,4 +1,4 @@
-// TSN-style frame sampling exactly as the reference loader does it (spec §5.2): one frame per segment,
+// TSN-style frame sampling exactly as the reference loader does it (docs/upstream.md §7.2): one frame per segment,
 // 0-based indices, out-of-range indices wrapped ("loop"). Randomness comes from a seedable Rng so a
 // training run can be replayed; the upstream numpy stream cannot be reproduced bit-for-bit anyway.
 

@@ -1,4 +1,4 @@
-// Spatial transforms of spec §5.3 on RGB uint8 frames, written to reproduce the reference's integer
+// Spatial transforms of docs/upstream.md §7.3 on RGB uint8 frames, written to reproduce the reference's integer
 // arithmetic rather than an idealised version of it, so tensors fed to the model match upstream pixels.
 // This module is the one importers use; the work lives in files named for what they hold:
 // - frame.ts: the HWC RGB Frame, crop and flip.

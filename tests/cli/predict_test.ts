@@ -1,4 +1,4 @@
-// predict: the probabilities are the per-view softmax averaged over the views (spec §7), recomputed here
+// predict: the probabilities are the per-view softmax averaged over the views (docs/upstream.md §9), recomputed here
 // from the model's own embeddings on the same prepared frames with independently made tokens; the
 // --json contract; and errors that say which file is wrong and what to do.
 

@@ -23,7 +23,7 @@ interface Expect {
   protocol: Record<string, unknown>;
 }
 
-/** The spec §4.2 rows, written out by hand (not derived from the loader's rules): one per config family. */
+/** The docs/upstream.md §6.3 rows, written out by hand (not derived from the loader's rules): one per config family. */
 const ROWS: { pattern: RegExp; row: (m: RegExpExecArray) => Expect }[] = [
   {
     pattern: /^configs\/zero_shot\/train\/k400\/16_16_(\w+)_clip\.yaml$/,
@@ -158,14 +158,14 @@ const ROWS: { pattern: RegExp; row: (m: RegExpExecArray) => Expect }[] = [
   },
 ];
 
-/** The spec §4.2 row of a config. */
+/** The docs/upstream.md §6.3 row of a config. */
 function expected(file: string): Expect {
   const f = rel(file);
   for (const { pattern, row } of ROWS) {
     const m = pattern.exec(f);
     if (m) return row(m);
   }
-  throw new Error(`no spec §4.2 row for ${f}`);
+  throw new Error(`no docs/upstream.md §6.3 row for ${f}`);
 }
 
 function check(r: ResolvedExperiment, x: Expect, f: string, onlyTest: boolean) {
@@ -174,7 +174,7 @@ function check(r: ResolvedExperiment, x: Expect, f: string, onlyTest: boolean) {
   assertEquals(r.model.variant, x.variant, `${f} variant`);
   assertEquals(r.model.arch, "ViT-B/16", `${f} arch`);
   assertEquals(r.model.inputSize, 224, `${f} input size`);
-  // spec §1.2: fine-tunes use "a photo of a {name}."; prompting "X … X {name}." (the X slots are added
+  // docs/upstream.md §4.1: fine-tunes use "a photo of a {name}."; prompting "X … X {name}." (the X slots are added
   // from the prompt config when tokenising)
   assertEquals(r.model.template, r.model.prompt ? "{name}." : "a photo of a {name}.", `${f} template`);
   assertEquals(
@@ -210,7 +210,7 @@ function check(r: ResolvedExperiment, x: Expect, f: string, onlyTest: boolean) {
     [x.epochs, x.lr, 4, x.accumulation, x.saveFreq, at(x.train!), at(x.labels)],
     `${f} train`,
   );
-  // never overridden by a shipped config (spec §4.1)
+  // never overridden by a shipped config (docs/upstream.md §6.2)
   assertEquals(
     [
       t.warmupEpochs,
@@ -229,7 +229,7 @@ function check(r: ResolvedExperiment, x: Expect, f: string, onlyTest: boolean) {
 }
 
 Deno.test({
-  name: "upstream configs: all 67 YAMLs load and match spec §4.2",
+  name: "upstream configs: all 67 YAMLs load and match docs/upstream.md §6.3",
   ignore: !hasReferenceData(),
   async fn() {
     const files = await yamlFiles(`${referenceData}/configs`);

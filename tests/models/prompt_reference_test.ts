@@ -108,7 +108,9 @@ Deno.test("promptShapes: names in order, and the spec's parameter counts for ViT
     promptShapes(b16, p).reduce((a, [, s]) => a + s.reduce((x, y) => x * y, 1), 0);
   const b2n = count({ textCtx: 16, visionCtx: 16, textDepth: 9, visionDepth: 9 });
   const fs = count({ textCtx: 10, visionCtx: 10, textDepth: 12, visionDepth: 12 });
-  if (b2n !== 184320 || fs !== 153600) throw new Error(`counts ${b2n}, ${fs} ≠ 184320, 153600 (spec §1.6)`);
+  if (b2n !== 184320 || fs !== 153600) {
+    throw new Error(`counts ${b2n}, ${fs} ≠ 184320, 153600 (docs/upstream.md §2.5)`);
+  }
 });
 
 Deno.test("initPromptWeights: N(0, 0.02²), deterministic per seed, valid", () => {

@@ -1,4 +1,4 @@
-// Aggregation against hand-computed numbers (spec §7): zero-shot split means, base-to-novel HM of the
+// Aggregation against hand-computed numbers (docs/upstream.md §9): zero-shot split means, base-to-novel HM of the
 // seed means (not the mean of per-seed HMs), partial seeds and splits flagged, only done runs counted,
 // re-runs replacing earlier attempts; the paper table; and the CLI's JSON and exit codes.
 
@@ -159,7 +159,7 @@ async function populated(dir: string): Promise<{ s: ResultsStore; ids: Record<st
   return { s, ids };
 }
 
-Deno.test("leaderboard: paper table holds every published number of spec §4.2", () => {
+Deno.test("leaderboard: paper table holds every published number of docs/upstream.md §9.6", () => {
   // zero-shot 3 variants × 3 datasets; base-to-novel 15 cells × 3; few-shot 6 × 4 K; fully supervised 3 × 2
   assertEquals(PAPER.length, 9 + 45 + 24 + 6);
   assertEquals(paperValue({ protocol: "zero-shot", dataset: "k600", variant: "vifi", metric: "top1" }), 71.2);

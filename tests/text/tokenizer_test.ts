@@ -1,4 +1,4 @@
-// CLIP tokenizer against the spec §8 vectors and every shipped class name, the Hugging Face file
+// CLIP tokenizer against the docs/upstream.md §10 vectors and every shipped class name, the Hugging Face file
 // layout, the byte-level fallback and `deno task tokenize` as a separate process. Needs the reference
 // vocabulary next to the checkout; without it the vocabulary tests are skipped with a printed reason.
 
@@ -36,7 +36,7 @@ async function labelFiles(): Promise<Map<string, string[]>> {
   return out;
 }
 
-/** spec §8 test vectors, SOT/EOT included */
+/** docs/upstream.md §10 test vectors, SOT/EOT included */
 const VECTORS: [string, number[]][] = [
   ["a photo of a", [49406, 320, 1125, 539, 320, 49407]],
   ["abseiling", [49406, 596, 567, 3299, 49407]],
@@ -73,7 +73,7 @@ async function assertRejects(fn: () => Promise<unknown>): Promise<Error> {
 const noSpace = (s: string) => s.replace(/\s+/g, "");
 
 Deno.test({
-  name: "ClipTokenizer: spec §8 vectors, zero padding to 77",
+  name: "ClipTokenizer: docs/upstream.md §10 vectors, zero padding to 77",
   ignore: !haveVocab,
   fn: async () => {
     const tok = await clip();

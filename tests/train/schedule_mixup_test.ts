@@ -1,5 +1,5 @@
 // The schedule, the soft targets with mixup/cutmix and the accuracy counts, against values worked out
-// by hand from spec §6.2–6.3 and §7.
+// by hand from docs/upstream.md §8.2–8.4 and §9.
 
 import { assert, assertEquals, assertThrows } from "../data/assert.ts";
 import { Rng, sessionSeed } from "../../lib/random/rng.ts";

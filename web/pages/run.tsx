@@ -13,7 +13,8 @@ import { metricsLine, protocolLabel } from "./runs.tsx";
 
 export const CHARTS = ["loss", "lr", "accuracy", "per-class", "confusion", "embedding"] as const;
 export type ChartName = typeof CHARTS[number];
-const EVAL_CHARTS: ChartName[] = ["per-class", "confusion", "embedding"];
+/** the charts drawn from one evaluation (the others are drawn from the run's steps and epochs) */
+export const EVAL_CHARTS: ChartName[] = ["per-class", "confusion", "embedding"];
 
 /** The eval the page shows: the one asked for, else the run's last. */
 export function pickEval(run: RunDetail, asked: number | null): EvalSummary | null {

@@ -5,12 +5,9 @@
 import type { Hono } from "npm:hono@4.13.19";
 import type { ResultsStore } from "../../lib/results/store.ts";
 import { svgDocument } from "../charts.tsx";
-import { CHARTS, pickEval, runChart, RunPage } from "../pages/run.tsx";
+import { type ChartName, CHARTS, EVAL_CHARTS, pickEval, runChart, RunPage } from "../pages/run.tsx";
 import { strictId } from "./params.ts";
 import { html, NotFound } from "./respond.tsx";
-
-/** The charts drawn from one eval, whose downloads are named after it. */
-const EVAL_CHART_FILES = ["per-class", "confusion", "embedding"];
 
 export function runRoutes(app: Hono, store: ResultsStore): void {
   const evalParam = strictId;
@@ -37,7 +34,7 @@ export function runRoutes(app: Hono, store: ResultsStore): void {
     const headers: Record<string, string> = { "content-type": "image/svg+xml; charset=utf-8" };
     if (c.req.query("download") !== undefined) {
       headers["content-disposition"] = `attachment; filename="run-${id}-${m[1]}${
-        ev && EVAL_CHART_FILES.includes(m[1]) ? `-eval-${ev.id}` : ""
+        ev && EVAL_CHARTS.includes(m[1] as ChartName) ? `-eval-${ev.id}` : ""
       }.svg"`;
     }
     return new Response(svgDocument(chart), { headers });

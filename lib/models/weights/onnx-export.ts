@@ -262,7 +262,7 @@ export function exportVifiLogits(
   const frames = b.op("Reshape", "video/merge_time", ["frames", b.shape([B * T, 3, R, R])]);
   const perFrame = b.imageTower(frames, B * T, "video/frame_embeds");
   const byVideo = b.op("Reshape", "video/split_time", [perFrame, b.shape([B, T, E])]);
-  // Mean of the projected, un-normalised frame embeddings, normalised afterwards (spec §1.1 step 4).
+  // Mean of the projected, un-normalised frame embeddings, normalised afterwards (docs/upstream.md §2.1 step 3).
   const mean = b.op("ReduceMean", "video/mean_over_time", [byVideo], [{ name: "axes", value: [1] }, {
     name: "keepdims",
     value: 0,
