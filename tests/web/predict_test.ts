@@ -433,6 +433,7 @@ Deno.test("predict page: a full queue answers 503 at once; it frees as predictio
         );
       const first = block(1), second = block(2);
       await until("the first prediction to start", () => exists(`${tmp}/started1`));
+      const asked = performance.now();
       const res = await app.request("/", {
         method: "POST",
         body: form({ checkpoint: f.checkpoint, labels: "a" }, video),
@@ -440,8 +441,10 @@ Deno.test("predict page: a full queue answers 503 at once; it frees as predictio
       const full = await res.text();
       if (res.status !== 503) {
         const early = await Promise.race([first, new Promise<null>((ok) => setTimeout(() => ok(null), 0))]);
+        const ended = early ? rows(early.html)[1]?.label : "pending";
         console.error(
-          `third answered ${res.status}; first ${early ? `had answered ${early.status}` : "pending"}`,
+          `third answered ${res.status} after ${(performance.now() - asked).toFixed(0)} ms; first ` +
+            `${early ? `had answered ${early.status} (${ended})` : "pending"}`,
         );
         console.error(full.slice(0, 600));
       }

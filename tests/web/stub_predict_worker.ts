@@ -32,8 +32,9 @@ export function handle(job: PredictJob): unknown {
   if (mode === "block") {
     Deno.writeTextFileSync(started, "");
     const nap = new Int32Array(new SharedArrayBuffer(4));
-    // a bound, so a test that never releases it still ends (and learns it was not released)
-    const deadline = Date.now() + 60_000;
+    // a bound, so a test that never releases it still ends (and learns it was not released); long, because
+    // a loaded machine can stall the test's own thread for many seconds between two of its requests
+    const deadline = Date.now() + 300_000;
     while (!exists(release) && Date.now() < deadline) Atomics.wait(nap, 0, 0, 20);
     ended = exists(release) ? "released" : "deadline";
   }
