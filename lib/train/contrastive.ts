@@ -1,0 +1,121 @@
+// CLIP's contrastive pretraining (Radford et al. 2021, §2.3 and Figure 3): B clips and their B captions;
+// the clip–caption cosine similarities, scaled by the learned temperature exp(logit_scale), are classified
+// both ways — each clip picks its caption among the batch's captions, each caption its clip among the
+// batch's clips — and the two cross-entropies are averaged. The rest of the batch are the negatives.
+
+import { addFn, castFn, crossEntropyFn, logitScaleFn, matmulNT } from "../autograd/functions.ts";
+import { Tape, type Var } from "../autograd/tape.ts";
+import type { ViFiClip } from "../models/vifi.ts";
+import { shapeStr, Tensor } from "../tensor/tensor.ts";
+import type { LossScaler } from "./loss-scale.ts";
+import type { AdamW } from "./optimizer.ts";
+
+/** CLIP keeps exp(logit_scale) ≤ 100 during pretraining (open_clip clamps to [0, ln 100] after each step). */
+export const MAX_LOGIT_SCALE = Math.log(100);
+
+/** True when a parameter of the text side (tower, projection or text prompts) receives gradients. */
+function textTowerTrains(model: ViFiClip): boolean {
+  return model.trainable().some((p) =>
+    !p.name.startsWith("visual.") && !p.name.startsWith("image_encoder.") && p.name !== "logit_scale"
+  );
+}
+
+/** The batch size B, after checking that frames, captions and the variant make a contrastive batch. */
+function contrastiveBatch(model: ViFiClip, frames: Tensor, tokens: Int32Array): number {
+  const B = frames.shape[0];
+  const context = model.config.text.context;
+  if (frames.shape.length !== 5) {
+    throw new Error(`vifi: contrastiveLoss: ${frames.name} ${shapeStr(frames.shape)} is not [B, T, 3, R, R]`);
+  }
+  if (B < 2) {
+    throw new Error(
+      `vifi: contrastiveLoss: ${frames.name} ${
+        shapeStr(frames.shape)
+      } holds ${B} clip; in-batch negatives need B ≥ 2`,
+    );
+  }
+  if (tokens.length !== B * context) {
+    throw new Error(
+      `vifi: contrastiveLoss: tokens hold ${tokens.length} ids, not one caption of ${context} per clip (${B}·${context})`,
+    );
+  }
+  if (!textTowerTrains(model)) {
+    throw new Error(
+      `vifi: contrastiveLoss: variant "${model.variant}" does not train the text tower; contrastive pretraining trains both towers`,
+    );
+  }
+  return B;
+}
+
+/** ½·I [B, B]: crossEntropyFn is the batch mean and linear in its soft targets, so this halves each direction. */
+function halfIdentity(frames: Tensor, B: number): Tensor {
+  const t = new Float32Array(B * B);
+  for (let i = 0; i < B; i++) t[i * B + i] = 0.5;
+  return Tensor.from(frames.rt, t, [B, B], "f32", "½·identity");
+}
+
+/**
+ * CLIP's symmetric InfoNCE for frames [B, T, 3, R, R] and tokens [B, context] (caption i describes clip i):
+ * logits = exp(s)·v̂·t̂ᵀ, loss = ½·mean_i CE(logits_i, i) + ½·mean_j CE(logitsᵀ_j, j).
+ */
+export async function contrastiveLoss(
+  tape: Tape,
+  model: ViFiClip,
+  frames: Tensor,
+  tokens: Int32Array,
+): Promise<Var> {
+  const B = contrastiveBatch(model, frames, tokens);
+  // With B captions as the "classes", the model's logits are the clip → caption direction.
+  const { logits, video, text } = await model.forward(tape, frames, tokens, B);
+  const sims = await castFn(tape, await matmulNT(tape, text, video), "f32");
+  const transposed = await logitScaleFn(tape, sims, model.clip.p("logit_scale"));
+  const half = halfIdentity(frames, B);
+  tape.keep(half);
+  const clipToCaption = await crossEntropyFn(tape, logits, half);
+  const captionToClip = await crossEntropyFn(tape, transposed, half);
+  return await addFn(tape, clipToCaption, captionToClip);
+}
+
+/**
+ * After an update, logit_scale back into [0, ln 100] as CLIP's pretraining does (one 4-byte round trip;
+ * the step reads its loss anyway).
+ */
+async function clampLogitScale(model: ViFiClip): Promise<void> {
+  const s = model.clip.p("logit_scale");
+  if (!s.trainable) return;
+  const v = (await s.value.read())[0];
+  const clamped = Math.min(MAX_LOGIT_SCALE, Math.max(0, v));
+  if (clamped !== v) s.value.rt.write(s.value.buffer, new Float32Array([clamped]));
+}
+
+/**
+ * One eager contrastive step — forward, loss, backward, AdamW update, logit_scale clamped — and its loss.
+ * As eagerStep: with a loss scaler the backward is scaled, and a non-finite gradient skips the update.
+ */
+export async function contrastiveStep(
+  model: ViFiClip,
+  opt: AdamW,
+  frames: Tensor,
+  tokens: Int32Array,
+  lr: number,
+  scaler?: LossScaler,
+): Promise<number> {
+  const tape = new Tape();
+  let loss: number;
+  try {
+    const l = await contrastiveLoss(tape, model, frames, tokens);
+    await tape.backward(l, scaler?.seed ?? 1);
+    if (scaler) {
+      await scaler.check(opt.params);
+      await opt.update(lr, { gradScale: () => 1 / scaler.scale, skipIf: scaler.overflow });
+    } else {
+      await opt.update(lr);
+    }
+    loss = (await l.value.read())[0];
+  } finally {
+    tape.dispose();
+  }
+  if (await scaler?.update()) opt.unstep();
+  await clampLogitScale(model);
+  return loss;
+}
