@@ -8,7 +8,7 @@ export const SHAPES = ["circle", "square", "triangle"] as const;
 export const COLOURS = ["red", "green", "blue", "yellow"] as const;
 export const MOTIONS = ["left", "right", "up", "down"] as const;
 
-const RGB: Record<string, [number, number, number]> = {
+export const RGB: Record<string, [number, number, number]> = {
   red: [220, 40, 40],
   green: [40, 200, 60],
   blue: [50, 70, 230],
@@ -109,7 +109,7 @@ function inShape(shape: string, dx: number, dy: number, r: number): boolean {
 const TRAIL = [0.55, 0.35, 0.18];
 
 /** Renders one RGBA frame; the noise keeps clips of one class from being byte-identical. */
-function renderFrame(
+export function renderFrame(
   out: Uint8Array,
   size: number,
   bg: [number, number, number],
@@ -232,7 +232,7 @@ function resolveOptions(options: SyntheticOptions) {
 }
 
 /** Every colour × shape × motion, numbered in that nesting order (the label ids). */
-function classGrid(
+export function classGrid(
   colours: readonly string[],
   shapes: readonly string[],
   motions: readonly string[],
@@ -250,8 +250,27 @@ function classGrid(
   return classes;
 }
 
-/** One clip of class `c` as RGBA frames, every random choice drawn from the clip's own stream `r`. */
-function renderClip(c: SyntheticClass, size: number, frames: number, r: Rng) {
+/** The amplitude of the per-pixel noise of every frame. */
+export const NOISE = 6;
+
+/** Salt of the base/novel split's stream: the split of seed s is splitBaseNovel(classes, new Rng(s ^ SPLIT_SALT)). */
+export const SPLIT_SALT = 0x5bd1e995;
+
+/** One clip's look and path, drawn from the clip's stream in this order (the clips' bytes depend on it). */
+export interface ClipPlan {
+  radius: number;
+  /** pixels travelled from the first frame to the last, from (x0, y0) along the unit step (dx, dy) */
+  travel: number;
+  x0: number;
+  y0: number;
+  dx: number;
+  dy: number;
+  bg: [number, number, number];
+  rgb: [number, number, number];
+}
+
+/** Draws the look and path of a clip of `c` from its stream `r` (the frames' noise comes after). */
+export function drawClipPlan(c: { colour: string; motion: string }, size: number, r: Rng): ClipPlan {
   const radius = size * (0.13 + 0.04 * r.next());
   const travel = size * (0.4 + 0.1 * r.next());
   const across = size * (0.35 + 0.3 * r.next());
@@ -272,6 +291,12 @@ function renderClip(c: SyntheticClass, size: number, frames: number, r: Rng) {
     number,
     number,
   ];
+  return { radius, travel, x0, y0, dx, dy, bg, rgb };
+}
+
+/** One clip of class `c` as RGBA frames, every random choice drawn from the clip's own stream `r`. */
+function renderClip(c: SyntheticClass, size: number, frames: number, r: Rng) {
+  const { radius, travel, x0, y0, dx, dy, bg, rgb } = drawClipPlan(c, size, r);
   const centres: [number, number][] = [];
   const rgba: Uint8Array[] = [];
   for (let t = 0; t < frames; t++) {
@@ -280,7 +305,7 @@ function renderClip(c: SyntheticClass, size: number, frames: number, r: Rng) {
     const cy = y0 + dy * travel * f;
     centres.push([cx, cy]);
     const buf = new Uint8Array(size * size * 4);
-    renderFrame(buf, size, bg, c.shape, rgb, cx, cy, radius, r, 6, [dx, dy]);
+    renderFrame(buf, size, bg, c.shape, rgb, cx, cy, radius, r, NOISE, [dx, dy]);
     rgba.push(buf);
   }
   return { rgba, centres, radius, rgb };
@@ -361,7 +386,7 @@ export async function generateSynthetic(
   const o = resolveOptions(options);
   const classes = classGrid(o.colours, o.shapes, o.motions);
   const rng = new Rng(o.seed);
-  const { base, novel } = splitBaseNovel(classes, new Rng(o.seed ^ 0x5bd1e995));
+  const { base, novel } = splitBaseNovel(classes, new Rng(o.seed ^ SPLIT_SALT));
   const { clips, bytes } = await writeClips(dir, classes, rng, o, { qp: options.qp, gop: options.gop });
   await writeLists(dir, classes, clips, base, novel);
   return {
