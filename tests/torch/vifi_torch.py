@@ -10,6 +10,8 @@ and OpenAI CLIP's published structure, not from vifi's code.
                                          checks every tensor against DIR/weights (raw)
     python3 vifi_torch.py train DIR     20 AdamW updates on a fixed pool of batches; writes out (losses, params)
     python3 vifi_torch.py trainer DIR   the same loop on the micro-batches vifi's trainer saw (frames.E.I)
+    python3 vifi_torch.py contrastive DIR  CLIP's contrastive loss on clips and their captions: loss and every
+                                         gradient (out), then AdamW steps with logit_scale clamped (steps)
 
 Raw files: NAME.json = [{"name", "shape", "dtype": "f32"|"i32", "offset"}], NAME.bin little-endian values.
 """
@@ -315,6 +317,47 @@ def forward(dir_):
     write_raw(dir_, "out", out)
 
 
+def clip_loss(clip, frames, tokens):
+    """CLIP's symmetric InfoNCE as open_clip's ClipLoss: caption i belongs to clip i, the rest of the batch
+    are negatives; cross-entropy of logits_per_image and of logits_per_text, averaged."""
+    logits_per_image = vifi_forward(clip, frames, tokens)[2]
+    labels = torch.arange(logits_per_image.shape[0])
+    return (F.cross_entropy(logits_per_image, labels) + F.cross_entropy(logits_per_image.t(), labels)) / 2
+
+
+def contrastive(dir_):
+    """The loss and gradients at the given weights, then run.json's AdamW steps, logit_scale clamped to
+    [0, ln 100] after each as CLIP's pretraining does (open_clip's train_one_epoch)."""
+    cfg = json.load(open(os.path.join(dir_, "config.json")))
+    run = json.load(open(os.path.join(dir_, "run.json")))
+    clip = CLIP(cfg)
+    clip.load_state_dict(read_raw(dir_, "weights"), strict=True)
+    clip.token_embedding.weight.requires_grad_(False)
+    inputs = read_raw(dir_, "inputs")
+    frames, tokens = inputs["frames"], inputs["tokens"].long()
+    loss = clip_loss(clip, frames, tokens)
+    loss.backward()
+    out = OrderedDict([("loss", loss)])
+    out.update(("grad." + n, p.grad) for n, p in clip.named_parameters() if p.grad is not None)
+    write_raw(dir_, "out", out)
+
+    params = [p for p in clip.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=run["lr"], betas=(0.9, 0.98), eps=1e-8, weight_decay=run["weightDecay"])
+    losses, scales = [], []
+    for _ in range(run["steps"]):
+        opt.zero_grad()
+        loss = clip_loss(clip, frames, tokens)
+        loss.backward()
+        opt.step()
+        with torch.no_grad():
+            clip.logit_scale.clamp_(0, math.log(100))
+        losses.append(loss.item())
+        scales.append(clip.logit_scale.item())
+    steps = OrderedDict([("losses", torch.tensor(losses)), ("scales", torch.tensor(scales))])
+    steps.update(clip.named_parameters())
+    write_raw(dir_, "steps", steps)
+
+
 def timm_cosine_lr(t, lr, t_initial, warmup_t, lr_min):
     """timm's CosineLRScheduler._get_lr with ViFi-CLIP's arguments (warmup_lr_init 0, warmup_prefix off,
     cycle_limit 1, t_in_epochs False): linear warmup, then a cosine over the whole run, then lr_min."""
@@ -420,5 +463,6 @@ def load(dir_):
 
 
 if __name__ == "__main__":
-    commands = {"files": files, "forward": forward, "load": load, "train": train, "trainer": trainer}
+    commands = {"files": files, "forward": forward, "load": load, "train": train, "trainer": trainer,
+                "contrastive": contrastive}
     commands[sys.argv[1]](sys.argv[2])
