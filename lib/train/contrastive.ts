@@ -9,18 +9,16 @@ import type { ViFiClip } from "../models/vifi.ts";
 import { shapeStr, Tensor } from "../tensor/tensor.ts";
 import type { LossScaler } from "./loss-scale.ts";
 import type { AdamW } from "./optimizer.ts";
+import { applyUpdate } from "./step.ts";
 
 /** CLIP keeps exp(logit_scale) ≤ 100 during pretraining (open_clip clamps to [0, ln 100] after each step). */
 export const MAX_LOGIT_SCALE = Math.log(100);
 
-/** True when a parameter of the text side (tower, projection or text prompts) receives gradients. */
-function textTowerTrains(model: ViFiClip): boolean {
-  return model.trainable().some((p) =>
-    !p.name.startsWith("visual.") && !p.name.startsWith("image_encoder.") && p.name !== "logit_scale"
-  );
-}
-
-/** The batch size B, after checking that frames, captions and the variant make a contrastive batch. */
+/**
+ * The batch size B, after checking that frames and captions make a contrastive batch. Any variant will do:
+ * with a frozen text tower (LiT) the caption embeddings are recomputed per batch (the model's text cache is
+ * keyed by the tokens), so only the trainable side learns.
+ */
 function contrastiveBatch(model: ViFiClip, frames: Tensor, tokens: Int32Array): number {
   const B = frames.shape[0];
   const context = model.config.text.context;
@@ -37,11 +35,6 @@ function contrastiveBatch(model: ViFiClip, frames: Tensor, tokens: Int32Array): 
   if (tokens.length !== B * context) {
     throw new Error(
       `vifi: contrastiveLoss: tokens hold ${tokens.length} ids, not one caption of ${context} per clip (${B}·${context})`,
-    );
-  }
-  if (!textTowerTrains(model)) {
-    throw new Error(
-      `vifi: contrastiveLoss: variant "${model.variant}" does not train the text tower; contrastive pretraining trains both towers`,
     );
   }
   return B;
@@ -105,12 +98,7 @@ export async function contrastiveStep(
   try {
     const l = await contrastiveLoss(tape, model, frames, tokens);
     await tape.backward(l, scaler?.seed ?? 1);
-    if (scaler) {
-      await scaler.check(opt.params);
-      await opt.update(lr, { gradScale: () => 1 / scaler.scale, skipIf: scaler.overflow });
-    } else {
-      await opt.update(lr);
-    }
+    await applyUpdate(opt, lr, scaler);
     loss = (await l.value.read())[0];
   } finally {
     tape.dispose();

@@ -48,14 +48,22 @@ async function recordStep(
       await tape.backward(loss, scaler?.seed ?? 1);
     }
     if (parts === "gradients") return;
-    if (scaler) {
-      await scaler.check(opt.params);
-      await opt.update(lr, { gradScale: () => 1 / scaler.scale, skipIf: scaler.overflow });
-    } else {
-      await opt.update(lr);
-    }
+    await applyUpdate(opt, lr, scaler);
   } finally {
     tape.dispose();
+  }
+}
+
+/**
+ * The optimizer update once the gradients are in: with a loss scaler (mixed precision) the gradients are
+ * unscaled inside the update, and a non-finite one skips it on the GPU.
+ */
+export async function applyUpdate(opt: AdamW, lr: number, scaler?: LossScaler): Promise<void> {
+  if (scaler) {
+    await scaler.check(opt.params);
+    await opt.update(lr, { gradScale: () => 1 / scaler.scale, skipIf: scaler.overflow });
+  } else {
+    await opt.update(lr);
   }
 }
 
