@@ -72,6 +72,7 @@ export { Plan } from "./lib/gpu/plan.ts";
 export { AdamW, type AdamWConfig } from "./lib/train/optimizer.ts";
 export { LossScaler } from "./lib/train/loss-scale.ts";
 export { CompiledStep, eagerStep, type StepBatch, type StepReport } from "./lib/train/step.ts";
+export { contrastiveLoss, contrastiveStep } from "./lib/train/contrastive.ts";
 export { loadWeights } from "./lib/models/weights/load.ts";
 export { readSafetensors, writeSafetensors } from "./lib/io/safetensors.ts";
 export { readTorch, readTorchAsync, writeTorchStateDict } from "./lib/io/torch.ts";
@@ -84,7 +85,8 @@ export { checkData, loadDataset, parseList, readList } from "./lib/data/lists.ts
 export { sampleMultiClip, sampleTestIndices, sampleTrainIndices } from "./lib/video/sampling.ts";
 export { testTransform, trainTransform } from "./lib/video/transforms.ts";
 // Video decoding, the loader and the synthetic generator pull in npm packages (mp4box, ffmpeg.wasm,
-// h264-mp4-encoder): import them from lib/video/decode.ts, lib/data/loader.ts, lib/data/synthetic.ts.
+// h264-mp4-encoder): import them from lib/video/decode.ts, lib/data/loader.ts, lib/data/synthetic.ts (and
+// the pretraining on its caption pairs from lib/train/pretrain.ts).
 // The experiment DSL (YAML configs and `.exp.ts` loading pull in npm:yaml: import lib/dsl/load.ts).
 export { defineExperiment, sweep } from "./lib/dsl/define.ts";
 export { describeResolved, ExperimentError, resolveExperiment } from "./lib/dsl/resolve.ts";
