@@ -222,7 +222,7 @@ function applyFlags(e: ResolvedExperiment, a: TrainArgs, cwd: string): void {
         : intArg(f["world-size"], "world-size", 0, 1);
     }
   }
-  if (!e.train && !e.evals.length) throw new UsageError(`${e.name}: nothing to evaluate`);
+  if (!e.train && !e.pretrain && !e.evals.length) throw new UsageError(`${e.name}: nothing to evaluate`);
 }
 
 /**
@@ -249,7 +249,13 @@ async function runAll(
       if (interrupts.signal.aborted) break;
       const progress = trainProgress();
       progress.line(
-        `${exp.name}: ${exp.train ? `training ${exp.train.epochs} epochs` : "evaluating"} → ${exp.output}`,
+        `${exp.name}: ${
+          exp.train
+            ? `training ${exp.train.epochs} epochs`
+            : exp.pretrain
+            ? `pretraining ${exp.pretrain.steps} steps`
+            : "evaluating"
+        } → ${exp.output}`,
       );
       const r = await runExperiment(rt, exp, {
         recorder: store,

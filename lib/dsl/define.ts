@@ -25,16 +25,18 @@ const DIRECT_AXES: Record<string, (e: Experiment, v: AxisValue) => void> = {
     e.model.variant = v as Experiment["model"]["variant"];
   },
   frames: (e, v) => {
-    e.data.frames = num("frames", v);
+    if (e.pretrain) e.pretrain.frames = num("frames", v);
+    else if (e.data) e.data.frames = num("frames", v);
+    else throw new Error(`sweep: axis frames needs a base with a data or pretrain section (${e.name})`);
   },
   lr: (e, v) => {
-    needTrain(e, "lr").lr = num("lr", v);
+    (e.pretrain ?? needTrain(e, "lr")).lr = num("lr", v);
   },
   epochs: (e, v) => {
     needTrain(e, "epochs").epochs = num("epochs", v);
   },
   batch: (e, v) => {
-    needTrain(e, "batch").batch = num("batch", v);
+    (e.pretrain ?? needTrain(e, "batch")).batch = num("batch", v);
   },
   accumulation: (e, v) => {
     needTrain(e, "accumulation").accumulation = num("accumulation", v);
@@ -74,7 +76,8 @@ function product<A extends Axes>(axes: A): AxisPoint<A>[] {
 
 /**
  * The Cartesian product of `axes` (first axis outermost). With an Experiment base, only the axes
- * seed, variant, frames, lr, epochs, batch, accumulation, effectiveBatch and worldSize apply, and each
+ * seed, variant, frames, lr, epochs, batch, accumulation, effectiveBatch and worldSize apply (frames, lr
+ * and batch set a pretrain section's own), and each
  * member is named `<base>-<suffix>…` (numbers as `<axis><value>`, strings as the value). With a function base, the
  * names it returns are kept when they are already distinct; otherwise the suffixes are appended.
  * Throws if the names still collide.

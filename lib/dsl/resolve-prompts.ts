@@ -34,6 +34,46 @@ export async function checkPromptLengths(
 
 const tokenizers = new Map<string, Promise<TextTokenizer | undefined>>();
 
+/** The experiment's tokenizer, once per load; undefined where it cannot be had (see {@link longPrompt}). */
+function tokenizerOf(
+  config: ClipConfig,
+  t: { tokenizer: "clip" | "bytes"; vocab?: string },
+): Promise<TextTokenizer | undefined> {
+  const key = `${t.tokenizer}|${t.vocab ?? ""}|${config.text.vocab}`;
+  let p = tokenizers.get(key);
+  if (!p) tokenizers.set(key, p = tokenizerFor({ ...t, config }).catch(() => undefined));
+  return p;
+}
+
+/**
+ * Fails (naming `field`) on the first pretraining caption longer than the model's text context: a pretrain
+ * run tokenizes every caption it draws, so the longest wording of each template must fit.
+ */
+export async function checkCaptionLengths(
+  ctx: ResolveContext,
+  config: ClipConfig,
+  t: { tokenizer: "clip" | "bytes"; vocab?: string },
+  captions: string[],
+  field: string,
+): Promise<void> {
+  const tok = await tokenizerOf(config, t);
+  if (!tok) return;
+  for (const caption of captions) {
+    try {
+      classTokens(tok, [caption], "{name}", config.text.context);
+    } catch (err) {
+      if (!(err instanceof PromptTooLongError)) throw err;
+      ctx.fail(
+        field,
+        `${
+          JSON.stringify(config.name)
+        } holds ${err.context} text tokens, too few for the pretraining caption ` +
+          `${JSON.stringify(caption)} (${err.tokens} tokens with SOT/EOT)`,
+      );
+    }
+  }
+}
+
 /**
  * The first class prompt longer than the model's text context, as [field, message naming the class and the
  * prompt], so that a dry run finds what training would otherwise stop on after loading the model. Where the
@@ -46,10 +86,7 @@ async function longPrompt(
   prompts: ClassPrompts[],
   placeholders: number,
 ): Promise<[string, string] | undefined> {
-  const key = `${t.tokenizer}|${t.vocab ?? ""}|${config.text.vocab}`;
-  let p = tokenizers.get(key);
-  if (!p) tokenizers.set(key, p = tokenizerFor({ ...t, config }).catch(() => undefined));
-  const tok = await p;
+  const tok = await tokenizerOf(config, t);
   if (!tok) return undefined;
   for (const { field, names, template } of prompts) {
     try {

@@ -14,6 +14,7 @@ import { ResolveContext, type ResolveOptions } from "./resolve-context.ts";
 import { ListReader, resolveData } from "./resolve-data.ts";
 import { resolveEvals } from "./resolve-eval.ts";
 import { resolveModel } from "./resolve-model.ts";
+import { isPretrain, resolvePretrain } from "./resolve-pretrain.ts";
 import { checkPromptLengths, type ClassPrompts } from "./resolve-prompts.ts";
 import { resolveTrain } from "./resolve-train.ts";
 import {
@@ -35,7 +36,8 @@ export async function resolveExperiment(e: Experiment, opts: ResolveOptions): Pr
   const ctx = new ResolveContext(typeof e?.name === "string" ? e.name : "<unnamed>", opts);
   checkShape(ctx, e);
   const { model, config } = await resolveModel(ctx, e.model);
-  const data = resolveData(ctx, e.data);
+  if (isPretrain(e)) return await resolvePretrainExperiment(ctx, e, model, config);
+  const data = resolveData(ctx, e.data!);
   const { protocol, seed, output } = resolveRun(ctx, e);
   const lists = new ListReader(ctx, data.root);
   // the class prompts each label file will be tokenized with, checked against the text context at the end
@@ -73,6 +75,31 @@ export async function resolveExperiment(e: Experiment, opts: ResolveOptions): Pr
   return resolved;
 }
 
+/** A pretrain run (resolve-pretrain.ts): the model, the run, and the pretrain section; no videos or evaluations. */
+async function resolvePretrainExperiment(
+  ctx: ResolveContext,
+  e: Experiment,
+  model: ResolvedExperiment["model"],
+  config: Awaited<ReturnType<typeof resolveModel>>["config"],
+): Promise<ResolvedExperiment> {
+  const { protocol, seed, output } = resolveRun(ctx, e);
+  const { pretrain, data } = await resolvePretrain(ctx, e, { seed, model, config });
+  const resolved: ResolvedExperiment = {
+    name: e.name,
+    description: e.description ?? "",
+    source: ctx.source,
+    protocol,
+    model,
+    data,
+    pretrain,
+    evals: [],
+    seed,
+    output,
+  };
+  if (ctx.warnings.length > 0) resolved.warnings = ctx.warnings;
+  return resolved;
+}
+
 /** The top level: an object of known keys, a usable name, and the sections every experiment has. */
 function checkShape(ctx: ResolveContext, e: Experiment): void {
   if (typeof e !== "object" || e === null) ctx.fail("experiment", "expected an object");
@@ -90,7 +117,8 @@ function checkShape(ctx: ResolveContext, e: Experiment): void {
     );
   }
   if (typeof e.model !== "object" || e.model === null) ctx.fail("model", "missing");
-  if (typeof e.data !== "object" || e.data === null) ctx.fail("data", "missing");
+  // a pretrain run reads no videos (resolve-pretrain.ts refuses a data section)
+  if (!isPretrain(e) && (typeof e.data !== "object" || e.data === null)) ctx.fail("data", "missing");
   if (!Array.isArray(e.evals)) ctx.fail("evals", "must be an array (empty for train-only runs)");
 }
 
@@ -187,6 +215,7 @@ export function describeResolved(r: ResolvedExperiment): Record<string, unknown>
     },
     data: r.data,
     frames: r.data.frames,
+    ...(r.pretrain ? { pretrain: r.pretrain } : {}),
     train: t
       ? {
         list: t.list,

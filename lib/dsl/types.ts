@@ -12,6 +12,8 @@ export const PROTOCOL_KINDS = [
   "few-shot",
   "fully-supervised",
   "custom",
+  /** contrastive pretraining on synthetic caption pairs (a `pretrain` section): no evaluations to rank */
+  "pretrain",
 ] as const;
 export type ProtocolKind = typeof PROTOCOL_KINDS[number];
 
@@ -129,14 +131,44 @@ export interface DataSpec {
   onError?: "fail" | "skip";
 }
 
+/**
+ * Contrastive pretraining (protocol kind "pretrain"): CLIP's symmetric in-batch loss on synthetic
+ * image–caption pairs (lib/data/captions.ts), a fresh batch each step, warmup + cosine by step. The final
+ * weights are `last.safetensors` in the output folder, a later experiment's `model.weights`.
+ */
+export interface PretrainSpec {
+  steps: number;
+  /** pairs per step, the in-batch negatives (at least 2) */
+  batch: number;
+  lr: number;
+  /** steps of linear warmup, fewer than `steps` (default 0) */
+  warmupSteps?: number;
+  /** AdamW weight decay (default 0.05) */
+  weightDecay?: number;
+  /** frames per pair: 1 a still, 2–4 a strip that shows the motion (default 1) */
+  frames?: number;
+  /**
+   * the `deno task synthetic --seed` whose base/novel split is held out: its novel colour × shape × motion
+   * triples are never named together in one caption. Default: the experiment's seed.
+   */
+  novelSeed?: number;
+  /** "partial" (default): novel pictures with partial captions; "never": base pictures only */
+  novelClips?: "partial" | "never";
+  /** share of the base pairs captioned with all three attributes (default 0.4) */
+  fullShare?: number;
+}
+
 export interface Experiment {
   name: string;
   description?: string;
   protocol?: ProtocolTag;
   model: ModelSpec;
-  data: DataSpec;
+  /** required, except by a pretrain run, which draws its own pictures */
+  data?: DataSpec;
   /** absent: evaluation only */
   train?: TrainSpec;
+  /** with protocol kind "pretrain" and nothing else: no train section, no evaluations */
+  pretrain?: PretrainSpec;
   evals: EvalSpec[];
   seed?: number;
   /** where checkpoints and logs go; default runs/<name> */
@@ -165,6 +197,8 @@ export interface ResolvedExperiment {
     resume?: { path: string; mode: "init" | "continue" };
     finalViews?: { clips: number; crops: number };
   };
+  /** a pretrain run's section, every default filled in (data.frames is its frames) */
+  pretrain?: Required<PretrainSpec>;
   evals: (Required<Omit<EvalSpec, "dataset" | "split" | "subset" | "template">> & {
     dataset?: string;
     split?: number;
@@ -179,6 +213,7 @@ export interface ResolvedExperiment {
 
 export type ResolvedTrain = NonNullable<ResolvedExperiment["train"]>;
 export type ResolvedEval = ResolvedExperiment["evals"][number];
+export type ResolvedPretrain = NonNullable<ResolvedExperiment["pretrain"]>;
 
 /**
  * What `resolveExperiment` accepts under each key: `true` for a value, an object for a nested section, a
@@ -253,6 +288,18 @@ const EVAL_KEYS: KeysOf<EvalSpec> = {
   worldSize: true,
 };
 
+const PRETRAIN_KEYS: KeysOf<PretrainSpec> = {
+  steps: true,
+  batch: true,
+  lr: true,
+  warmupSteps: true,
+  weightDecay: true,
+  frames: true,
+  novelSeed: true,
+  novelClips: true,
+  fullShare: true,
+};
+
 /** The keys an Experiment may have, at every depth (see {@link KeyShape}). */
 export const EXPERIMENT_KEYS: KeysOf<Experiment> = {
   name: true,
@@ -261,6 +308,7 @@ export const EXPERIMENT_KEYS: KeysOf<Experiment> = {
   model: MODEL_KEYS,
   data: DATA_KEYS,
   train: TRAIN_KEYS,
+  pretrain: PRETRAIN_KEYS,
   evals: [EVAL_KEYS],
   seed: true,
   output: true,

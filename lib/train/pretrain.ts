@@ -25,6 +25,8 @@ export interface PretrainOptions {
   data: Omit<CaptionOptions, "seed" | "count" | "size">;
   /** told each step's loss and rate */
   onStep?: (step: number, loss: number, lr: number) => void;
+  /** Ctrl-C: no step starts once it is aborted (the losses then stop short of `steps`) */
+  signal?: AbortSignal;
 }
 
 export interface PretrainResult {
@@ -64,7 +66,7 @@ export async function pretrainClip(
   const schedule = { lr: opts.lr, epochs: opts.steps, warmupEpochs: opts.warmupSteps, itersPerEpoch: 1 };
   const losses: number[] = [];
   try {
-    for (let step = 0; step < opts.steps; step++) {
+    for (let step = 0; step < opts.steps && !opts.signal?.aborted; step++) {
       const pairs = captionPairs({
         ...opts.data,
         seed: batchSeed(opts.seed, step),

@@ -14,6 +14,8 @@
 //   validation      lib/train/validation.ts        evaluations, the per-epoch validation, the best epoch
 //   checkpoints     lib/train/run-checkpoints.ts   resume/continue, epoch/best/last, Ctrl-C's position
 //   the store       lib/train/run-records.ts       steps, epochs, checkpoints and evaluations recorded
+// A pretrain experiment takes none of these stages but lib/train/run-pretrain.ts (contrastive steps on
+// synthetic caption pairs, stored as step rows, then last.safetensors).
 
 import type { ResolvedEval, ResolvedExperiment, ResolvedTrain } from "../dsl/types.ts";
 import type { Runtime } from "../gpu/runtime.ts";
@@ -24,6 +26,7 @@ import { trainEpochs } from "./epoch.ts";
 import type { EvalResult } from "./evaluator.ts";
 import { claimOutput, updateOwner } from "./output.ts";
 import { startPosition } from "./run-checkpoints.ts";
+import { runPretrain } from "./run-pretrain.ts";
 import { type RunRecorder, RunRecords } from "./run-records.ts";
 import { type ProgressEvent, TrainingRun } from "./run-state.ts";
 import { TrainingSession } from "./training-session.ts";
@@ -85,7 +88,9 @@ export async function runExperiment(
   const rec = opts.recorder;
   // Before the run exists: a folder another run owns, or one that cannot be written, is a usage error.
   const resume = exp.train?.resume;
-  if (exp.train) {
+  // a run that writes checkpoints owns its output folder
+  const writes = exp.train !== undefined || exp.pretrain !== undefined;
+  if (writes) {
     const db = (rec as { path?: string } | undefined)?.path;
     await claimOutput(
       exp.output,
@@ -94,7 +99,7 @@ export async function runExperiment(
     );
   }
   const owned = async (status: "done" | "failed" | "interrupted" | undefined, id?: number) => {
-    if (exp.train) {
+    if (writes) {
       await updateOwner(exp.output, { ...(status && { status }), ...(id !== undefined && { runId: id }) });
     }
   };
@@ -113,7 +118,10 @@ export async function runExperiment(
     if (runId !== undefined) await owned(undefined, runId);
     model = await experimentModel(rt, exp);
     addFreshPrompts(model, exp);
-    const summary = await trainAndEvaluate(rt, exp, model, opts, runId);
+    // a pretrain experiment (lib/train/run-pretrain.ts) pretrains contrastively and evaluates nothing
+    const summary: RunOutcome = exp.pretrain
+      ? await runPretrain(rt, exp, model, opts, runId)
+      : await trainAndEvaluate(rt, exp, model, opts, runId);
     rec?.finishRun(runId!, {
       status: summary.status,
       metrics: {

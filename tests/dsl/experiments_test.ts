@@ -11,8 +11,8 @@ import { newFileCache, resolveExperiment } from "../../lib/dsl/resolve.ts";
 import type { Experiment, ResolvedExperiment } from "../../lib/dsl/types.ts";
 
 const dir = new URL("../../experiments/", import.meta.url).pathname;
-// owned and tested elsewhere (it needs a generated dataset)
-const NOT_PAPER = new Set(["synthetic.exp.ts"]);
+// owned and tested elsewhere (a generated dataset; pretraining: tests/dsl/pretrain_protocol_test.ts)
+const NOT_PAPER = new Set(["synthetic.exp.ts", "synthetic-pretrain.exp.ts"]);
 
 Deno.test("experiments: the paper's tables, one run per row, cell and seed", () => {
   const count = (l: Experiment[]) => l.length;

@@ -342,7 +342,7 @@ Deno.test("a video that cannot be read fails the run, names the file, and the st
   const victim = lines[0].split(" ")[0];
   await Deno.writeFile(`${d}/${victim}`, new Uint8Array([0, 0, 0, 8, 1, 2, 3]));
   const e = experiment("broken");
-  e.data.root = d;
+  e.data!.root = d;
   e.train!.list = `${d}/base_train.txt`;
   let err = "";
   const before = store.listRuns({ experiment: "broken" }).length;
