@@ -5,6 +5,7 @@
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { generateSynthetic } from "../data/synthetic.ts";
+import { factorAccuracy } from "../data/factors.ts";
 import { loadExperiments } from "../dsl/load.ts";
 import { getRuntime } from "../gpu/runtime.ts";
 import { formatLeaderboard, leaderboard } from "../results/leaderboard.ts";
@@ -81,9 +82,21 @@ export async function main(args: string[]): Promise<number> {
         row.dataset === "synthetic"
       );
       const byName = Object.fromEntries(r.evals.map((e) => [e.name, e.result.top1]));
+      // what transfers: a wrong class may still have its colour, shape or direction right
+      const factors = Object.fromEntries(r.evals.map((e) => [
+        e.name,
+        factorAccuracy(e.result.perClass.map((c) => c.name), e.result.confusion),
+      ]));
       if (f.json) {
         console.log(
-          JSON.stringify({ runId: r.runId, evals: byName, chance, timing: r.timing, leaderboard: rows }),
+          JSON.stringify({
+            runId: r.runId,
+            evals: byName,
+            factors,
+            chance,
+            timing: r.timing,
+            leaderboard: rows,
+          }),
         );
       } else {
         console.log(formatLeaderboard(rows));
@@ -91,6 +104,12 @@ export async function main(args: string[]): Promise<number> {
           `\nrun ${r.runId}: base ${byName.base?.toFixed(1)} %, novel ${byName.novel?.toFixed(1)} % ` +
             `(chance ${chance.toFixed(1)} %), ${r.timing.videosPerSec.toFixed(1)} videos/s in training, ` +
             `${formatDuration((performance.now() - t0) / 1000)} in all`,
+        );
+        console.log(
+          "right per factor (colour / shape / direction): " +
+            Object.entries(factors).map(([name, f]) =>
+              `${name} ${f.colour.toFixed(0)} / ${f.shape.toFixed(0)} / ${f.motion.toFixed(0)} %`
+            ).join(", "),
         );
         console.log(
           `stored in ${store.path}; compare runs with \`deno task leaderboard\`, or in the browser: ` +

@@ -26,6 +26,15 @@ Deno.test("demo: synthetic data, training, base and novel evaluation, stored run
   expect(Number.isInteger(out.runId), `no run id: ${r.out}`);
   for (const k of ["base", "novel"]) {
     expect(out.evals[k] >= 0 && out.evals[k] <= 100, `${k} accuracy ${out.evals[k]}`);
+    // a right class has every factor right, so each factor is right at least as often as the class
+    const f = out.factors[k];
+    for (const factor of ["colour", "shape", "motion"]) {
+      expect(
+        f[factor] >= out.evals[k] - 1e-9 && f[factor] <= 100,
+        `${k} ${factor} ${f[factor]} vs ${out.evals[k]}`,
+      );
+    }
+    expect(f.videos > 0, `${k}: factors over ${f.videos} videos`);
   }
   const metrics = out.leaderboard.map((row: { metric: string }) => row.metric).sort();
   expect(JSON.stringify(metrics) === JSON.stringify(["base", "hm", "novel"]), `leaderboard rows ${metrics}`);
