@@ -59,20 +59,7 @@ export async function resolveExperiment(e: Experiment, opts: ResolveOptions): Pr
     const text = { tokenizer: model.tokenizer, vocab: model.vocab };
     await checkPromptLengths(ctx, config, text, prompts, e.model.prompt?.textCtx ?? 0);
   }
-  const resolved: ResolvedExperiment = {
-    name: e.name,
-    description: e.description ?? "",
-    source: ctx.source,
-    protocol,
-    model,
-    data,
-    ...(train ? { train } : {}),
-    evals,
-    seed,
-    output,
-  };
-  if (ctx.warnings.length > 0) resolved.warnings = ctx.warnings;
-  return resolved;
+  return assemble(ctx, e, { protocol, model, data, ...(train ? { train } : {}), evals, seed, output });
 }
 
 /** A pretrain run (resolve-pretrain.ts): the model, the run, and the pretrain section; no videos or evaluations. */
@@ -84,17 +71,20 @@ async function resolvePretrainExperiment(
 ): Promise<ResolvedExperiment> {
   const { protocol, seed, output } = resolveRun(ctx, e);
   const { pretrain, data } = await resolvePretrain(ctx, e, { seed, model, config });
+  return assemble(ctx, e, { protocol, model, data, pretrain, evals: [], seed, output });
+}
+
+/** The resolved experiment from its resolved sections, with the warnings a dry run collected. */
+function assemble(
+  ctx: ResolveContext,
+  e: Experiment,
+  sections: Omit<ResolvedExperiment, "name" | "description" | "source" | "warnings">,
+): ResolvedExperiment {
   const resolved: ResolvedExperiment = {
     name: e.name,
     description: e.description ?? "",
     source: ctx.source,
-    protocol,
-    model,
-    data,
-    pretrain,
-    evals: [],
-    seed,
-    output,
+    ...sections,
   };
   if (ctx.warnings.length > 0) resolved.warnings = ctx.warnings;
   return resolved;

@@ -15,28 +15,10 @@ import type { StepRow } from "../results/store.ts";
 import { saveCheckpoint } from "./checkpoint.ts";
 import { pretrainClip } from "./pretrain.ts";
 import { type RunRecorder, RunRecords } from "./run-records.ts";
-import type { RunHooks } from "./run-state.ts";
+import type { RunHooks, RunOutcome } from "./run-state.ts";
 
 /** Step rows are stored in groups this size (and the rest at the end), each with a heartbeat. */
 const STEPS_PER_WRITE = 25;
-
-/** What runPretrain returns: runExperiment's RunOutcome, with no evaluations and no best epoch. */
-export interface PretrainOutcome {
-  runId?: number;
-  status: "done" | "interrupted";
-  /** 1 once a step ran: the steps are stored as epoch 0 */
-  epochsRun: number;
-  losses: number[];
-  evals: never[];
-  checkpoints: string[];
-  timing: {
-    seconds: number;
-    trainSeconds: number;
-    dataSeconds: number;
-    videos: number;
-    videosPerSec: number;
-  };
-}
 
 /** Pretrains `model` as `exp.pretrain` says, records the steps, saves `last.safetensors`. */
 export async function runPretrain(
@@ -45,7 +27,7 @@ export async function runPretrain(
   model: ViFiClip,
   hooks: Partial<RunHooks> & { recorder?: RunRecorder },
   runId: number | undefined,
-): Promise<PretrainOutcome> {
+): Promise<RunOutcome> {
   const p = exp.pretrain;
   if (!p) throw new Error(`vifi: experiment ${JSON.stringify(exp.name)} has no pretrain section`);
   const t0 = performance.now();
@@ -95,6 +77,7 @@ export async function runPretrain(
   return {
     runId,
     status,
+    // 1 once a step ran: the steps are stored as epoch 0
     epochsRun: result.losses.length > 0 ? 1 : 0,
     losses: result.losses,
     evals: [],

@@ -1,15 +1,43 @@
 // One run as its stages share it: what it runs (runtime, experiment, model, tokenizer), whom it tells
 // (the caller's hooks and the results store), and what it has built up so far (losses, checkpoints,
 // the best validation, the time spent). The data, step, schedule, validation and checkpoint stages
-// take this object instead of closing over the trainer's variables.
+// take this object instead of closing over the trainer's variables. What a run returns (RunOutcome) is
+// here too, so that a training run and a pretrain run (lib/train/run-pretrain.ts) answer alike.
 
-import type { ResolvedExperiment } from "../dsl/types.ts";
+import type { ResolvedEval, ResolvedExperiment } from "../dsl/types.ts";
 import type { Runtime } from "../gpu/runtime.ts";
 import type { ViFiClip } from "../models/vifi.ts";
 import type { TextTokenizer } from "../text/tokenizer.ts";
 import type { EvalResult } from "./evaluator.ts";
 import { ClassSets } from "./run-data.ts";
 import type { RunRecords } from "./run-records.ts";
+
+/** One final evaluation as runExperiment returns it (the stored row is lib/results/store.ts's EvalSummary). */
+export interface EvalOutcome {
+  name: string;
+  spec: ResolvedEval;
+  views: { clips: number; crops: number };
+  result: EvalResult;
+}
+
+/** What runExperiment returns to its caller (the stored row is lib/results/store.ts's RunSummary). */
+export interface RunOutcome {
+  runId?: number;
+  status: "done" | "interrupted";
+  epochsRun: number;
+  best?: { epoch: number; top1: number };
+  losses: number[];
+  evals: EvalOutcome[];
+  checkpoints: string[];
+  timing: {
+    seconds: number;
+    trainSeconds: number;
+    /** time the step loop waited for the loader */
+    dataSeconds: number;
+    videos: number;
+    videosPerSec: number;
+  };
+}
 
 export interface ProgressEvent {
   epoch: number;

@@ -17,23 +17,22 @@
 // A pretrain experiment takes none of these stages but lib/train/run-pretrain.ts (contrastive steps on
 // synthetic caption pairs, stored as step rows, then last.safetensors).
 
-import type { ResolvedEval, ResolvedExperiment, ResolvedTrain } from "../dsl/types.ts";
+import type { ResolvedExperiment, ResolvedTrain } from "../dsl/types.ts";
 import type { Runtime } from "../gpu/runtime.ts";
 import { initPromptWeights } from "../models/config.ts";
 import { loadModel, tokenizerFor } from "../models/load.ts";
 import type { ViFiClip } from "../models/vifi.ts";
 import { trainEpochs } from "./epoch.ts";
-import type { EvalResult } from "./evaluator.ts";
 import { claimOutput, updateOwner } from "./output.ts";
 import { startPosition } from "./run-checkpoints.ts";
 import { runPretrain } from "./run-pretrain.ts";
 import { type RunRecorder, RunRecords } from "./run-records.ts";
-import { type ProgressEvent, TrainingRun } from "./run-state.ts";
+import { type EvalOutcome, type ProgressEvent, type RunOutcome, TrainingRun } from "./run-state.ts";
 import { TrainingSession } from "./training-session.ts";
 import { evaluateOn } from "./validation.ts";
 
 export type { RunRecorder } from "./run-records.ts";
-export type { ProgressEvent } from "./run-state.ts";
+export type { EvalOutcome, ProgressEvent, RunOutcome } from "./run-state.ts";
 
 export interface TrainerOptions {
   recorder?: RunRecorder;
@@ -47,33 +46,6 @@ export interface TrainerOptions {
   maxIterations?: number;
   /** told the run id as soon as the store gave one (a second Ctrl-C marks it before exiting) */
   onRun?: (runId: number) => void;
-}
-
-/** One final evaluation as runExperiment returns it (the stored row is lib/results/store.ts's EvalSummary). */
-export interface EvalOutcome {
-  name: string;
-  spec: ResolvedEval;
-  views: { clips: number; crops: number };
-  result: EvalResult;
-}
-
-/** What runExperiment returns to its caller (the stored row is lib/results/store.ts's RunSummary). */
-export interface RunOutcome {
-  runId?: number;
-  status: "done" | "interrupted";
-  epochsRun: number;
-  best?: { epoch: number; top1: number };
-  losses: number[];
-  evals: EvalOutcome[];
-  checkpoints: string[];
-  timing: {
-    seconds: number;
-    trainSeconds: number;
-    /** time the step loop waited for the loader */
-    dataSeconds: number;
-    videos: number;
-    videosPerSec: number;
-  };
 }
 
 function deviceName(rt: Runtime): string {
