@@ -122,7 +122,7 @@ async function parityCheck(rt: Runtime, seed: number, dtype: "f32" | "f16"): Pro
     name: "parity-onnxruntime-web",
     dtype,
     direction: "forward",
-    case: "tiny ViFi-CLIP logits, video and text embeddings (B=2, T=3, C=5)",
+    case: "tiny ViFi-CLIP logits (error / logit scale), video and text embeddings (B=2, T=3, C=5)",
     measure: "relative",
     err: null,
     rel_err: null,
