@@ -5,6 +5,7 @@ import { LabelListError, parseLabelList, readLabelCsv } from "../data/labels.ts"
 import type { Precision } from "../models/clip.ts";
 import type { ModelChoice } from "../predict/predict.ts";
 import { intArg, UsageError } from "./args.ts";
+import { TOKENIZER_KINDS, type TokenizerKind } from "../text/tokenizer.ts";
 
 /**
  * Class names from --labels (one CSV line: `"a, b",c`) or --labels-file (a label CSV); undefined when
@@ -32,9 +33,9 @@ export function precisionArg(v: string | undefined): Precision | "auto" {
   return v;
 }
 
-export function tokenizerArg(v: string | undefined): "clip" | "bytes" | undefined {
-  if (v === undefined || v === "clip" || v === "bytes") return v;
-  throw new UsageError(`--tokenizer must be clip or bytes, got "${v}"`);
+export function tokenizerArg(v: string | undefined): TokenizerKind | undefined {
+  if (v === undefined || (TOKENIZER_KINDS as readonly string[]).includes(v)) return v as TokenizerKind;
+  throw new UsageError(`--tokenizer must be ${TOKENIZER_KINDS.join(", ")}, got "${v}"`);
 }
 
 /** The options every model-loading command shares. */

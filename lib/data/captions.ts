@@ -7,6 +7,7 @@
 // input (lib/video/test-transform.ts), so pretraining sees what evaluation will show it.
 
 import { Rng } from "../random/rng.ts";
+import { CAPTION_TEMPLATES } from "./caption-templates.ts";
 import type { Frame } from "../video/frame.ts";
 import { testTransform } from "../video/test-transform.ts";
 import {
@@ -21,6 +22,8 @@ import {
   SPLIT_SALT,
   splitBaseNovel,
 } from "./synthetic.ts";
+
+export { CAPTION_TEMPLATES } from "./caption-templates.ts";
 
 export interface Triple {
   colour: string;
@@ -82,32 +85,6 @@ export interface CaptionPairs {
 export function evalPrompt(t: Triple): string {
   return `a photo of a ${className(t)}.`;
 }
-
-/**
- * Caption templates by the attributes they name (c colour, s shape, m motion). The first of "csm" is the
- * evaluation's prompt and is drawn for half of the full captions; the rest vary the wording.
- */
-export const CAPTION_TEMPLATES: Readonly<Record<string, readonly string[]>> = {
-  csm: [
-    "a photo of a {c} {s} moving {m}.",
-    "a {c} {s} moving {m}",
-    "a {c} {s} going {m}",
-    "the {c} {s} moves {m}",
-    "{c} {s}, moving {m}",
-    "a {s} that is {c}, moving {m}",
-  ],
-  cs: ["a photo of a {c} {s}.", "a {c} {s}", "the {s} is {c}", "{c} {s}"],
-  cm: [
-    "a photo of something {c} moving {m}.",
-    "a {c} shape moving {m}",
-    "something {c} going {m}",
-    "a {c} thing moves {m}",
-  ],
-  sm: ["a photo of a {s} moving {m}.", "a {s} moving {m}", "a {s} going {m}", "the {s} moves {m}"],
-  c: ["a photo of something {c}.", "something {c}", "a {c} shape", "{c}"],
-  s: ["a photo of a {s}.", "a {s}", "the {s}", "{s}"],
-  m: ["a photo of something moving {m}.", "something moving {m}", "moving {m}", "an object going {m}"],
-};
 
 /** Partial captions: two attributes twice as often as one (they say more about the picture). */
 const PARTIAL = ["cs", "cm", "sm", "cs", "cm", "sm", "c", "s", "m"];

@@ -14,6 +14,7 @@ import {
 import { sampleForMode } from "../video/sampling.ts";
 import { checkInputSize } from "../video/limits.ts";
 import { type Frame, testTransform, trainTransform, type TransformResult } from "../video/transforms.ts";
+import type { TrainCrop } from "../video/train-transform.ts";
 
 export interface PrepareJob {
   path: string;
@@ -29,6 +30,8 @@ export interface PrepareJob {
   colorJitter?: number;
   grayScale?: number;
   flip?: number;
+  /** the training crop (default "multi-scale", upstream's MultiScaleCrop) */
+  crop?: TrainCrop;
   seed: number;
 }
 
@@ -101,6 +104,7 @@ export function transformFor(job: PrepareJob, frames: Frame[], rng: Rng): Transf
       colorJitterP: job.colorJitter,
       grayP: job.grayScale,
       flipP: job.flip,
+      crop: job.crop,
     })
     : testTransform(frames, { crops: job.crops, size: job.size });
 }

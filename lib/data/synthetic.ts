@@ -3,6 +3,7 @@
 // unseen *combinations* of words that were all seen during training — the zero-shot question in miniature.
 
 import { Rng } from "../random/rng.ts";
+import { syntheticWords } from "./caption-templates.ts";
 
 export const SHAPES = ["circle", "square", "triangle"] as const;
 export const COLOURS = ["red", "green", "blue", "yellow"] as const;
@@ -373,6 +374,8 @@ async function writeLists(
     "base_train.txt": list(train.filter((x) => baseMap.has(x.label)), baseMap),
     "base_val.txt": list(val.filter((x) => baseMap.has(x.label)), baseMap),
     "novel_val.txt": list(val.filter((x) => novelMap.has(x.label)), novelMap),
+    // the vocabulary of the "words" tokenizer: every word of the class names and of the captions
+    "words.txt": syntheticWords(classes.map((c) => c.name)).join("\n") + "\n",
   };
   for (const [name, text] of Object.entries(files)) await Deno.writeTextFile(`${dir}/${name}`, text);
 }

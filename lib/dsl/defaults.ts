@@ -17,6 +17,7 @@ export const DEFAULTS = {
   colorJitter: 0.8,
   grayScale: 0.2,
   flip: 0.5,
+  crop: "multi-scale",
   saveFreq: 1,
   seed: 1024,
   frames: 8,

@@ -7,6 +7,7 @@ import { DEFAULTS } from "./defaults.ts";
 import { pathKind, type ResolveContext } from "./resolve-context.ts";
 import { checkTemplate } from "./resolve-prompts.ts";
 import type { ModelSpec, ResolvedExperiment } from "./types.ts";
+import { TOKENIZER_KINDS } from "../text/tokenizer.ts";
 
 export interface ResolvedModelSection {
   model: ResolvedExperiment["model"];
@@ -22,7 +23,7 @@ export async function resolveModel(ctx: ResolveContext, m: ModelSpec): Promise<R
   const tokenizer = ctx.oneOf(
     m.tokenizer ?? DEFAULTS.tokenizer,
     "model.tokenizer",
-    ["clip", "bytes"] as const,
+    TOKENIZER_KINDS,
   );
   const precision = ctx.oneOf(
     m.precision ?? DEFAULTS.precision,

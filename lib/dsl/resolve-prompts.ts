@@ -5,6 +5,8 @@ import type { ClipConfig } from "../models/config.ts";
 import { classTokens, tokenizerFor } from "../models/load.ts";
 import { PromptTooLongError, type TextTokenizer } from "../text/tokenizer.ts";
 import type { ResolveContext } from "./resolve-context.ts";
+import type { TokenizerKind } from "../text/tokenizer.ts";
+import { UnknownWordError } from "../text/words.ts";
 
 /** The class names of one label file and the template they will be tokenized with. */
 export interface ClassPrompts {
@@ -24,7 +26,7 @@ export function checkTemplate(ctx: ResolveContext, t: unknown, field: string): v
 export async function checkPromptLengths(
   ctx: ResolveContext,
   config: ClipConfig,
-  t: { tokenizer: "clip" | "bytes"; vocab?: string },
+  t: { tokenizer: TokenizerKind; vocab?: string },
   prompts: ClassPrompts[],
   placeholders: number,
 ): Promise<void> {
@@ -37,7 +39,7 @@ const tokenizers = new Map<string, Promise<TextTokenizer | undefined>>();
 /** The experiment's tokenizer, once per load; undefined where it cannot be had (see {@link longPrompt}). */
 function tokenizerOf(
   config: ClipConfig,
-  t: { tokenizer: "clip" | "bytes"; vocab?: string },
+  t: { tokenizer: TokenizerKind; vocab?: string },
 ): Promise<TextTokenizer | undefined> {
   const key = `${t.tokenizer}|${t.vocab ?? ""}|${config.text.vocab}`;
   let p = tokenizers.get(key);
@@ -52,7 +54,7 @@ function tokenizerOf(
 export async function checkCaptionLengths(
   ctx: ResolveContext,
   config: ClipConfig,
-  t: { tokenizer: "clip" | "bytes"; vocab?: string },
+  t: { tokenizer: TokenizerKind; vocab?: string },
   captions: string[],
   field: string,
 ): Promise<void> {
@@ -62,6 +64,7 @@ export async function checkCaptionLengths(
     try {
       classTokens(tok, [caption], "{name}", config.text.context);
     } catch (err) {
+      if (err instanceof UnknownWordError) ctx.fail("model.vocab", err.message.replace(/^vifi: /, ""));
       if (!(err instanceof PromptTooLongError)) throw err;
       ctx.fail(
         field,
@@ -82,7 +85,7 @@ export async function checkCaptionLengths(
  */
 async function longPrompt(
   config: ClipConfig,
-  t: { tokenizer: "clip" | "bytes"; vocab?: string },
+  t: { tokenizer: TokenizerKind; vocab?: string },
   prompts: ClassPrompts[],
   placeholders: number,
 ): Promise<[string, string] | undefined> {
@@ -93,6 +96,7 @@ async function longPrompt(
       classTokens(tok, names, template, config.text.context, placeholders);
     } catch (err) {
       if (err instanceof PromptTooLongError) return [field, err.message.replace(/^vifi: /, "")];
+      if (err instanceof UnknownWordError) return ["model.vocab", err.message.replace(/^vifi: /, "")];
       throw err;
     }
   }

@@ -8,6 +8,7 @@ import type { ResolveContext } from "./resolve-context.ts";
 import type { ListFiles, ListReader } from "./resolve-data.ts";
 import type { ClassPrompts } from "./resolve-prompts.ts";
 import type { ResolvedExperiment, ResolvedTrain, TrainSpec } from "./types.ts";
+import { TRAIN_CROPS } from "../video/train-transform.ts";
 
 /** What the train section needs from the sections resolved before it. */
 export interface TrainInputs {
@@ -152,6 +153,7 @@ function hyperparameters(
   | "colorJitter"
   | "grayScale"
   | "flip"
+  | "crop"
   | "saveFreq"
 > {
   return {
@@ -170,6 +172,7 @@ function hyperparameters(
     colorJitter: ctx.inRange(t.colorJitter ?? DEFAULTS.colorJitter, "train.colorJitter", 0, 1),
     grayScale: ctx.inRange(t.grayScale ?? DEFAULTS.grayScale, "train.grayScale", 0, 1),
     flip: ctx.inRange(t.flip ?? DEFAULTS.flip, "train.flip", 0, 1),
+    crop: ctx.oneOf(t.crop ?? DEFAULTS.crop, "train.crop", TRAIN_CROPS),
     saveFreq: ctx.posInt(t.saveFreq ?? DEFAULTS.saveFreq, "train.saveFreq"),
   };
 }

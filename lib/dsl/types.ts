@@ -4,6 +4,8 @@
 
 import type { PromptConfig } from "../models/config.ts";
 import type { Variant } from "../models/vifi.ts";
+import type { TokenizerKind } from "../text/tokenizer.ts";
+import type { TrainCrop } from "../video/train-transform.ts";
 
 /** Which table of the paper a run belongs to; leaderboards group and aggregate by it. */
 export const PROTOCOL_KINDS = [
@@ -39,9 +41,15 @@ export interface ModelSpec {
   prompt?: PromptConfig;
   /** class prompt, `{name}` replaced by the class name; docs/upstream.md §4.1 */
   template?: string;
-  /** "clip" BPE (needs the vocabulary) or "bytes" (byte-level, for models trained from scratch) */
-  tokenizer?: "clip" | "bytes";
-  /** bpe_simple_vocab_16e6.txt.gz or an HF vocab.json directory; default: the download cache */
+  /**
+   * "clip" BPE (needs the vocabulary), "bytes" (byte-level, for models trained from scratch) or "words"
+   * (a closed word list named by `vocab`, one word per line: for small models trained on a known world)
+   */
+  tokenizer?: TokenizerKind;
+  /**
+   * bpe_simple_vocab_16e6.txt.gz or an HF vocab.json directory (default: the download cache); for the
+   * "words" tokenizer its word list
+   */
   vocab?: string;
   /** "auto" = f16 where the adapter has shader-f16 */
   precision?: "f32" | "f16" | "auto";
@@ -113,6 +121,11 @@ export interface TrainSpec extends ListSpec {
   grayScale?: number;
   /** probability of the horizontal flip (0.5 upstream; 0 where left/right is part of a label) */
   flip?: number;
+  /**
+   * the training crop: "multi-scale" (upstream's MultiScaleCrop, may stretch a non-square crop), "square"
+   * (its square sizes only) or "centre" (no crop augmentation); see lib/video/train-transform.ts
+   */
+  crop?: TrainCrop;
   /** validate (the first evaluation) every N epochs and at the end */
   saveFreq?: number;
   /** init = weights and optimizer state but the schedule from epoch 0 (upstream --resume); continue = exact */
@@ -268,6 +281,7 @@ const TRAIN_KEYS: KeysOf<TrainSpec> = {
   colorJitter: true,
   grayScale: true,
   flip: true,
+  crop: true,
   saveFreq: true,
   resume: { path: true, mode: true } satisfies KeysOf<NonNullable<TrainSpec["resume"]>>,
   finalViews: { clips: true, crops: true } satisfies KeysOf<NonNullable<TrainSpec["finalViews"]>>,

@@ -64,6 +64,17 @@ export const CLIP_CONFIGS: Record<string, ClipConfig> = {
     vision: { width: 64, layers: 2, heads: 2, patch: 8, resolution: 32 },
     text: { width: 64, layers: 2, heads: 2, context: 48, vocab: 258 },
   },
+  /**
+   * the demo's model for the "words" tokenizer (lib/text/words.ts): the same towers reading words, not
+   * bytes — 16 text positions hold "a photo of something green moving right." and the table has room for
+   * 62 words (the synthetic world uses 29).
+   */
+  "synthetic-words": {
+    name: "synthetic-words",
+    embedDim: 64,
+    vision: { width: 64, layers: 2, heads: 2, patch: 8, resolution: 32 },
+    text: { width: 64, layers: 2, heads: 2, context: 16, vocab: 64 },
+  },
 };
 
 export function clipConfig(name: string): ClipConfig {

@@ -13,7 +13,9 @@ import {
   loadTokenizer,
   PromptTooLongError,
   type TextTokenizer,
+  type TokenizerKind,
 } from "../text/tokenizer.ts";
+import { readWordList, WordTokenizer } from "../text/words.ts";
 import type { Precision } from "./clip.ts";
 import { type ClipConfig, clipConfig, initClipWeights } from "./config.ts";
 import { type Variant, ViFiClip } from "./vifi.ts";
@@ -104,8 +106,8 @@ export async function loadModel(rt: Runtime, opts: LoadModelOptions): Promise<Lo
 
 export interface TokenizerForOptions {
   /** default: "clip" for CLIP's 49,408-id vocabulary, "bytes" for any other */
-  tokenizer?: "clip" | "bytes";
-  /** the BPE vocabulary file (default: the vifi cache) */
+  tokenizer?: TokenizerKind;
+  /** the BPE vocabulary file (default: the vifi cache), or the word list of the "words" tokenizer */
   vocab?: string;
   config: ClipConfig;
 }
@@ -122,6 +124,15 @@ export async function tokenizerFor(opts: TokenizerForOptions): Promise<TextToken
       );
     }
     return await loadTokenizer({ vocab: opts.vocab });
+  }
+  if (kind === "words") {
+    if (opts.vocab === undefined) {
+      throw new Error(
+        "vifi: the words tokenizer needs its word list: name the file as model.vocab (--vocab)",
+      );
+    }
+    const list = await readWordList(opts.vocab);
+    return new WordTokenizer(list.words, vocab, `the word list ${list.path}`);
   }
   return new ByteTokenizer(vocab);
 }

@@ -8,6 +8,7 @@ import { prepareVideo } from "../data/prepare.ts";
 import { classTokens, type LoadedModel, loadModel, tokenizerFor } from "../models/load.ts";
 import type { Precision } from "../models/clip.ts";
 import { scoreViews, topK } from "../train/views.ts";
+import type { TokenizerKind } from "../text/tokenizer.ts";
 
 /** The model and prompt options every model-loading command shares (lib/cli/model-options.ts parses them). */
 export interface ModelChoice {
@@ -15,7 +16,7 @@ export interface ModelChoice {
   clipWeights?: string;
   template?: string;
   vocab?: string;
-  tokenizer?: "clip" | "bytes";
+  tokenizer?: TokenizerKind;
   headWidth?: number;
   precision?: Precision | "auto";
 }
@@ -40,7 +41,7 @@ export interface ClassPrompts {
 export async function promptsFor(
   loaded: LoadedModel,
   labels: string[],
-  opts: { template?: string; vocab?: string; tokenizer?: "clip" | "bytes" },
+  opts: { template?: string; vocab?: string; tokenizer?: TokenizerKind },
 ): Promise<ClassPrompts> {
   const ctx = loaded.model.clip.prompts?.textCtx ?? 0;
   const template = opts.template ?? (ctx > 0 ? "{name}." : "a photo of a {name}.");

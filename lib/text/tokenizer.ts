@@ -14,6 +14,13 @@ export const CLIP_EOT = 49407;
 export const CLIP_VOCAB_SIZE = 49408;
 export const CLIP_CONTEXT = 77;
 
+/**
+ * The tokenizers a model can be trained with: CLIP's BPE, byte-level, or a closed word list
+ * (lib/text/words.ts) for small models trained from scratch on a known vocabulary.
+ */
+export const TOKENIZER_KINDS = ["clip", "bytes", "words"] as const;
+export type TokenizerKind = typeof TOKENIZER_KINDS[number];
+
 export interface TokenizeOptions {
   /** keep the first `context` ids and make the last one EOT instead of throwing (CLIP's `truncate=True`) */
   truncate?: boolean;
@@ -43,7 +50,8 @@ export class PromptTooLongError extends Error {
   }
 }
 
-function packRows(
+/** `[n, context]` rows SOT, ids, EOT, zero padding (any tokenizer's `tokenize`). */
+export function packRows(
   t: TextTokenizer,
   texts: string[],
   context: number,

@@ -88,6 +88,7 @@ export function trainingLoader(exp: ResolvedExperiment, tr: ResolvedTrain, items
     colorJitter: tr.colorJitter,
     grayScale: tr.grayScale,
     flip: tr.flip,
+    crop: tr.crop,
     seed: exp.seed,
     workers: exp.data.workers,
     onError: exp.data.onError,

@@ -36,8 +36,19 @@ export function multiScaleOffsets(w: number, h: number, cw: number, ch: number):
   return [[0, 0], [4 * ws, 0], [0, 4 * hs], [4 * ws, 4 * hs], [2 * ws, 2 * hs]];
 }
 
+/**
+ * The crop of a training video: "multi-scale" MultiScaleCrop as upstream (sizes from 1 to 0.66 of the
+ * short side, width and height drawn apart, so a crop may be non-square and is then stretched to a square);
+ * "square" MultiScaleCrop's square sizes only (scale jitter without stretching shapes); "centre" no crop
+ * augmentation, the test transform's centre crop.
+ */
+export const TRAIN_CROPS = ["multi-scale", "square", "centre"] as const;
+export type TrainCrop = typeof TRAIN_CROPS[number];
+
 export interface TrainOptions {
   size?: number;
+  /** default "multi-scale" (upstream) */
+  crop?: TrainCrop;
   scaleResize?: number;
   flipP?: number;
   colorJitterP?: number;
@@ -64,14 +75,25 @@ export function drawTrainDecisions(
   const size = opts.size ?? 224;
   const resized = shortSideSize(w, h, opts.scaleResize ?? Math.trunc(256 / 224 * size));
   const [rw, rh] = resized;
-  const cands = multiScaleCandidates(rw, rh, size);
-  const [cw, ch] = cands[rng.int(cands.length)];
-  const offs = multiScaleOffsets(rw, rh, cw, ch);
-  const [cx, cy] = offs[rng.int(offs.length)];
+  const [cx, cy, cw, ch] = drawCrop(rw, rh, size, opts.crop ?? "multi-scale", rng);
   const flip = rng.next() < (opts.flipP ?? 0.5);
   const jitter = rng.next() < (opts.colorJitterP ?? 0.8);
   const gray = rng.next() < (opts.grayP ?? 0.2);
   return { size, resized, crop: { x: cx, y: cy, w: cw, h: ch }, flip, jitter, gray };
+}
+
+/**
+ * The crop window [x, y, w, h] on the rw×rh resize: a size and an offset drawn from the stream, or, for
+ * "centre", nothing drawn.
+ */
+function drawCrop(rw: number, rh: number, size: number, kind: TrainCrop, rng: Rng): number[] {
+  if (kind === "centre") return [Math.floor((rw - size) / 2), Math.floor((rh - size) / 2), size, size];
+  const all = multiScaleCandidates(rw, rh, size);
+  const cands = kind === "square" ? all.filter(([w, h]) => w === h) : all;
+  const [cw, ch] = cands[rng.int(cands.length)];
+  const offs = multiScaleOffsets(rw, rh, cw, ch);
+  const [cx, cy] = offs[rng.int(offs.length)];
+  return [cx, cy, cw, ch];
 }
 
 /** Training pipeline for one video's frames (all the same size): (T, 3, size, size) float32. */

@@ -7,7 +7,8 @@ import { assert, assertEquals, assertRejects } from "./assert.ts";
 import { sweep } from "../../lib/dsl/define.ts";
 import { describeResolved, ExperimentError, resolveExperiment } from "../../lib/dsl/resolve.ts";
 import type { Experiment } from "../../lib/dsl/types.ts";
-import example from "../../experiments/synthetic-pretrain.exp.ts";
+import { syntheticWords } from "../../lib/data/caption-templates.ts";
+import { classGrid, COLOURS, MOTIONS, SHAPES } from "../../lib/data/synthetic.ts";
 
 const SOURCE = "/exp/p.exp.ts";
 const CWD = "/tmp/vifi-pretrain-dsl";
@@ -56,8 +57,20 @@ Deno.test("pretrain protocol: defaults, no videos, the experiment's seed holds o
   assertEquals([given.pretrain!.novelClips, given.pretrain!.fullShare], ["never", 1]);
 });
 
+/** A folder holding the synthetic world's word list, as `deno task synthetic` writes it. */
+async function wordsDir(words = syntheticWords(classGrid(COLOURS, SHAPES, MOTIONS).map((c) => c.name))) {
+  const dir = await Deno.makeTempDir({ prefix: "vifi-pretrain-words-" });
+  await Deno.writeTextFile(`${dir}/words.txt`, words.join("\n") + "\n");
+  return dir;
+}
+
 Deno.test("pretrain protocol: the example experiment resolves", async () => {
+  const dir = await wordsDir();
+  Deno.env.set("VIFI_SYNTHETIC_DIR", dir);
+  const example = (await import(`../../experiments/synthetic-pretrain.exp.ts?dir=${dir}`)).default;
   const r = await resolveExperiment(example, { source: SOURCE, cwd: CWD });
+  await Deno.remove(dir, { recursive: true });
+  assertEquals(r.model.vocab, `${dir}/words.txt`);
   assertEquals([r.name, r.pretrain!.steps, r.pretrain!.batch, r.pretrain!.novelSeed], [
     "synthetic-pretrain",
     300,
@@ -154,6 +167,26 @@ const REFUSED: [string, Experiment, string][] = [
     '"a photo of a yellow triangle moving right." (44 tokens with SOT/EOT)',
   ],
 ];
+
+Deno.test("pretrain protocol refuses a word list without a caption's word, naming model.vocab", async () => {
+  const all = syntheticWords(classGrid(COLOURS, SHAPES, MOTIONS).map((c) => c.name));
+  const dir = await wordsDir(all.filter((w) => w !== "thing"));
+  try {
+    const e = exp({
+      model: { arch: "synthetic-words", variant: "both", tokenizer: "words", vocab: `${dir}/words.txt` },
+    });
+    const err = await assertRejects(() => resolveExperiment(e, { source: SOURCE, cwd: CWD }));
+    assert(err instanceof ExperimentError, String(err));
+    assert(
+      err.message.startsWith(`${SOURCE}: experiment "p": model.vocab: "thing" (in "a `),
+      err.message,
+    );
+    assert(err.message.includes(`is not in the word list ${dir}/words.txt`), err.message);
+    assertEquals(err.message.split("\n").length, 1);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
 
 for (const [what, e, message] of REFUSED) {
   Deno.test(`pretrain protocol refuses ${what}`, async () => {

@@ -143,6 +143,18 @@ const cases: [string, Partial<Experiment> | ((dir: string) => Partial<Experiment
   ]],
   ["negative batch", { train: { list: "train.txt", labels: "labels.csv", batch: -1 } }, ["train.batch"]],
   ["zero lr", { train: { list: "train.txt", labels: "labels.csv", lr: 0 } }, ["train.lr", "positive"]],
+  ["an unknown train crop", {
+    train: { list: "train.txt", labels: "labels.csv", crop: "random" as "centre" },
+  }, [
+    "train.crop",
+    '"multi-scale", "square", "centre"',
+    '"random"',
+  ]],
+  ["an unknown tokenizer", { model: { arch: "tiny", tokenizer: "chars" as "words" } }, [
+    "model.tokenizer",
+    '"words"',
+    '"chars"',
+  ]],
   ["unknown arch", { model: { arch: "ViT-H/99" } }, ["model.arch", "ViT-H/99", "ViT-B/16"]],
   [
     "prompt config without the prompt variant",

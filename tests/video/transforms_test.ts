@@ -287,6 +287,28 @@ Deno.test("train transform: decisions, determinism, and speed at 320x240", () =>
   );
 });
 
+Deno.test("train crop kinds: multi-scale may stretch, square keeps the aspect, centre is the test crop", () => {
+  const rng = new Rng(seed);
+  const frames = Array.from({ length: 2 }, () => randomFrame(320, 240, rng, true));
+  const sizes = (crop: "multi-scale" | "square") => {
+    const seen = new Set<string>();
+    for (let s = 0; s < 400; s++) {
+      const { w, h } = drawTrainDecisions(320, 240, new Rng(s), { crop }).crop;
+      seen.add(`${w}x${h}`);
+    }
+    return seen;
+  };
+  const multi = sizes("multi-scale"), square = sizes("square");
+  assert([...multi].some((k) => k.split("x")[0] !== k.split("x")[1]), `no non-square crop in ${[...multi]}`);
+  assertEquals([...square].sort(), ["168x168", "192x192", "224x224", "256x256"].sort());
+  // centre: the test pipeline's crop window, whatever the stream, and the same pixels when nothing else is on
+  const c = drawTrainDecisions(320, 240, new Rng(3), { crop: "centre" }).crop;
+  assertEquals(c, { x: Math.floor((341 - 224) / 2), y: 16, w: 224, h: 224 });
+  const train = trainTransform(frames, new Rng(3), { crop: "centre", colorJitterP: 0, grayP: 0, flipP: 0 });
+  const test = testTransform(frames);
+  assert(train.data.every((v, i) => v === test.data[i]), "centre crop equals the test transform");
+});
+
 Deno.test("windowed resize equals the full resize then crop", () => {
   const rng = new Rng(seed);
   const pick = (n: number) => 1 + rng.int(n);
