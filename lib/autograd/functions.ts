@@ -124,12 +124,14 @@ export async function addFn(tape: Tape, a: Var, b: Var): Promise<Var> {
 
 /** Multi-head self-attention on a packed in_proj output [B, L, 3D]. */
 export async function attentionFn(tape: Tape, qkv: Var, heads: number, causal: boolean): Promise<Var> {
-  const { out, probs } = await attentionPacked(qkv.value, { heads, causal });
-  tape.keep(probs);
-  const result = tape.track(out, qkv.requiresGrad, "attention");
+  const fwd = await attentionPacked(qkv.value, { heads, causal });
+  // the composed forward saves the probabilities, the fused one the row log-sum-exps (and reads `out`,
+  // which the tape keeps as the result's value)
+  tape.keep(fwd.saved);
+  const result = tape.track(fwd.out, qkv.requiresGrad, "attention");
   if (result.requiresGrad) {
     tape.record("attention", async () => {
-      await qkv.accumulate(await attentionPackedBackward(qkv.value, probs, result.grad!, { heads, causal }));
+      await qkv.accumulate(await attentionPackedBackward(qkv.value, fwd, result.grad!, { heads, causal }));
     });
   }
   return result;

@@ -4,7 +4,7 @@
 
 import type { Runtime } from "../../gpu/runtime.ts";
 import type { Rng } from "../../random/rng.ts";
-import { attentionPacked } from "../../tensor/ops/attention.ts";
+import { type AttentionImpl, attentionPacked, attentionPackedBackward } from "../../tensor/ops/attention.ts";
 import { layerNorm } from "../../tensor/ops/layernorm.ts";
 import { matmul } from "../../tensor/ops/matmul.ts";
 import { type DType, Tensor } from "../../tensor/tensor.ts";
@@ -51,6 +51,7 @@ async function timeGpu(rt: Runtime, reps: number, run: () => Promise<Tensor[]>):
 export async function kernelRows(k: KernelBench): Promise<void> {
   await matmulRows(k);
   await attentionRows(k);
+  await attentionImplRows(k);
   await layerNormRows(k);
 }
 
@@ -115,7 +116,7 @@ async function attentionRows({ rt, reps, rng, dtypes, want, emit, ref }: KernelB
     const t = Tensor.from(rt, qkv, [B, L, 3 * D], dtype);
     const ms = await timeGpu(rt, reps, async () => {
       const r = await attentionPacked(t, { heads: H });
-      return [r.out, r.probs];
+      return [r.out, r.saved];
     });
     t.dispose();
     emit({
@@ -127,6 +128,72 @@ async function attentionRows({ rt, reps, rng, dtypes, want, emit, ref }: KernelB
       ...against(refMs, ms),
       ref_gflops: refMs === null ? null : flop / refMs / 1e6,
     });
+  }
+}
+
+// Fused attention against the composed one (GEMMs + masked softmax), forward and backward, at the shapes
+// that matter here: [name, B, H, L, dh, causal]. The ratio is composed ms / fused ms (> 1: fused wins);
+// the dispatch rule in lib/tensor/ops/attention.ts comes from these rows.
+const IMPL_SHAPES: [string, number, number, number, number, boolean][] = [
+  ["demo-vision", 128, 2, 17, 32, false],
+  ["demo-text", 64, 2, 16, 32, true],
+  ["tiny-vision", 8, 2, 17, 16, false],
+  ["clip-text", 8, 8, 77, 64, true],
+  ["vit-b16", 8, 12, 197, 64, false],
+];
+
+async function attentionImplRows({ rt, reps, rng, dtypes, want, emit }: KernelBench): Promise<void> {
+  for (const [name, B, H, L, dh, causal] of IMPL_SHAPES) {
+    const D = H * dh;
+    const shape = `${name} ${B}x${H}x${L}x${dh}${causal ? " causal" : ""}`;
+    const wantF = want("attention-fused fwd", shape);
+    const wantB = want("attention-fused bwd", shape);
+    if (!wantF && !wantB) continue;
+    const qkv = rng.array(B * L * 3 * D);
+    const dout = rng.array(B * L * D);
+    const flop = 2 * 2 * B * H * L * L * dh * (causal ? 0.5 : 1);
+    for (const dtype of dtypes) {
+      const t = Tensor.from(rt, qkv, [B, L, 3 * D], dtype);
+      const g = Tensor.from(rt, dout, [B, L, D], dtype);
+      const fwdMs = new Map<AttentionImpl, number>();
+      const bwdMs = new Map<AttentionImpl, number>();
+      for (const impl of ["fused", "composed"] as const) {
+        const o = { heads: H, causal, impl };
+        if (wantF) {
+          fwdMs.set(
+            impl,
+            await timeGpu(rt, reps, async () => {
+              const r = await attentionPacked(t, o);
+              return [r.out, r.saved];
+            }),
+          );
+        }
+        if (wantB) {
+          const r = await attentionPacked(t, o);
+          bwdMs.set(impl, await timeGpu(rt, reps, async () => [await attentionPackedBackward(t, r, g, o)]));
+          r.out.dispose();
+          r.saved.dispose();
+        }
+      }
+      t.dispose();
+      g.dispose();
+      for (const [dir, ms, mult] of [["fwd", fwdMs, 1], ["bwd", bwdMs, 2]] as const) {
+        const fused = ms.get("fused");
+        const composed = ms.get("composed");
+        if (fused === undefined || composed === undefined) continue;
+        emit({
+          op: `attention-fused ${dir}`,
+          shape,
+          dtype,
+          gflops: (mult * flop) / fused / 1e6,
+          ms: fused,
+          ref: "composed",
+          ref_ms: composed,
+          ref_gflops: (mult * flop) / composed / 1e6,
+          ratio: composed / fused,
+        });
+      }
+    }
   }
 }
 

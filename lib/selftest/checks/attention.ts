@@ -21,9 +21,11 @@ interface AttnCase {
   /** key padding: "lengths" ([B] valid lengths) or "flags" ([B, Lk]) */
   pad?: "lengths" | "flags";
   packed?: boolean;
+  /** forced implementation */
+  impl: "fused" | "composed";
 }
 
-const CASES: AttnCase[] = [
+const COMPOSED: Omit<AttnCase, "impl">[] = [
   { B: 2, Lq: 197, Lk: 197, D: 128, heads: 2, packed: true },
   { B: 3, Lq: 77, Lk: 77, D: 64, heads: 4, causal: true, packed: true },
   { B: 1, Lq: 1, Lk: 1, D: 1, heads: 1 },
@@ -32,8 +34,26 @@ const CASES: AttnCase[] = [
   { B: 2, Lq: 7, Lk: 11, D: 8, heads: 2, pad: "flags" },
 ];
 
+// The fused kernel at odd sizes (L = 1, 3, 17, 77; head dims 8, 32, 64, 128 — 128 is its limit), both
+// layouts, every mask, and Lq ≠ Lk both ways (causal with Lq > Lk leaves no row fully masked; padding
+// by lengths leaves whole keys unseen, so their dK and dV must come out 0).
+const FUSED: Omit<AttnCase, "impl">[] = [
+  { B: 1, Lq: 1, Lk: 1, D: 8, heads: 1 },
+  { B: 2, Lq: 3, Lk: 5, D: 16, heads: 2, pad: "flags" },
+  { B: 2, Lq: 17, Lk: 17, D: 64, heads: 2, packed: true },
+  { B: 2, Lq: 17, Lk: 17, D: 64, heads: 2, causal: true, pad: "lengths", packed: true },
+  { B: 1, Lq: 77, Lk: 77, D: 128, heads: 2, causal: true, packed: true },
+  { B: 2, Lq: 3, Lk: 17, D: 128, heads: 1, pad: "lengths" },
+  { B: 1, Lq: 17, Lk: 3, D: 256, heads: 2, causal: true },
+];
+
+const CASES: AttnCase[] = [
+  ...COMPOSED.map((c) => ({ ...c, impl: "composed" as const })),
+  ...FUSED.map((c) => ({ ...c, impl: "fused" as const })),
+];
+
 function label(c: AttnCase): string {
-  return `B=${c.B} Lq=${c.Lq} Lk=${c.Lk} D=${c.D} heads=${c.heads}` +
+  return `${c.impl}: B=${c.B} Lq=${c.Lq} Lk=${c.Lk} D=${c.D} heads=${c.heads}` +
     [c.causal && "causal", c.pad && `key padding (${c.pad})`, c.packed && "packed qkv"].filter(Boolean)
       .map((s) => `, ${s}`).join("");
 }
@@ -79,14 +99,15 @@ async function gpuAttention(
   dout?: Float64Array,
 ) {
   const mask = x.pad ? Tensor.from(rt, x.pad.mask, x.pad.shape, "i32", "keyPadding") : undefined;
-  const opts = { heads: c.heads, causal: c.causal, keyPadding: mask };
+  const opts = { heads: c.heads, causal: c.causal, keyPadding: mask, impl: c.impl };
   let res: { out: Float64Array; dq?: Float64Array; dk?: Float64Array; dv?: Float64Array };
   if (c.packed) {
     const qkv = upload(rt, pack(c, x.q, x.k, x.v), [c.B, c.Lq, 3 * c.D], dtype, "qkv");
-    const { out, probs } = await attentionPacked(qkv, opts);
+    const fwd = await attentionPacked(qkv, opts);
+    const out = fwd.out;
     if (dout) {
       const tdo = upload(rt, dout, [c.B, c.Lq, c.D], dtype, "dOut");
-      const d = await take(await attentionPackedBackward(qkv, probs, tdo, opts));
+      const d = await take(await attentionPackedBackward(qkv, fwd, tdo, opts));
       tdo.dispose();
       const split = (j: number) => {
         const o = new Float64Array(c.B * c.Lq * c.D);
@@ -99,20 +120,21 @@ async function gpuAttention(
     } else {
       res = { out: await take(out) };
     }
-    disposeAll(qkv, probs);
+    disposeAll(qkv, fwd.saved);
   } else {
     const tq = upload(rt, x.q, [c.B, c.Lq, c.D], dtype, "q");
     const tk = upload(rt, x.k, [c.B, c.Lk, c.D], dtype, "k");
     const tv = upload(rt, x.v, [c.B, c.Lk, c.D], dtype, "v");
-    const { out, probs } = await attention(tq, tk, tv, opts);
-    res = { out: await take(out) };
+    const fwd = await attention(tq, tk, tv, opts);
+    // read, not take: the fused backward reads the forward's output
+    res = { out: Float64Array.from(await fwd.out.read()) };
     if (dout) {
       const tdo = upload(rt, dout, [c.B, c.Lq, c.D], dtype, "dOut");
-      const g = await attentionBackward(tq, tk, tv, probs, tdo, opts);
+      const g = await attentionBackward(tq, tk, tv, fwd, tdo, opts);
       res = { ...res, dq: await take(g.dq), dk: await take(g.dk), dv: await take(g.dv) };
       tdo.dispose();
     }
-    disposeAll(tq, tk, tv, probs);
+    disposeAll(tq, tk, tv, fwd.out, fwd.saved);
   }
   mask?.dispose();
   return res;
@@ -164,9 +186,13 @@ const finiteDifference: KernelCheck = {
   dtype: "f32",
   direction: "backward",
   tol: 1e-3,
-  cases: [CASES[4], CASES[3], { B: 1, Lq: 9, Lk: 9, D: 8, heads: 2, causal: true, packed: true }].map((
-    c,
-  ) => ({
+  cases: ([
+    CASES[4],
+    CASES[3],
+    { B: 1, Lq: 9, Lk: 9, D: 8, heads: 2, causal: true, packed: true, impl: "composed" },
+    { B: 2, Lq: 5, Lk: 6, D: 8, heads: 2, pad: "flags", impl: "fused" },
+    { B: 1, Lq: 9, Lk: 9, D: 8, heads: 2, causal: true, packed: true, impl: "fused" },
+  ] as AttnCase[]).map((c) => ({
     label: label(c),
     async run(rt, rng) {
       const x = makeInputs(c, rng, false);

@@ -1,12 +1,16 @@
-// Scaled dot-product attention with heads, an optional causal mask and key padding, built from the
-// batched GEMM and the masked softmax: S = Q·Kᵀ per head, P = softmax(S/√d), O = P·V. GEMMs are >95 %
-// of the work at CLIP sizes (197 or 77 tokens, head dim 64), so one fused kernel would buy little,
-// while reusing the register-blocked GEMM keeps one fast path. Q, K and V are read in place from
-// [B, L, D] tensors or from the packed [B, L, 3D] output of an in_proj (PyTorch's layout), by head
-// offsets and leading dimensions; no transposes are materialised.
+// Scaled dot-product attention with heads, an optional causal mask and key padding, in two
+// implementations with the same semantics. Composed: the batched GEMM and the masked softmax,
+// S = Q·Kᵀ per head, P = softmax(S/√d), O = P·V, keeping P for the backward — GEMMs are >95 % of the
+// work at CLIP sizes (197 or 77 tokens, head dim 64) and the register-blocked GEMM is the fast path
+// there. Fused (attention-fused.ts): one kernel streaming keys with an online softmax, keeping only O
+// and the row log-sum-exps — it wins for short sequences, where the composed path's per-head blocks and
+// padded score rows are mostly overhead. `chooseImpl` holds the measured rule. Q, K and V are read in
+// place from [B, L, D] tensors or from the packed [B, L, 3D] output of an in_proj (PyTorch's layout),
+// by head offsets and leading dimensions; no transposes are materialised.
 
 import type { Runtime } from "../../gpu/runtime.ts";
 import { expectDtype, shapeStr, Tensor } from "../tensor.ts";
+import { fusedBackward, fusedForward, fusedUnsupported, type View } from "./attention-fused.ts";
 import { gemm } from "./matmul.ts";
 import { softmax, softmaxBackward, type SoftmaxOptions, softmaxReference } from "./softmax.ts";
 
@@ -17,14 +21,11 @@ export interface AttentionOptions {
   keyPadding?: Tensor;
   /** default 1/√(head dim) */
   scale?: number;
+  /** force one implementation (tests, bench); default: the dispatch rule in `chooseImpl` */
+  impl?: AttentionImpl;
 }
 
-/** A [B, L, D] matrix seen inside a buffer: row stride `ld`, first element at `off`. */
-interface View {
-  t: Tensor;
-  off: number;
-  ld: number;
-}
+export type AttentionImpl = "fused" | "composed";
 
 interface Dims {
   B: number;
@@ -37,10 +38,16 @@ interface Dims {
   dh: number;
 }
 
+/** What the forward keeps for the backward pass; pass the whole result back to the backward. */
 export interface AttentionResult {
   out: Tensor;
-  /** the attention probabilities [B, H, Lq, Lkp] (rows padded past Lk), kept for the backward pass */
-  probs: Tensor;
+  /** which implementation ran, and so what `saved` holds */
+  impl: AttentionImpl;
+  /**
+   * composed: the attention probabilities [B, H, Lq, Lkp] (rows padded past Lk); fused: the
+   * log-sum-exp of each score row [B, H, Lq] (f32), with `out` itself also read by the backward.
+   */
+  saved: Tensor;
 }
 
 function softmaxOpts(o: AttentionOptions, d: Dims): SoftmaxOptions {
@@ -148,7 +155,7 @@ async function headGemm(
   });
 }
 
-async function forwardViews(
+async function composedForward(
   q: View,
   k: View,
   v: View,
@@ -176,7 +183,44 @@ async function forwardViews(
     rowsA: d.Lq,
     rowsB: d.Lk,
   }, "attn_pv");
-  return { out, probs };
+  return { out, impl: "composed", saved: probs };
+}
+
+/** Fused when the rule below (or `o.impl`) says so and the kernel takes these shapes. */
+function chooseImpl(d: Dims, o: AttentionOptions, tensors: Tensor[]): AttentionImpl {
+  const why = fusedUnsupported(tensors[0].rt, d, tensors);
+  if (o.impl === "fused" && why) throw new Error(`vifi: attention: the fused kernel cannot run: ${why}`);
+  if (o.impl) return o.impl;
+  if (why) return "composed";
+  return FUSED_RULE(d) ? "fused" : "composed";
+}
+
+// The dispatch rule, measured with `deno task bench --filter attention-fused` on lavapipe (llvmpipe,
+// LLVM 15, 256-bit SIMD, 2 shared cores; f32 ms fused / composed, forward then backward):
+//   demo-vision 128·2 × 17 × 32          94 / 141 (1.5×)    222 / 254 (1.1×)
+//   demo-text   64·2 × 16 × 32 causal    33 / 103 (3.1×)     67 / 159 (2.4×)
+//   tiny        8·2 × 17 × 16             9 / 18  (2.0×)     13 / 34  (2.6×)
+//   CLIP text   8·8 × 77 × 64 causal    415 / 43  (0.10×)   822 / 76  (0.09×)
+//   ViT-B/16    8·12 × 197 × 64        6683 / 309 (0.05×) 13877 / 641 (0.05×)
+// (f16 alike.) The composed path pads score rows to 64 on software adapters, so its cost is nearly flat
+// up to 64 keys, while the fused kernel's grows with Lq·Lk: it wins only for the tiny sequences of the
+// demo. Lk ≤ 20 keeps every measured win and stays clear of the interpolated crossover (~25 keys).
+const FUSED_RULE = (d: Dims) => d.Lk <= 20;
+
+function fusedMasks(o: AttentionOptions, d: Dims) {
+  return { scale: o.scale ?? 1 / Math.sqrt(d.dh), causal: o.causal, keyPadding: o.keyPadding };
+}
+
+async function forwardViews(
+  q: View,
+  k: View,
+  v: View,
+  d: Dims,
+  o: AttentionOptions,
+): Promise<AttentionResult> {
+  if (chooseImpl(d, o, [q.t, k.t, v.t]) === "composed") return await composedForward(q, k, v, d, o);
+  const { out, lse } = await fusedForward(q, k, v, d, fusedMasks(o, d));
+  return { out, impl: "fused", saved: lse };
 }
 
 /** softmax(Q·Kᵀ·scale + masks)·V with q [B, Lq, D], k and v [B, Lk, D]; heads split D. */
@@ -192,7 +236,7 @@ export function attentionPacked(qkv: Tensor, o: AttentionOptions): Promise<Atten
   return forwardViews({ t: qkv, off: 0, ld }, { t: qkv, off: d.D, ld }, { t: qkv, off: 2 * d.D, ld }, d, o);
 }
 
-async function backwardViews(
+async function composedBackward(
   q: View,
   k: View,
   v: View,
@@ -246,57 +290,73 @@ async function backwardViews(
   dS.dispose();
 }
 
-function checkGrad(dout: Tensor, d: Dims, probs: Tensor) {
+function backwardViews(
+  qkv: [View, View, View],
+  fwd: AttentionResult,
+  dout: Tensor,
+  grads: [View, View, View],
+  d: Dims,
+  o: AttentionOptions,
+): Promise<void> {
+  if (fwd.impl === "composed") return composedBackward(...qkv, fwd.saved, dout, ...grads, d, o);
+  return fusedBackward(qkv, fwd.out, fwd.saved, dout, grads, d, fusedMasks(o, d));
+}
+
+function checkGrad(dout: Tensor, d: Dims, fwd: AttentionResult) {
   dout.check();
-  probs.check();
+  fwd.saved.check();
   if (dout.shape.length !== 3 || dout.shape[0] !== d.B || dout.shape[1] !== d.Lq || dout.shape[2] !== d.D) {
     throw new Error(
       `vifi: attention backward: ${dout.name} ${shapeStr(dout.shape)} must be [${d.B}, ${d.Lq}, ${d.D}]`,
     );
   }
+  const want = fwd.impl === "composed" ? [d.B, d.H, d.Lq, d.Lkp] : [d.B, d.H, d.Lq];
+  if (fwd.saved.shape.join() !== want.join()) {
+    throw new Error(
+      `vifi: attention backward: saved ${fwd.saved.name} ${shapeStr(fwd.saved.shape)} must be ` +
+        `${shapeStr(want)} for the ${fwd.impl} forward`,
+    );
+  }
+  if (fwd.impl === "fused") fwd.out.check();
 }
 
-/** Gradients of `attention` from its inputs, its saved probabilities and dOut [B, Lq, D]. */
+/** Gradients of `attention` from its inputs, its result (what it saved) and dOut [B, Lq, D]. */
 export async function attentionBackward(
   q: Tensor,
   k: Tensor,
   v: Tensor,
-  probs: Tensor,
+  fwd: AttentionResult,
   dout: Tensor,
   o: AttentionOptions,
 ): Promise<{ dq: Tensor; dk: Tensor; dv: Tensor }> {
   const d = dims(q, k, v, o.heads, false);
-  checkGrad(dout, d, probs);
+  checkGrad(dout, d, fwd);
   const rt = q.rt;
   const dq = Tensor.empty(rt, q.shape, q.dtype, `d(${q.name})`);
   const dk = Tensor.empty(rt, k.shape, k.dtype, `d(${k.name})`);
   const dv = Tensor.empty(rt, v.shape, v.dtype, `d(${v.name})`);
   const view = (t: Tensor) => ({ t, off: 0, ld: d.D });
-  await backwardViews(view(q), view(k), view(v), probs, dout, view(dq), view(dk), view(dv), d, o);
+  await backwardViews([view(q), view(k), view(v)], fwd, dout, [view(dq), view(dk), view(dv)], d, o);
   return { dq, dk, dv };
 }
 
 /** Gradient of `attentionPacked`: dqkv [B, L, 3D] in the same packed layout. */
 export async function attentionPackedBackward(
   qkv: Tensor,
-  probs: Tensor,
+  fwd: AttentionResult,
   dout: Tensor,
   o: AttentionOptions,
 ): Promise<Tensor> {
   const d = dims(qkv, qkv, qkv, o.heads, true);
-  checkGrad(dout, d, probs);
+  checkGrad(dout, d, fwd);
   const dqkv = Tensor.empty(qkv.rt, qkv.shape, qkv.dtype, `d(${qkv.name})`);
   const ld = 3 * d.D;
   const at = (t: Tensor, j: number) => ({ t, off: j * d.D, ld });
   await backwardViews(
-    at(qkv, 0),
-    at(qkv, 1),
-    at(qkv, 2),
-    probs,
+    [at(qkv, 0), at(qkv, 1), at(qkv, 2)],
+    fwd,
     dout,
-    at(dqkv, 0),
-    at(dqkv, 1),
-    at(dqkv, 2),
+    [at(dqkv, 0), at(dqkv, 1), at(dqkv, 2)],
     d,
     o,
   );
