@@ -12,6 +12,7 @@ import {
   attentionPackedBackward,
   attentionReference,
 } from "../../lib/tensor/ops/attention.ts";
+import { fusedVariant } from "../../lib/tensor/ops/attention-fused.ts";
 import { Tensor } from "../../lib/tensor/tensor.ts";
 import { finiteDifferenceError } from "../../lib/selftest/finite-difference.ts";
 import { assert } from "../data/assert.ts";
@@ -58,13 +59,21 @@ function maxRel(a: Float64Array, b: Float64Array): number {
 Deno.test("fused attention matches the composed path: forward and dq, dk, dv, outputs poisoned", async () => {
   const rt = await getRuntime();
   const rng = new Rng(seed);
+  // Both kernels: the small one (L ≤ 64, up to its limits: 64 keys, partial SIMD groups of 17, 5, 1
+  // rows) and the general one (head dim 128; 70 keys with a length of 1 leaving rows with one key).
   const cases: Case[] = [
     { B: 3, L: 17, D: 64, H: 2 },
     { B: 2, L: 16, D: 64, H: 2, causal: true },
     { B: 2, L: 5, D: 24, H: 3, lengths: [5, 2] },
     { B: 1, L: 1, D: 8, H: 1 },
+    { B: 2, L: 64, D: 32, H: 2, causal: true, lengths: [64, 9] },
     { B: 2, L: 19, D: 256, H: 2, causal: true, lengths: [19, 7] },
+    { B: 3, L: 70, D: 32, H: 1, lengths: [70, 40, 1] },
   ];
+  const variants = new Set(
+    cases.map((c) => fusedVariant(rt, { B: c.B, Lq: c.L, Lk: c.L, D: c.D, H: c.H, dh: c.D / c.H })),
+  );
+  assert(variants.size === 2, `the cases cover only the ${[...variants]} kernel`);
   rt.pool.poison = true;
   try {
     for (const c of cases) {

@@ -138,6 +138,9 @@ const IMPL_SHAPES: [string, number, number, number, number, boolean][] = [
   ["demo-vision", 128, 2, 17, 32, false],
   ["demo-text", 64, 2, 16, 32, true],
   ["tiny-vision", 8, 2, 17, 16, false],
+  ["len-32", 64, 2, 32, 32, false],
+  ["len-48", 64, 2, 48, 32, false],
+  ["len-64", 64, 2, 64, 32, false],
   ["clip-text", 8, 8, 77, 64, true],
   ["vit-b16", 8, 12, 197, 64, false],
 ];

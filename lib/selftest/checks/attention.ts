@@ -34,12 +34,15 @@ const COMPOSED: Omit<AttnCase, "impl">[] = [
   { B: 2, Lq: 7, Lk: 11, D: 8, heads: 2, pad: "flags" },
 ];
 
-// The fused kernel at odd sizes (L = 1, 3, 17, 77; head dims 8, 32, 64, 128 — 128 is its limit), both
-// layouts, every mask, and Lq ≠ Lk both ways (causal with Lq > Lk leaves no row fully masked; padding
-// by lengths leaves whole keys unseen, so their dK and dV must come out 0).
+// The fused kernel at odd sizes (L = 1, 3, 9, 17, 23, 70, 77; head dims 8, 12, 32, 64, 128 — 128 is its
+// limit), both layouts, every mask, and Lq ≠ Lk both ways (causal with Lq > Lk leaves no row fully masked;
+// padding by lengths leaves whole keys unseen, so their dK and dV must come out 0). Both of its kernels:
+// the small one (L ≤ 64) and the general one (70 and 77 keys, and head dim 128 at 17).
 const FUSED: Omit<AttnCase, "impl">[] = [
   { B: 1, Lq: 1, Lk: 1, D: 8, heads: 1 },
   { B: 2, Lq: 3, Lk: 5, D: 16, heads: 2, pad: "flags" },
+  { B: 2, Lq: 9, Lk: 23, D: 24, heads: 2, causal: true, pad: "flags" },
+  { B: 2, Lq: 5, Lk: 70, D: 16, heads: 2, pad: "flags" },
   { B: 2, Lq: 17, Lk: 17, D: 64, heads: 2, packed: true },
   { B: 2, Lq: 17, Lk: 17, D: 64, heads: 2, causal: true, pad: "lengths", packed: true },
   { B: 1, Lq: 77, Lk: 77, D: 128, heads: 2, causal: true, packed: true },

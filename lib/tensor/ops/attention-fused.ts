@@ -32,8 +32,15 @@ export interface FusedMasks {
 
 /** The largest head dim the kernel takes (its rows live in registers, unrolled). */
 export const FUSED_MAX_HEAD_DIM = 128;
-/** Rows per workgroup, one per invocation (demo-vision forward on lavapipe: 8 → 91 ms, 16 → 76, 32 → 80). */
+/** Rows per workgroup of the general kernel, one per invocation. */
 const WG = 16;
+/** The longest sequence (queries or keys) the small kernel takes: it unrolls over every key and query. */
+export const FUSED_SMALL_MAX_LEN = 64;
+/**
+ * ... and the most elements of one head's keys (or queries), L · dh: the code grows with it, and so does
+ * llvmpipe's compile time (at 17 × 32 about 1.5 s per entry point, at 64 × 32 up to 11 s).
+ */
+const SMALL_MAX_ELEMS = 64 * 32;
 
 /** Rows per workgroup-memory tile: two f32 tiles of TK × dh (plus two TK vectors) in the adapter's limit. */
 function tileRows(rt: Runtime, dh: number): number {
@@ -52,22 +59,35 @@ export function fusedUnsupported(rt: Runtime, d: FusedDims, tensors: Tensor[]): 
   return undefined;
 }
 
-function spec(d: FusedDims, dtype: "f32" | "f16", m: FusedMasks, rt: Runtime) {
+/**
+ * Which kernel runs these shapes: "small" (straight-line code over every key and query, one workgroup
+ * per (b, h)) when both sequences are short and K, V (or Q, dO) of one head fit workgroup memory, else
+ * "general" (key tiles streamed in a loop, any length).
+ */
+export function fusedVariant(rt: Runtime, d: FusedDims): "small" | "general" {
+  const L = Math.max(d.Lq, d.Lk);
+  const bytes = 8 * L * (d.dh + 1);
+  const fits = L <= FUSED_SMALL_MAX_LEN && L * d.dh <= SMALL_MAX_ELEMS &&
+    bytes <= rt.gpu.limits.maxComputeWorkgroupStorageSize;
+  return fits ? "small" : "general";
+}
+
+/** The kernel's spec and rows per workgroup for an entry point giving one invocation to each of `rows`. */
+function spec(d: FusedDims, dtype: "f32" | "f16", m: FusedMasks, rt: Runtime, rows: number) {
   const kp = m.keyPadding;
-  return {
-    ...dtypeSpec(dtype),
-    DH: d.dh,
-    TK: tileRows(rt, d.dh),
-    WG,
-    CAUSAL: !!m.causal,
-    PAD: !!kp,
-    PAD_LENGTHS: !!kp && kp.shape.length === 1,
-  };
+  const masks = { CAUSAL: !!m.causal, PAD: !!kp, PAD_LENGTHS: !!kp && kp.shape.length === 1 };
+  if (fusedVariant(rt, d) === "small") {
+    // whole 8-lane SIMD groups (llvmpipe's width for 256-bit vectors): a partial group costs a full one
+    const wg = Math.ceil(rows / 8) * 8;
+    return { wg, spec: { ...dtypeSpec(dtype), DH: d.dh, SMALL: true, LQ: d.Lq, LK: d.Lk, WG: wg, ...masks } };
+  }
+  const general = { DH: d.dh, SMALL: false, LQ: 0, LK: 0, TK: tileRows(rt, d.dh), WG };
+  return { wg: WG, spec: { ...dtypeSpec(dtype), ...general, ...masks } };
 }
 
 /** Uniform fields in Params order; `rows` is Lq or Lk (what the entry point gives one row each). */
-function uniform(d: FusedDims, m: FusedMasks, rows: number, qkv: View[], grads?: View[]) {
-  const blocks = Math.ceil(rows / WG);
+function uniform(d: FusedDims, m: FusedMasks, rows: number, wg: number, qkv: View[], grads?: View[]) {
+  const blocks = Math.ceil(rows / wg);
   const [q, k, v] = qkv;
   const g = grads ?? qkv;
   return {
@@ -128,8 +148,9 @@ export async function fusedForward(
   const dtype = q.t.dtype as "f32" | "f16";
   const out = Tensor.empty(rt, [d.B, d.Lq, d.D], dtype, "attention.out");
   const lse = Tensor.empty(rt, [d.B, d.H, d.Lq], "f32", "attention.lse");
-  const pipe = await rt.pipeline("attention.wgsl", "forward", spec(d, dtype, m, rt));
-  const u = uniform(d, m, d.Lq, [q, k, v]);
+  const sp = spec(d, dtype, m, rt, d.Lq);
+  const pipe = await rt.pipeline("attention.wgsl", "forward", sp.spec);
+  const u = uniform(d, m, d.Lq, sp.wg, [q, k, v]);
   const label = "attn_fused";
   const b: (Binding | undefined)[] = [];
   b[0] = rt.uniform(u.data);
@@ -160,7 +181,6 @@ export async function fusedBackward(
   const [q, k, v] = qkv;
   const rt = q.t.rt;
   const dtype = q.t.dtype as "f32" | "f16";
-  const sp = spec(d, dtype, m, rt);
   const delta = Tensor.empty(rt, [d.B, d.H, d.Lq], "f32", "attention.delta");
   const mask = m.keyPadding && whole(m.keyPadding, "attn_fused_bwd");
   const common = (label: string) => {
@@ -170,7 +190,8 @@ export async function fusedBackward(
     return b;
   };
   let label = "attn_fused_dq";
-  let u = uniform(d, m, d.Lq, qkv, grads);
+  let sp = spec(d, dtype, m, rt, d.Lq);
+  let u = uniform(d, m, d.Lq, sp.wg, qkv, grads);
   let b = common(label);
   b[0] = rt.uniform(u.data);
   b[1] = whole(q.t, label);
@@ -180,10 +201,11 @@ export async function fusedBackward(
   b[8] = whole(dout, label);
   b[10] = whole(delta, label);
   b[12] = whole(grads[0].t, label);
-  rt.dispatch(await rt.pipeline("attention.wgsl", "backward_q", sp), b, grid(rt, u.total), { label });
+  rt.dispatch(await rt.pipeline("attention.wgsl", "backward_q", sp.spec), b, grid(rt, u.total), { label });
 
   label = "attn_fused_dkv";
-  u = uniform(d, m, d.Lk, qkv, grads);
+  sp = spec(d, dtype, m, rt, d.Lk);
+  u = uniform(d, m, d.Lk, sp.wg, qkv, grads);
   b = common(label);
   b[0] = rt.uniform(u.data);
   b[1] = whole(q.t, label);
@@ -193,6 +215,6 @@ export async function fusedBackward(
   b[11] = whole(delta, label);
   b[13] = whole(grads[1].t, label);
   b[14] = whole(grads[2].t, label);
-  rt.dispatch(await rt.pipeline("attention.wgsl", "backward_kv", sp), b, grid(rt, u.total), { label });
+  rt.dispatch(await rt.pipeline("attention.wgsl", "backward_kv", sp.spec), b, grid(rt, u.total), { label });
   delta.dispose();
 }

@@ -10,7 +10,7 @@
 
 import type { Runtime } from "../../gpu/runtime.ts";
 import { expectDtype, shapeStr, Tensor } from "../tensor.ts";
-import { fusedBackward, fusedForward, fusedUnsupported, type View } from "./attention-fused.ts";
+import { fusedBackward, fusedForward, fusedUnsupported, fusedVariant, type View } from "./attention-fused.ts";
 import { gemm } from "./matmul.ts";
 import { softmax, softmaxBackward, type SoftmaxOptions, softmaxReference } from "./softmax.ts";
 
@@ -192,20 +192,21 @@ function chooseImpl(d: Dims, o: AttentionOptions, tensors: Tensor[]): AttentionI
   if (o.impl === "fused" && why) throw new Error(`vifi: attention: the fused kernel cannot run: ${why}`);
   if (o.impl) return o.impl;
   if (why) return "composed";
-  return FUSED_RULE(d) ? "fused" : "composed";
+  return FUSED_RULE(tensors[0].rt, d) ? "fused" : "composed";
 }
 
-// The dispatch rule, measured with `deno task bench --filter attention-fused` on lavapipe (llvmpipe,
-// LLVM 15, 256-bit SIMD, 2 shared cores; f32 ms fused / composed, forward then backward):
-//   demo-vision 128·2 × 17 × 32          94 / 141 (1.5×)    222 / 254 (1.1×)
-//   demo-text   64·2 × 16 × 32 causal    33 / 103 (3.1×)     67 / 159 (2.4×)
-//   tiny        8·2 × 17 × 16             9 / 18  (2.0×)     13 / 34  (2.6×)
-//   CLIP text   8·8 × 77 × 64 causal    415 / 43  (0.10×)   822 / 76  (0.09×)
-//   ViT-B/16    8·12 × 197 × 64        6683 / 309 (0.05×) 13877 / 641 (0.05×)
-// (f16 alike.) The composed path pads score rows to 64 on software adapters, so its cost is nearly flat
-// up to 64 keys, while the fused kernel's grows with Lq·Lk: it wins only for the tiny sequences of the
-// demo. Lk ≤ 20 keeps every measured win and stays clear of the interpolated crossover (~25 keys).
-const FUSED_RULE = (d: Dims) => d.Lk <= 20;
+// The dispatch rule, measured on lavapipe (llvmpipe, LLVM 15, 256-bit SIMD, 2 shared cores) with the
+// profiler, device ms f32 fused / composed, forward then backward (f16 alike; `deno task bench --filter
+// attention-fused` gives the demo rows):
+//   demo-vision 128·2 × 17 × 32          7.2 / 119 (16×)    16 / 241 (15×)
+//   demo-text    64·2 × 16 × 32 causal   1.2 / 100 (83×)   3.5 / 137 (39×)
+//   len-32       64·2 × 32 × 32          5.2 / 46  (9×)     20 / 103 (5×)
+//   len-48       64·2 × 48 × 32           10 / 61  (6×)     30 / 122 (4×)
+//   len-64       64·2 × 64 × 32          9.1 / 78  (9×)     25 / 169 (7×)
+// The fused kernel's small variant (straight-line code over every key, see attention-fused.ts) wins at
+// every length it takes; its general variant (a loop over key tiles, for longer sequences) loses 10–20×
+// at 77 and 197 keys. So: fused exactly when the small variant runs (L ≤ 64 and L·dh ≤ 2048).
+const FUSED_RULE = (rt: Runtime, d: Dims) => fusedVariant(rt, d) === "small";
 
 function fusedMasks(o: AttentionOptions, d: Dims) {
   return { scale: o.scale ?? 1 / Math.sqrt(d.dh), causal: o.causal, keyPadding: o.keyPadding };
