@@ -80,6 +80,7 @@ export { detectNaming, fromModelNames, mapWeights } from "./lib/models/weights/k
 export { exportPth } from "./lib/models/weights/export-pth.ts";
 export { readCheckpoint, resumeInto, saveCheckpoint } from "./lib/train/checkpoint.ts";
 export { ByteTokenizer, ClipTokenizer, loadTokenizer } from "./lib/text/tokenizer.ts";
+export { readWordList, WordTokenizer } from "./lib/text/words.ts";
 export { parseLabelCsv, readLabelCsv } from "./lib/data/labels.ts";
 export { checkData, loadDataset, parseList, readList } from "./lib/data/lists.ts";
 export { sampleMultiClip, sampleTestIndices, sampleTrainIndices } from "./lib/video/sampling.ts";

@@ -76,6 +76,8 @@ export interface CaptionPairs {
   captions: string[];
   /** what each pair shows (its caption names some or all of it) */
   facts: Triple[];
+  /** which attributes each caption names: "csm" all three, "cs" colour and shape, …, "m" motion alone */
+  named: string[];
   scenes: CaptionScene[];
   /** with keepRgb: each pair's rendered frames, [frames, renderSize, renderSize, 3] bytes */
   rgb?: Uint8Array[];
@@ -128,17 +130,49 @@ function resolve(o: CaptionOptions) {
   return { size, frames, renderSize, fullShare, novel, drawn, keepRgb: o.keepRgb ?? false };
 }
 
-/** A caption for `t` from stream `r`: all three attributes only for a base triple. */
-function drawCaption(t: Triple, isNovel: boolean, fullShare: number, r: Rng): string {
+/**
+ * A caption for `t` from stream `r` (all three attributes only for a base triple) and which attributes it
+ * names ("csm", "cs", …, "m").
+ */
+function drawCaption(
+  t: Triple,
+  isNovel: boolean,
+  fullShare: number,
+  r: Rng,
+): { text: string; names: string } {
   const full = CAPTION_TEMPLATES.csm;
-  let template: string;
+  let template: string, names: string;
   if (!isNovel && r.next() < fullShare) {
     template = r.next() < 0.5 ? full[0] : full[1 + r.int(full.length - 1)];
+    names = "csm";
   } else {
-    const partial = CAPTION_TEMPLATES[PARTIAL[r.int(PARTIAL.length)]];
+    names = PARTIAL[r.int(PARTIAL.length)];
+    const partial = CAPTION_TEMPLATES[names];
     template = partial[r.int(partial.length)];
   }
-  return template.replace("{c}", t.colour).replace("{s}", t.shape).replace("{m}", t.motion);
+  return { text: template.replace("{c}", t.colour).replace("{s}", t.shape).replace("{m}", t.motion), names };
+}
+
+/** Whether a caption naming `names` of `said` is true of `shown`: every attribute it names agrees. */
+export function describes(names: string, said: Triple, shown: Triple): boolean {
+  return (!names.includes("c") || said.colour === shown.colour) &&
+    (!names.includes("s") || said.shape === shown.shape) &&
+    (!names.includes("m") || said.motion === shown.motion);
+}
+
+/**
+ * [count, count] 0/1: entry (i, j) is 1 when caption j is true of pair i's picture ("a red circle" of every
+ * red circle in the batch, whatever it does) — the positives of lib/train/contrastive.ts's `matches`.
+ */
+export function captionMatches(pairs: Pick<CaptionPairs, "facts" | "named">): Uint8Array {
+  const B = pairs.facts.length;
+  const out = new Uint8Array(B * B);
+  for (let i = 0; i < B; i++) {
+    for (let j = 0; j < B; j++) {
+      out[i * B + j] = describes(pairs.named[j], pairs.facts[j], pairs.facts[i]) ? 1 : 0;
+    }
+  }
+  return out;
 }
 
 /**
@@ -175,7 +209,8 @@ export function captionPairs(options: CaptionOptions): CaptionPairs {
   const { size, frames, renderSize } = o;
   const per = frames * 3 * size * size;
   const data = new Float32Array(options.count * per);
-  const captions: string[] = [], facts: Triple[] = [], scenes: CaptionScene[] = [], rgb: Uint8Array[] = [];
+  const captions: string[] = [], facts: Triple[] = [], named: string[] = [];
+  const scenes: CaptionScene[] = [], rgb: Uint8Array[] = [];
   // the test transform's geometry for a square frame: short side → trunc(256·size/224), centre crop
   const scaled = Math.trunc(256 / 224 * size), scale = scaled / renderSize;
   const offset = Math.floor((scaled - size) / 2);
@@ -183,7 +218,9 @@ export function captionPairs(options: CaptionOptions): CaptionPairs {
   for (let i = 0; i < options.count; i++) {
     const r = new Rng((master.next() * 2 ** 32) >>> 0);
     const t = o.drawn[r.int(o.drawn.length)];
-    captions.push(drawCaption(t, o.novel.has(key(t)), o.fullShare, r));
+    const caption = drawCaption(t, o.novel.has(key(t)), o.fullShare, r);
+    captions.push(caption.text);
+    named.push(caption.names);
     facts.push({ colour: t.colour, shape: t.shape, motion: t.motion });
     const pair = renderPair(t, frames, renderSize, r);
     data.set(testTransform(pair.frames, { size }).data, i * per);
@@ -204,6 +241,7 @@ export function captionPairs(options: CaptionOptions): CaptionPairs {
     shape: [options.count, frames, 3, size, size],
     captions,
     facts,
+    named,
     scenes,
     ...(o.keepRgb ? { rgb } : {}),
   };

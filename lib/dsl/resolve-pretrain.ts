@@ -18,6 +18,7 @@ export const PRETRAIN_DEFAULTS = {
   frames: 1,
   novelClips: "partial",
   fullShare: 0.4,
+  positives: "pair",
 } as const;
 
 /** Whether the experiment asks for pretraining (its protocol or its section says so). */
@@ -107,6 +108,11 @@ function pretrainNumbers(ctx: ResolveContext, p: PretrainSpec, seed: number): Re
       ["partial", "never"] as const,
     ),
     fullShare: ctx.inRange(p.fullShare ?? PRETRAIN_DEFAULTS.fullShare, "pretrain.fullShare", 0, 1),
+    positives: ctx.oneOf(
+      p.positives ?? PRETRAIN_DEFAULTS.positives,
+      "pretrain.positives",
+      ["pair", "describing"] as const,
+    ),
   };
 }
 

@@ -169,6 +169,12 @@ export interface PretrainSpec {
   novelClips?: "partial" | "never";
   /** share of the base pairs captioned with all three attributes (default 0.4) */
   fullShare?: number;
+  /**
+   * "pair" (default, CLIP's): each picture's own caption is its one positive; "describing": every caption
+   * in the batch that is true of the picture is a positive ("a red circle" of every red circle), as UniCL
+   * does for shared labels — lib/train/contrastive.ts
+   */
+  positives?: "pair" | "describing";
 }
 
 export interface Experiment {
@@ -312,6 +318,7 @@ const PRETRAIN_KEYS: KeysOf<PretrainSpec> = {
   novelSeed: true,
   novelClips: true,
   fullShare: true,
+  positives: true,
 };
 
 /** The keys an Experiment may have, at every depth (see {@link KeyShape}). */

@@ -2,6 +2,10 @@
 // the clip–caption cosine similarities, scaled by the learned temperature exp(logit_scale), are classified
 // both ways — each clip picks its caption among the batch's captions, each caption its clip among the
 // batch's clips — and the two cross-entropies are averaged. The rest of the batch are the negatives.
+// With `matches` (which captions describe which clips) every caption that describes a clip is a positive
+// of it, sharing the target mass, as UniCL (Yang et al. 2022) does for image–label pairs: in a small world
+// many captions in a batch say the same thing ("a red circle"), and CLIP's one-hot targets would push
+// apart pictures and captions that agree.
 
 import { addFn, castFn, crossEntropyFn, logitScaleFn, matmulNT } from "../autograd/functions.ts";
 import { Tape, type Var } from "../autograd/tape.ts";
@@ -40,32 +44,71 @@ function contrastiveBatch(model: ViFiClip, frames: Tensor, tokens: Int32Array): 
   return B;
 }
 
-/** ½·I [B, B]: crossEntropyFn is the batch mean and linear in its soft targets, so this halves each direction. */
-function halfIdentity(frames: Tensor, B: number): Tensor {
-  const t = new Float32Array(B * B);
-  for (let i = 0; i < B; i++) t[i * B + i] = 0.5;
-  return Tensor.from(frames.rt, t, [B, B], "f32", "½·identity");
+/**
+ * The two directions' targets, each halved (crossEntropyFn is the batch mean and linear in its soft
+ * targets): clip → caption rows are matches[i, ·] over their sum, caption → clip rows matches[·, j] over
+ * theirs. Without matches: ½·I, CLIP's own.
+ */
+function targets(frames: Tensor, B: number, matches?: ArrayLike<number>): [Tensor, Tensor] {
+  const rows = new Float32Array(B * B), cols = new Float32Array(B * B);
+  for (let i = 0; i < B; i++) {
+    let r = 0, c = 0;
+    for (let j = 0; j < B; j++) r += match(matches, B, i, j), c += match(matches, B, j, i);
+    for (let j = 0; j < B; j++) {
+      rows[i * B + j] = (0.5 * match(matches, B, i, j)) / r;
+      // row i of the transposed logits is caption i; its targets run over clips j
+      cols[i * B + j] = (0.5 * match(matches, B, j, i)) / c;
+    }
+  }
+  const rt = frames.rt;
+  return [
+    Tensor.from(rt, rows, [B, B], "f32", "clip → caption targets"),
+    Tensor.from(rt, cols, [B, B], "f32", "caption → clip targets"),
+  ];
+}
+
+/** Whether caption j describes clip i: 1 on the diagonal always, elsewhere as `matches` says. */
+function match(matches: ArrayLike<number> | undefined, B: number, i: number, j: number): number {
+  return i === j ? 1 : matches ? (matches[i * B + j] ? 1 : 0) : 0;
+}
+
+function checkMatches(matches: ArrayLike<number>, B: number): void {
+  if (matches.length !== B * B) {
+    throw new Error(`vifi: contrastiveLoss: matches hold ${matches.length} entries, not B·B = ${B * B}`);
+  }
+  for (let i = 0; i < B; i++) {
+    if (!matches[i * B + i]) {
+      throw new Error(
+        `vifi: contrastiveLoss: matches[${i}, ${i}] is 0, but caption ${i} describes clip ${i}`,
+      );
+    }
+  }
 }
 
 /**
  * CLIP's symmetric InfoNCE for frames [B, T, 3, R, R] and tokens [B, context] (caption i describes clip i):
- * logits = exp(s)·v̂·t̂ᵀ, loss = ½·mean_i CE(logits_i, i) + ½·mean_j CE(logitsᵀ_j, j).
+ * logits = exp(s)·v̂·t̂ᵀ, loss = ½·mean_i CE(logits_i, i) + ½·mean_j CE(logitsᵀ_j, j). `matches` [B, B]
+ * (nonzero where caption j describes clip i too; the diagonal must be set) spreads each target over
+ * every describing caption (or described clip).
  */
 export async function contrastiveLoss(
   tape: Tape,
   model: ViFiClip,
   frames: Tensor,
   tokens: Int32Array,
+  matches?: ArrayLike<number>,
 ): Promise<Var> {
   const B = contrastiveBatch(model, frames, tokens);
+  if (matches) checkMatches(matches, B);
   // With B captions as the "classes", the model's logits are the clip → caption direction.
   const { logits, video, text } = await model.forward(tape, frames, tokens, B);
   const sims = await castFn(tape, await matmulNT(tape, text, video), "f32");
   const transposed = await logitScaleFn(tape, sims, model.clip.p("logit_scale"));
-  const half = halfIdentity(frames, B);
-  tape.keep(half);
-  const clipToCaption = await crossEntropyFn(tape, logits, half);
-  const captionToClip = await crossEntropyFn(tape, transposed, half);
+  const [rows, cols] = targets(frames, B, matches);
+  tape.keep(rows);
+  tape.keep(cols);
+  const clipToCaption = await crossEntropyFn(tape, logits, rows);
+  const captionToClip = await crossEntropyFn(tape, transposed, cols);
   return await addFn(tape, clipToCaption, captionToClip);
 }
 
@@ -91,12 +134,13 @@ export async function contrastiveStep(
   frames: Tensor,
   tokens: Int32Array,
   lr: number,
-  scaler?: LossScaler,
+  opts: { scaler?: LossScaler; matches?: ArrayLike<number> } = {},
 ): Promise<number> {
+  const { scaler, matches } = opts;
   const tape = new Tape();
   let loss: number;
   try {
-    const l = await contrastiveLoss(tape, model, frames, tokens);
+    const l = await contrastiveLoss(tape, model, frames, tokens, matches);
     await tape.backward(l, scaler?.seed ?? 1);
     await applyUpdate(opt, lr, scaler);
     loss = (await l.value.read())[0];

@@ -4,7 +4,7 @@
 // same cosine (floor lr/100) as fine-tuning, indexed by step. Eager, not compiled: the captions change
 // every step and a compiled plan holds its token ids as constants.
 
-import { type CaptionOptions, captionPairs } from "../data/captions.ts";
+import { captionMatches, type CaptionOptions, captionPairs } from "../data/captions.ts";
 import type { ViFiClip } from "../models/vifi.ts";
 import { classTokens } from "../models/load.ts";
 import type { TextTokenizer } from "../text/tokenizer.ts";
@@ -23,6 +23,11 @@ export interface PretrainOptions {
   seed: number;
   /** what the pairs look like: frames per pair, held-out triples, image size (the model's resolution) */
   data: Omit<CaptionOptions, "seed" | "count" | "size">;
+  /**
+   * "pair" (default): CLIP's one positive per picture; "describing": every caption of the batch that is
+   * true of a picture is a positive of it (captionMatches)
+   */
+  positives?: "pair" | "describing";
   /** told each step's loss and rate */
   onStep?: (step: number, loss: number, lr: number) => void;
   /** Ctrl-C: no step starts once it is aborted (the losses then stop short of `steps`) */
@@ -78,7 +83,8 @@ export async function pretrainClip(
       // the rate after this step's iteration, so a warmup's first step is not taken at 0
       const lr = lrAt(step + 1, schedule);
       try {
-        losses.push(await contrastiveStep(model, opt, frames, tokens, lr));
+        const matches = opts.positives === "describing" ? captionMatches(pairs) : undefined;
+        losses.push(await contrastiveStep(model, opt, frames, tokens, lr, { matches }));
       } finally {
         frames.dispose();
       }

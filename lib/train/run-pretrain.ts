@@ -52,6 +52,7 @@ export async function runPretrain(
       novelClips: p.novelClips,
       fullShare: p.fullShare,
     },
+    positives: p.positives,
     signal: hooks.signal,
     onStep: (step, loss, lr) => {
       const framesPerSec = ((step + 1) * p.batch * p.frames) / ((performance.now() - t0) / 1000);

@@ -6,8 +6,10 @@
 import { assert, assertEquals, assertThrows } from "./assert.ts";
 import {
   CAPTION_TEMPLATES,
+  captionMatches,
   type CaptionPairs,
   captionPairs,
+  describes,
   evalPrompt,
   novelTriples,
   type Triple,
@@ -230,4 +232,37 @@ Deno.test("captions: frames normalised as the test-time pipeline gives them", as
   const mad = (j: number) => video.data.reduce((s, v, k) => s + Math.abs(v - p.frames[j * per + k]), 0) / per;
   assert(mad(0) < 0.08, `decoded pair differs by ${mad(0)} on average`);
   assert(mad(1) > 4 * mad(0), `another pair is as close (${mad(1)} vs ${mad(0)})`);
+});
+
+Deno.test("captionMatches: caption j is a positive of picture i exactly when every attribute it names is true of i", () => {
+  const pairs = captionPairs({ seed: 11, count: 40, novel });
+  const B = pairs.facts.length;
+  const m = captionMatches(pairs);
+  // each caption's named attributes, read back from its words rather than from `named`
+  const said = pairs.captions.map((c) => ({
+    colour: COLOURS.find((w) => c.split(/[ ,.]/).includes(w)),
+    shape: SHAPES.find((w) => c.split(/[ ,.]/).includes(w)),
+    motion: MOTIONS.find((w) => c.split(/[ ,.]/).includes(w)),
+  }));
+  let offDiagonal = 0;
+  for (let i = 0; i < B; i++) {
+    for (let j = 0; j < B; j++) {
+      const s = said[j], f = pairs.facts[i];
+      const want = (!s.colour || s.colour === f.colour) && (!s.shape || s.shape === f.shape) &&
+        (!s.motion || s.motion === f.motion);
+      assertEquals(
+        m[i * B + j],
+        want ? 1 : 0,
+        `picture ${i} ${JSON.stringify(f)}, caption ${pairs.captions[j]}`,
+      );
+      if (i !== j && want) offDiagonal++;
+    }
+    assertEquals(m[i * B + i], 1, `caption ${i} describes its own picture`);
+  }
+  assert(offDiagonal > B, `only ${offDiagonal} shared positives in ${B} pairs: the test shows nothing`);
+  // named: "c" of a red picture is true of every red one, and "csm" only of the same triple
+  const red = { colour: "red", shape: "circle", motion: "up" };
+  assert(describes("c", red, { colour: "red", shape: "square", motion: "left" }), "colour alone");
+  assert(!describes("csm", red, { colour: "red", shape: "circle", motion: "down" }), "all three");
+  assert(describes("sm", red, { colour: "blue", shape: "circle", motion: "up" }), "shape and motion");
 });

@@ -41,20 +41,32 @@ Deno.test("pretrain protocol: defaults, no videos, the experiment's seed holds o
     novelSeed: 7,
     novelClips: "partial",
     fullShare: 0.4,
+    positives: "pair",
   });
   assertEquals([r.train, r.evals, r.data.frames, r.data.root], [undefined, [], 1, CWD]);
   assertEquals(r.protocol, { kind: "pretrain", dataset: "synthetic" });
   assertEquals(r.output, `${CWD}/runs/p`);
   assertEquals(describeResolved(r).pretrain, r.pretrain);
   const given = await resolveExperiment(
-    pretrain({ warmupSteps: 2, weightDecay: 0, frames: 3, novelSeed: 1, novelClips: "never", fullShare: 1 }),
+    pretrain({
+      warmupSteps: 2,
+      weightDecay: 0,
+      frames: 3,
+      novelSeed: 1,
+      novelClips: "never",
+      fullShare: 1,
+      positives: "describing",
+    }),
     { source: SOURCE, cwd: CWD },
   );
   assertEquals(
     [given.pretrain!.warmupSteps, given.pretrain!.weightDecay, given.data.frames, given.pretrain!.novelSeed],
     [2, 0, 3, 1],
   );
-  assertEquals([given.pretrain!.novelClips, given.pretrain!.fullShare], ["never", 1]);
+  assertEquals(
+    [given.pretrain!.novelClips, given.pretrain!.fullShare, given.pretrain!.positives],
+    ["never", 1, "describing"],
+  );
 });
 
 /** A folder holding the synthetic world's word list, as `deno task synthetic` writes it. */
@@ -155,10 +167,15 @@ const REFUSED: [string, Experiment, string][] = [
   ],
   ["a share over 1", pretrain({ fullShare: 1.5 }), "pretrain.fullShare: must be a number in [0, 1], got 1.5"],
   [
+    "an unknown kind of positives",
+    pretrain({ positives: "all" }),
+    'pretrain.positives: must be one of "pair", "describing", got "all"',
+  ],
+  [
     "an unknown pretrain key",
     pretrain({ epochs: 3 }),
     "pretrain.epochs: unknown key; pretrain takes steps, batch, lr, warmupSteps, weightDecay, frames, " +
-    "novelSeed, novelClips, fullShare",
+    "novelSeed, novelClips, fullShare, positives",
   ],
   [
     "a text context too short for the captions",

@@ -35,9 +35,17 @@ const logSumExp = (xs: number[]) => {
 
 /**
  * CLIP's loss in float64 from normalised embeddings video [B, E], text [B, E] and s = logit_scale,
- * written from its definition: ½·mean_i −log softmax_j(L_ij)_i + ½·mean_j −log softmax_i(L_ij)_j.
+ * written from its definition: ½·mean_i −log softmax_j(L_ij)_i + ½·mean_j −log softmax_i(L_ij)_j. With
+ * `matches` (1 where caption j describes clip i) each row's target is spread evenly over its matches:
+ * ½·mean_i mean_{j∈M_i} −log softmax_j(L_ij) and the same over columns.
  */
-function clipLossReference(video: ArrayLike<number>, text: ArrayLike<number>, s: number, B: number) {
+function clipLossReference(
+  video: ArrayLike<number>,
+  text: ArrayLike<number>,
+  s: number,
+  B: number,
+  matches?: ArrayLike<number>,
+) {
   const E = video.length / B;
   const L = Array.from({ length: B }, (_, i) =>
     Array.from({ length: B }, (_, j) => {
@@ -45,11 +53,19 @@ function clipLossReference(video: ArrayLike<number>, text: ArrayLike<number>, s:
       for (let e = 0; e < E; e++) d += video[i * E + e] * text[j * E + e];
       return Math.exp(s) * d;
     }));
+  const m = (i: number, j: number) => (i === j || (matches && matches[i * B + j]) ? 1 : 0);
   let rows = 0;
   let cols = 0;
   for (let i = 0; i < B; i++) {
-    rows += logSumExp(L[i]) - L[i][i];
-    cols += logSumExp(L.map((r) => r[i])) - L[i][i];
+    const row = L[i], col = L.map((r) => r[i]);
+    const [lr, lc] = [logSumExp(row), logSumExp(col)];
+    let nr = 0, nc = 0, sr = 0, sc = 0;
+    for (let j = 0; j < B; j++) {
+      if (m(i, j)) nr++, sr += lr - row[j];
+      if (m(j, i)) nc++, sc += lc - col[j];
+    }
+    rows += sr / nr;
+    cols += sc / nc;
   }
   return { loss: (rows / B + cols / B) / 2, rows: rows / B, cols: cols / B };
 }
@@ -65,18 +81,75 @@ Deno.test("the float64 reference on cases worked by hand", () => {
     Math.abs(clipLossReference(same, same, Math.log(10), 2).loss - Math.log(2)) < 1e-15,
     "duplicate case",
   );
+  // The same two captions marked as matching both clips: each row's target is ½·(1, 1), so the loss is
+  // the cross-entropy of uniform targets against uniform predictions, log 2, in each direction …
+  assert(
+    Math.abs(clipLossReference(same, same, Math.log(10), 2, [1, 1, 1, 1]).loss - Math.log(2)) < 1e-15,
+    "matched duplicates",
+  );
+  // … and orthonormal pairs both marked as matching: −½(log p_same + log p_other) with p = σ(±10).
+  const both = -0.5 * (Math.log(1 / (1 + Math.exp(-10))) + Math.log(1 / (1 + Math.exp(10))));
+  assert(
+    Math.abs(clipLossReference(e2, e2, Math.log(10), 2, [1, 1, 1, 1]).loss - both) < 1e-12,
+    "matched pairs",
+  );
 });
 
 /** The model's loss on a tape, and the reference from the embeddings and logit_scale it reads back. */
-async function lossAndReference(model: ViFiClip, frames: Tensor, tokens: Int32Array) {
+async function lossAndReference(model: ViFiClip, frames: Tensor, tokens: Int32Array, matches?: Uint8Array) {
   const B = frames.shape[0];
   const tape = new Tape();
-  const ours = (await (await contrastiveLoss(tape, model, frames, tokens)).value.read())[0];
+  const ours = (await (await contrastiveLoss(tape, model, frames, tokens, matches)).value.read())[0];
   tape.dispose();
   const { video, text } = await model.embed(frames, tokens, B);
   const s = (await model.clip.p("logit_scale").value.read())[0];
-  return { ours, ref: clipLossReference(video, text, s, B) };
+  return { ours, ref: clipLossReference(video, text, s, B, matches) };
 }
+
+Deno.test("contrastive loss with matches: every describing caption a positive (B = 5, asymmetric matches)", async () => {
+  const rt = await runtime();
+  const rng = new Rng(seed + 2);
+  const model = ViFiClip.fromWeights(rt, tiny, initClipWeights(tiny, seed, { randomNorms: true }), "both");
+  const frames = framesOf(rt, rng, 5, 2);
+  const tokens = randomTokens(tiny, 5, rng);
+  // caption 3 describes clips 1 and 3 and caption 4 clips 0 and 4: rows and columns get different counts
+  const matches = new Uint8Array(25);
+  for (let i = 0; i < 5; i++) matches[i * 5 + i] = 1;
+  matches[1 * 5 + 3] = 1;
+  matches[0 * 5 + 4] = 1;
+  const { ours, ref } = await lossAndReference(model, frames, tokens, matches);
+  const plain = await lossAndReference(model, frames, tokens);
+  const rel = Math.abs(ours - ref.loss) / ref.loss;
+  console.log(
+    `  loss ${ours.toFixed(6)} reference ${ref.loss.toFixed(6)} (one-hot ${plain.ours.toFixed(6)})`,
+  );
+  assert(rel < 1e-5, `loss ${ours} vs reference ${ref.loss} (rel ${rel})`);
+  assert(Math.abs(ours - plain.ours) > 1e-3, "the matches changed nothing");
+  // the identity as matches is CLIP's own loss
+  const eye = new Uint8Array(25);
+  for (let i = 0; i < 5; i++) eye[i * 5 + i] = 1;
+  const same = await lossAndReference(model, frames, tokens, eye);
+  assert(
+    Math.abs(same.ours - plain.ours) <= 1e-6 * plain.ours,
+    `identity matches: ${same.ours} vs ${plain.ours}`,
+  );
+  const tape = new Tape();
+  const bad = eye.slice();
+  bad[2 * 5 + 2] = 0;
+  let err: unknown;
+  await contrastiveLoss(tape, model, frames, tokens, bad).catch((e) => err = e);
+  assertThrows(() => {
+    if (err) throw err;
+  }, "matches[2, 2] is 0");
+  err = undefined;
+  await contrastiveLoss(tape, model, frames, tokens, eye.slice(0, 20)).catch((e) => err = e);
+  assertThrows(() => {
+    if (err) throw err;
+  }, "matches hold 20 entries, not B·B = 25");
+  tape.dispose();
+  frames.dispose();
+  model.dispose();
+});
 
 Deno.test("contrastive loss matches the float64 reference (B = 5, T = 3; distinct and duplicated captions)", async () => {
   const rt = await runtime();

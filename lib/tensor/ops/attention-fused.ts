@@ -54,7 +54,10 @@ export function fusedUnsupported(rt: Runtime, d: FusedDims, tensors: Tensor[]): 
   if (d.Lq === 0 || d.Lk === 0 || d.B === 0) return "an empty sequence";
   const limit = rt.gpu.limits.maxStorageBufferBindingSize;
   for (const t of tensors) {
-    if (t.byteLength > limit) return `${t.name} is over the storage binding limit`;
+    // the fused kernel binds each operand whole (it does not split as the composed path does)
+    if (t.byteLength > limit) {
+      return `${t.name} (${t.byteLength} bytes) is over maxStorageBufferBindingSize (${limit})`;
+    }
   }
   return undefined;
 }
