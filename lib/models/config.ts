@@ -65,14 +65,15 @@ export const CLIP_CONFIGS: Record<string, ClipConfig> = {
     text: { width: 64, layers: 2, heads: 2, context: 48, vocab: 258 },
   },
   /**
-   * the demo's model for the "words" tokenizer (lib/text/words.ts): the same towers reading words, not
-   * bytes — 16 text positions hold "a photo of something green moving right." and the table has room for
-   * 62 words (the synthetic world uses 29).
+   * the demo's model (issue 14): words, not bytes (lib/text/words.ts) — 16 text positions hold "a photo of
+   * something green moving right." and the table has room for 62 words (the synthetic world uses 29) —
+   * and the synthetic clips at their own 64² in 16² patches: the same 17 image tokens as "synthetic", each
+   * seeing its part of the scene at full resolution.
    */
   "synthetic-words": {
     name: "synthetic-words",
     embedDim: 64,
-    vision: { width: 64, layers: 2, heads: 2, patch: 8, resolution: 32 },
+    vision: { width: 64, layers: 2, heads: 2, patch: 16, resolution: 64 },
     text: { width: 64, layers: 2, heads: 2, context: 16, vocab: 64 },
   },
 };

@@ -3,41 +3,63 @@
 // during training, a folder another run owns, usage errors.
 
 import { expect, runCli } from "./fixture.ts";
+import { readCheckpoint } from "../../lib/train/checkpoint.ts";
 
 const dir = await Deno.makeTempDir({ prefix: "vifi-train-cli-" });
 const exp = new URL("../../experiments/synthetic.exp.ts", import.meta.url).pathname;
 const db = `${dir}/results.db`;
 
-Deno.test("demo: synthetic data, training, base and novel evaluation, stored run, leaderboard", async () => {
-  const r = await runCli(
-    "demo",
-    "--dir",
-    `${dir}/demo`,
-    "--epochs",
-    "2",
-    "--clips-per-class",
-    "3",
-    "--db",
-    db,
-    "--json",
-  );
+/** One factor breakdown: each factor right at least as often as the whole class (a right class has all three). */
+function expectFactors(f: Record<string, number>, top1: number, what: string) {
+  for (const factor of ["colour", "shape", "motion"]) {
+    expect(f[factor] >= top1 - 1e-9 && f[factor] <= 100, `${what} ${factor} ${f[factor]} vs top-1 ${top1}`);
+  }
+  expect(f.videos > 0, `${what}: factors over ${f.videos} videos`);
+}
+
+const demoArgs = (...more: string[]): [string, ...string[]] => [
+  "demo",
+  "--dir",
+  `${dir}/demo`,
+  "--pretrain-steps",
+  "6",
+  "--epochs",
+  "2",
+  "--clips-per-class",
+  "3",
+  "--db",
+  db,
+  "--json",
+  ...more,
+];
+
+Deno.test("demo: pretraining, zero-shot and fine-tuned rows, stored runs, leaderboard; the cache on a second run", async () => {
+  Deno.env.set("VIFI_CACHE", `${dir}/cache`);
+  const r = await runCli(...demoArgs());
   expect(r.code === 0, `demo exited ${r.code}: ${r.err}`);
   const out = JSON.parse(r.out);
-  expect(Number.isInteger(out.runId), `no run id: ${r.out}`);
-  for (const k of ["base", "novel"]) {
-    expect(out.evals[k] >= 0 && out.evals[k] <= 100, `${k} accuracy ${out.evals[k]}`);
-    // a right class has every factor right, so each factor is right at least as often as the class
-    const f = out.factors[k];
-    for (const factor of ["colour", "shape", "motion"]) {
-      expect(
-        f[factor] >= out.evals[k] - 1e-9 && f[factor] <= 100,
-        `${k} ${factor} ${f[factor]} vs ${out.evals[k]}`,
-      );
-    }
-    expect(f.videos > 0, `${k}: factors over ${f.videos} videos`);
+  const { pretrain, zeroShot, fineTuned } = out.runs;
+  expect([pretrain, zeroShot, fineTuned].every(Number.isInteger), `run ids: ${r.out}`);
+  expect(out.cached === false && out.weights.startsWith(`${dir}/cache/demo/`), r.out);
+  for (const row of ["zeroShot", "fineTuned"]) {
+    const { base, novel, hm, factors } = out[row];
+    expect(base >= 0 && base <= 100 && novel >= 0 && novel <= 100, `${row}: ${base} / ${novel}`);
+    expect(
+      Math.abs(hm - (base + novel > 0 ? 2 * base * novel / (base + novel) : 0)) < 1e-9,
+      `${row} HM ${hm}`,
+    );
+    expectFactors(factors.base, base, `${row} base`);
+    expectFactors(factors.novel, novel, `${row} novel`);
   }
-  const metrics = out.leaderboard.map((row: { metric: string }) => row.metric).sort();
-  expect(JSON.stringify(metrics) === JSON.stringify(["base", "hm", "novel"]), `leaderboard rows ${metrics}`);
+  // both models in the base-to-novel leaderboard: frozen (zero-shot) and fine-tuned (vifi)
+  const rows = out.leaderboard.map((row: { variant: string; metric: string }) =>
+    `${row.variant} ${row.metric}`
+  );
+  expect(
+    JSON.stringify(rows.sort()) ===
+      JSON.stringify(["frozen base", "frozen hm", "frozen novel", "vifi base", "vifi hm", "vifi novel"]),
+    `leaderboard rows ${rows}`,
+  );
   const files = [...Deno.readDirSync(`${dir}/demo/train`)].map((e) => e.name);
   expect(files.includes("last.safetensors") && files.includes("best.safetensors"), files.join());
   const lb = await runCli("leaderboard", "--db", db, "--json");
@@ -45,6 +67,7 @@ Deno.test("demo: synthetic data, training, base and novel evaluation, stored run
   expect(lb.out.includes("synthetic"), lb.out);
   // the stored checkpoint evaluates with `eval --weights`, and gives the same base accuracy
   Deno.env.set("VIFI_SYNTHETIC_DIR", `${dir}/demo/data`);
+  Deno.env.set("VIFI_SYNTHETIC_WEIGHTS", out.weights);
   const ev = await runCli(
     "eval",
     exp,
@@ -57,7 +80,27 @@ Deno.test("demo: synthetic data, training, base and novel evaluation, stored run
   );
   expect(ev.code === 0, `eval exited ${ev.code}: ${ev.err}`);
   const evals = JSON.parse(ev.out).evals as { name: string; top1: number }[];
-  expect(Math.abs(evals.find((e) => e.name === "base")!.top1 - out.evals.base) < 1e-9, ev.out);
+  expect(Math.abs(evals.find((e) => e.name === "base")!.top1 - out.fineTuned.base) < 1e-9, ev.out);
+  // a second demo loads the pretrained file from the cache: no pretrain run, the same zero-shot row
+  const again = await runCli(...demoArgs());
+  expect(again.code === 0, `second demo exited ${again.code}: ${again.err}`);
+  const second = JSON.parse(again.out);
+  expect(
+    second.cached === true && second.weights === out.weights && second.runs.pretrain === null,
+    again.out,
+  );
+  expect(JSON.stringify(second.zeroShot) === JSON.stringify(out.zeroShot), `${again.out} vs ${r.out}`);
+  // --fresh pretrains again, into the same cache file, and gives the same weights from the same seed
+  const before = (await readCheckpoint(out.weights)).params;
+  const fresh = await runCli(...demoArgs("--fresh", "--epochs", "1"));
+  expect(fresh.code === 0, `--fresh exited ${fresh.code}: ${fresh.err}`);
+  const third = JSON.parse(fresh.out);
+  expect(third.cached === false && Number.isInteger(third.runs.pretrain), fresh.out);
+  const after = (await readCheckpoint(out.weights)).params;
+  expect(after.size === before.size && after.size > 0, `${after.size} vs ${before.size} tensors`);
+  for (const [name, v] of before) {
+    expect(after.get(name)!.every((x, i) => x === v[i]), `pretraining is not deterministic: ${name} differs`);
+  }
 });
 
 Deno.test("train --dry-run prints the resolved experiment; --check-data names missing videos", async () => {

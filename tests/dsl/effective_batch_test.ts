@@ -227,7 +227,7 @@ Deno.test({
       let trained = 0;
       const seen: Record<string, number> = {};
       for await (const f of Deno.readDir(expDir)) {
-        if (!f.name.endsWith(".exp.ts") || f.name === "synthetic.exp.ts") continue;
+        if (!f.name.endsWith(".exp.ts") || f.name.startsWith("synthetic")) continue;
         const mod = await import(`${new URL(f.name, `file://${expDir}`).href}?env=effective-batch`);
         const list: Experiment[] = Array.isArray(mod.default) ? mod.default : [mod.default];
         const cache = newFileCache();

@@ -12,7 +12,7 @@ import type { Experiment, ResolvedExperiment } from "../../lib/dsl/types.ts";
 
 const dir = new URL("../../experiments/", import.meta.url).pathname;
 // owned and tested elsewhere (a generated dataset; pretraining: tests/dsl/pretrain_protocol_test.ts)
-const NOT_PAPER = new Set(["synthetic.exp.ts", "synthetic-pretrain.exp.ts"]);
+const NOT_PAPER = new Set(["synthetic.exp.ts", "synthetic-pretrain.exp.ts", "synthetic-zero-shot.exp.ts"]);
 
 Deno.test("experiments: the paper's tables, one run per row, cell and seed", () => {
   const count = (l: Experiment[]) => l.length;

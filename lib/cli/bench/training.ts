@@ -8,6 +8,21 @@ import { generateSynthetic } from "../../data/synthetic.ts";
 import { parseList } from "../../data/lists.ts";
 import { VideoLoader } from "../../data/loader.ts";
 import type { Emit } from "./row.ts";
+import { clipConfig, initClipWeights } from "../../models/config.ts";
+import { ViFiClip } from "../../models/vifi.ts";
+import { saveCheckpoint } from "../../train/checkpoint.ts";
+
+async function randomDemoWeights(rt: Runtime, dir: string): Promise<string> {
+  const config = clipConfig("synthetic-words");
+  const model = ViFiClip.fromWeights(rt, config, initClipWeights(config, 1), "both");
+  const path = `${dir}/random.safetensors`;
+  try {
+    await saveCheckpoint(path, model);
+  } finally {
+    model.dispose();
+  }
+  return path;
+}
 
 /**
  * The demo's experiment (experiments/synthetic.exp.ts) training for a fixed number of steps, after the
@@ -19,6 +34,8 @@ export async function trainingRow(rt: Runtime, emit: Emit): Promise<void> {
   try {
     await generateSynthetic(`${dir}/data`, { seed: 1, clipsPerClass: 8 });
     Deno.env.set("VIFI_SYNTHETIC_DIR", `${dir}/data`);
+    // speed only: random weights of the demo's architecture stand in for its pretrained ones
+    Deno.env.set("VIFI_SYNTHETIC_WEIGHTS", await randomDemoWeights(rt, dir));
     const file = new URL("../../../experiments/synthetic.exp.ts", import.meta.url).pathname;
     const [exp] = await loadExperiments(file, { overrides: { output: `${dir}/train` } });
     exp.evals = [];
