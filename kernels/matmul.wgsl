@@ -42,7 +42,11 @@ struct Params {
 @group(0) @binding(2) var<storage, read> b: array<T>;
 #endif
 #endif
+#if CVEC
+@group(0) @binding(3) var<storage, read_write> c: array<vec4<T>>;
+#else
 @group(0) @binding(3) var<storage, read_write> c: array<T>;
+#endif
 #if HAS_BIAS
 @group(0) @binding(4) var<storage, read> bias: array<T>;
 #endif
@@ -100,6 +104,19 @@ fn bx(base: u32, k: u32, n: u32) -> f32 {
 }
 #endif
 
+#if CVEC
+// Four columns n..n+3 of row m at once (ldc, offsets and strides of C are multiples of 4, as is N); `v`
+// already holds alpha·sum + bias, loaded by the caller where every lane reads the same address.
+fn store4(m: u32, n: u32, sum: vec4<f32>, baseC: u32) {
+  if (m >= p.M || n >= p.N) { return; }
+  var v = vec4<f32>(activation(sum.x), activation(sum.y), activation(sum.z), activation(sum.w));
+  let at = (baseC + m * p.ldc + n) / 4u;
+#if ACCUM
+  v += vec4<f32>(c[at]);
+#endif
+  c[at] = vec4<T>(v);
+}
+#else
 fn store(m: u32, n: u32, sum: f32, baseC: u32) {
   if (m >= p.M || n >= p.N) { return; }
   var v = p.alpha * sum;
@@ -113,7 +130,9 @@ fn store(m: u32, n: u32, sum: f32, baseC: u32) {
 #endif
   c[at] = T(v);
 }
+#endif
 
+#if !CVEC
 @compute @workgroup_size({{WX}}, {{WY}}, 1)
 fn matmul(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
   let z = wg.z;
@@ -250,3 +269,90 @@ fn matmul(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: v
 #endunroll
 #endunroll
 }
+#endif
+
+#if SMALL
+// Small-K variant (software adapters, K = KS ≤ 256, A not transposed): lavapipe runs a workgroup as
+// 8-lane SIMD groups and loads memory lane by lane unless the address is the same for every lane and
+// outside control flow. So each invocation owns one row of C and holds its row of A in registers, the
+// workgroup stages the KS×NC block of B it needs once in workgroup memory, and straight-line code
+// unrolled over k and the NC columns reads that block at constant offsets (one load for all lanes).
+var<workgroup> bs: array<f32, {{KS}} * {{NC}}>;
+
+// Columns 4q..4q+3 of row k of the staged block.
+fn bsv(k: u32, q: u32) -> vec4<f32> {
+  let i = k * {{NC}}u + q * 4u;
+  return vec4<f32>(bs[i], bs[i + 1u], bs[i + 2u], bs[i + 3u]);
+}
+
+@compute @workgroup_size(64, 1, 1)
+fn matmul_small(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let z = wg.z;
+  let zo = z / p.heads;
+  let zi = z % p.heads;
+  let baseA = p.offA + zo * p.sa0 + zi * p.sa1;
+  let baseB = p.offB + zo * p.sb0 + zi * p.sb1;
+  let baseC = p.offC + zo * p.sc0 + zi * p.sc1;
+  let atA = origin(baseA, p.lda);
+  let atB = origin(baseB, p.ldb);
+  let n0 = wg.x * {{NC}}u;
+  let nLast = p.N - 1u;
+  // Stage B[k, n0 + j] as bs[k·NC + j], four elements per load along B's contiguous dimension. Columns
+  // past N are clamped onto the last one: they feed only outputs that are not stored.
+#if TRANS_B
+  for (var i = lid; i < {{NC}}u * {{KS}}u / 4u; i += 64u) {
+    let j = i / ({{KS}}u / 4u);
+    let k = (i % ({{KS}}u / 4u)) * 4u;
+    let v = loadB4(atB, min(n0 + j, nLast), k);
+    bs[k * {{NC}}u + j] = v.x;
+    bs[(k + 1u) * {{NC}}u + j] = v.y;
+    bs[(k + 2u) * {{NC}}u + j] = v.z;
+    bs[(k + 3u) * {{NC}}u + j] = v.w;
+  }
+#else
+  for (var i = lid; i < {{NC}}u * {{KS}}u / 4u; i += 64u) {
+    let k = i / ({{NC}}u / 4u);
+    let j = (i % ({{NC}}u / 4u)) * 4u;
+    let v = loadB4(atB, k, min(n0 + j, nLast & ~3u));
+    bs[k * {{NC}}u + j] = v.x;
+    bs[k * {{NC}}u + j + 1u] = v.y;
+    bs[k * {{NC}}u + j + 2u] = v.z;
+    bs[k * {{NC}}u + j + 3u] = v.w;
+  }
+#endif
+  workgroupBarrier();
+  let m = wg.y * 64u + lid;
+  let row = min(m, p.M - 1u);
+#unroll kq KS/4
+  let a{{kq}} = loadA4(atA, row, {{kq}}u * 4u);
+#endunroll
+#unroll jq NC/4
+  var s{{jq}} = vec4<f32>(0.0);
+#endunroll
+#unroll kq KS/4
+#unroll jq NC/4
+  s{{jq}} = fma(vec4<f32>(a{{kq}}.x), bsv({{kq}}u * 4u, {{jq}}u), s{{jq}});
+  s{{jq}} = fma(vec4<f32>(a{{kq}}.y), bsv({{kq}}u * 4u + 1u, {{jq}}u), s{{jq}});
+  s{{jq}} = fma(vec4<f32>(a{{kq}}.z), bsv({{kq}}u * 4u + 2u, {{jq}}u), s{{jq}});
+  s{{jq}} = fma(vec4<f32>(a{{kq}}.w), bsv({{kq}}u * 4u + 3u, {{jq}}u), s{{jq}});
+#endunroll
+#endunroll
+#unroll jq NC/4
+#if CVEC
+  {
+    var v = p.alpha * s{{jq}};
+#if HAS_BIAS
+    let nb = p.bias0 + min(n0 + {{jq}}u * 4u, nLast & ~3u);
+    v += vec4<f32>(f32(bias[nb]), f32(bias[nb + 1u]), f32(bias[nb + 2u]), f32(bias[nb + 3u]));
+#endif
+    store4(m, n0 + {{jq}}u * 4u, v, baseC);
+  }
+#else
+  store(m, n0 + {{jq}}u * 4u, s{{jq}}.x, baseC);
+  store(m, n0 + {{jq}}u * 4u + 1u, s{{jq}}.y, baseC);
+  store(m, n0 + {{jq}}u * 4u + 2u, s{{jq}}.z, baseC);
+  store(m, n0 + {{jq}}u * 4u + 3u, s{{jq}}.w, baseC);
+#endif
+#endunroll
+}
+#endif

@@ -55,9 +55,20 @@ export async function kernelRows(k: KernelBench): Promise<void> {
   await layerNormRows(k);
 }
 
-// Linear layers of ViT-B/16 over 8 frames (M = 197·8) as x·Wᵀ with W stored [out, in], and 1024³.
+// Linear layers of ViT-B/16 over 8 frames (M = 197·8) as x·Wᵀ with W stored [out, in], 1024³, and the
+// demo's tiny CLIP (width 64, MLP 256, 17 tokens × 64 frames): qkv, fc1, fc2 (the small-K variant).
+const MATMUL_SHAPES = [
+  [1576, 768, 768],
+  [1576, 768, 3072],
+  [1576, 3072, 768],
+  [1024, 1024, 1024],
+  [1088, 64, 192],
+  [1088, 64, 256],
+  [1088, 256, 64],
+];
+
 async function matmulRows({ rt, reps, rng, dtypes, want, emit, ref }: KernelBench): Promise<void> {
-  for (const [M, K, N] of [[1576, 768, 768], [1576, 768, 3072], [1576, 3072, 768], [1024, 1024, 1024]]) {
+  for (const [M, K, N] of MATMUL_SHAPES) {
     const shape = `${M}x${K}x${N}`;
     if (!want("matmul", shape)) continue;
     const x = rng.array(M * K);

@@ -38,6 +38,14 @@ const FORWARD: MmCase[] = [
   { M: 70, K: 128, N: 64, transB: true, bias: true, useTextures: false },
   { M: 64, K: 64, N: 128, transA: true, batch: 2, bBatched: true },
   { M: 64, K: 64, N: 128, transA: true, batch: 2, bBatched: true, useTextures: false },
+  // The small-K variant (K ≤ 256, a multiple of 4, A not transposed): vec4 stores (N a multiple of 4)
+  // and scalar ones, several column blocks (K = 256 gives 16 columns a block), textures and storage.
+  { M: 131, K: 68, N: 44, transB: true, bias: true },
+  { M: 67, K: 20, N: 23, transB: true, bias: true, activation: "quickgelu" },
+  { M: 70, K: 256, N: 36, transB: true, bias: true, accumulate: true },
+  { M: 65, K: 64, N: 64, bias: true, activation: "quickgelu" },
+  { M: 65, K: 64, N: 64, transB: true, accumulate: true, useTextures: false },
+  { M: 70, K: 192, N: 40, batch: 3, bBatched: true },
 ];
 
 function label(c: MmCase): string {

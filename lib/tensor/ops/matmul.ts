@@ -204,6 +204,33 @@ function planTiles(
   return tiles;
 }
 
+/**
+ * Columns per workgroup of the small-K variant (kernels/matmul.wgsl matmul_small), or 0 for the
+ * register-blocked kernel. Rule, measured on lavapipe (2 cores, device time per dispatch, the tiny
+ * CLIP's M = 1088, 2026-12): K ≤ 256 with A not transposed and vec4 operands — x·Wᵀ+b K64 N192
+ * 2.8 → 2.4 ms, dY·W K192 N64 5.3 → 1.7, K64 N64 1.4 → 0.7, K256 N64 6.9 → 3.3, K64 N256 3.7 → 2.0;
+ * the staged K×NC block of B is kept ≤ 4096 floats (16 KiB, the WebGPU default workgroup storage) which
+ * also bounds the unrolled code at 4096 FMAs. Larger K (every ViT-B/16 linear) keeps the blocked kernel.
+ */
+function smallColumns(rt: Runtime, g: GemmArgs, vec: boolean, K: number, N: number): number {
+  if (!rt.gpu.info.software || g.tiles || !vec || g.transA || K % 4 || K > 256) return 0;
+  const most = Math.max(4, Math.floor(4096 / K / 4) * 4);
+  const n4 = Math.ceil(N / 4) * 4;
+  // as few column blocks as fit, of equal width
+  const blocks = Math.ceil(n4 / most);
+  return Math.ceil(n4 / blocks / 4) * 4;
+}
+
+/** The small variant's spec keys for one dispatch (NC = 0: the blocked kernel). */
+function smallSpec(rt: Runtime, g: GemmArgs, vec: boolean, K: number, N: number) {
+  const nc = smallColumns(rt, g, vec, K, N);
+  // C as vec4: its rows, offsets, strides, N and the buffer in whole vec4s
+  const off = g.offC ?? 0;
+  const cvec = [g.ldc, off, ...(g.strideC ?? []), g.N].every((x) => x % 4 === 0) &&
+    (g.c.size / (g.dtype === "f16" ? 2 : 4)) % 4 === 0;
+  return { SMALL: nc > 0, KS: nc ? K : 0, NC: nc, CVEC: nc > 0 && cvec };
+}
+
 export async function gemm(rt: Runtime, g: GemmArgs): Promise<void> {
   const batch = g.batch ?? 1;
   const heads = g.heads ?? 1;
@@ -273,6 +300,9 @@ export async function gemm(rt: Runtime, g: GemmArgs): Promise<void> {
       }
     }
     const k0 = t.k[0] > 0;
+    const [M, N, K] = [t.m[1] - t.m[0], t.n[1] - t.n[0], t.k[1] - t.k[0]];
+    const small = smallSpec(rt, g, vec, K, N);
+    const nc = small.NC;
     const spec = {
       ...dtypeSpec(g.dtype),
       TM: tiles.TM,
@@ -286,9 +316,9 @@ export async function gemm(rt: Runtime, g: GemmArgs): Promise<void> {
       HAS_BIAS: !!g.bias && !k0,
       ACT: ACT[g.activation ?? "none"],
       ACCUM: !!g.accumulate || k0,
+      ...small,
     };
-    const pipe = await rt.pipeline("matmul.wgsl", "matmul", spec);
-    const [M, N, K] = [t.m[1] - t.m[0], t.n[1] - t.n[0], t.k[1] - t.k[0]];
+    const pipe = await rt.pipeline("matmul.wgsl", nc ? "matmul_small" : "matmul", spec);
     const th = t.zi[1] - t.zi[0];
     const u = rt.uniform(params(
       M,
@@ -310,8 +340,8 @@ export async function gemm(rt: Runtime, g: GemmArgs): Promise<void> {
       C.s[1],
       t.n[0],
     ));
-    const gx = Math.ceil(N / (tiles.TN * tiles.WX));
-    const gy = Math.ceil(M / (tiles.TM * tiles.WY));
+    const gx = Math.ceil(N / (nc || tiles.TN * tiles.WX));
+    const gy = Math.ceil(M / (nc ? 64 : tiles.TM * tiles.WY));
     const z = (t.zo[1] - t.zo[0]) * th;
     rt.dispatch(pipe, [u, bA, bB, bC, spec.HAS_BIAS ? bias : undefined], [gx, gy, z], {
       label: g.label ?? "matmul",
