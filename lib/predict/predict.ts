@@ -8,7 +8,8 @@ import { prepareVideo } from "../data/prepare.ts";
 import { classTokens, type LoadedModel, loadModel, tokenizerFor } from "../models/load.ts";
 import type { Precision } from "../models/clip.ts";
 import { scoreViews, topK } from "../train/views.ts";
-import type { TokenizerKind } from "../text/tokenizer.ts";
+import type { TextTokenizer, TokenizerKind } from "../text/tokenizer.ts";
+import { WordTokenizer } from "../text/words.ts";
 
 /** The model and prompt options every model-loading command shares (lib/cli/model-options.ts parses them). */
 export interface ModelChoice {
@@ -37,6 +38,26 @@ export interface ClassPrompts {
   template: string;
 }
 
+/**
+ * The tokenizer the options name, else the one the checkpoint was trained with (its word list travels in
+ * the file), else the default for the model's token table.
+ */
+async function promptTokenizer(
+  loaded: LoadedModel,
+  opts: { vocab?: string; tokenizer?: TokenizerKind },
+): Promise<TextTokenizer> {
+  const saved = loaded.checkpoint?.model.tokenizer;
+  if (opts.tokenizer === undefined && opts.vocab === undefined && saved?.kind === "words" && saved.words) {
+    const source = `the word list saved in ${loaded.source?.file ?? "the checkpoint"}`;
+    return new WordTokenizer(saved.words, loaded.config.text.vocab, source);
+  }
+  return await tokenizerFor({
+    tokenizer: opts.tokenizer ?? saved?.kind,
+    vocab: opts.vocab,
+    config: loaded.config,
+  });
+}
+
 /** Token rows for `labels`, with the prompt variant's placeholders when the model has learned text prompts. */
 export async function promptsFor(
   loaded: LoadedModel,
@@ -45,7 +66,7 @@ export async function promptsFor(
 ): Promise<ClassPrompts> {
   const ctx = loaded.model.clip.prompts?.textCtx ?? 0;
   const template = opts.template ?? (ctx > 0 ? "{name}." : "a photo of a {name}.");
-  const tok = await tokenizerFor({ tokenizer: opts.tokenizer, vocab: opts.vocab, config: loaded.config });
+  const tok = await promptTokenizer(loaded, opts);
   return { tokens: classTokens(tok, labels, template, loaded.config.text.context, ctx), template };
 }
 

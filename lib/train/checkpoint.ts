@@ -12,6 +12,9 @@ import type { LossScaler } from "./loss-scale.ts";
 import { writeFileAtomic } from "../io/atomic-write.ts";
 import { loadWeights } from "../models/weights/load.ts";
 import type { ModelCheckpointMeta } from "../models/weights/checkpoint-meta.ts";
+import type { CheckpointTokenizer } from "../models/weights/checkpoint-meta.ts";
+import type { TokenizerKind } from "../text/tokenizer.ts";
+import { readWordList } from "../text/words.ts";
 
 export const LIBRARY_VERSION = "0.1.0";
 
@@ -55,6 +58,15 @@ export interface SaveOptions {
 }
 
 type Stored = { dtype: "F32"; shape: number[]; data: Float32Array };
+
+/** The experiment's tokenizer, a word list with its words (read now), for the checkpoint's model half. */
+async function tokenizerMeta(experiment: unknown): Promise<CheckpointTokenizer | undefined> {
+  const m = (experiment as { model?: { tokenizer?: unknown; vocab?: unknown } } | undefined)?.model;
+  if (!m || typeof m.tokenizer !== "string") return undefined;
+  const kind = m.tokenizer as TokenizerKind;
+  if (kind !== "words" || typeof m.vocab !== "string") return { kind };
+  return { kind, words: (await readWordList(m.vocab)).words };
+}
 
 /** Write model (+ optimizer, loss scale) to `path` atomically. */
 export async function saveCheckpoint(path: string, model: ViFiClip, opts: SaveOptions = {}): Promise<void> {
@@ -105,6 +117,7 @@ export async function saveCheckpoint(path: string, model: ViFiClip, opts: SaveOp
       variant: model.variant,
       precision: model.clip.precision,
       prompts: model.clip.prompts,
+      tokenizer: await tokenizerMeta(opts.experiment),
     },
     optimizer: opts.optimizer &&
       { step: opts.optimizer.step, lr: opts.optimizer.lr, config: opts.optimizer.config },

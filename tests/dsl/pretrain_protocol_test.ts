@@ -85,7 +85,7 @@ Deno.test("pretrain protocol: the example experiment resolves", async () => {
   assertEquals(r.model.vocab, `${dir}/words.txt`);
   assertEquals([r.name, r.pretrain!.steps, r.pretrain!.batch, r.pretrain!.novelSeed], [
     "synthetic-pretrain",
-    1200,
+    2000,
     64,
     1,
   ]);

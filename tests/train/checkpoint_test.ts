@@ -11,6 +11,7 @@ import { readCheckpoint, resumeInto, saveCheckpoint } from "../../lib/train/chec
 import { AdamW } from "../../lib/train/optimizer.ts";
 import { eagerStep, type StepBatch } from "../../lib/train/step.ts";
 import { writeSafetensors } from "../../lib/io/safetensors.ts";
+import { frozenModel, promptsFor } from "../../lib/predict/predict.ts";
 
 const seed = sessionSeed();
 const tiny = clipConfig("tiny");
@@ -111,4 +112,49 @@ Deno.test("a safetensors file without vifi metadata is refused, naming the file"
     throw new Error(`unhelpful error: ${msg}`);
   }
   await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("a checkpoint trained with a word list carries it: prompts tokenize from the file alone", async () => {
+  const rt = await getRuntime();
+  const config = clipConfig("synthetic-words");
+  const dir = await Deno.makeTempDir({ prefix: "vifi-ckpt-words-" });
+  try {
+    const words = [".", "a", "circle", "of", "photo", "red", "square"];
+    await Deno.writeTextFile(`${dir}/words.txt`, words.join("\n") + "\n");
+    const model = ViFiClip.fromWeights(rt, config, initClipWeights(config, seed), "frozen");
+    const experiment = { model: { tokenizer: "words", vocab: `${dir}/words.txt` } };
+    await saveCheckpoint(`${dir}/m.safetensors`, model, { experiment });
+    model.dispose();
+    // the list is gone: only the copy inside the checkpoint can tokenize now
+    await Deno.remove(`${dir}/words.txt`);
+    const meta = (await readCheckpoint(`${dir}/m.safetensors`)).meta;
+    if (JSON.stringify(meta.model.tokenizer) !== JSON.stringify({ kind: "words", words })) {
+      throw new Error(`saved tokenizer ${JSON.stringify(meta.model.tokenizer)}`);
+    }
+    const loaded = await frozenModel({ weights: `${dir}/m.safetensors` });
+    const { tokens } = await promptsFor(loaded, ["red circle", "square"], {});
+    const ctx = config.text.context, eot = config.text.vocab - 1, sot = eot - 1;
+    // "a photo of a red circle." → SOT, a, photo, of, a, red, circle, ., EOT
+    const row0 = Array.from(tokens.subarray(0, 9));
+    if (JSON.stringify(row0) !== JSON.stringify([sot, 1, 4, 3, 1, 5, 2, 0, eot])) {
+      throw new Error(`row 0 ${row0}`);
+    }
+    if (tokens.length !== 2 * ctx) throw new Error(`${tokens.length} ids`);
+    let err = "";
+    await promptsFor(loaded, ["blue circle"], {}).catch((e) => err = e.message);
+    if (!err.includes('"blue"') || !err.includes("the word list saved in")) {
+      throw new Error(`refusal: ${err}`);
+    }
+    loaded.model.dispose();
+    // a byte-level experiment records its kind and no words
+    const bytes = ViFiClip.fromWeights(rt, tiny, initClipWeights(tiny, seed), "frozen");
+    await saveCheckpoint(`${dir}/b.safetensors`, bytes, { experiment: { model: { tokenizer: "bytes" } } });
+    bytes.dispose();
+    const b = (await readCheckpoint(`${dir}/b.safetensors`)).meta.model.tokenizer;
+    if (JSON.stringify(b) !== JSON.stringify({ kind: "bytes" })) {
+      throw new Error(`bytes: ${JSON.stringify(b)}`);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -5,11 +5,27 @@
 import type { ClipConfig, PromptConfig } from "../config.ts";
 import type { Precision } from "../clip.ts";
 import type { Variant } from "../vifi.ts";
+import type { TokenizerKind } from "../../text/tokenizer.ts";
+
+/**
+ * The tokenizer the model was trained with; a closed word list travels inside the checkpoint, so the file
+ * alone can tokenize prompts wherever it is moved.
+ */
+export interface CheckpointTokenizer {
+  kind: TokenizerKind;
+  words?: string[];
+}
 
 export interface ModelCheckpointMeta {
   format: "vifi-checkpoint";
   library: string;
-  model: { config: ClipConfig; variant: Variant; precision: Precision; prompts?: PromptConfig };
+  model: {
+    config: ClipConfig;
+    variant: Variant;
+    precision: Precision;
+    prompts?: PromptConfig;
+    tokenizer?: CheckpointTokenizer;
+  };
   savedAt: string;
 }
 
