@@ -3,8 +3,9 @@
 // its word list, the pretrain section, the seed), so a later demo loads it instead of pretraining again,
 // and any change to the recipe makes a new file rather than reusing a stale one.
 
-import { copyFile, rename } from "node:fs/promises";
+import { copyFileAtomic } from "../io/atomic-write.ts";
 import { defaultCacheDir } from "../io/download.ts";
+import { pathKind } from "../dsl/resolve-context.ts";
 import type { ResolvedExperiment } from "../dsl/types.ts";
 
 /** A short hex digest of `text` (SHA-256, first 12 hex digits). */
@@ -33,19 +34,13 @@ export async function pretrainedCachePath(
   return `${cacheDir}/demo/${exp.name}-${key}.safetensors`;
 }
 
-/** Whether a cached file is there to load. */
+/** Whether a cached file is there to load (an unreadable cache folder is an error, not a miss). */
 export async function isCached(path: string): Promise<boolean> {
-  try {
-    return (await Deno.stat(path)).isFile;
-  } catch {
-    return false;
-  }
+  return (await pathKind(path)) === "file";
 }
 
-/** Copies a finished pretrain run's weights into the cache: a temporary name, then a rename. */
+/** Copies a finished pretrain run's weights into the cache, atomically (lib/io/atomic-write.ts). */
 export async function keepInCache(weights: string, cachePath: string): Promise<void> {
   await Deno.mkdir(cachePath.slice(0, cachePath.lastIndexOf("/")), { recursive: true });
-  const tmp = `${cachePath}.${Deno.pid}.tmp`;
-  await copyFile(weights, tmp);
-  await rename(tmp, cachePath);
+  await copyFileAtomic(weights, cachePath);
 }
