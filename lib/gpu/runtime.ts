@@ -2,6 +2,7 @@
 // because every submit+await costs ~11 ms in Deno. Uniforms go into a per-flush arena, released
 // buffers are recycled only after the submit that last used them.
 
+import { Tuning } from "./tuning.ts";
 import { type Gpu, requestGpu } from "./device.ts";
 import { BufferPool } from "./buffer-pool.ts";
 import { PipelineCache, type Spec } from "./kernels.ts";
@@ -31,6 +32,8 @@ export class Runtime {
   readonly pipelines: PipelineCache;
   readonly pool: BufferPool;
   readonly textures: TexturePool;
+  /** kernel choices measured on this adapter (lib/gpu/tuning.ts); empty until loaded or tuned */
+  readonly tuning = new Tuning();
   private uniforms: UniformArena;
   private encoder?: GPUCommandEncoder;
   private pass?: GPUComputePassEncoder;
