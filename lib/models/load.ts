@@ -109,6 +109,8 @@ export interface TokenizerForOptions {
   tokenizer?: TokenizerKind;
   /** the BPE vocabulary file (default: the vifi cache), or the word list of the "words" tokenizer */
   vocab?: string;
+  /** the "words" tokenizer's list when no `vocab` file is named: a checkpoint's saved words, and where from */
+  words?: { list: string[]; source: string };
   config: ClipConfig;
 }
 
@@ -126,6 +128,9 @@ export async function tokenizerFor(opts: TokenizerForOptions): Promise<TextToken
     return await loadTokenizer({ vocab: opts.vocab });
   }
   if (kind === "words") {
+    if (opts.vocab === undefined && opts.words) {
+      return new WordTokenizer(opts.words.list, vocab, opts.words.source);
+    }
     if (opts.vocab === undefined) {
       throw new Error(
         "vifi: the words tokenizer needs its word list: name the file as model.vocab (--vocab)",

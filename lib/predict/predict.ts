@@ -9,7 +9,6 @@ import { classTokens, type LoadedModel, loadModel, tokenizerFor } from "../model
 import type { Precision } from "../models/clip.ts";
 import { scoreViews, topK } from "../train/views.ts";
 import type { TextTokenizer, TokenizerKind } from "../text/tokenizer.ts";
-import { WordTokenizer } from "../text/words.ts";
 
 /** The model and prompt options every model-loading command shares (lib/cli/model-options.ts parses them). */
 export interface ModelChoice {
@@ -47,13 +46,13 @@ async function promptTokenizer(
   opts: { vocab?: string; tokenizer?: TokenizerKind },
 ): Promise<TextTokenizer> {
   const saved = loaded.checkpoint?.model.tokenizer;
-  if (opts.tokenizer === undefined && opts.vocab === undefined && saved?.kind === "words" && saved.words) {
-    const source = `the word list saved in ${loaded.source?.file ?? "the checkpoint"}`;
-    return new WordTokenizer(saved.words, loaded.config.text.vocab, source);
-  }
   return await tokenizerFor({
     tokenizer: opts.tokenizer ?? saved?.kind,
     vocab: opts.vocab,
+    // used only by the words tokenizer, and only when no --vocab names another list
+    words: saved?.words
+      ? { list: saved.words, source: `the word list saved in ${loaded.source?.file ?? "the checkpoint"}` }
+      : undefined,
     config: loaded.config,
   });
 }
