@@ -8,6 +8,11 @@
 //                                           number, a spec name, or NAME/d; nestable). Register-blocked kernels
 //                                           need constant indices, which some shader compilers
 //                                           (lavapipe's) only get from straight-line code.
+//   #include "file.wgsl"                  the text of kernels/file.wgsl in its place, before everything
+//                                           above (so an included file uses {{…}}, #if and #unroll with the
+//                                           includer's spec); a file is included once per shader however
+//                                           many times it is named, and a cycle is refused. Code shared by
+//                                           several kernels (the row reductions) is written once this way.
 // Every spec key must be read by the file: the pipeline cache is keyed by the spec, so a key the shader
 // ignores would compile identical pipelines twice.
 
@@ -34,6 +39,62 @@ export function kernelSource(file: string): Promise<string> {
     sources.set(file, p);
   }
   return p;
+}
+
+const INCLUDE = /^\s*#include\s+"([A-Za-z0-9_.\-\/]+)"\s*$/;
+
+/**
+ * The source with every `#include "f.wgsl"` replaced by the (recursively expanded) text of kernels/f.wgsl,
+ * read through `load` (kernelSource: fetched relative to this module, so it works from a URL). A file
+ * already included elsewhere is left out the second time (its declarations would clash); a file that
+ * includes itself through any chain, or one that cannot be loaded, is a one-line error naming it.
+ */
+export async function expandIncludes(
+  source: string,
+  file: string,
+  load: (file: string) => Promise<string> = kernelSource,
+): Promise<string> {
+  const done = new Set<string>([file]);
+  const expand = async (text: string, chain: string[]): Promise<string> => {
+    const lines = text.split("\n");
+    for (let i = 0; i < lines.length; i++) {
+      const m = INCLUDE.exec(lines[i]);
+      if (!m) {
+        if (/^\s*#include\b/.test(lines[i])) {
+          throw new Error(
+            `vifi: kernels/${chain.at(-1)}:${i + 1}: malformed #include (want #include "file.wgsl")`,
+          );
+        }
+        continue;
+      }
+      const inc = m[1];
+      const at = `kernels/${chain.at(-1)}:${i + 1}`;
+      if (chain.includes(inc)) {
+        throw new Error(`vifi: ${at}: #include "${inc}" makes a cycle: ${[...chain, inc].join(" -> ")}`);
+      }
+      if (done.has(inc)) {
+        lines[i] = "";
+        continue;
+      }
+      done.add(inc);
+      let body: string;
+      try {
+        body = await load(inc);
+      } catch (e) {
+        throw new Error(
+          `vifi: ${at}: #include "${inc}" cannot be loaded: ${e instanceof Error ? e.message : e}`,
+        );
+      }
+      lines[i] = await expand(body, [...chain, inc]);
+    }
+    return lines.join("\n");
+  };
+  return await expand(source, [file]);
+}
+
+/** kernels/<file> with its #includes expanded: the text preprocess() specializes. */
+export async function kernelText(file: string): Promise<string> {
+  return await expandIncludes(await kernelSource(file), file);
 }
 
 function truthy(v: SpecValue | undefined): boolean {
@@ -87,6 +148,11 @@ export function preprocess(source: string, spec: Spec, file = "<inline>"): strin
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i];
     const t = line.trim();
+    if (t.startsWith("#include")) {
+      throw new Error(
+        `vifi: kernels/${file}:${i + 1}: #include left in the text (expand it with kernelText)`,
+      );
+    }
     const m = /^#if\s+(!?)([A-Za-z_][A-Za-z0-9_]*)\s*$/.exec(t);
     if (m) {
       used.add(m[2]);
@@ -162,7 +228,7 @@ export class PipelineCache {
     let p = this.modules.get(key);
     if (!p) {
       p = (async () => {
-        const code = preprocess(await kernelSource(file), spec, file);
+        const code = preprocess(await kernelText(file), spec, file);
         this.device.pushErrorScope("validation");
         const module = this.device.createShaderModule({ code, label: `${file} ${sk}` });
         const info = await module.getCompilationInfo();

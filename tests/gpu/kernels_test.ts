@@ -2,7 +2,14 @@
 // file, entry point and spec.
 
 import { assert, assertEquals, assertThrows } from "../data/assert.ts";
-import { kernelSource, PipelineCache, preprocess, type Spec, specKey } from "../../lib/gpu/kernels.ts";
+import {
+  expandIncludes,
+  kernelText,
+  PipelineCache,
+  preprocess,
+  type Spec,
+  specKey,
+} from "../../lib/gpu/kernels.ts";
 import { getRuntime } from "../../lib/gpu/runtime.ts";
 
 const lines = (...l: string[]) => l.join("\n");
@@ -68,6 +75,78 @@ Deno.test("preprocess refuses malformed input and spec keys the shader does not 
   assertEquals(preprocess("#if A\n{{T}}\n#endif", { A: false, T: "f32" }), "");
 });
 
+// A made-up kernels/ folder for #include: name → text; a name not here fails to load like a missing file.
+function loader(files: Record<string, string>) {
+  const asked: string[] = [];
+  const load = (f: string) => {
+    asked.push(f);
+    return f in files
+      ? Promise.resolve(files[f])
+      : Promise.reject(new Error(`cannot load kernel ${f}: HTTP 404`));
+  };
+  return { load, asked };
+}
+
+async function rejects(p: Promise<unknown>, text: string): Promise<void> {
+  let message = "";
+  try {
+    await p;
+  } catch (e) {
+    message = e instanceof Error ? e.message : String(e);
+  }
+  assert(
+    message.includes(text),
+    `expected an error with ${JSON.stringify(text)}, got ${JSON.stringify(message)}`,
+  );
+  assert(!message.includes("\n"), `not one line: ${JSON.stringify(message)}`);
+}
+
+Deno.test("#include: the file's text in its place, nested, each file once", async () => {
+  const { load, asked } = loader({
+    "a.wgsl": lines("// a", '#include "c.wgsl"', "fn a() {}"),
+    "b.wgsl": lines('#include "c.wgsl"', "fn b() {}"),
+    "c.wgsl": "const C = {{C}}u;",
+  });
+  const top = lines('#include "a.wgsl"', "main", '  #include "b.wgsl"  ');
+  const text = await expandIncludes(top, "top.wgsl", load);
+  // c.wgsl comes in through a.wgsl; b.wgsl's second #include of it is left out (a clash otherwise).
+  assertEquals(text, lines("// a", "const C = {{C}}u;", "fn a() {}", "main", "", "fn b() {}"));
+  assertEquals(asked, ["a.wgsl", "c.wgsl", "b.wgsl"]);
+  // Spec keys read only in an included file count as read, and #if in it sees the includer's spec.
+  assertEquals(preprocess(text, { C: 3 }, "top.wgsl").split("\n")[1], "const C = 3u;");
+  const cond = await expandIncludes(
+    '#include "d.wgsl"',
+    "top.wgsl",
+    loader({ "d.wgsl": "#if X\nx\n#endif" }).load,
+  );
+  assertEquals(preprocess(cond, { X: true }), "x");
+  assertThrows(() => preprocess(text, { C: 3, D: 1 }, "top.wgsl"), "spec key D is not read");
+  // Without expansion the preprocessor refuses the directive instead of passing it to the compiler.
+  assertThrows(() => preprocess(top, {}, "top.wgsl"), "kernels/top.wgsl:1: #include left in the text");
+});
+
+Deno.test("#include refuses a cycle, a missing file and a malformed line, naming them", async () => {
+  const { load } = loader({
+    "a.wgsl": '#include "b.wgsl"',
+    "b.wgsl": lines("x", '#include "a.wgsl"'),
+    "self.wgsl": '#include "self.wgsl"',
+    "m.wgsl": '#include "gone.wgsl"',
+  });
+  await rejects(expandIncludes('#include "a.wgsl"', "top.wgsl", load), "a.wgsl -> b.wgsl -> a.wgsl");
+  await rejects(expandIncludes('#include "a.wgsl"', "top.wgsl", load), "kernels/b.wgsl:2");
+  await rejects(expandIncludes('#include "self.wgsl"', "self.wgsl", load), "self.wgsl -> self.wgsl");
+  await rejects(
+    expandIncludes('#include "m.wgsl"', "top.wgsl", load),
+    'kernels/m.wgsl:1: #include "gone.wgsl"',
+  );
+  await rejects(
+    expandIncludes("#include <x.wgsl>", "top.wgsl", load),
+    "kernels/top.wgsl:1: malformed #include",
+  );
+  // The real loader: a file that is not in kernels/.
+  await rejects(expandIncludes('#include "no-such-file.wgsl"', "t.wgsl"), '#include "no-such-file.wgsl"');
+});
+
 Deno.test("specKey is independent of key order and differs with any value", () => {
   assertEquals(specKey({ B: 2, A: "x", C: true }), "A=x,B=2,C=true");
   assertEquals(specKey({ A: "x", C: true, B: 2 }), specKey({ C: true, B: 2, A: "x" }));
@@ -77,7 +156,7 @@ Deno.test("specKey is independent of key order and differs with any value", () =
 const LN_F32 = { F16: false, T: "f32", WG: 64 };
 
 Deno.test("a kernel's text for a define set: layernorm with and without COOP", async () => {
-  const src = await kernelSource("layernorm.wgsl");
+  const src = await kernelText("layernorm.wgsl");
   const coop = preprocess(src, { ...LN_F32, TPR: 4, COOP: true }, "layernorm.wgsl");
   const solo = preprocess(src, { ...LN_F32, TPR: 1, COOP: false }, "layernorm.wgsl");
   assert(coop.includes("var<workgroup> shared_sum: array<vec2f, 64>;"), "COOP: no workgroup array");
