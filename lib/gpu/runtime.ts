@@ -395,11 +395,35 @@ export function writePadded(queue: GPUQueue, buf: GPUBuffer, data: ArrayBufferVi
 
 let shared: Promise<Runtime> | undefined;
 
-/** The process-wide runtime on the process-wide GPU. */
+/**
+ * The process-wide runtime on the process-wide GPU, with this adapter's tuned kernel choices loaded
+ * (lib/gpu/tuning.ts; VIFI_TUNING=off leaves them to the heuristics).
+ */
 export function getRuntime(): Promise<Runtime> {
-  shared ??= requestGpu().then((gpu) => new Runtime(gpu)).catch((e) => {
+  shared ??= requestGpu().then(async (gpu) => {
+    const rt = new Runtime(gpu);
+    await loadTuningCache(rt);
+    return rt;
+  }).catch((e) => {
     shared = undefined;
     throw e;
   });
   return shared;
+}
+
+/**
+ * Under Deno, read this adapter's tuning cache into `rt.tuning` (tuning-cache.ts: VIFI_TUNING=off skips
+ * it, a corrupt or stale file is ignored with a warning); in a browser nothing is loaded. The module is
+ * imported by a URL the bundler does not follow, so browser bundles stay free of file I/O.
+ */
+async function loadTuningCache(rt: Runtime): Promise<void> {
+  if (typeof Deno === "undefined") return;
+  let mod: { loadTuning(rt: Runtime): Promise<unknown> };
+  try {
+    mod = await import(new URL("./tuning-cache.ts", import.meta.url).href);
+  } catch (e) {
+    console.warn(`vifi: tuning cache not loaded: ${e instanceof Error ? e.message.split("\n")[0] : e}`);
+    return;
+  }
+  await mod.loadTuning(rt);
 }
