@@ -10,6 +10,7 @@ import { matmul } from "../tensor/ops/matmul.ts";
 import { clipConfig } from "../models/config.ts";
 import { vifiParity } from "../models/parity.ts";
 import { Tensor } from "../tensor/tensor.ts";
+import { CHROMIUM, runBrowserDoctor } from "./doctor-browser.ts";
 
 export interface DoctorCheck {
   name: string;
@@ -161,26 +162,90 @@ function fmtErr(e: number | null): string {
   return e === null ? "—" : e.toExponential(2);
 }
 
-/** One check's line: what is measured, e.g. "rel_err 3.10e-7 < 0.00001" or "err/bound 0.31 < 1". */
-export function checkLine(c: DoctorCheck): string {
+/**
+ * One check's line: what is measured, e.g. "rel_err 3.10e-7 < 0.00001" or "err/bound 0.31 < 1"; with
+ * `withCase` (every case, as --browser runs them) the case's label follows in brackets.
+ */
+export function checkLine(c: DoctorCheck, withCase = false): string {
   const status = c.skipped ? "skip" : c.pass ? "ok  " : "FAIL";
   const what = c.measure === "bound"
     ? `err/bound ${(c.err === null ? "—" : c.err.toFixed(2)).padEnd(9)}`
     : `rel_err   ${fmtErr(c.err).padEnd(9)}`;
   return `  ${status} ${`${c.name} ${c.direction} ${c.dtype}`.padEnd(44)} ${what} < ${c.tol}` +
-    `${c.skipped ? `  (${c.skipped})` : ""}${c.error ? `  ${c.error}` : ""}`;
+    `${withCase ? `  [${c.case}]` : ""}${c.skipped ? `  (${c.skipped})` : ""}${
+      c.error ? `  ${c.error}` : ""
+    }`;
+}
+
+/**
+ * `--browser`: every case of every check in headless Chromium's WebGPU (lib/cli/doctor-browser.ts).
+ * Exit 0 when all pass, 1 on any failure, 2 when the page never reached an adapter.
+ */
+async function browserDoctor(
+  values: { json: boolean; serve: boolean; filter?: string; chromium?: string },
+): Promise<number> {
+  const print = !values.json;
+  const say = (line: string) => print && console.log(line);
+  const report = await runBrowserDoctor({
+    filter: values.filter,
+    serve: values.serve,
+    executablePath: values.chromium,
+    onListen: (url) => values.serve ? console.error(`open ${url} in a browser on this machine`) : undefined,
+    onMessage: (m) => {
+      if (m.type === "adapter") {
+        const a = m.adapter;
+        say(`adapter   ${a.vendor} ${a.architecture} ${a.description}`);
+        say(`features  ${a.features.join(", ")}`);
+        say(
+          `limits    maxStorageBufferBindingSize ${a.limits.maxStorageBufferBindingSize}, storage buffers/stage ` +
+            `${a.limits.maxStorageBuffersPerShaderStage}, workgroup storage ${a.limits.maxComputeWorkgroupStorageSize}`,
+        );
+        say(`f16       ${a.f16 ? "works" : "not available"}\ntimestamp ${a.timestamps ? "yes" : "no"}`);
+        say(`checks (every case, ${m.cases}):`);
+      } else if (m.type === "case") say(checkLine(m.row, true));
+    },
+  });
+  if (values.json) {
+    console.log(JSON.stringify(report, null, 2));
+  } else {
+    const failed = report.checks.filter((c) => !c.pass).length;
+    const where = `${report.browser}, seed ${report.seed}, ${(report.ms / 1000).toFixed(0)} s`;
+    if (report.error) {
+      for (const line of report.console) console.log(`  console ${line}`);
+      console.log(`browser run FAILED: ${report.error}`);
+    }
+    console.log(
+      failed
+        ? `${failed} of ${report.checks.length} cases FAILED (${where})`
+        : `${report.checks.length} of ${report.expected} cases pass (${where})`,
+    );
+  }
+  return report.pass ? 0 : report.adapter ? 1 : 2;
 }
 
 if (import.meta.main) {
   const { values } = parseArgs({
-    options: { json: { type: "boolean", default: false }, help: { type: "boolean", short: "h" } },
+    options: {
+      json: { type: "boolean", default: false },
+      browser: { type: "boolean", default: false },
+      serve: { type: "boolean", default: false },
+      filter: { type: "string" },
+      chromium: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
   });
   if (values.help) {
     console.log(
-      "usage: deno task doctor [--json]\n  adapter, limits, features, f16, every kernel self-check, a matmul speed figure",
+      "usage: deno task doctor [--json] [--browser [--filter TEXT] [--chromium PATH | --serve]]\n" +
+        "  adapter, limits, features, f16, every kernel self-check, a matmul speed figure\n" +
+        "  --browser  every case of every check in headless Chromium's WebGPU (Dawn/Tint) instead of Deno's\n" +
+        "  --filter   only the cases whose test name contains TEXT\n" +
+        `  --chromium the browser to launch (default ${CHROMIUM})\n` +
+        "  --serve    launch nothing: print the page's address for a browser on this machine to open",
     );
     Deno.exit(0);
   }
+  if (values.browser) Deno.exit(await browserDoctor(values));
   let rt: Runtime;
   try {
     rt = await getRuntime();

@@ -91,7 +91,7 @@ async function openGpu(): Promise<Gpu> {
   if (!adapter) {
     let backend: string | undefined;
     try {
-      backend = Deno.env.get("DENO_WEBGPU_BACKEND");
+      if (typeof Deno !== "undefined") backend = Deno.env.get("DENO_WEBGPU_BACKEND");
     } catch { /* no env permission: nothing to report */ }
     throw new NoGpuError(
       backend === undefined
@@ -130,7 +130,8 @@ async function openGpu(): Promise<Gpu> {
     architecture: String(ai.architecture ?? ""),
     device: String(ai.device ?? ""),
     isFallbackAdapter: Boolean((ai as unknown as { isFallbackAdapter?: boolean }).isFallbackAdapter),
-    software: /llvmpipe|lavapipe|swiftshader|warp|software/i.test(description),
+    // Chromium leaves the description empty and names SwiftShader only as the architecture
+    software: /llvmpipe|lavapipe|swiftshader|warp|software/i.test(`${description} ${ai.architecture ?? ""}`),
   };
   const f16 = f16Exposed ? await f16Works(device) : false;
   return { device, adapter, info, limits, features: { f16, f16Exposed, timestamps }, errors };
@@ -189,6 +190,7 @@ async function f16Works(device: GPUDevice): Promise<boolean> {
 
 /** lavapipe prints "XDG_RUNTIME_DIR is invalid" without one; give it a private directory when we may. */
 function quietMesa() {
+  if (typeof Deno === "undefined") return; // a browser page (doctor --browser): its own GPU process
   try {
     if (!Deno.env.get("XDG_RUNTIME_DIR")) {
       const dir = `${Deno.env.get("TMPDIR") ?? "/tmp"}/vifi-xdg`;

@@ -49,11 +49,11 @@ export class Rng {
   }
 }
 
-/** The seed for this process: VIFI_SEED if set, else fresh. */
+/** The seed for this process: VIFI_SEED if set, else fresh (a browser page has no environment). */
 export function sessionSeed(): number {
   let env: string | undefined;
   try {
-    env = Deno.env.get("VIFI_SEED");
+    if (typeof Deno !== "undefined") env = Deno.env.get("VIFI_SEED");
   } catch { /* no env permission */ }
   if (env) return Number(env) >>> 0;
   return (Math.random() * 2 ** 32) >>> 0;
