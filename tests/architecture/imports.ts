@@ -19,6 +19,7 @@ export const LAYERS = [
   "video",
   "data",
   "models",
+  "tune",
   "dsl",
   "results",
   "train",

@@ -28,6 +28,8 @@ export interface FusedMasks {
   scale: number;
   causal?: boolean;
   keyPadding?: Tensor;
+  /** run the general kernel even where the small one fits (a forced or tuned "fused-general") */
+  general?: boolean;
 }
 
 /** The largest head dim the kernel takes (its rows live in registers, unrolled). */
@@ -49,7 +51,11 @@ function tileRows(rt: Runtime, dh: number): number {
 }
 
 /** Why the fused kernel cannot run these shapes on this adapter, or undefined when it can. */
-export function fusedUnsupported(rt: Runtime, d: FusedDims, tensors: Tensor[]): string | undefined {
+export function fusedUnsupported(
+  rt: Runtime,
+  d: FusedDims,
+  tensors: Pick<Tensor, "name" | "byteLength">[],
+): string | undefined {
   if (d.dh > FUSED_MAX_HEAD_DIM) return `head dim ${d.dh} > ${FUSED_MAX_HEAD_DIM}`;
   if (d.Lq === 0 || d.Lk === 0 || d.B === 0) return "an empty sequence";
   const limit = rt.gpu.limits.maxStorageBufferBindingSize;
@@ -79,7 +85,7 @@ export function fusedVariant(rt: Runtime, d: FusedDims): "small" | "general" {
 function spec(d: FusedDims, dtype: "f32" | "f16", m: FusedMasks, rt: Runtime, rows: number) {
   const kp = m.keyPadding;
   const masks = { CAUSAL: !!m.causal, PAD: !!kp, PAD_LENGTHS: !!kp && kp.shape.length === 1 };
-  if (fusedVariant(rt, d) === "small") {
+  if (!m.general && fusedVariant(rt, d) === "small") {
     // whole 8-lane SIMD groups (llvmpipe's width for 256-bit vectors): a partial group costs a full one
     const wg = Math.ceil(rows / 8) * 8;
     return { wg, spec: { ...dtypeSpec(dtype), DH: d.dh, SMALL: true, LQ: d.Lq, LK: d.Lk, WG: wg, ...masks } };

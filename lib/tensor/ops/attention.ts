@@ -4,13 +4,23 @@
 // work at CLIP sizes (197 or 77 tokens, head dim 64) and the register-blocked GEMM is the fast path
 // there. Fused (attention-fused.ts): one kernel streaming keys with an online softmax, keeping only O
 // and the row log-sum-exps — it wins for short sequences, where the composed path's per-head blocks and
-// padded score rows are mostly overhead. `chooseImpl` holds the measured rule. Q, K and V are read in
+// padded score rows are mostly overhead. `chooseImpl` holds the measured rule, which is the heuristic:
+// `attentionCandidates` lists what can run ("fused-small", "fused-general", "composed"), and a choice
+// the tuner measured on this adapter (rt.tuning, family "attention") wins over it. Q, K and V are read in
 // place from [B, L, D] tensors or from the packed [B, L, 3D] output of an in_proj (PyTorch's layout),
 // by head offsets and leading dimensions; no transposes are materialised.
 
 import type { Runtime } from "../../gpu/runtime.ts";
 import { expectDtype, shapeStr, Tensor } from "../tensor.ts";
-import { fusedBackward, fusedForward, fusedUnsupported, fusedVariant, type View } from "./attention-fused.ts";
+import {
+  FUSED_SMALL_MAX_LEN,
+  fusedBackward,
+  type FusedDims,
+  fusedForward,
+  fusedUnsupported,
+  fusedVariant,
+  type View,
+} from "./attention-fused.ts";
 import { gemm } from "./matmul.ts";
 import { softmax, softmaxBackward, type SoftmaxOptions, softmaxReference } from "./softmax.ts";
 
@@ -21,11 +31,32 @@ export interface AttentionOptions {
   keyPadding?: Tensor;
   /** default 1/√(head dim) */
   scale?: number;
-  /** force one implementation (tests, bench); default: the dispatch rule in `chooseImpl` */
+  /** force one implementation (tests, bench); default: the tuned choice, else the rule in `chooseImpl` */
   impl?: AttentionImpl;
+  /** force one candidate of `attentionCandidates` (tests, tuner, bench); one that cannot run throws */
+  variant?: AttentionVariant;
 }
 
 export type AttentionImpl = "fused" | "composed";
+/** The kernels that can compute attention: the fused kernel's two variants and the composed path. */
+export type AttentionVariant = "fused-small" | "fused-general" | "composed";
+export const ATTENTION_VARIANTS: readonly AttentionVariant[] = ["fused-small", "fused-general", "composed"];
+
+/** What decides which attention kernel is fastest (the tuner's shapes; `dims` of a call). */
+export interface AttentionDims {
+  B: number;
+  Lq: number;
+  Lk: number;
+  /** model width (all heads) */
+  D: number;
+  H: number;
+  dtype: "f32" | "f16";
+  causal?: boolean;
+  /** a key-padding mask is passed */
+  padded?: boolean;
+  /** q, k and v come packed in one [B, L, 3D] tensor (the in_proj output) */
+  packed?: boolean;
+}
 
 interface Dims {
   B: number;
@@ -43,6 +74,8 @@ export interface AttentionResult {
   out: Tensor;
   /** which implementation ran, and so what `saved` holds */
   impl: AttentionImpl;
+  /** which kernel ran (the backward runs the same one) */
+  variant: AttentionVariant;
   /**
    * composed: the attention probabilities [B, H, Lq, Lkp] (rows padded past Lk); fused: the
    * log-sum-exp of each score row [B, H, Lq] (f32), with `out` itself also read by the backward.
@@ -183,16 +216,80 @@ async function composedForward(
     rowsA: d.Lq,
     rowsB: d.Lk,
   }, "attn_pv");
-  return { out, impl: "composed", saved: probs };
+  return { out, impl: "composed", variant: "composed", saved: probs };
 }
 
-/** Fused when the rule below (or `o.impl`) says so and the kernel takes these shapes. */
-function chooseImpl(d: Dims, o: AttentionOptions, tensors: Tensor[]): AttentionImpl {
-  const why = fusedUnsupported(tensors[0].rt, d, tensors);
-  if (o.impl === "fused" && why) throw new Error(`vifi: attention: the fused kernel cannot run: ${why}`);
-  if (o.impl) return o.impl;
+/**
+ * The tuning key: sequence lengths, head dim, dtype and masks change which kernel wins; the batch and
+ * the number of heads only scale the work of every candidate alike (more (b, h) blocks), so shapes that
+ * differ only there share a class and a training run at another batch uses the same choice.
+ */
+export function attentionShapeClass(d: AttentionDims): string {
+  const masks = `${d.causal ? ":causal" : ""}${d.padded ? ":pad" : ""}`;
+  return `${d.dtype}:L${d.Lq}x${d.Lk}:dh${d.D / d.H}${masks}`;
+}
+
+/** Why the fused kernel cannot take these dims (the bytes each operand would bind whole), or undefined. */
+function fusedUnsupportedDims(rt: Runtime, d: AttentionDims): string | undefined {
+  const bytes = d.dtype === "f16" ? 2 : 4;
+  const t = (name: string, rows: number, width: number) => ({ name, byteLength: rows * width * bytes });
+  const width = d.packed ? 3 * d.D : d.D;
+  const fd = { ...d, dh: d.D / d.H };
+  return fusedUnsupported(rt, fd, [t("q", d.B * d.Lq, width), t("k", d.B * d.Lk, width)]);
+}
+
+/** The rule below for these dims (the candidate used when nothing was tuned). */
+function heuristic(rt: Runtime, d: AttentionDims): AttentionVariant {
+  if (fusedUnsupportedDims(rt, d)) return "composed";
+  return FUSED_RULE(rt, { ...d, dh: d.D / d.H }) ? "fused-small" : "composed";
+}
+
+/** Every kernel that can run these dims on this adapter, the heuristic's choice first. */
+export function attentionCandidates(rt: Runtime, d: AttentionDims): AttentionVariant[] {
+  const out: AttentionVariant[] = [heuristic(rt, d)];
+  if (!fusedUnsupportedDims(rt, d)) {
+    if (fusedVariant(rt, { ...d, dh: d.D / d.H }) === "small") out.push("fused-small");
+    out.push("fused-general");
+  }
+  out.push("composed");
+  return [...new Set(out)];
+}
+
+/** Which kernel runs: a forced variant or impl, else the tuned choice when it can run, else the rule. */
+function chooseVariant(d: Dims, o: AttentionOptions, tensors: Tensor[]): AttentionVariant {
+  const rt = tensors[0].rt;
+  if (o.variant !== undefined && !ATTENTION_VARIANTS.includes(o.variant)) {
+    throw new Error(`vifi: attention: unknown variant ${JSON.stringify(o.variant)} (${ATTENTION_VARIANTS})`);
+  }
+  const why = fusedUnsupported(rt, d, tensors);
+  const forced = o.variant ?? (o.impl === "composed" ? "composed" : undefined);
+  if ((o.impl === "fused" || forced?.startsWith("fused")) && why) {
+    throw new Error(`vifi: attention: the fused kernel cannot run: ${why}`);
+  }
+  const small = fusedVariant(rt, d) === "small";
+  if (forced === "fused-small" && !small) {
+    throw new Error(
+      `vifi: attention: variant fused-small cannot run L ${d.Lq}x${d.Lk} × head dim ${d.dh} (at most ` +
+        `${FUSED_SMALL_MAX_LEN} tokens and workgroup memory for one head); use fused-general`,
+    );
+  }
+  if (forced) return forced;
+  if (o.impl === "fused") return small ? "fused-small" : "fused-general";
+  const ad: AttentionDims = {
+    ...d,
+    dtype: tensors[0].dtype as "f32" | "f16",
+    causal: o.causal,
+    padded: !!o.keyPadding,
+  };
+  const tuned = rt.tuning.get("attention", attentionShapeClass(ad)) as AttentionVariant | undefined;
+  // a tuned id this call cannot run (a binding over the limit, say) falls back to the rule
+  if (
+    tuned === "composed" || (tuned === "fused-general" && !why) || (tuned === "fused-small" && small && !why)
+  ) {
+    return tuned;
+  }
   if (why) return "composed";
-  return FUSED_RULE(tensors[0].rt, d) ? "fused" : "composed";
+  return FUSED_RULE(rt, d) ? "fused-small" : "composed";
 }
 
 // The dispatch rule, measured on lavapipe (llvmpipe, LLVM 15, 256-bit SIMD, 2 shared cores) with the
@@ -206,10 +303,11 @@ function chooseImpl(d: Dims, o: AttentionOptions, tensors: Tensor[]): AttentionI
 // The fused kernel's small variant (straight-line code over every key, see attention-fused.ts) wins at
 // every length it takes; its general variant (a loop over key tiles, for longer sequences) loses 10–20×
 // at 77 and 197 keys. So: fused exactly when the small variant runs (L ≤ 64 and L·dh ≤ 2048).
-const FUSED_RULE = (rt: Runtime, d: Dims) => fusedVariant(rt, d) === "small";
+const FUSED_RULE = (rt: Runtime, d: FusedDims) => fusedVariant(rt, d) === "small";
 
-function fusedMasks(o: AttentionOptions, d: Dims) {
-  return { scale: o.scale ?? 1 / Math.sqrt(d.dh), causal: o.causal, keyPadding: o.keyPadding };
+function fusedMasks(o: AttentionOptions, d: Dims, variant: AttentionVariant) {
+  const general = variant === "fused-general";
+  return { scale: o.scale ?? 1 / Math.sqrt(d.dh), causal: o.causal, keyPadding: o.keyPadding, general };
 }
 
 async function forwardViews(
@@ -219,9 +317,10 @@ async function forwardViews(
   d: Dims,
   o: AttentionOptions,
 ): Promise<AttentionResult> {
-  if (chooseImpl(d, o, [q.t, k.t, v.t]) === "composed") return await composedForward(q, k, v, d, o);
-  const { out, lse } = await fusedForward(q, k, v, d, fusedMasks(o, d));
-  return { out, impl: "fused", saved: lse };
+  const variant = chooseVariant(d, o, [q.t, k.t, v.t]);
+  if (variant === "composed") return await composedForward(q, k, v, d, o);
+  const { out, lse } = await fusedForward(q, k, v, d, fusedMasks(o, d, variant));
+  return { out, impl: "fused", variant, saved: lse };
 }
 
 /** softmax(Q·Kᵀ·scale + masks)·V with q [B, Lq, D], k and v [B, Lk, D]; heads split D. */
@@ -300,7 +399,7 @@ function backwardViews(
   o: AttentionOptions,
 ): Promise<void> {
   if (fwd.impl === "composed") return composedBackward(...qkv, fwd.saved, dout, ...grads, d, o);
-  return fusedBackward(qkv, fwd.out, fwd.saved, dout, grads, d, fusedMasks(o, d));
+  return fusedBackward(qkv, fwd.out, fwd.saved, dout, grads, d, fusedMasks(o, d, fwd.variant));
 }
 
 function checkGrad(dout: Tensor, d: Dims, fwd: AttentionResult) {

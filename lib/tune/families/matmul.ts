@@ -1,0 +1,147 @@
+// The GEMM family for the tuner: every candidate of gemmCandidates (lib/tensor/ops/matmul-variants.ts)
+// run through gemm() with its variant forced, on contiguous batched operands of the shape, and checked
+// against a float64 product of a few rows of C (the first rows and the last of the first and last batch
+// item) under an error bound from the rounding of f32 accumulation and of C's storage type.
+
+import type { Runtime } from "../../gpu/runtime.ts";
+import type { Rng } from "../../random/rng.ts";
+import { UNIT_ROUNDOFF } from "../../selftest/check.ts";
+import { gemm, type GemmShape } from "../../tensor/ops/matmul.ts";
+import { gemmCandidates, gemmShapeClass } from "../../tensor/ops/matmul.ts";
+import { decode, encode, Tensor } from "../../tensor/tensor.ts";
+import type { CheckResult, OpFamily, Trial } from "../family.ts";
+
+/** Elements [first, first + n) of a tensor, read through a 4-byte-aligned window (f16 rows may be odd). */
+export async function readSpan(t: Tensor, first: number, n: number): Promise<Float32Array> {
+  const eb = t.dtype === "f16" ? 2 : 4;
+  const start = first * eb;
+  const aligned = start - (start % 4);
+  const bytes = Math.ceil((start + n * eb - aligned) / 4) * 4;
+  const raw = await t.rt.read(t.buffer, aligned, bytes);
+  const all = decode(raw, t.dtype, bytes / eb) as Float32Array;
+  return all.subarray((start - aligned) / eb, (start - aligned) / eb + n);
+}
+
+const quickGelu = (v: number) => v / (1 + Math.exp(-1.702 * v));
+
+function label(s: GemmShape): string {
+  const t = `${s.transA ? "T" : "N"}${s.transB ? "T" : "N"}`;
+  const extra = [s.bias ? "bias" : "", s.activation !== "none" ? s.activation : "", s.accumulate ? "acc" : ""]
+    .filter(Boolean).join("+");
+  return `${s.batch > 1 ? `${s.batch}×` : ""}${s.M}x${s.N}x${s.K} ${t} ${s.dtype}${extra ? ` ${extra}` : ""}`;
+}
+
+function prepare(rt: Runtime, s: GemmShape, rng: Rng): Trial {
+  const { M, N, K, batch } = s;
+  const f16 = s.dtype === "f16";
+  const a = rng.array(batch * M * K, -1, 1, f16);
+  const b = rng.array(batch * K * N, -1, 1, f16);
+  const bias = s.bias ? rng.array(N, -1, 1, f16) : undefined;
+  const c0 = s.accumulate ? rng.array(batch * M * N, -1, 1, f16) : new Float64Array(batch * M * N).fill(NaN);
+  const ta = Tensor.from(rt, a, [batch * M * K], s.dtype, "tune.a");
+  const tb = Tensor.from(rt, b, [batch * K * N], s.dtype, "tune.b");
+  const tbias = bias && Tensor.from(rt, bias, [N], s.dtype, "tune.bias");
+  const tc = Tensor.from(rt, c0, [batch * M * N], s.dtype, "tune.c");
+  const args = (variant: string) => ({
+    a: ta.buffer,
+    b: tb.buffer,
+    c: tc.buffer,
+    bias: tbias?.buffer,
+    dtype: s.dtype,
+    M,
+    N,
+    K,
+    transA: s.transA,
+    transB: s.transB,
+    lda: s.transA ? M : K,
+    ldb: s.transB ? K : N,
+    ldc: N,
+    batch,
+    strideA: [M * K, 0] as [number, number],
+    strideB: [K * N, 0] as [number, number],
+    strideC: [M * N, 0] as [number, number],
+    activation: s.activation,
+    accumulate: s.accumulate,
+    variant,
+    label: "tune.matmul",
+  });
+  const run = (variant: string) => gemm(rt, args(variant));
+  const check = async (variant: string): Promise<CheckResult> => {
+    // C starts as c0 (accumulate) or NaN (so an element the kernel never writes fails)
+    await restore(rt, tc, c0);
+    await run(variant);
+    return await compare(s, tc, { a, b, bias, c0 });
+  };
+  return {
+    run,
+    check,
+    dispose() {
+      for (const t of [ta, tb, tbias, tc]) t?.dispose();
+    },
+  };
+}
+
+/** Put `data` back into C (the timed runs changed it); a CPU write, outside any timed round. */
+async function restore(rt: Runtime, t: Tensor, data: ArrayLike<number>) {
+  await rt.sync();
+  rt.write(t.buffer, encode(data, t.dtype, t.byteLength));
+}
+
+interface Inputs {
+  a: Float64Array;
+  b: Float64Array;
+  bias?: Float64Array;
+  c0: Float64Array;
+}
+
+/** Worst |C − ref| / bound over the checked rows (NaN when an element is not finite). */
+async function compare(s: GemmShape, tc: Tensor, x: Inputs): Promise<CheckResult> {
+  const { M, N, K } = s;
+  const rows = [...new Set([...Array(Math.min(M, 8)).keys(), M - 1])];
+  const items = [...new Set([0, s.batch - 1])];
+  const uStore = UNIT_ROUNDOFF[s.dtype === "f16" ? "f16" : "f32"];
+  const uAcc = UNIT_ROUNDOFF.f32;
+  let worst = 0;
+  for (const z of items) {
+    for (const i of rows) {
+      const got = await readSpan(tc, (z * M + i) * N, N);
+      for (let j = 0; j < N; j++) {
+        let acc = 0;
+        let mag = 0;
+        for (let k = 0; k < K; k++) {
+          const av = x.a[z * M * K + (s.transA ? k * M + i : i * K + k)];
+          const bv = x.b[z * K * N + (s.transB ? j * K + k : k * N + j)];
+          acc += av * bv;
+          mag += Math.abs(av * bv);
+        }
+        if (x.bias) {
+          acc += x.bias[j];
+          mag += Math.abs(x.bias[j]);
+        }
+        let ref = s.activation === "quickgelu" ? quickGelu(acc) : acc;
+        let bound = (K + 2) * uAcc * mag * (s.activation === "quickgelu" ? 1.2 : 1);
+        if (s.accumulate) {
+          const c0 = x.c0[(z * M + i) * N + j];
+          ref += c0;
+          bound += Math.abs(c0) * uAcc + Math.abs(ref) * uAcc;
+        }
+        // C is rounded to its storage type once (twice with accumulation: read, then written)
+        bound = 2 * (bound + Math.abs(ref) * uStore * (s.accumulate ? 2 : 1)) + 1e-30;
+        if (s.activation === "quickgelu") bound += Math.abs(ref) * 1e-6; // exp is not correctly rounded
+        const v = got[j];
+        if (!Number.isFinite(v)) return { err: NaN, what: `C[${z}][${i}][${j}] = ${v}` };
+        worst = Math.max(worst, Math.abs(v - ref) / bound);
+      }
+    }
+  }
+  return { err: worst, what: `rows ${rows.join(",")} of batch items ${items.join(",")} against float64` };
+}
+
+export const MATMUL_FAMILY: OpFamily<GemmShape> = {
+  name: "matmul",
+  candidates: gemmCandidates,
+  shapeClass: gemmShapeClass,
+  label,
+  flop: (s) => 2 * s.M * s.N * s.K * s.batch,
+  prepare,
+};
