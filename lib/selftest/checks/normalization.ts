@@ -27,6 +27,7 @@ import { layerNormBackwardDxBound, reduceBound } from "../rounding-bounds.ts";
 import { finiteDifferenceError } from "../finite-difference.ts";
 import type { Rng } from "../../random/rng.ts";
 import { disposeAll, gpuForward, take, upload } from "../tensors.ts";
+import { layerNormResidualChecks } from "./layernorm_residual.ts";
 
 const roundTo = (a: ArrayLike<number>, f16: boolean) =>
   Float64Array.from(a, (v) => f16 ? Math.f16round(v) : Math.fround(v));
@@ -34,8 +35,10 @@ const roundTo = (a: ArrayLike<number>, f16: boolean) =>
 // ---- layernorm ----
 
 // rows × width: ViT and text widths, a single element, and row counts above the software chunk (256)
-// so the two-stage weight/bias gradient sum runs.
-const LN_SIZES = [[197, 768], [77, 512], [1, 1], [3, 5], [13, 77], [600, 77], [1576, 3]];
+// so the two-stage weight/bias gradient sum runs. Widths divisible by 4 take the vec4 kernels; on the
+// software adapter rows of a multiple of 256 bytes also read their inputs through textures (768, 512;
+// 128 in f16 only), 68 does not.
+const LN_SIZES = [[197, 768], [77, 512], [1, 1], [3, 5], [13, 77], [600, 77], [1576, 3], [3, 68], [257, 128]];
 
 function lnInputs(rng: Rng, rows: number, width: number, f16: boolean) {
   // An offset mean and a wide spread, so a kernel that skips the centring or mis-scales shows.
@@ -386,6 +389,7 @@ export const normalizationChecks: KernelCheck[] = [
   ...layerNormChecks("f32"),
   ...layerNormChecks("f16"),
   layerNormFd,
+  ...layerNormResidualChecks,
   ...softmaxChecks("f32"),
   ...softmaxChecks("f16"),
   softmaxFd,
