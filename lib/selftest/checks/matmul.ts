@@ -1,23 +1,9 @@
-import { type Activation, matmul, matmulBackward, matmulReference } from "../../tensor/ops/matmul.ts";
-import { type CheckCase, type CheckDtype, type KernelCheck, relErr, tolFor, worst } from "../check.ts";
+import { matmul, matmulBackward } from "../../tensor/ops/matmul.ts";
+import { type CheckDtype, type KernelCheck, relErr, tolFor, worst } from "../check.ts";
 import { finiteDifferenceError } from "../finite-difference.ts";
-import type { Rng } from "../../random/rng.ts";
 import { disposeAll, take, upload } from "../tensors.ts";
-
-interface MmCase {
-  M: number;
-  K: number;
-  N: number;
-  batch?: number;
-  transA?: boolean;
-  transB?: boolean;
-  bBatched?: boolean;
-  bias?: boolean;
-  activation?: Activation;
-  accumulate?: boolean;
-  /** false: force the storage-buffer path where the texture path would be taken */
-  useTextures?: boolean;
-}
+import { type MmCase, mmLabel, runMatmulCase } from "./matmul-case.ts";
+import { matmulVariantChecks } from "./matmul-variants.ts";
 
 // Sizes that are not multiples of any tile (197 tokens, 77 text positions, 1, 3) and the vec4 path
 // (multiples of 4) as well as the scalar path (anything else).
@@ -48,57 +34,13 @@ const FORWARD: MmCase[] = [
   { M: 70, K: 192, N: 40, batch: 3, bBatched: true },
 ];
 
-function label(c: MmCase): string {
-  const flags = [
-    c.transA && "Aᵀ",
-    c.transB && "Bᵀ",
-    c.batch && `batch ${c.batch}${c.bBatched ? "" : " (B shared)"}`,
-    c.bias && "bias",
-    c.activation && c.activation,
-    c.accumulate && "+=",
-    c.useTextures === false && "storage path",
-  ].filter(Boolean);
-  return `M=${c.M} K=${c.K} N=${c.N}${flags.length ? " " + flags.join(", ") : ""}`;
-}
-
-async function runForward(c: MmCase, dtype: CheckDtype, rt: Parameters<CheckCase["run"]>[0], rng: Rng) {
-  const f16 = dtype === "f16";
-  const dt = dtype as "f32" | "f16";
-  const batch = c.batch ?? 1;
-  const lead = c.batch ? [batch] : [];
-  const a = rng.array(batch * c.M * c.K, -1, 1, f16);
-  const b = rng.array((c.bBatched ? batch : 1) * c.K * c.N, -1, 1, f16);
-  const bias = c.bias ? rng.array(c.N, -1, 1, f16) : undefined;
-  const acc = c.accumulate ? rng.array(batch * c.M * c.N, -1, 1, f16) : undefined;
-  const ta = upload(rt, a, [...lead, ...(c.transA ? [c.K, c.M] : [c.M, c.K])], dt, "A");
-  const tb = upload(rt, b, [...(c.bBatched ? lead : []), ...(c.transB ? [c.N, c.K] : [c.K, c.N])], dt, "B");
-  const tbias = bias ? upload(rt, bias, [c.N], dt, "bias") : undefined;
-  const tout = acc ? upload(rt, acc, [...lead, c.M, c.N], dt, "C") : undefined;
-  const alpha = 0.75;
-  const out = await take(
-    await matmul(ta, tb, {
-      transA: c.transA,
-      transB: c.transB,
-      bias: tbias,
-      activation: c.activation,
-      alpha,
-      out: tout,
-      accumulate: c.accumulate,
-      useTextures: c.useTextures,
-    }),
-  );
-  disposeAll(ta, tb, tbias);
-  const ref = matmulReference(a, b, { ...c, batch, alpha, bias, accumulate: acc });
-  return relErr(out, ref);
-}
-
 function forwardCheck(dtype: CheckDtype): KernelCheck {
   return {
     name: "matmul",
     dtype,
     direction: "forward",
     tol: tolFor(dtype),
-    cases: FORWARD.map((c) => ({ label: label(c), run: (rt, rng) => runForward(c, dtype, rt, rng) })),
+    cases: FORWARD.map((c) => ({ label: mmLabel(c), run: (rt, rng) => runMatmulCase(c, dtype, rt, rng) })),
   };
 }
 
@@ -118,7 +60,7 @@ function backwardCheck(dtype: CheckDtype): KernelCheck {
     direction: "backward",
     tol: tolFor(dtype),
     cases: BACKWARD.map((c) => ({
-      label: label(c),
+      label: mmLabel(c),
       async run(rt, rng) {
         const a = rng.array(c.M * c.K, -1, 1, f16);
         const b = rng.array(c.K * c.N, -1, 1, f16);
@@ -165,7 +107,7 @@ const finiteDifference: KernelCheck = {
     { M: 13, K: 40, N: 24, transB: true },
     { M: 3, K: 5, N: 7, transA: true },
   ].map((c: MmCase) => ({
-    label: label(c),
+    label: mmLabel(c),
     async run(rt, rng) {
       const shapeA = c.transA ? [c.K, c.M] : [c.M, c.K];
       const shapeB = c.transB ? [c.N, c.K] : [c.K, c.N];
@@ -200,4 +142,5 @@ export const matmulChecks: KernelCheck[] = [
   backwardCheck("f32"),
   backwardCheck("f16"),
   finiteDifference,
+  ...matmulVariantChecks,
 ];

@@ -1,44 +1,34 @@
-// Batched matrix multiply on the register-blocked kernel (kernels/matmul.wgsl): either operand
-// transposed, optional bias and activation epilogue, optional accumulation into C.
+// Batched matrix multiply: either operand transposed, optional bias and activation epilogue, optional
+// accumulation into C, on one of the kernel variants of ./matmul-variants.ts (kernels/matmul.wgsl for
+// software adapters, kernels/matmul_tiled.wgsl for GPUs). The split into dispatches that fit the
+// adapter's binding limits is ./matmul-plan.ts.
 
-import type { Gpu } from "../../gpu/device.ts";
-import { bindingLimits, checkWhole, elementWindow, round4 } from "../../gpu/chunks.ts";
+import { checkWhole, elementWindow, round4 } from "../../gpu/chunks.ts";
 import type { Binding, Runtime } from "../../gpu/runtime.ts";
 import { type DType, expectDtype, shapeStr, Tensor } from "../tensor.ts";
 import { dtypeSpec, params } from "./common.ts";
+import { type Operand, planTiles, spanOf } from "./matmul-plan.ts";
+import {
+  type Activation,
+  chooseTiles,
+  type GemmLayout,
+  type GemmShape,
+  gemmShapeClass,
+  heuristicVariant,
+  parseVariant,
+  smallColumns,
+  type Tiles,
+  type Variant,
+  whyInvalid,
+} from "./matmul-variants.ts";
 
-export type Activation = "none" | "quickgelu";
+export type { Activation, GemmShape, Tiles } from "./matmul-variants.ts";
+export { chooseTiles, gemmCandidates, gemmShapeClass } from "./matmul-variants.ts";
 
 const ACT: Record<Activation, string> = {
   none: "v",
   quickgelu: "v / (1.0 + exp(-1.702 * v))",
 };
-
-export interface Tiles {
-  TM: number;
-  TN: number;
-  WX: number;
-  WY: number;
-}
-
-/**
- * Block sizes per adapter. CPUs (lavapipe) want many outputs per invocation to amortise loads;
- * GPUs want more invocations and fewer registers per invocation.
- */
-export function chooseTiles(gpu: Gpu, M: number, N: number): Tiles {
-  // lavapipe: 16×16 blocks in 16×4 workgroups measured best (bench ladder, 2026-11-27: 25 GFLOP/s at
-  // 1576×768×768 against 20 for 16×8 and 16 for 8×8); one SIMD row of 8 lanes per workgroup row.
-  // Narrow outputs (attention's P·V has N = 64) get the 64 invocations arranged along M instead, so
-  // the SIMD lanes are not spent on columns past N.
-  if (gpu.info.software) {
-    const wx = Math.min(16, 2 ** Math.ceil(Math.log2(Math.max(1, Math.ceil(N / 16)))));
-    return { TM: 16, TN: 16, WX: wx, WY: 64 / wx };
-  }
-  const t = { TM: 8, TN: 8, WX: 8, WY: 8 };
-  // Small outputs (per-head attention, text tower) need smaller blocks to fill the GPU.
-  if (M * N < 256 * 256) return { TM: 4, TN: 4, WX: 8, WY: 8 };
-  return t;
-}
 
 /** A strided, batched GEMM over raw buffers: the form attention uses for per-head views. */
 export interface GemmArgs {
@@ -67,168 +57,122 @@ export interface GemmArgs {
   alpha?: number;
   activation?: Activation;
   accumulate?: boolean;
+  /** blocks of the register-blocked kernel (a "blocked:…" variant; textures still allowed) */
   tiles?: Tiles;
   /** false: never stage operands through textures (tests both paths) */
   useTextures?: boolean;
+  /** force a candidate id (matmul-variants.ts); one that cannot run this call is an error */
+  variant?: string;
   label?: string;
 }
 
-type Dim = "m" | "n" | "k";
-type Range = [number, number];
-
-/** Part of a GEMM done by one dispatch: outer batch items, heads, and rows/columns/depth of C = A·B. */
-interface Tile {
-  zo: Range;
-  zi: Range;
-  m: Range;
-  n: Range;
-  k: Range;
+/** What the tuner keys on, from a call's arguments. */
+function shapeOf(g: GemmArgs): GemmShape {
+  return {
+    M: g.M,
+    N: g.N,
+    K: g.K,
+    batch: g.batch ?? 1,
+    transA: !!g.transA,
+    transB: !!g.transB,
+    dtype: g.dtype,
+    bias: !!g.bias,
+    activation: g.activation ?? "none",
+    accumulate: !!g.accumulate,
+  };
 }
 
-/** A stored operand: its rows run along one dimension of the product, its columns along another. */
-interface Operand {
-  buf: GPUBuffer;
-  off: number;
-  s: [number, number];
-  ld: number;
-  rows: Dim;
-  cols: Dim;
+/** g.variant (must be valid), else the tuned winner (when valid for this call), else the heuristic. */
+function chooseVariant(rt: Runtime, g: GemmArgs, L: GemmLayout): Variant {
+  if (g.variant !== undefined) {
+    const v = parseVariant(g.variant);
+    const why = v
+      ? whyInvalid(rt, v, L)
+      : "is not a matmul variant (texture, small, blocked:TMxTN:WXxWY, tiled:BMxBNxBK:TMxTN[:db])";
+    if (why) {
+      throw new Error(
+        `vifi: ${g.label ?? "matmul"}: variant "${g.variant}" ${why} (M=${g.M} N=${g.N} K=${g.K})`,
+      );
+    }
+    return v!;
+  }
+  if (!g.tiles) {
+    const tuned = rt.tuning.get("matmul", gemmShapeClass(shapeOf(g)));
+    const v = tuned === undefined ? undefined : parseVariant(tuned);
+    if (v && !whyInvalid(rt, v, L)) return v;
+  }
+  if (g.tiles && rt.gpu.info.software && L.textures) return { kind: "texture" };
+  return heuristicVariant(rt, L, g.tiles);
 }
 
-/** Element span [first, end) of an operand that a tile reads or writes. */
-function spanOf(x: Operand, t: Tile): { first: number; end: number } {
-  const [r, c] = [t[x.rows], t[x.cols]];
-  const first = x.off + t.zo[0] * x.s[0] + t.zi[0] * x.s[1] + r[0] * x.ld + c[0];
-  const end = x.off + (t.zo[1] - 1) * x.s[0] + (t.zi[1] - 1) * x.s[1] + (r[1] - 1) * x.ld + c[1];
-  return { first, end: Math.max(first, end) };
+interface Kernel {
+  file: string;
+  entry: string;
+  spec: Record<string, number | string | boolean>;
+  /** workgroups along N and M */
+  grid: [number, number];
 }
 
-/**
- * Split a GEMM into tiles whose storage bindings fit maxStorageBufferBindingSize and, on the texture
- * path, whose operand rows fit a texture: whole outer batch items first, then heads of one item, then
- * rows of M, N or K (whichever is the rows of the operand that does not fit) in multiples of 4. A K
- * split accumulates into C. Returns undefined when only a K split would make the textures fit and
- * `kForTextures` is false (the caller then reads through storage instead).
- */
-function planTiles(
+/** The pipeline, spec and grid of one dispatch of M×N×K (a plan tile) on variant v. */
+function kernelFor(
   rt: Runtime,
   g: GemmArgs,
-  ops: [Operand, Operand, Operand],
-  textures: boolean,
-  kForTextures: boolean,
-): Tile[] | undefined {
-  const heads = g.heads ?? 1;
-  const outer = (g.batch ?? 1) / heads;
-  const D: Record<Dim, number> = { m: g.M, n: g.N, k: g.K };
-  const eb = g.dtype === "f16" ? 2 : 4;
-  const { limit, align } = bindingLimits(rt);
-  const maxRows = rt.device.limits.maxTextureDimension2D;
-  const maxZ = rt.gpu.limits.maxComputeWorkgroupsPerDimension;
-  const overBinding = (x: Operand, t: Tile) => {
-    const { first, end } = spanOf(x, t);
-    return round4(Math.ceil(end / 4) * 4 * eb) - Math.floor((first * eb) / align) * align > limit;
+  v: Variant,
+  d: { M: number; N: number; K: number; vec: boolean; tex: boolean; k0: boolean },
+): Kernel {
+  const common = {
+    ...dtypeSpec(g.dtype),
+    TRANS_A: !!g.transA,
+    TRANS_B: !!g.transB,
+    VEC: d.vec,
+    HAS_BIAS: !!g.bias && !d.k0,
+    ACT: ACT[g.activation ?? "none"],
+    ACCUM: !!g.accumulate || d.k0,
   };
-  const overTexture = (x: Operand, t: Tile) => {
-    const { first, end } = spanOf(x, t);
-    return Math.ceil(end / x.ld) - Math.floor(first / x.ld) > maxRows;
-  };
-  const misfit = (t: Tile) =>
-    ops.find((x, i) => overBinding(x, t) || (textures && i < 2 && overTexture(x, t)));
-  const whole = (zo: Range, zi: Range): Tile => ({ zo, zi, m: [0, g.M], n: [0, g.N], k: [0, g.K] });
-
-  const split = (zo: Range, zi: Range): Tile[] => {
-    const parts: Record<Dim, number> = { m: 1, n: 1, k: 1 };
-    const size = (d: Dim) => Math.min(D[d], Math.ceil(Math.ceil(D[d] / parts[d]) / 4) * 4);
-    const ranges = (d: Dim): Range[] => {
-      const out: Range[] = [];
-      for (let a = 0; a < D[d]; a += size(d)) out.push([a, Math.min(D[d], a + size(d))]);
-      return out.length ? out : [[0, 0]];
+  if (v.kind === "tiled") {
+    const { BM, BN, BK, TM, TN, db } = v.blocks;
+    const wgs = (BM / TM) * (BN / TN);
+    const spec = {
+      ...common,
+      BM,
+      BN,
+      BK,
+      TM,
+      TN,
+      LA: (BM * BK) / 4 / wgs,
+      LB: (BN * BK) / 4 / wgs,
+      CHECKS: d.M % BM !== 0 || d.N % BN !== 0 || d.K % BK !== 0,
+      DB: db,
     };
-    for (;;) {
-      const tiles = ranges("m").flatMap((m) =>
-        ranges("n").flatMap((n) => ranges("k").map((k): Tile => ({ zo, zi, m, n, k })))
-      );
-      const bad = tiles.map((t) => [t, misfit(t)] as const).find(([, x]) => x);
-      if (!bad) return tiles;
-      const [t, x] = bad;
-      const d = x!.rows;
-      if (d === "k" && !kForTextures && !overBinding(x!, t)) return [];
-      const before = size(d);
-      while (size(d) === before && parts[d] < D[d]) parts[d]++;
-      if (size(d) === before) {
-        const { first, end } = spanOf(x!, { ...t, [d]: [0, Math.min(4, D[d])] });
-        throw new Error(
-          `vifi: ${g.label ?? "matmul"}: ${g.M}×${g.K}·${g.K}×${g.N} cannot be split into storage bindings ` +
-            `of at most ${limit} bytes (maxStorageBufferBindingSize): ${
-              (end - first) * eb
-            } bytes for 4 rows of one operand`,
-        );
-      }
-    }
-  };
-
-  const tiles: Tile[] = [];
-  if (heads > maxZ) throw new Error(`vifi: matmul: ${heads} heads exceed ${maxZ} workgroups per dimension`);
-  for (let z0 = 0; z0 < outer;) {
-    const fitsZ = (z1: number) => (z1 - z0) * heads <= maxZ && !misfit(whole([z0, z1], [0, heads]));
-    if (fitsZ(z0 + 1)) {
-      let z1 = z0 + 1;
-      while (z1 < outer && fitsZ(z1 + 1)) z1++;
-      tiles.push(whole([z0, z1], [0, heads]));
-      z0 = z1;
-      continue;
-    }
-    for (let h0 = 0; h0 < heads;) {
-      const fitsH = (h1: number) => !misfit(whole([z0, z0 + 1], [h0, h1]));
-      if (!fitsH(h0 + 1)) {
-        const parts = split([z0, z0 + 1], [h0, h0 + 1]);
-        if (!parts.length) return undefined;
-        tiles.push(...parts);
-        h0++;
-        continue;
-      }
-      let h1 = h0 + 1;
-      while (h1 < heads && fitsH(h1 + 1)) h1++;
-      tiles.push(whole([z0, z0 + 1], [h0, h1]));
-      h0 = h1;
-    }
-    z0++;
+    return {
+      file: "matmul_tiled.wgsl",
+      entry: "matmul_tiled",
+      spec,
+      grid: [Math.ceil(d.N / BN), Math.ceil(d.M / BM)],
+    };
   }
-  const kSplit = tiles.some((t) => t.k[0] > 0);
-  if (kSplit && (g.activation ?? "none") !== "none") {
-    throw new Error(
-      `vifi: ${g.label ?? "matmul"}: ${g.M}×${g.K}·${g.K}×${g.N} needs a split along K to fit ` +
-        `maxStorageBufferBindingSize ${limit}, which an activation epilogue does not allow`,
-    );
-  }
-  return tiles;
-}
-
-/**
- * Columns per workgroup of the small-K variant (kernels/matmul.wgsl matmul_small), or 0 for the
- * register-blocked kernel. Rule, measured on lavapipe (2 cores, device time per dispatch, the tiny
- * CLIP's M = 1088, 2026-12): K ≤ 256 with A not transposed and vec4 operands — x·Wᵀ+b K64 N192
- * 2.8 → 2.4 ms, dY·W K192 N64 5.3 → 1.7, K64 N64 1.4 → 0.7, K256 N64 6.9 → 3.3, K64 N256 3.7 → 2.0;
- * the staged K×NC block of B is kept ≤ 4096 floats (16 KiB, the WebGPU default workgroup storage) which
- * also bounds the unrolled code at 4096 FMAs. Larger K (every ViT-B/16 linear) keeps the blocked kernel.
- */
-function smallColumns(rt: Runtime, g: GemmArgs, vec: boolean, K: number, N: number): number {
-  if (!rt.gpu.info.software || g.tiles || !vec || g.transA || K % 4 || K > 256) return 0;
-  const most = Math.max(4, Math.floor(4096 / K / 4) * 4);
-  const n4 = Math.ceil(N / 4) * 4;
-  // as few column blocks as fit, of equal width
-  const blocks = Math.ceil(n4 / most);
-  return Math.ceil(n4 / blocks / 4) * 4;
-}
-
-/** The small variant's spec keys for one dispatch (NC = 0: the blocked kernel). */
-function smallSpec(rt: Runtime, g: GemmArgs, vec: boolean, K: number, N: number) {
-  const nc = smallColumns(rt, g, vec, K, N);
-  // C as vec4: its rows, offsets, strides, N and the buffer in whole vec4s
-  const off = g.offC ?? 0;
-  const cvec = [g.ldc, off, ...(g.strideC ?? []), g.N].every((x) => x % 4 === 0) &&
+  const nc = v.kind === "small" ? smallColumns(d.vec, !!g.transA, d.K, d.N) : 0;
+  const tiles = v.kind === "blocked" ? v.tiles : g.tiles ?? chooseTiles(rt.gpu, g.M, g.N);
+  // C as vec4 (small variant): its rows, offsets, strides, N and the buffer in whole vec4s
+  const cvec = [g.ldc, g.offC ?? 0, ...(g.strideC ?? []), g.N].every((x) => x % 4 === 0) &&
     (g.c.size / (g.dtype === "f16" ? 2 : 4)) % 4 === 0;
-  return { SMALL: nc > 0, KS: nc ? K : 0, NC: nc, CVEC: nc > 0 && cvec };
+  const spec = {
+    ...common,
+    TM: tiles.TM,
+    TN: tiles.TN,
+    WX: tiles.WX,
+    WY: tiles.WY,
+    TEX: d.tex,
+    SMALL: nc > 0,
+    KS: nc ? d.K : 0,
+    NC: nc,
+    CVEC: nc > 0 && cvec,
+  };
+  const grid: [number, number] = [
+    Math.ceil(d.N / (nc || tiles.TN * tiles.WX)),
+    Math.ceil(d.M / (nc ? 64 : tiles.TM * tiles.WY)),
+  ];
+  return { file: "matmul.wgsl", entry: nc ? "matmul_small" : "matmul", spec, grid };
 }
 
 export async function gemm(rt: Runtime, g: GemmArgs): Promise<void> {
@@ -257,14 +201,17 @@ export async function gemm(rt: Runtime, g: GemmArgs): Promise<void> {
   const C: Operand = { buf: g.c, off: g.offC ?? 0, s: g.strideC ?? [0, 0], ld: g.ldc, rows: "m", cols: "n" };
   const aligned = (...xs: number[]) => xs.every((x) => x % 4 === 0);
   const vec = aligned(g.lda, g.ldb, A.off, B.off, ...A.s, ...B.s);
-  const tiles = g.tiles ?? chooseTiles(rt.gpu, g.M, g.N);
   const eb = g.dtype === "f16" ? 2 : 4;
-  // On software adapters read A and B through textures (see kernels/matmul.wgsl) when the rows can be
-  // copied as they are. The copy is one pass over each operand; the GEMM reads each many times.
-  // Textures hold at most maxTextureDimension2D rows, so the work is split into tiles that fit.
+  // Textures hold at most maxTextureDimension2D rows, so the work is split into tiles that fit, and
+  // rows are copied as they are only when they are whole 256-byte texture rows.
   const maxRows = rt.device.limits.maxTextureDimension2D;
   const texRows = (x: Operand) => (x.ld * eb) % 256 === 0 && x.ld / 4 <= maxRows;
-  const textures = vec && rt.gpu.info.software && g.useTextures !== false && texRows(A) && texRows(B);
+  const texOk = vec && g.useTextures !== false && texRows(A) && texRows(B);
+  const L: GemmLayout = { M: g.M, N: g.N, K: g.K, batch, transA: !!g.transA, vec, textures: texOk };
+  const v = chooseVariant(rt, g, L);
+  // The texture variant reads A and B through textures: one copy pass over each operand, which the GEMM
+  // then reads many times. The small variant does too on software adapters (as it was measured).
+  const textures = texOk && (v.kind === "texture" || (v.kind === "small" && rt.gpu.info.software));
   // f16 partial sums of a K split would round between tiles: only f32 splits K for textures.
   const texPlan = textures ? planTiles(rt, g, [A, B, C], true, g.dtype === "f32") : undefined;
   const plan = texPlan ?? planTiles(rt, g, [A, B, C], false, true)!;
@@ -301,24 +248,8 @@ export async function gemm(rt: Runtime, g: GemmArgs): Promise<void> {
     }
     const k0 = t.k[0] > 0;
     const [M, N, K] = [t.m[1] - t.m[0], t.n[1] - t.n[0], t.k[1] - t.k[0]];
-    const small = smallSpec(rt, g, vec, K, N);
-    const nc = small.NC;
-    const spec = {
-      ...dtypeSpec(g.dtype),
-      TM: tiles.TM,
-      TN: tiles.TN,
-      WX: tiles.WX,
-      WY: tiles.WY,
-      TRANS_A: !!g.transA,
-      TRANS_B: !!g.transB,
-      VEC: vec,
-      TEX: !!ta,
-      HAS_BIAS: !!g.bias && !k0,
-      ACT: ACT[g.activation ?? "none"],
-      ACCUM: !!g.accumulate || k0,
-      ...small,
-    };
-    const pipe = await rt.pipeline("matmul.wgsl", nc ? "matmul_small" : "matmul", spec);
+    const kern = kernelFor(rt, g, v, { M, N, K, vec, tex: !!ta, k0 });
+    const pipe = await rt.pipeline(kern.file, kern.entry, kern.spec);
     const th = t.zi[1] - t.zi[0];
     const u = rt.uniform(params(
       M,
@@ -340,10 +271,8 @@ export async function gemm(rt: Runtime, g: GemmArgs): Promise<void> {
       C.s[1],
       t.n[0],
     ));
-    const gx = Math.ceil(N / (nc || tiles.TN * tiles.WX));
-    const gy = Math.ceil(M / (nc ? 64 : tiles.TM * tiles.WY));
     const z = (t.zo[1] - t.zo[0]) * th;
-    rt.dispatch(pipe, [u, bA, bB, bC, spec.HAS_BIAS ? bias : undefined], [gx, gy, z], {
+    rt.dispatch(pipe, [u, bA, bB, bC, kern.spec.HAS_BIAS ? bias : undefined], [...kern.grid, z], {
       label: g.label ?? "matmul",
     });
     if (ta) rt.textures.release(ta.texture);
@@ -364,6 +293,8 @@ export interface MatmulOptions {
   tiles?: Tiles;
   /** false: read operands from storage buffers even where textures are faster (for tests) */
   useTextures?: boolean;
+  /** force a candidate id (see gemmCandidates); one that cannot run this product is an error */
+  variant?: string;
 }
 
 /**
@@ -452,6 +383,7 @@ export async function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Pr
     accumulate: opts.accumulate,
     tiles: opts.tiles,
     useTextures: opts.useTextures,
+    variant: opts.variant,
   });
   return out;
 }
