@@ -60,7 +60,6 @@ async function product(rt: Runtime, s: GemmShape, variant: string | undefined, s
       transA: s.transA,
       transB: s.transB,
       bias: tbias,
-      activation: "quickgelu",
       variant,
     }),
   );
