@@ -7,6 +7,8 @@ export interface GpuFeatures {
   /** `shader-f16` is exposed by the adapter (even if the self-test failed). */
   f16Exposed: boolean;
   timestamps: boolean;
+  /** `subgroups` (WGSL `enable subgroups;`): the matmul "tiled-sg" variant shares operands through it. */
+  subgroups: boolean;
 }
 
 export interface GpuLimits {
@@ -110,6 +112,8 @@ async function openGpu(): Promise<Gpu> {
   if (f16Exposed) requiredFeatures.push("shader-f16");
   const timestamps = adapter.features.has("timestamp-query");
   if (timestamps) requiredFeatures.push("timestamp-query");
+  const subgroups = adapter.features.has("subgroups" as GPUFeatureName);
+  if (subgroups) requiredFeatures.push("subgroups" as GPUFeatureName);
   const device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
   const errors: string[] = [];
   // Collected here, thrown by the runtime at the next read or sync (Runtime.checkErrors), so they fail
@@ -134,7 +138,7 @@ async function openGpu(): Promise<Gpu> {
     software: /llvmpipe|lavapipe|swiftshader|warp|software/i.test(`${description} ${ai.architecture ?? ""}`),
   };
   const f16 = f16Exposed ? await f16Works(device) : false;
-  return { device, adapter, info, limits, features: { f16, f16Exposed, timestamps }, errors };
+  return { device, adapter, info, limits, features: { f16, f16Exposed, timestamps, subgroups }, errors };
 }
 
 /** Some wgpu versions exposed `shader-f16` yet returned zeros (denoland/deno#23125): trust only a known answer. */
