@@ -70,7 +70,7 @@ function prepare(rt: Runtime, s: GemmShape, rng: Rng): Trial {
     // C starts as c0 (accumulate) or NaN (so an element the kernel never writes fails)
     await restore(rt, tc, c0);
     await run(variant);
-    return await compare(s, tc, { a, b, bias, c0 });
+    return await checkGemm(s, { a, b, bias, c0 }, (z, i) => readSpan(tc, (z * M + i) * N, N));
   };
   return {
     run,
@@ -87,15 +87,23 @@ async function restore(rt: Runtime, t: Tensor, data: ArrayLike<number>) {
   rt.write(t.buffer, encode(data, t.dtype, t.byteLength));
 }
 
-interface Inputs {
+/** A GEMM's inputs as float64 (already rounded to the storage type), batch items contiguous. */
+export interface GemmInputs {
   a: Float64Array;
   b: Float64Array;
   bias?: Float64Array;
   c0: Float64Array;
 }
 
-/** Worst |C − ref| / bound over the checked rows (NaN when an element is not finite). */
-async function compare(s: GemmShape, tc: Tensor, x: Inputs): Promise<CheckResult> {
+/**
+ * Worst |C − ref| / bound over the checked rows of C (the first eight and the last of the first and last
+ * batch item), `row(z, i)` giving row i of batch item z as computed; NaN when an element is not finite.
+ */
+export async function checkGemm(
+  s: GemmShape,
+  x: GemmInputs,
+  row: (z: number, i: number) => Promise<ArrayLike<number>>,
+): Promise<CheckResult> {
   const { M, N, K } = s;
   const rows = [...new Set([...Array(Math.min(M, 8)).keys(), M - 1])];
   const items = [...new Set([0, s.batch - 1])];
@@ -104,7 +112,7 @@ async function compare(s: GemmShape, tc: Tensor, x: Inputs): Promise<CheckResult
   let worst = 0;
   for (const z of items) {
     for (const i of rows) {
-      const got = await readSpan(tc, (z * M + i) * N, N);
+      const got = await row(z, i);
       for (let j = 0; j < N; j++) {
         let acc = 0;
         let mag = 0;
