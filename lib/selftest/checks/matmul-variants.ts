@@ -4,7 +4,7 @@
 // variant's block (the kernel compiled without bounds checks), through scalar and vec4 loads, with
 // each transpose and each epilogue (alpha, bias, QuickGELU, accumulate) somewhere in the list.
 
-import { gemm, matmulReference } from "../../tensor/ops/matmul.ts";
+import { gemm, matmul, matmulReference } from "../../tensor/ops/matmul.ts";
 import { parseVariant } from "../../tensor/ops/matmul-variants.ts";
 import { type CheckDtype, type KernelCheck, relErr } from "../check.ts";
 import type { Rng } from "../../random/rng.ts";
@@ -20,6 +20,9 @@ const TILED = [
   "tiled:128x128x16:8x8",
   "tiled:32x32x8:4x4:db",
 ];
+
+/** Subgroup ids: 8 rows × 4 columns in 64 invocations, 4 × 8 in 32 (one subgroup on most GPUs). */
+const SG = ["tiled-sg:8x4:64", "tiled-sg:4x8:32"];
 
 /** Odd shapes: CHECKS on; N·K and M·K odd so the loads are scalar, except the vec4 case. */
 const ODD: MmCase[] = [
@@ -112,13 +115,37 @@ async function headViews(rt: Runtime, rng: Rng, dtype: "f32" | "f16", variant: s
   return relErr(got, ref);
 }
 
+/**
+ * A subgroup id on an adapter without subgroups: the forced variant must be refused with the one-line
+ * error that names it (0 when it is, NaN when it runs or fails otherwise).
+ */
+async function refused(rt: Runtime, id: string): Promise<number> {
+  const x = upload(rt, [1, 2, 3, 4], [2, 2]);
+  try {
+    (await matmul(x, x, { variant: id })).dispose();
+    return NaN;
+  } catch (e) {
+    const msg = (e as Error).message;
+    return msg.includes(`variant "${id}" needs the subgroups feature`) && !msg.includes("\n") ? 0 : NaN;
+  } finally {
+    x.dispose();
+  }
+}
+
 function variantCheck(id: string, cases: MmCase[], dtype: CheckDtype, views: boolean): KernelCheck {
   const dt = dtype as "f32" | "f16";
+  const sg = id.startsWith("tiled-sg");
   const runs = cases.map((c) => ({
-    label: `${id} ${mmLabel(c)}`,
-    run: (rt: Runtime, rng: Rng) => runMatmulCase(c, dtype, rt, rng, id),
+    label: `${id} ${mmLabel(c)}${sg ? " (refused without subgroups)" : ""}`,
+    run: (rt: Runtime, rng: Rng) =>
+      sg && !rt.gpu.features.subgroups ? refused(rt, id) : runMatmulCase(c, dtype, rt, rng, id),
   }));
-  if (views) runs.push({ label: `${id} per-head views`, run: (rt, rng) => headViews(rt, rng, dt, id) });
+  if (views) {
+    runs.push({
+      label: `${id} per-head views${sg ? " (refused without subgroups)" : ""}`,
+      run: (rt, rng) => sg && !rt.gpu.features.subgroups ? refused(rt, id) : headViews(rt, rng, dt, id),
+    });
+  }
   return {
     name: "matmul.variant",
     dtype,
@@ -132,5 +159,8 @@ function variantCheck(id: string, cases: MmCase[], dtype: CheckDtype, views: boo
 export const matmulVariantChecks: KernelCheck[] = [
   ...TILED.map((id) => variantCheck(id, [...ODD, ...divisible(id)], "f32", true)),
   ...TILED.slice(0, 2).map((id) => variantCheck(id, [...ODD, ...divisible(id)], "f16", true)),
+  ...SG.map((id) =>
+    variantCheck(id, [...ODD, { M: 64, K: 64, N: 256, transB: true, accumulate: true }], "f32", true)
+  ),
   ...OTHERS.map(([id, cases]) => variantCheck(id, cases, "f32", id.startsWith("blocked"))),
 ];

@@ -7,6 +7,8 @@
 //   "small"                    kernels/matmul.wgsl matmul_small: K ≤ 256, B staged once per workgroup
 //   "blocked:TMxTN:WXxWY"      kernels/matmul.wgsl register-blocked from storage buffers
 //   "tiled:BMxBNxBK:TMxTN[:db]" kernels/matmul_tiled.wgsl workgroup-memory tiles (GPUs), :db double-buffered
+//   "tiled-sg:TMxTN:W"         kernels/matmul_sg.wgsl: W invocations own TM rows × W·TN columns, A shared
+//                              through subgroup shuffles (adapters with the `subgroups` feature)
 
 import type { Gpu } from "../../gpu/device.ts";
 import type { Runtime } from "../../gpu/runtime.ts";
@@ -36,7 +38,8 @@ export type Variant =
   | { kind: "texture" }
   | { kind: "small" }
   | { kind: "blocked"; tiles: Tiles }
-  | { kind: "tiled"; blocks: TiledBlocks };
+  | { kind: "tiled"; blocks: TiledBlocks }
+  | { kind: "sg"; TM: number; TN: number; W: number };
 
 /** What the tuner and the candidate lists know of a GEMM: no buffers, contiguous operands. */
 export interface GemmShape {
@@ -94,6 +97,8 @@ export function variantId(v: Variant): string {
       const b = v.blocks;
       return `tiled:${b.BM}x${b.BN}x${b.BK}:${b.TM}x${b.TN}${b.db ? ":db" : ""}`;
     }
+    case "sg":
+      return `tiled-sg:${v.TM}x${v.TN}:${v.W}`;
   }
 }
 
@@ -109,6 +114,11 @@ export function parseVariant(id: string): Variant | undefined {
   if (m) {
     const [BM, BN, BK, TM, TN] = m.slice(1, 6).map(Number);
     return { kind: "tiled", blocks: { BM, BN, BK, TM, TN, db: !!m[6] } };
+  }
+  m = /^tiled-sg:(\d+)x(\d+):(\d+)$/.exec(id);
+  if (m) {
+    const [TM, TN, W] = m.slice(1).map(Number);
+    return { kind: "sg", TM, TN, W };
   }
   return undefined;
 }
@@ -173,6 +183,14 @@ export function whyInvalid(rt: Runtime, v: Variant, L: GemmLayout): string | und
       }
       return undefined;
     }
+    case "sg": {
+      if (!rt.gpu.features.subgroups) return "needs the subgroups feature, which this adapter does not offer";
+      if (![v.TM, v.TN].every((t) => t === 4 || t === 8)) return "needs TM and TN of 4 or 8";
+      if (![32, 64, 128, 256].includes(v.W) || v.W > lim.maxComputeInvocationsPerWorkgroup) {
+        return `needs W of 32, 64, 128 or 256 invocations (at most ${lim.maxComputeInvocationsPerWorkgroup})`;
+      }
+      return undefined;
+    }
   }
 }
 
@@ -221,11 +239,14 @@ export function candidatesFor(rt: Runtime, L: GemmLayout): string[] {
       tiled(64, 64, 16, 4, 4),
       tiled(64, 64, 16, 4, 4, true),
       tiled(32, 32, 16, 4, 4),
+      { kind: "sg", TM: 8, TN: 4, W: 64 },
+      { kind: "sg", TM: 8, TN: 8, W: 128 },
       { kind: "blocked", tiles: chooseTiles(rt.gpu, L.M, L.N) },
       { kind: "texture" },
     ];
   const ids = [first, ...more].filter((v) => !whyInvalid(rt, v, L)).map(variantId);
-  return [...new Set(ids)];
+  // a handful to measure: on GPUs with subgroups the blocked and texture kernels (last) make way
+  return [...new Set(ids)].slice(0, 8);
 }
 
 /** The layout of a GemmShape's contiguous operands (what matmul() passes). */

@@ -88,7 +88,7 @@ function chooseVariant(rt: Runtime, g: GemmArgs, L: GemmLayout): Variant {
     const v = parseVariant(g.variant);
     const why = v
       ? whyInvalid(rt, v, L)
-      : "is not a matmul variant (texture, small, blocked:TMxTN:WXxWY, tiled:BMxBNxBK:TMxTN[:db])";
+      : "is not a matmul variant (texture, small, blocked:TMxTN:WXxWY, tiled:BMxBNxBK:TMxTN[:db], tiled-sg:TMxTN:W)";
     if (why) {
       throw new Error(
         `vifi: ${g.label ?? "matmul"}: variant "${g.variant}" ${why} (M=${g.M} N=${g.N} K=${g.K})`,
@@ -149,6 +149,15 @@ function kernelFor(
       entry: "matmul_tiled",
       spec,
       grid: [Math.ceil(d.N / BN), Math.ceil(d.M / BM)],
+    };
+  }
+  if (v.kind === "sg") {
+    const spec = { ...common, TM: v.TM, TN: v.TN, W: v.W };
+    return {
+      file: "matmul_sg.wgsl",
+      entry: "matmul_sg",
+      spec,
+      grid: [Math.ceil(d.N / (v.W * v.TN)), Math.ceil(d.M / v.TM)],
     };
   }
   const nc = v.kind === "small" ? smallColumns(d.vec, !!g.transA, d.K, d.N) : 0;
