@@ -7,7 +7,12 @@ import { binary, cast, clone } from "../tensor/ops/elementwise.ts";
 import { embedding, embeddingBackward } from "../tensor/ops/embedding.ts";
 import { l2Normalize, l2NormalizeBackward } from "../tensor/ops/l2norm.ts";
 import { logitScale, logitScaleBackward } from "../tensor/ops/logit_scale.ts";
-import { layerNorm, layerNormBackward } from "../tensor/ops/layernorm.ts";
+import {
+  layerNorm,
+  layerNormBackward,
+  layerNormResidual,
+  layerNormResidualBackward,
+} from "../tensor/ops/layernorm.ts";
 import { matmul } from "../tensor/ops/matmul.ts";
 import { quickGelu, quickGeluBackward } from "../tensor/ops/quickgelu.ts";
 import { mean, meanBackward, sum } from "../tensor/ops/reduce.ts";
@@ -92,6 +97,47 @@ export async function layerNormFn(tape: Tape, x: Var, w: Var, b: Var): Promise<V
     });
   }
   return result;
+}
+
+/**
+ * sum = x + r and y = LayerNorm(sum) in one kernel (a pre-LN block's `x = x + attn; h = ln_2(x)`): sum
+ * continues the residual stream, y feeds the next layer. The backward runs after every user of both
+ * (reverse order), so it adds the gradient the stream brought to sum to LayerNorm's dx in the same
+ * kernel, and x and r each get that total.
+ */
+export async function layerNormResidualFn(
+  tape: Tape,
+  x: Var,
+  r: Var,
+  w: Var,
+  b: Var,
+): Promise<{ sum: Var; y: Var }> {
+  const f = await layerNormResidual(x.value, r.value, w.compute, b.compute);
+  tape.keep(f.mean, f.rstd);
+  const needs = any(x, r, w, b);
+  const sum = tape.track(f.sum, any(x, r), `${x.name} + ${r.name}`);
+  const y = tape.track(f.y, needs, "layernorm");
+  if (needs) {
+    tape.record(`layernorm+residual ${w.name}`, async () => {
+      let dx: Tensor | undefined;
+      if (y.grad) {
+        const g = await layerNormResidualBackward(f.sum, w.compute, f.mean, f.rstd, y.grad, sum.grad);
+        dx = g.dx;
+        if (w.requiresGrad) await w.accumulate(g.dweight);
+        else g.dweight.dispose();
+        if (b.requiresGrad) await b.accumulate(g.dbias);
+        else g.dbias.dispose();
+      } else if (sum.grad) {
+        dx = await clone(sum.grad);
+      }
+      if (!dx) return;
+      // A copy for r: one buffer in two gradients would alias them.
+      if (r.requiresGrad) await r.accumulate(x.requiresGrad ? await clone(dx) : dx);
+      if (x.requiresGrad) await x.accumulate(dx);
+      else if (!r.requiresGrad) dx.dispose();
+    });
+  }
+  return { sum, y };
 }
 
 export async function quickGeluFn(tape: Tape, x: Var): Promise<Var> {

@@ -9,6 +9,7 @@ import {
   attentionFn,
   embeddingFn,
   layerNormFn,
+  layerNormResidualFn,
   linear,
   prependToken,
   project,
@@ -147,8 +148,8 @@ export class ClipModel {
     const qkv = await linear(tape, h, p("attn.in_proj_weight"), p("attn.in_proj_bias"));
     const a = await attentionFn(tape, qkv, heads, causal);
     const o = await linear(tape, a, p("attn.out_proj.weight"), p("attn.out_proj.bias"));
-    const x1 = await addFn(tape, x, o);
-    const h2 = await layerNormFn(tape, x1, p("ln_2.weight"), p("ln_2.bias"));
+    // x1 = x + o and h2 = ln_2(x1) in one pass over the stream.
+    const { sum: x1, y: h2 } = await layerNormResidualFn(tape, x, o, p("ln_2.weight"), p("ln_2.bias"));
     const f = await linear(tape, h2, p("mlp.c_fc.weight"), p("mlp.c_fc.bias"));
     const g = await quickGeluFn(tape, f);
     const m = await linear(tape, g, p("mlp.c_proj.weight"), p("mlp.c_proj.bias"));
