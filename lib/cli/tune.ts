@@ -11,10 +11,11 @@ import { Rng, sessionSeed } from "../random/rng.ts";
 import { FAMILIES } from "../tune/registry.ts";
 import { DEFAULT_TIMER, type TimerKind } from "../tune/timer.ts";
 import { type ModelTuneReport, tuneModel } from "../tune/tuner.ts";
-import { intArg, reportError, UsageError } from "./args.ts";
+import { intArg, positiveArg, reportError, UsageError } from "./args.ts";
 
 export const USAGE = `usage: deno task tune [--model NAME] [--ops matmul,attention] [--frames N] [--batch N]
-                      [--classes N] [--dtype f32|f16] [--timer device|wall] [--json FILE] [--no-save]
+                      [--classes N] [--dtype f32|f16] [--timer device|wall] [--budget-s S]
+                      [--json FILE] [--no-save]
        deno task tune --show
 
   Times every candidate kernel of each op family at the shapes of the model's training step (both
@@ -29,6 +30,7 @@ export const USAGE = `usage: deno task tune [--model NAME] [--ops matmul,attenti
   --dtype    f32 (default) or f16 (mixed-precision training)
   --timer    device (timestamp queries around each batch of runs; the default where the adapter has
              them) or wall (the clock around recording and waiting)
+  --budget-s start no shape class after S seconds (largest shapes go first; the rest keep the heuristic)
   --show     print this adapter's cache and exit`;
 
 function fmtMs(ms: number | undefined): string {
@@ -53,7 +55,7 @@ export function formatReport(r: ModelTuneReport): string {
       c.family,
       c.shapeClass,
       c.shape,
-      c.winner ?? "(none passed)",
+      c.winner ?? (c.skipped ? `(skipped: ${c.skipped})` : "(none passed)"),
       fmtMs(w?.ms),
       w?.gflops === undefined ? "-" : w.gflops.toFixed(1),
       c.heuristic,
@@ -99,6 +101,7 @@ export async function main(args: string[]): Promise<number> {
         classes: { type: "string" },
         dtype: { type: "string", default: "f32" },
         timer: { type: "string" },
+        "budget-s": { type: "string" },
         json: { type: "string" },
         "no-save": { type: "boolean", default: false },
         show: { type: "boolean", default: false },
@@ -133,6 +136,7 @@ export async function main(args: string[]): Promise<number> {
       rng: new Rng(seed),
       timer: { ...DEFAULT_TIMER, kind: values.timer as TimerKind | undefined },
       log: (line) => console.log(line),
+      budgetS: values["budget-s"] === undefined ? undefined : positiveArg(values["budget-s"], "budget-s", 0),
     });
     console.log(formatReport(report));
     if (!values["no-save"]) {

@@ -102,20 +102,27 @@ async function round(rt: Runtime, reps: number, run: () => Promise<void>, kind: 
   }
 }
 
+/** Time of a single run (ms), compiling included only on the wall clock (the device bracket sees none). */
+export function timeOnce(
+  rt: Runtime,
+  run: () => Promise<void>,
+  opts: TimerOptions = DEFAULT_TIMER,
+): Promise<number> {
+  return round(rt, 1, run, timerKind(rt, opts.kind));
+}
+
 /**
- * Best time per run (ms) of `run` over a few rounds, with reps sized from a first single run; a first
- * run slower than `cutoffMs` is the answer at once.
+ * Best time per run (ms) of `run` over a few rounds, with reps sized from `first`, the time of one run
+ * (measured here when not given; it counts as a round when a single rep is all the target allows).
  */
 export async function timeRuns(
   rt: Runtime,
   run: () => Promise<void>,
   opts: TimerOptions = DEFAULT_TIMER,
-  cutoffMs?: number,
+  first?: number,
 ): Promise<number> {
   const kind = timerKind(rt, opts.kind);
-  const first = await round(rt, 1, run, kind);
-  // Far slower than the best so far: it cannot win, and more rounds of it are only time spent.
-  if (cutoffMs !== undefined && first > cutoffMs) return first;
+  first ??= await round(rt, 1, run, kind);
   const reps = Math.max(1, Math.min(opts.maxReps, Math.round(opts.targetMs / Math.max(first, 1e-3))));
   let best = reps === 1 ? first : Infinity;
   for (let r = reps === 1 ? 1 : 0; r < opts.rounds; r++) {

@@ -64,6 +64,28 @@ Deno.test("tuner: wrong and failing candidates are excluded with the reason; the
   rt.tuning.clear();
 });
 
+Deno.test("tuner: past the budget, classes are skipped (largest first) and keep their heuristic", async () => {
+  const rt = await getRuntime();
+  const fake: OpFamily<{ n: number }> = {
+    name: "fake-budget-family",
+    candidates: () => ["h", "other"],
+    shapeClass: (s) => `n${s.n}`,
+    label: (s) => `n=${s.n}`,
+    flop: (s) => s.n,
+    prepare: () => {
+      throw new Error("a skipped class must not be prepared");
+    },
+  };
+  const shapes = [1, 3, 2].map((n) => ({ shape: { n }, what: `w${n}` }));
+  const r = await tuneFamily(rt, fake, shapes, { rng: new Rng(1), deadline: performance.now() - 1 });
+  assertEquals(r.map((c) => [c.shapeClass, c.skipped, c.heuristic, c.winner]), [
+    ["n3", "budget", "h", undefined],
+    ["n2", "budget", "h", undefined],
+    ["n1", "budget", "h", undefined],
+  ]);
+  assertEquals(rt.tuning.entries().filter(([f]) => f === "fake-budget-family"), []);
+});
+
 Deno.test("tuner: the matmul check passes the kernel and true products, fails one missing a term", async () => {
   const rt = await getRuntime();
   const s: GemmShape = {
