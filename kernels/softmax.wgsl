@@ -7,13 +7,14 @@
 // PAD keeps keys allowed by keymask[b] with b = row / batch_rows: with PAD_LENGTHS keymask is [B]
 // valid lengths (key c kept iff c < length), otherwise [B, Lk] flags (kept iff nonzero). The mask
 // is read as i32; u32 masks have the same bits for every value that makes sense (< 2³¹).
-// Spec: F16 / T storage of x, y, dy, dx; WG / TPR / COOP as in layernorm.wgsl; CAUSAL, PAD, PAD_LENGTHS.
+// Spec: F16 / T storage of x, y, dy, dx; WG / TPR / COOP as in row_reduce.wgsl (the row max and sums
+// come from there); CAUSAL, PAD, PAD_LENGTHS.
 #if F16
 enable f16;
 #endif
 alias T = {{T}};
 
-const TPR: u32 = {{TPR}}u;
+#include "row_reduce.wgsl"
 
 struct Params {
   rows: u32,
@@ -32,50 +33,6 @@ struct Params {
 @group(0) @binding(4) var<storage, read> y_in: array<T>;
 @group(0) @binding(5) var<storage, read> dy: array<T>;
 @group(0) @binding(6) var<storage, read_write> dx: array<T>;
-
-#if COOP
-var<workgroup> shared_red: array<f32, {{WG}}>;
-#endif
-
-// Reductions over the TPR lanes of a row; every lane gets the result. Must be reached by the
-// whole workgroup (out-of-range rows run empty loops instead of returning).
-fn row_sum(v: f32, lid: u32) -> f32 {
-#if COOP
-  let lane = lid % TPR;
-  shared_red[lid] = v;
-  workgroupBarrier();
-  for (var s = TPR / 2u; s > 0u; s >>= 1u) {
-    if (lane < s) {
-      shared_red[lid] += shared_red[lid + s];
-    }
-    workgroupBarrier();
-  }
-  let total = shared_red[lid - lane];
-  workgroupBarrier();
-  return total;
-#else
-  return v;
-#endif
-}
-
-fn row_max(v: f32, lid: u32) -> f32 {
-#if COOP
-  let lane = lid % TPR;
-  shared_red[lid] = v;
-  workgroupBarrier();
-  for (var s = TPR / 2u; s > 0u; s >>= 1u) {
-    if (lane < s) {
-      shared_red[lid] = max(shared_red[lid], shared_red[lid + s]);
-    }
-    workgroupBarrier();
-  }
-  let total = shared_red[lid - lane];
-  workgroupBarrier();
-  return total;
-#else
-  return v;
-#endif
-}
 
 // Keys at or beyond this column are invisible for the whole row (causal and length masks are
 // prefixes), so the loops over the logits can stop there.
