@@ -4,6 +4,7 @@ import {
   attentionPacked,
   attentionPackedBackward,
   attentionReference,
+  type AttentionVariant,
 } from "../../tensor/ops/attention.ts";
 import { Tensor } from "../../tensor/tensor.ts";
 import { type CheckDtype, type KernelCheck, relErr, tolFor, worst } from "../check.ts";
@@ -23,6 +24,8 @@ interface AttnCase {
   packed?: boolean;
   /** forced implementation */
   impl: "fused" | "composed";
+  /** forced kernel (what the tuner may choose), checked to be the one that ran */
+  variant?: AttentionVariant;
 }
 
 const COMPOSED: Omit<AttnCase, "impl">[] = [
@@ -50,13 +53,23 @@ const FUSED: Omit<AttnCase, "impl">[] = [
   { B: 1, Lq: 17, Lk: 3, D: 256, heads: 2, causal: true },
 ];
 
+// The fused kernel's general variant forced at lengths where the rule would run the small one: the
+// tuner may choose it there (the tiny CLIP's 16 and 17 tokens among them).
+const GENERAL: Omit<AttnCase, "impl">[] = [
+  { B: 2, Lq: 17, Lk: 17, D: 64, heads: 2, packed: true },
+  { B: 2, Lq: 16, Lk: 16, D: 64, heads: 2, causal: true, packed: true },
+  { B: 2, Lq: 3, Lk: 5, D: 16, heads: 2, pad: "flags" },
+  { B: 3, Lq: 9, Lk: 9, D: 24, heads: 2, causal: true, pad: "lengths" },
+];
+
 const CASES: AttnCase[] = [
   ...COMPOSED.map((c) => ({ ...c, impl: "composed" as const })),
   ...FUSED.map((c) => ({ ...c, impl: "fused" as const })),
+  ...GENERAL.map((c) => ({ ...c, impl: "fused" as const, variant: "fused-general" as const })),
 ];
 
 function label(c: AttnCase): string {
-  return `${c.impl}: B=${c.B} Lq=${c.Lq} Lk=${c.Lk} D=${c.D} heads=${c.heads}` +
+  return `${c.variant ?? c.impl}: B=${c.B} Lq=${c.Lq} Lk=${c.Lk} D=${c.D} heads=${c.heads}` +
     [c.causal && "causal", c.pad && `key padding (${c.pad})`, c.packed && "packed qkv"].filter(Boolean)
       .map((s) => `, ${s}`).join("");
 }
@@ -102,11 +115,15 @@ async function gpuAttention(
   dout?: Float64Array,
 ) {
   const mask = x.pad ? Tensor.from(rt, x.pad.mask, x.pad.shape, "i32", "keyPadding") : undefined;
-  const opts = { heads: c.heads, causal: c.causal, keyPadding: mask, impl: c.impl };
+  const opts = { heads: c.heads, causal: c.causal, keyPadding: mask, impl: c.impl, variant: c.variant };
+  const ran = (v: AttentionVariant) => {
+    if (c.variant && v !== c.variant) throw new Error(`attention ran ${v}, not the forced ${c.variant}`);
+  };
   let res: { out: Float64Array; dq?: Float64Array; dk?: Float64Array; dv?: Float64Array };
   if (c.packed) {
     const qkv = upload(rt, pack(c, x.q, x.k, x.v), [c.B, c.Lq, 3 * c.D], dtype, "qkv");
     const fwd = await attentionPacked(qkv, opts);
+    ran(fwd.variant);
     const out = fwd.out;
     if (dout) {
       const tdo = upload(rt, dout, [c.B, c.Lq, c.D], dtype, "dOut");
@@ -129,6 +146,7 @@ async function gpuAttention(
     const tk = upload(rt, x.k, [c.B, c.Lk, c.D], dtype, "k");
     const tv = upload(rt, x.v, [c.B, c.Lk, c.D], dtype, "v");
     const fwd = await attention(tq, tk, tv, opts);
+    ran(fwd.variant);
     // read, not take: the fused backward reads the forward's output
     res = { out: Float64Array.from(await fwd.out.read()) };
     if (dout) {
