@@ -323,22 +323,29 @@ async function backward(
   const dx = Tensor.empty(rt, x.shape, x.dtype, `d(${x.name})`);
   const { spec } = normLaunch(rt, rows, width, x.dtype, variant, what);
   const dt = dtypeSpec(x.dtype);
-  const pipe = await rt.pipeline("layernorm.wgsl", "backward", {
-    ...dt,
-    ...spec,
-    TEX: false,
-    RESIDUAL: !!dsum,
-  });
+  const base = { ...dt, ...spec, RESIDUAL: !!dsum };
+  const pipe = await rt.pipeline("layernorm.wgsl", "backward", { ...base, TEX: false });
+  const texPipe = spec.TEX ? await rt.pipeline("layernorm.wgsl", "backward", base) : undefined;
   const w = whole(weight, what);
   const parts: [Tensor, number][] = [[x, width], [dy, width], [mean, 1], [rstd, 1], [dx, width]];
   if (dsum) parts.push([dsum, width]);
   for (const c of tensorRowChunks(what, rows, parts)) {
     const u = rt.uniform(params(c.count, width, { f: 0 }, 0, 0));
     const [bx, bdy, bm, br, bdx, bds] = parts.map(([t, e]) => rowWindow(t, c, e));
-    const b = slots([0, u], [1, bx], [2, w], [7, bdy], [8, bm], [9, br], [10, bdx], [15, bds]);
-    rt.dispatch(pipe, b, normLaunch(rt, c.count, width, x.dtype, variant, what).grid, { label: what });
+    const grid = normLaunch(rt, c.count, width, x.dtype, variant, what).grid;
+    // x, weight, dy, ds as textures [16, 18, 20, 21] (the storage slots 1, 2, 7, 15 then unused).
+    const tex = texPipe && inputTextures(rt, [[x, c], [weight, ALL], [dy, c], [dsum, c]], width);
+    if (tex) {
+      const [vx, vw, vdy, vds] = tex.views;
+      const b = slots([0, u], [8, bm], [9, br], [10, bdx], [16, vx], [18, vw], [20, vdy], [21, vds]);
+      rt.dispatch(texPipe, b, grid, { label: what });
+      tex.release();
+    } else {
+      const b = slots([0, u], [1, bx], [2, w], [7, bdy], [8, bm], [9, br], [10, bdx], [15, bds]);
+      rt.dispatch(pipe, b, grid, { label: what });
+    }
   }
-  const { dweight, dbias } = await paramGrads(x, mean, rstd, dy, rows, width, spec.VEC4, what);
+  const { dweight, dbias } = await paramGrads(x, mean, rstd, dy, rows, width, spec, what);
   return { dx, dweight, dbias };
 }
 
@@ -350,7 +357,7 @@ async function paramGrads(
   dy: Tensor,
   rows: number,
   width: number,
-  vec4: boolean,
+  { VEC4: vec4, TEX: tex }: NormLaunch["spec"],
   what: string,
 ): Promise<{ dweight: Tensor; dbias: Tensor }> {
   const rt = x.rt;
@@ -363,15 +370,11 @@ async function paramGrads(
   const dwPart = Tensor.empty(rt, single ? [width] : [chunks, width], "f32", "d(weight)");
   const dbPart = Tensor.empty(rt, single ? [width] : [chunks, width], "f32", "d(bias)");
   // One canonical launch spec: param_grads ignores TPR, so a width-dependent one would only duplicate pipelines.
-  const gradPipe = await rt.pipeline("layernorm.wgsl", "param_grads", {
-    ...dtypeSpec(x.dtype),
-    WG: 64,
-    TPR: 1,
-    COOP: false,
-    VEC4: vec4,
-    RESIDUAL: false,
-    TEX: false,
-  });
+  const gradSpec = { ...dtypeSpec(x.dtype), WG: 64, TPR: 1, COOP: false, VEC4: vec4, RESIDUAL: false };
+  const gradPipe = await rt.pipeline("layernorm.wgsl", "param_grads", { ...gradSpec, TEX: false });
+  const texPipe = tex
+    ? await rt.pipeline("layernorm.wgsl", "param_grads", { ...gradSpec, TEX: true })
+    : undefined;
   // Split over whole partial rows: chunk c of `chunk` input rows makes partial row c.
   const perPartial: [Tensor, number][] = [[x, chunk * width], [dy, chunk * width], [mean, chunk], [
     rstd,
@@ -386,9 +389,18 @@ async function paramGrads(
     const [bdw, part0] = elementWindow(rt, dwPart.buffer, lo, hi, 4);
     const [bdb] = elementWindow(rt, dbPart.buffer, lo, hi, 4);
     const u = rt.uniform(params(rc.count, width, { f: 0 }, chunk, part0));
-    const b = slots([0, u], [1, bx], [7, bdy], [8, bm], [9, br], [11, bdw], [12, bdb]);
     const vectors = vec4 ? width / 4 : width;
-    rt.dispatch(gradPipe, b, grid1d(pc.count * vectors, 64), { label: `${what} param_grads` });
+    const grid = grid1d(pc.count * vectors, 64);
+    const label = `${what} param_grads`;
+    const t = texPipe && inputTextures(rt, [[x, rc], [dy, rc]], width);
+    if (t) {
+      const b = slots([0, u], [8, bm], [9, br], [11, bdw], [12, bdb], [16, t.views[0]], [20, t.views[1]]);
+      rt.dispatch(texPipe, b, grid, { label });
+      t.release();
+    } else {
+      const b = slots([0, u], [1, bx], [7, bdy], [8, bm], [9, br], [11, bdw], [12, bdb]);
+      rt.dispatch(gradPipe, b, grid, { label });
+    }
   }
   if (single) return { dweight: dwPart, dbias: dbPart };
   const dweight = await sum(dwPart, 0);
