@@ -16,6 +16,7 @@ import {
   type ReferenceTimer,
   timeOrt,
 } from "./onnx-reference.ts";
+import { againstNode } from "./onnx-node-reference.ts";
 import type { Emit, Want } from "./row.ts";
 
 /** What every kernel family needs; the families draw their inputs from `rng` in turn. */
@@ -32,19 +33,24 @@ export interface KernelBench {
 /**
  * Milliseconds per run: `reps` runs recorded into one submit with one wait at the end, so the ~11 ms
  * a GPU round trip costs in Deno is spread over the reps, and everything the op records (copies into
- * textures included, which timestamp queries inside passes would miss) is counted. Best of 3 rounds.
+ * textures included, which timestamp queries inside passes would miss) is counted. Best of `rounds` rounds.
  */
-async function timeGpu(rt: Runtime, reps: number, run: () => Promise<Tensor[]>): Promise<number> {
+export async function timeGpu(
+  rt: Runtime,
+  reps: number,
+  run: () => Promise<Tensor[]>,
+  rounds = 3,
+): Promise<number> {
   for (const t of await run()) t.dispose(); // compile and warm up
   await rt.sync();
-  const rounds: number[] = [];
-  for (let r = 0; r < 3; r++) {
+  const times: number[] = [];
+  for (let r = 0; r < rounds; r++) {
     const t0 = performance.now();
     for (let i = 0; i < reps; i++) for (const t of await run()) t.dispose();
     await rt.sync();
-    rounds.push((performance.now() - t0) / reps);
+    times.push((performance.now() - t0) / reps);
   }
-  return Math.min(...rounds);
+  return Math.min(...times);
 }
 
 /** Every kernel row, in table order. */
@@ -74,7 +80,7 @@ async function matmulRows({ rt, reps, rng, dtypes, want, emit, ref }: KernelBenc
     const x = rng.array(M * K);
     const w = rng.array(N * K);
     const flop = 2 * M * N * K;
-    const refMs = await ref(`mm${shape}`, (ort) => {
+    const refMs = await ref(`mm${shape}`, (ort, so) => {
       const wT = new Float32Array(K * N);
       for (let n = 0; n < N; n++) for (let k = 0; k < K; k++) wT[k * N + n] = w[n * K + k];
       return timeOrt(
@@ -82,6 +88,7 @@ async function matmulRows({ rt, reps, rng, dtypes, want, emit, ref }: KernelBenc
         matmulGraph(M, K, N, wT),
         { x: { data: Float32Array.from(x), dims: [M, K] } },
         reps,
+        so,
       );
     });
     for (const dtype of dtypes) {
@@ -97,8 +104,9 @@ async function matmulRows({ rt, reps, rng, dtypes, want, emit, ref }: KernelBenc
         dtype,
         gflops,
         ms,
-        ...against(refMs, ms),
-        ref_gflops: refMs === null ? null : flop / refMs / 1e6,
+        ...against(refMs.web, ms),
+        ...againstNode(refMs.node, ms),
+        ref_gflops: refMs.web === null ? null : flop / refMs.web / 1e6,
       });
     }
   }
@@ -112,7 +120,7 @@ async function attentionRows({ rt, reps, rng, dtypes, want, emit, ref }: KernelB
   if (!want("attention", shape)) return;
   const qkv = rng.array(B * L * 3 * D);
   const flop = 2 * 2 * B * H * L * L * dh;
-  const refMs = await ref("attn", (ort) => {
+  const refMs = await ref("attn", (ort, so) => {
     // onnxruntime gets q, k and v as three [B, L, D] inputs cut from the packed [B, L, 3D] one
     const part = (j: number) => {
       const out = new Float32Array(B * L * D);
@@ -121,7 +129,7 @@ async function attentionRows({ rt, reps, rng, dtypes, want, emit, ref }: KernelB
       }
       return { data: out, dims: [B, L, D] };
     };
-    return timeOrt(ort, attentionGraph(B, L, H, dh), { q: part(0), k: part(1), v: part(2) }, reps);
+    return timeOrt(ort, attentionGraph(B, L, H, dh), { q: part(0), k: part(1), v: part(2) }, reps, so);
   });
   for (const dtype of dtypes) {
     const t = Tensor.from(rt, qkv, [B, L, 3 * D], dtype);
@@ -136,8 +144,9 @@ async function attentionRows({ rt, reps, rng, dtypes, want, emit, ref }: KernelB
       dtype,
       gflops: flop / ms / 1e6,
       ms,
-      ...against(refMs, ms),
-      ref_gflops: refMs === null ? null : flop / refMs / 1e6,
+      ...against(refMs.web, ms),
+      ...againstNode(refMs.node, ms),
+      ref_gflops: refMs.web === null ? null : flop / refMs.web / 1e6,
     });
   }
 }
@@ -221,10 +230,16 @@ async function layerNormRows({ rt, reps, rng, dtypes, want, emit, ref }: KernelB
   const b = rng.array(N);
   const refMs = await ref(
     "ln",
-    (ort) =>
-      timeOrt(ort, layerNormGraph(M, N, Float32Array.from(w), Float32Array.from(b)), {
-        x: { data: Float32Array.from(x), dims: [M, N] },
-      }, reps),
+    (ort, so) =>
+      timeOrt(
+        ort,
+        layerNormGraph(M, N, Float32Array.from(w), Float32Array.from(b)),
+        {
+          x: { data: Float32Array.from(x), dims: [M, N] },
+        },
+        reps,
+        so,
+      ),
   );
   for (const dtype of dtypes) {
     const bytesPer = dtype === "f16" ? 2 : 4;
@@ -243,8 +258,9 @@ async function layerNormRows({ rt, reps, rng, dtypes, want, emit, ref }: KernelB
       dtype,
       gbps: bytes / ms / 1e6,
       ms,
-      ...against(refMs, ms),
-      ref_gbps: refMs === null ? null : (2 * M * N * 4) / refMs / 1e6,
+      ...against(refMs.web, ms),
+      ...againstNode(refMs.node, ms),
+      ref_gbps: refMs.web === null ? null : (2 * M * N * 4) / refMs.web / 1e6,
     });
   }
 }

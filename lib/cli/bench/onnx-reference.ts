@@ -25,8 +25,12 @@ export async function timeOrt(
   graph: OnnxGraph,
   feeds: Record<string, { data: Float32Array; dims: number[] }>,
   reps: number,
+  sessionOptions: Record<string, unknown> = {},
 ): Promise<number> {
-  const session = await ort.InferenceSession.create(encodeOnnx(graph), { graphOptimizationLevel: "all" });
+  const session = await ort.InferenceSession.create(encodeOnnx(graph), {
+    graphOptimizationLevel: "all",
+    ...sessionOptions,
+  });
   const f: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(feeds)) f[k] = new ort.Tensor("float32", v.data, v.dims);
   await session.run(f);
@@ -123,16 +127,34 @@ export function against(refMs: number | null, ms: number): Pick<BenchRow, "ref" 
     : { ref: "onnxruntime-web wasm f32", ref_ms: refMs, ratio: refMs / ms };
 }
 
-/**
- * onnxruntime-web's ms for `key`, measured once by `time` and cached; null (and `time` never called)
- * when onnxruntime-web could not be loaded.
- */
-export type ReferenceTimer = (key: string, time: (ort: Ort) => Promise<number>) => Promise<number | null>;
+/** The two references' ms for one computation (null where that runtime could not be loaded). */
+export interface RefTimes {
+  web: number | null;
+  node: number | null;
+}
 
-export function referenceTimer(ort: Ort | null): ReferenceTimer {
-  const cache = new Map<string, number | null>();
+/**
+ * onnxruntime-web's and onnxruntime-node's ms for `key`, each measured once by `time` (given the runtime
+ * and its session options) and cached; a runtime that could not be loaded is never called.
+ */
+export type ReferenceTimer = (
+  key: string,
+  time: (ort: Ort, sessionOptions: Record<string, unknown>) => Promise<number>,
+) => Promise<RefTimes>;
+
+export function referenceTimer(
+  web: Ort | null,
+  node: Ort | null = null,
+  nodeOptions: Record<string, unknown> = {},
+): ReferenceTimer {
+  const cache = new Map<string, RefTimes>();
   return async (key, time) => {
-    if (!cache.has(key)) cache.set(key, ort ? await time(ort) : null);
+    if (!cache.has(key)) {
+      cache.set(key, {
+        web: web ? await time(web, {}) : null,
+        node: node ? await time(node, nodeOptions) : null,
+      });
+    }
     return cache.get(key)!;
   };
 }

@@ -11,14 +11,17 @@ export function printHeader(rt: Runtime, reps: number): void {
       `wall time per op, ${reps} reps per submit, best of 3 rounds`,
   );
   console.log(
-    "| op        | shape           | dt  |           vifi |    ms    |      reference |    ms    | ratio |\n" +
-      "|-----------|-----------------|-----|----------------|----------|----------------|----------|-------|",
+    "| op        | shape           | dt  |           vifi |    ms    |      reference |    ms    | ratio |" +
+      " ort-node ms | ratio |\n" +
+      "|-----------|-----------------|-----|----------------|----------|----------------|----------|-------|" +
+      "-------------|-------|",
   );
 }
 
 export function printFooter(): void {
   console.log(
-    "reference: onnxruntime-web 1.30 (wasm, SIMD, threads = cores), f32, same process; ratio = reference ms / vifi ms",
+    "reference: onnxruntime-web 1.30 (wasm, SIMD, threads = cores) and onnxruntime-node 1.30 (native, CPU\n" +
+      "execution provider, threads = cores), f32, same process; ratio = reference ms / vifi ms",
   );
 }
 
@@ -75,6 +78,11 @@ export function printRow(r: BenchRow): void {
     } | ` +
       `${refSpeed.padStart(14)} | ${fmt(r.ref_ms, 2).padStart(8)} | ${
         r.ratio === null ? "—" : r.ratio.toFixed(2) + "×"
-      } |`,
+      } |` +
+      (r.ort_node_ms === undefined
+        ? ""
+        : ` ${fmt(r.ort_node_ms, 2).padStart(11)} | ${
+          r.ort_node_ratio == null ? "—" : r.ort_node_ratio.toFixed(2) + "×"
+        } |`),
   );
 }

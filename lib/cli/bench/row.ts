@@ -32,6 +32,22 @@ export interface BenchRow {
   decode_ms?: number;
   transform_ms?: number;
   samples_per_frame?: number;
+  /** the second CPU reference of the kernel rows: onnxruntime-node (CPU execution provider) */
+  ort_node_ms?: number | null;
+  ort_node_ratio?: number | null;
+  /** gpu suite rows: the section, the kernel candidate forced, and why a row did not run */
+  section?: string;
+  variant?: string;
+  skipped?: string;
+  /** GPU time of a compiled step from timestamp queries, where the adapter has them */
+  device_ms?: number | null;
+  /** gpu suite: PyTorch's best time for the same op and shape (fp32 eager beside f32, bf16 autocast beside f16) */
+  torch_ms?: number | null;
+  /** PyTorch's GFLOP/s (GB/s on a GB/s row) for the same work */
+  torch_speed?: number | null;
+  torch_variant?: string | null;
+  /** torch ms / vifi ms (higher is better for us) */
+  torch_ratio?: number | null;
 }
 
 /** Whether the row `op shape` passes --filter (a family skips what no row of it would pass). */
