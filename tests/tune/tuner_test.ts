@@ -9,7 +9,7 @@ import { Rng } from "../../lib/random/rng.ts";
 import { quickGelu } from "../../lib/tensor/ops/quickgelu.ts";
 import { Tensor } from "../../lib/tensor/tensor.ts";
 import type { OpFamily } from "../../lib/tune/family.ts";
-import { checkGemm, MATMUL_FAMILY } from "../../lib/tune/families/matmul.ts";
+import { checkGemm, gemmReference, MATMUL_FAMILY } from "../../lib/tune/families/matmul.ts";
 import type { GemmShape } from "../../lib/tensor/ops/matmul.ts";
 import { trainingStepShapes } from "../../lib/tune/shapes.ts";
 import { tuneFamily } from "../../lib/tune/tuner.ts";
@@ -114,18 +114,19 @@ Deno.test("tuner: the matmul check passes the kernel and true products, fails on
       for (let k = 0; k < 197; k++) v += x.a[z * 77 * 197 + k * 77 + i] * x.b[z * 197 * 3 + k * 3 + j];
       return v;
     });
-  const rounded = (await checkGemm(s, x, (z, i) => Promise.resolve(Float32Array.from(exact(z, i))))).err;
+  const ref = gemmReference(s, x);
+  const rounded = (await checkGemm(s, ref, (z, i) => Promise.resolve(Float32Array.from(exact(z, i))))).err;
   assert(rounded < 1, `f32-rounded true product: ${rounded}`);
   // a kernel that skips one k of one element (as a tile edge handled wrong would): the largest term
   const terms = Array.from({ length: 197 }, (_, k) => x.a[77 * 197 + k * 77 + 76] * x.b[197 * 3 + k * 3 + 2]);
   const skipped = terms.reduce((w, t) => (Math.abs(t) > Math.abs(w) ? t : w));
-  const off = await checkGemm(s, x, (z, i) => {
+  const off = await checkGemm(s, ref, (z, i) => {
     const r = exact(z, i);
     if (z === 1 && i === 76) r[2] -= skipped; // one element of the last checked row
     return Promise.resolve(r);
   });
   assert(off.err > 1, `a product missing a term of ${skipped} passed: ${off.err}`);
-  const nan = await checkGemm(s, x, (z, i) => Promise.resolve(i === 3 ? [0, NaN, 0] : exact(z, i)));
+  const nan = await checkGemm(s, ref, (z, i) => Promise.resolve(i === 3 ? [0, NaN, 0] : exact(z, i)));
   assert(Number.isNaN(nan.err), `NaN passed: ${nan.err}`);
   // and the device's kernel passes it (the heuristic's; every variant has its selftest rows)
   const trial = MATMUL_FAMILY.prepare(rt, s, new Rng(7));

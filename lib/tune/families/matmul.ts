@@ -66,11 +66,14 @@ function prepare(rt: Runtime, s: GemmShape, rng: Rng): Trial {
     label: "tune.matmul",
   });
   const run = (variant: string) => gemm(rt, args(variant));
+  let reference: GemmReference | undefined;
   const check = async (variant: string): Promise<CheckResult> => {
     // C starts as c0 (accumulate) or NaN (so an element the kernel never writes fails)
     await restore(rt, tc, c0);
     await run(variant);
-    return await checkGemm(s, { a, b, bias, c0 }, (z, i) => readSpan(tc, (z * M + i) * N, N));
+    // the same inputs for every candidate: one reference (K·9·N·2 products in JavaScript) serves all
+    reference ??= gemmReference(s, { a, b, bias, c0 });
+    return await checkGemm(s, reference, (z, i) => readSpan(tc, (z * M + i) * N, N));
   };
   return {
     run,
@@ -95,25 +98,32 @@ export interface GemmInputs {
   c0: Float64Array;
 }
 
+/** The checked rows of C in float64 and each element's error bound (computed once per shape). */
+export interface GemmReference {
+  rows: number[];
+  items: number[];
+  /** [item][row][column], items × rows × N */
+  ref: Float64Array;
+  bound: Float64Array;
+}
+
 /**
- * Worst |C − ref| / bound over the checked rows of C (the first eight and the last of the first and last
- * batch item), `row(z, i)` giving row i of batch item z as computed; NaN when an element is not finite.
+ * C's first eight rows and its last, of the first and last batch item, in float64, each with a bound on
+ * what a right kernel may differ by: f32 accumulation over K terms (K·u times the sum of the terms'
+ * magnitudes), C rounded to its storage type (twice with accumulation: read, then written), doubled.
  */
-export async function checkGemm(
-  s: GemmShape,
-  x: GemmInputs,
-  row: (z: number, i: number) => Promise<ArrayLike<number>>,
-): Promise<CheckResult> {
+export function gemmReference(s: GemmShape, x: GemmInputs): GemmReference {
   const { M, N, K } = s;
   const rows = [...new Set([...Array(Math.min(M, 8)).keys(), M - 1])];
   const items = [...new Set([0, s.batch - 1])];
   const uStore = UNIT_ROUNDOFF[s.dtype === "f16" ? "f16" : "f32"];
   const uAcc = UNIT_ROUNDOFF.f32;
-  let worst = 0;
+  const ref = new Float64Array(items.length * rows.length * N);
+  const bound = new Float64Array(ref.length);
+  let e = 0;
   for (const z of items) {
     for (const i of rows) {
-      const got = await row(z, i);
-      for (let j = 0; j < N; j++) {
+      for (let j = 0; j < N; j++, e++) {
         let acc = 0;
         let mag = 0;
         for (let k = 0; k < K; k++) {
@@ -126,23 +136,45 @@ export async function checkGemm(
           acc += x.bias[j];
           mag += Math.abs(x.bias[j]);
         }
-        let ref = s.activation === "quickgelu" ? quickGelu(acc) : acc;
-        let bound = (K + 2) * uAcc * mag * (s.activation === "quickgelu" ? 1.2 : 1);
+        let r = s.activation === "quickgelu" ? quickGelu(acc) : acc;
+        let b = (K + 2) * uAcc * mag * (s.activation === "quickgelu" ? 1.2 : 1);
         if (s.accumulate) {
           const c0 = x.c0[(z * M + i) * N + j];
-          ref += c0;
-          bound += Math.abs(c0) * uAcc + Math.abs(ref) * uAcc;
+          r += c0;
+          b += Math.abs(c0) * uAcc + Math.abs(r) * uAcc;
         }
-        // C is rounded to its storage type once (twice with accumulation: read, then written)
-        bound = 2 * (bound + Math.abs(ref) * uStore * (s.accumulate ? 2 : 1)) + 1e-30;
-        if (s.activation === "quickgelu") bound += Math.abs(ref) * 1e-6; // exp is not correctly rounded
-        const v = got[j];
-        if (!Number.isFinite(v)) return { err: NaN, what: `C[${z}][${i}][${j}] = ${v}` };
-        worst = Math.max(worst, Math.abs(v - ref) / bound);
+        b = 2 * (b + Math.abs(r) * uStore * (s.accumulate ? 2 : 1)) + 1e-30;
+        if (s.activation === "quickgelu") b += Math.abs(r) * 1e-6; // exp is not correctly rounded
+        ref[e] = r;
+        bound[e] = b;
       }
     }
   }
-  return { err: worst, what: `rows ${rows.join(",")} of batch items ${items.join(",")} against float64` };
+  return { rows, items, ref, bound };
+}
+
+/**
+ * Worst |C − ref| / bound over the reference's rows, `row(z, i)` giving row i of batch item z as
+ * computed; NaN when an element is not finite.
+ */
+export async function checkGemm(
+  s: GemmShape,
+  r: GemmReference,
+  row: (z: number, i: number) => Promise<ArrayLike<number>>,
+): Promise<CheckResult> {
+  let worst = 0;
+  let e = 0;
+  for (const z of r.items) {
+    for (const i of r.rows) {
+      const got = await row(z, i);
+      for (let j = 0; j < s.N; j++, e++) {
+        const v = got[j];
+        if (!Number.isFinite(v)) return { err: NaN, what: `C[${z}][${i}][${j}] = ${v}` };
+        worst = Math.max(worst, Math.abs(v - r.ref[e]) / r.bound[e]);
+      }
+    }
+  }
+  return { err: worst, what: `rows ${r.rows.join(",")} of batch items ${r.items.join(",")} against float64` };
 }
 
 export const MATMUL_FAMILY: OpFamily<GemmShape> = {
