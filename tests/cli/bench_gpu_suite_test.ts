@@ -118,11 +118,16 @@ Deno.test("Budget: the first row runs, later ones are estimated from the slowest
   assert(est >= 0.9 && est < 5, `1000 units at >= 1 ms each: ${est}`);
   assert(!b.fits("gemm", 1e6), "a thousand seconds of work must not fit in 2 s");
   assert(b.fits("gemm", 10));
-  // a new section borrows the last rate times the factor
-  assert(Math.abs(b.estimateS("model", 100, 4)! - 4 * b.estimateS("gemm", 100)!) < 1e-9);
-  // a faster row does not lower the section's rate (estimates err long)
+  // a faster row does not lower the section's own rate (estimates err long) ...
   await b.measure("gemm", 1e6, () => Promise.resolve());
   assertEquals(b.estimateS("gemm", 1000), est);
+  // ... but a section that borrows takes the fastest rate, times its factor
+  const fast = b.estimateS("model", 1e6, { from: "gemm", factor: 4 })!;
+  assert(fast < 4 * 1e6 * 1e-3, `borrowed the slow rate: ${fast}`);
+  assertEquals(b.estimateS("layernorm", 1e6), undefined);
+  assert(b.fits("layernorm", 1e12), "no rate and nothing borrowed: runs while time is left");
+  await new Promise((r) => setTimeout(r, 2100));
+  assert(!b.fits("layernorm", 1), "nothing runs once the budget is spent");
 });
 
 Deno.test("rowFlops: GEMMs, attention and the ViT-B/16 model rows against hand counts", () => {

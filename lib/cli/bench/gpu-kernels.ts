@@ -106,6 +106,8 @@ export async function gemmSection(c: SuiteContext): Promise<void> {
       } finally {
         ta.dispose();
         tb.dispose();
+        await rt.sync();
+        rt.pool.trim();
       }
     }
   }
@@ -126,7 +128,7 @@ async function attentionCase(c: SuiteContext, a: AttentionCase, dtype: DType): P
         const op = backward ? "attention bwd" : "attention fwd";
         const flop = rowFlops({ kind: "attention", a, backward });
         const work = flop * (plan.rounds * plan.reps + 1) * (backward ? 1.5 : 1);
-        if (!budget.fits("attention", work)) {
+        if (!budget.fits("attention", work, { from: "gemm", factor: 4 })) {
           emit({ ...skippedRow("attention", op, shape, dtype, "budget"), variant });
           continue;
         }

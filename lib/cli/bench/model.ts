@@ -6,7 +6,7 @@ import type { Runtime } from "../../gpu/runtime.ts";
 import { Rng } from "../../random/rng.ts";
 import { Tensor } from "../../tensor/tensor.ts";
 import { Tape } from "../../autograd/tape.ts";
-import { type ClipConfig, clipConfig, initClipWeights } from "../../models/config.ts";
+import { type ClipConfig, clipConfig, initClipWeights, type Weights } from "../../models/config.ts";
 import { vifiForwardFlops } from "../../models/flops.ts";
 import { randomTokens } from "../../models/parity.ts";
 import { type Variant, ViFiClip } from "../../models/vifi.ts";
@@ -59,6 +59,8 @@ export interface ModelBenchOptions {
   precision?: Precision;
   /** what trains in the step row (default both towers) */
   variant?: Variant;
+  /** random weights to use (default: drawn from seed 3) */
+  weights?: Weights;
   /** FLOPs of the forward and of a training step; default both towers' (vifiForwardFlops, 3× for the step) */
   flops?: { forward: number; train: number };
 }
@@ -69,7 +71,9 @@ export function modelBench(rt: Runtime, config: ClipConfig, o: ModelBenchOptions
   const variant = o.variant ?? "both";
   const precision = o.precision ?? "f32";
   // frozen for the forward row (nothing recorded for backward); the step row sets `variant`
-  const model = ViFiClip.fromWeights(rt, config, initClipWeights(config, 3), "frozen", { precision });
+  const model = ViFiClip.fromWeights(rt, config, o.weights ?? initClipWeights(config, 3), "frozen", {
+    precision,
+  });
   const R = config.vision.resolution;
   const frames = Tensor.from(rt, rng.normals(B * T * 3 * R * R), [B, T, 3, R, R], "f32", "frames");
   const tokens = randomTokens(config, C, rng);
