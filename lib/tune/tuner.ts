@@ -40,6 +40,9 @@ export interface ClassResult {
   skipped?: string;
 }
 
+/** The heuristic's choice is kept unless another candidate is more than this much faster (5 %). */
+export const KEEP_HEURISTIC_WITHIN = 0.05;
+
 export interface TuneOptions {
   rng: Rng;
   timer?: TimerOptions;
@@ -147,8 +150,11 @@ async function tuneClass<S>(
   // only a checked candidate can win
   const timed = r.candidates.filter((c) => c.ms !== undefined && c.checkErr! < 1);
   if (timed.length) {
-    const best = timed.reduce((a, b) => (b.ms! < a.ms! ? b : a));
     const h = r.candidates.find((c) => c.id === r.heuristic);
+    let best = timed.reduce((a, b) => (b.ms! < a.ms! ? b : a));
+    // Within the noise of a few rounds the heuristic stays: a choice must be measurably faster to
+    // replace it, so tuning never trades the known kernel for a coin flip.
+    if (h && timed.includes(h) && h.ms! <= best.ms! * (1 + KEEP_HEURISTIC_WITHIN)) best = h;
     r.winner = best.id;
     r.speedup = h?.ms !== undefined ? h.ms / best.ms! : undefined;
     rt.tuning.set(fam.name, shapeClass, best.id, {
