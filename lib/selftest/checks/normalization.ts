@@ -163,6 +163,8 @@ interface SoftmaxCase {
   causal?: boolean;
   /** lengths ([B]) or flags ([B, Lk]); `empty` makes batch item 1 fully padded */
   padding?: { kind: "lengths" | "flags"; dtype: "i32" | "u32"; heads: number; empty?: boolean };
+  /** rows stored `ldPad` columns longer than `shape` says (the `columns` option, as attention's scores) */
+  ldPad?: number;
 }
 
 const SOFTMAX_CASES: SoftmaxCase[] = [
@@ -179,12 +181,49 @@ const SOFTMAX_CASES: SoftmaxCase[] = [
     padding: { kind: "lengths", dtype: "u32", heads: 12 },
   },
   { shape: [2, 3, 197, 197], scale: 0.125, padding: { kind: "flags", dtype: "i32", heads: 3 } },
+  // Rows of a multiple of 256 bytes, which the software adapter reads through textures (f32 and f16, or
+  // f32 only), whole and padded, with a partial last texel and every mask.
+  { shape: [5, 64] },
+  {
+    shape: [3, 4, 9, 128],
+    causal: true,
+    scale: 0.3,
+    padding: { kind: "lengths", dtype: "i32", heads: 4, empty: true },
+  },
+  { shape: [2, 2, 7, 61], ldPad: 3, padding: { kind: "flags", dtype: "u32", heads: 2 } },
+  { shape: [2, 3, 17, 113], ldPad: 15, causal: true, scale: 0.125 },
+  { shape: [7, 197], ldPad: 59, scale: 0.125 },
 ];
+
+/** Rows of `lk` stored at stride `ld`, junk in the padding (a kernel that reads it shows); and back. */
+function padRows(a: Float64Array, lk: number, ld: number): Float64Array {
+  const out = new Float64Array((a.length / lk) * ld).fill(1e4);
+  for (let r = 0; r < a.length / lk; r++) out.set(a.subarray(r * lk, (r + 1) * lk), r * ld);
+  return out;
+}
+function unpadRows(a: Float64Array, lk: number, ld: number): Float64Array {
+  const out = new Float64Array((a.length / ld) * lk);
+  for (let r = 0; r < a.length / ld; r++) out.set(a.subarray(r * ld, r * ld + lk), r * lk);
+  return out;
+}
+
+/** The stored shape, the `columns` option and the two conversions of a case. */
+function softmaxLayout(c: SoftmaxCase) {
+  const lk = c.shape[c.shape.length - 1];
+  const ld = lk + (c.ldPad ?? 0);
+  return {
+    stored: [...c.shape.slice(0, -1), ld],
+    columns: c.ldPad ? lk : undefined,
+    pad: (a: Float64Array) => c.ldPad ? padRows(a, lk, ld) : a,
+    unpad: (a: Float64Array) => c.ldPad ? unpadRows(a, lk, ld) : a,
+  };
+}
 
 function softmaxLabel(c: SoftmaxCase): string {
   const parts = [`[${c.shape.join(", ")}]`];
   if (c.scale !== undefined) parts.push(`scale ${c.scale}`);
   if (c.causal) parts.push("causal");
+  if (c.ldPad) parts.push(`rows stored ${c.ldPad} longer`);
   if (c.padding) {
     parts.push(
       `${c.padding.dtype} ${c.padding.kind} padding${c.padding.empty ? " (a fully padded row)" : ""}`,
@@ -231,8 +270,9 @@ function softmaxChecks(dtype: CheckDtype): KernelCheck[] {
       async run(rt, rng) {
         const x = rng.array(numel(c.shape), -4, 4, f16);
         const { gpu, ref, mask } = softmaxMasks(rt, rng, c);
-        const tx = upload(rt, x, c.shape, dt, "scores");
-        const y = await take(await softmax(tx, gpu));
+        const lay = softmaxLayout(c);
+        const tx = upload(rt, lay.pad(x), lay.stored, dt, "scores");
+        const y = lay.unpad(await take(await softmax(tx, { ...gpu, columns: lay.columns })));
         disposeAll(tx, mask);
         return relErr(y, softmaxReference(x, c.shape, ref));
       },
@@ -251,9 +291,10 @@ function softmaxChecks(dtype: CheckDtype): KernelCheck[] {
         // The kernel sees y in storage precision; the reference must use the same y.
         const y = roundTo(softmaxReference(x, c.shape, ref), f16);
         const dy = rng.array(numel(c.shape), -1, 1, f16);
-        const ty = upload(rt, y, c.shape, dt, "y");
-        const tdy = upload(rt, dy, c.shape, dt, "dy");
-        const dx = await take(await softmaxBackward(ty, tdy, gpu));
+        const lay = softmaxLayout(c);
+        const ty = upload(rt, lay.pad(y), lay.stored, dt, "y");
+        const tdy = upload(rt, lay.pad(dy), lay.stored, dt, "dy");
+        const dx = lay.unpad(await take(await softmaxBackward(ty, tdy, { ...gpu, columns: lay.columns })));
         disposeAll(ty, tdy, mask);
         return relErr(dx, softmaxBackwardReference(y, dy, c.shape, ref));
       },

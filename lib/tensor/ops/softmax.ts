@@ -3,7 +3,7 @@
 // order matters). Masked keys get probability 0 and a row with no visible key is all zeros.
 
 import type { Binding, Runtime } from "../../gpu/runtime.ts";
-import { expectDtype, expectShape, type Shape, shapeStr, Tensor } from "../tensor.ts";
+import { BYTES, expectDtype, expectShape, type Shape, shapeStr, Tensor } from "../tensor.ts";
 import { dtypeSpec, params, rowWindow, tensorRowChunks, whole } from "./common.ts";
 import { rowLaunch } from "./reduce.ts";
 
@@ -105,21 +105,57 @@ async function launch(
   label: string,
 ): Promise<void> {
   const { spec } = rowLaunch(rt, l.rows, l.width);
-  const pipe = await rt.pipeline("softmax.wgsl", entry, {
+  const base = {
     ...dtypeSpec(dtype),
     ...spec,
     CAUSAL: !!opts.causal,
     PAD: !!opts.keyPadding,
     PAD_LENGTHS: l.lengths,
-  });
+  };
+  const pipe = await rt.pipeline("softmax.wgsl", entry, { ...base, TEX: false });
+  // Software adapters read rows through textures where rows copy into one (256-byte rows: attention
+  // pads its score rows to that there).
+  const texOk = rt.gpu.info.software && (l.ld * BYTES[dtype]) % 256 === 0 && l.rows > 0;
+  const texPipe = texOk ? await rt.pipeline("softmax.wgsl", entry, { ...base, TEX: true }) : undefined;
   const mask = opts.keyPadding && whole(opts.keyPadding.mask, label);
-  for (const c of tensorRowChunks(label, l.rows, tensors.map(([, t]) => [t, l.ld]))) {
-    const u = rt.uniform(params(c.count, l.width, l.lq, l.batchRows, { f: opts.scale ?? 1 }, l.ld, c.first));
-    const bindings: (Binding | undefined)[] = [u, undefined, undefined, mask];
-    for (const [slot, t] of tensors) bindings[slot] = rowWindow(t, c, l.ld);
-    rt.dispatch(pipe, bindings, rowLaunch(rt, c.count, l.width).grid, { label });
+  const maxRows = rt.device.limits.maxTextureDimension2D;
+  for (const chunk of tensorRowChunks(label, l.rows, tensors.map(([, t]) => [t, l.ld]))) {
+    // A texture holds at most maxTextureDimension2D rows: split the chunk further for those.
+    const step = texPipe ? maxRows : chunk.count;
+    for (let first = chunk.first; first < chunk.first + chunk.count; first += step) {
+      const c = { first, count: Math.min(step, chunk.first + chunk.count - first) };
+      const u = rt.uniform(
+        params(c.count, l.width, l.lq, l.batchRows, { f: opts.scale ?? 1 }, l.ld, c.first),
+      );
+      const bindings: (Binding | undefined)[] = [u, undefined, undefined, mask];
+      const grid = rowLaunch(rt, c.count, l.width).grid;
+      const textures = texPipe
+        ? tensors.filter(([slot]) => TEX_SLOT[slot]).map(([slot, t]) => {
+          const tex = rt.rowsTexture(
+            t.buffer,
+            l.ld,
+            c.first,
+            c.count,
+            dtype === "f16" ? "rgba16float" : "rgba32float",
+          );
+          return [slot, tex] as const;
+        })
+        : [];
+      if (texPipe && textures.every(([, tex]) => tex)) {
+        for (const [slot, t] of tensors) if (!TEX_SLOT[slot]) bindings[slot] = rowWindow(t, c, l.ld);
+        for (const [slot, tex] of textures) bindings[TEX_SLOT[slot]] = tex!.view;
+        rt.dispatch(texPipe, bindings, grid, { label });
+      } else {
+        for (const [slot, t] of tensors) bindings[slot] = rowWindow(t, c, l.ld);
+        rt.dispatch(pipe, bindings, grid, { label });
+      }
+      for (const [, tex] of textures) if (tex) rt.textures.release(tex.texture);
+    }
   }
 }
+
+/** Storage slot of an input → its texture slot in softmax.wgsl's TEX kernels (x, y_in, dy). */
+const TEX_SLOT: Record<number, number> = { 1: 7, 4: 8, 5: 9 };
 
 /** y = softmax(scale · x) over the last dimension, restricted to the keys the masks leave visible. */
 export async function softmax(x: Tensor, opts: SoftmaxOptions = {}): Promise<Tensor> {
