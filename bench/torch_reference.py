@@ -48,7 +48,7 @@ def head_cases(model, frames):
 
 def suite_plan(scale):
     if scale == "tiny":
-        return dict(gemm=linear_cases("B/16", 1, ["fc1"]) + head_cases("B/16", 1)[:1],
+        return dict(gemm=linear_cases("B/16", 1, ["proj"]) + head_cases("B/16", 1)[:1],
                     attention=[dict(B=1, H=12, L=197, dh=64)], layernorm=[dict(M=197 * 2, N=768)],
                     model=[dict(batch=1, frames=2, classes=2)], reps=1, rounds=1)
     frames = 4 * 8

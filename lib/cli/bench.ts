@@ -26,7 +26,7 @@ import { dashboardLoadRows, leaderboardBenchRow } from "./bench/dashboard.ts";
 import { printFooter, printHeader, printRow } from "./bench/report.ts";
 import type { BenchRow } from "./bench/row.ts";
 import { intArg } from "./args.ts";
-import { type GpuSuiteOptions, type GpuSuiteResult, runGpuSuite } from "./bench/gpu-suite.ts";
+import { type GpuSuiteOptions, type GpuSuiteResult, runGpuSuite, SECTIONS } from "./bench/gpu-suite.ts";
 import { printGpuRow, printGpuTable } from "./bench/gpu-report.ts";
 
 export type { BenchRow } from "./bench/row.ts";
@@ -68,6 +68,7 @@ export async function runBench(rt: Runtime, o: BenchOptions): Promise<BenchRow[]
 
 const USAGE = "usage: deno task bench [--suite kernels|gpu|all] [--json FILE] [--reps N] [--filter TEXT]\n" +
   "                       [--scale tiny|full] [--budget-s S] [--torch auto|off] [--tune auto|on|off]\n" +
+  "                       [--sections gemm,attention,layernorm,model]\n" +
   "  kernels (default): GFLOP/s (GB/s for layernorm) of vifi's kernels at ViT-B/16 shapes vs onnxruntime-web\n" +
   "    (wasm) and onnxruntime-node (CPU), same run; then the model, tokenizer, video, training and dashboard rows\n" +
   "  gpu: every GEMM candidate at ViT-B/16 and ViT-L/14 shapes, attention fused vs composed (fwd, bwd),\n" +
@@ -95,6 +96,7 @@ function parseCli(): Cli | null {
       "budget-s": { type: "string", default: "420" },
       torch: { type: "string", default: "auto" },
       tune: { type: "string", default: "auto" },
+      sections: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -117,6 +119,7 @@ function parseCli(): Cli | null {
       budgetS: intArg(values["budget-s"], "budget-s", 420, 1),
       torch: oneOf(values.torch, "torch", ["auto", "off"] as const),
       tune: oneOf(values.tune, "tune", ["auto", "on", "off"] as const),
+      sections: values.sections?.split(",").map((s) => oneOf(s, "sections", SECTIONS.map(([name]) => name))!),
     },
   };
 }

@@ -37,7 +37,7 @@ Deno.test("bench --suite gpu --scale tiny: every section, rows finite and positi
   const dir = await Deno.makeTempDir();
   try {
     const json = `${dir}/gpu.json`;
-    const budget = 75;
+    const budget = 90;
     const { code, out, err } = await runCli(
       "bench",
       ...[
@@ -94,6 +94,28 @@ Deno.test("bench --suite gpu --scale tiny: every section, rows finite and positi
   }
 });
 
+Deno.test("bench --suite gpu --sections model: the ViT-B/16 forward row with frames/s, host share, peak", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const json = `${dir}/gpu.json`;
+    const { code, err } = await runCli(
+      "bench",
+      ...["--suite", "gpu", "--scale", "tiny", "--sections", "model", "--budget-s", "30", "--torch", "off"],
+      ...["--json", json],
+    );
+    assertEquals(code, 0, err);
+    const res = JSON.parse(await Deno.readTextFile(json)) as GpuSuiteResult;
+    assertEquals(res.sections.map((s) => s.name), ["model"]);
+    const rows = res.sections[0].rows;
+    for (const r of rows) checkRow(r);
+    // with no rate to go by the first row runs; the rest run or are skipped for the 30 s budget
+    assertEquals([rows[0].op, rows[0].dtype, rows[0].skipped], ["vifi-forward", "f32", undefined]);
+    assertEquals(rows.length, 2 * (res.sections[0].rows.some((r) => r.dtype === "f16") ? 2 : 1));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("bench refuses a bad --suite, --scale, --budget-s or --torch with a one-line error", async () => {
   for (
     const [args, name] of [
@@ -101,6 +123,7 @@ Deno.test("bench refuses a bad --suite, --scale, --budget-s or --torch with a on
       [["--suite", "gpu", "--scale", "huge"], "--scale"],
       [["--suite", "gpu", "--budget-s", "0"], "--budget-s"],
       [["--suite", "gpu", "--torch", "yes"], "--torch"],
+      [["--suite", "gpu", "--sections", "gemm,nope"], "--sections"],
     ] as const
   ) {
     const { code, err } = await runCli("bench", ...args);

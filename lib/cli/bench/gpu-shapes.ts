@@ -78,7 +78,7 @@ export function suitePlan(scale: Scale): SuitePlan {
   if (scale === "tiny") {
     return {
       scale,
-      gemm: [...linearCases("B/16", 1, ["fc1"]), ...headCases("B/16", 1).slice(0, 1)],
+      gemm: [...linearCases("B/16", 1, ["proj"]), ...headCases("B/16", 1).slice(0, 1)],
       attention: [{ B: 1, H: 12, L: 197, dh: 64 }],
       layernorm: [{ M: 197 * 2, N: 768 }],
       model: [{ batch: 1, frames: 2, classes: 2 }],

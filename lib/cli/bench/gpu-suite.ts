@@ -22,6 +22,8 @@ export interface GpuSuiteOptions {
   budgetS?: number;
   /** "auto": run PyTorch when a python imports torch; "off": never */
   torch?: "auto" | "off";
+  /** run only these sections (default: all, in order: gemm, attention, layernorm, model) */
+  sections?: string[];
   /** "auto": tune at full scale only (on a software adapter tuning every candidate takes many minutes) */
   tune?: "auto" | "on" | "off";
   onRow?: (r: BenchRow) => void;
@@ -49,7 +51,7 @@ export interface GpuSuiteResult {
   torch_rows: TorchResult["rows"];
 }
 
-const SECTIONS: [string, (c: SuiteContext) => Promise<void>][] = [
+export const SECTIONS: [string, (c: SuiteContext) => Promise<void>][] = [
   ["gemm", gemmSection],
   ["attention", attentionSection],
   ["layernorm", layerNormSection],
@@ -132,6 +134,7 @@ export async function runGpuSuite(rt: Runtime, o: GpuSuiteOptions = {}): Promise
   const sections: SectionResult[] = [];
   const all: BenchRow[] = [];
   for (const [name, run] of SECTIONS) {
+    if (o.sections && !o.sections.includes(name)) continue;
     const rows: BenchRow[] = [];
     const t0 = performance.now();
     log(
