@@ -193,6 +193,21 @@ const residualFd: KernelCheck = {
 // workgroup), widths below, at and above a layout's lanes, scalar and vec4 rows.
 const VARIANT_SIZES = [[3, 5], [77, 68], [5, 768], [1, 1], [13, 512]];
 
+/** 0 when a layout that is no candidate ("coop-3": not a power of two) is refused in one line naming it. */
+async function refusesBadVariant(rt: Runtime, width: number, dt: DType): Promise<number> {
+  const t = upload(rt, new Float64Array(width), [1, width], dt, "x");
+  const w = upload(rt, new Float64Array(width), [width], dt, "weight");
+  try {
+    disposeAll(...Object.values(await layerNorm(t, w, w, { variant: "coop-3" })));
+    return Infinity;
+  } catch (e) {
+    const m = e instanceof Error ? e.message : "";
+    return m.includes('variant "coop-3" is not one of') && !m.includes("\n") ? 0 : Infinity;
+  } finally {
+    disposeAll(t, w);
+  }
+}
+
 function variantCheck(dtype: CheckDtype): KernelCheck {
   const f16 = dtype === "f16";
   const dt = dtype as DType;
@@ -213,7 +228,7 @@ function variantCheck(dtype: CheckDtype): KernelCheck {
         const refYs = layerNormReference(v.sum, v.w, v.b, width).y;
         const refG = layerNormBackwardReference(v.x, v.w, dy, width);
         const refGs = residualBackwardReference(v.sum, v.w, dy, dsum, width);
-        const errs: number[] = [];
+        const errs: number[] = [await refusesBadVariant(rt, width, dt)];
         for (const variant of layerNormCandidates(rt, width, dt)) {
           const t = [upload(rt, v.x, [rows, width], dt, "x"), upload(rt, v.r, [rows, width], dt, "r")];
           const [tw, tb] = [upload(rt, v.w, [width], dt, "weight"), upload(rt, v.b, [width], dt, "bias")];

@@ -177,7 +177,8 @@ export async function layerNorm(
 ): Promise<LayerNormOutput> {
   for (const t of [x, weight, bias]) t.check();
   expectDtype(x, ["f32", "f16"], "layerNorm");
-  checkParams(x, weight, bias, "layerNorm");
+  const { rows, width } = checkParams(x, weight, bias, "layerNorm");
+  normLaunch(x.rt, rows, width, x.dtype, opts.variant, "layerNorm"); // a bad variant refused before allocating
   const y = Tensor.empty(x.rt, x.shape, x.dtype, `layerNorm(${x.name})`);
   const { mean, rstd } = await forward(x, undefined, weight, bias, y, undefined, opts);
   return { y, mean, rstd };
@@ -203,7 +204,8 @@ export async function layerNormResidual(
   expectDtype(x, ["f32", "f16"], "layerNormResidual");
   expectShape(r, x.shape, "layerNormResidual r");
   expectDtype(r, [x.dtype], "layerNormResidual r");
-  checkParams(x, weight, bias, "layerNormResidual");
+  const { rows, width } = checkParams(x, weight, bias, "layerNormResidual");
+  normLaunch(x.rt, rows, width, x.dtype, opts.variant, "layerNormResidual");
   const y = Tensor.empty(x.rt, x.shape, x.dtype, `layerNorm(${x.name} + ${r.name})`);
   const sum = Tensor.empty(x.rt, x.shape, x.dtype, `${x.name} + ${r.name}`);
   const { mean, rstd } = await forward(x, r, weight, bias, y, sum, opts);
@@ -320,8 +322,8 @@ async function backward(
   expectDtype(mean, ["f32"], `${what} mean`);
   expectDtype(rstd, ["f32"], `${what} rstd`);
 
-  const dx = Tensor.empty(rt, x.shape, x.dtype, `d(${x.name})`);
   const { spec } = normLaunch(rt, rows, width, x.dtype, variant, what);
+  const dx = Tensor.empty(rt, x.shape, x.dtype, `d(${x.name})`);
   const dt = dtypeSpec(x.dtype);
   const base = { ...dt, ...spec, RESIDUAL: !!dsum };
   const pipe = await rt.pipeline("layernorm.wgsl", "backward", { ...base, TEX: false });
