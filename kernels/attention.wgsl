@@ -10,7 +10,8 @@
 // otherwise keymask [B, Lk] flags (nonzero = attend). A row with no visible key gives O = 0 and no
 // gradient, as the composed path's all-zero probabilities do.
 // Spec: F16 / T storage; DH head dim; WG rows per workgroup; CAUSAL, PAD, PAD_LENGTHS; SMALL with LQ and
-// LK (0 for the general variant) or TK rows per tile.
+// LK (0 for the general variant) or TK rows per tile; KV_SHARED: dK and dV are views of one tensor (the
+// packed gradient), written through dk alone because two writable bindings may not alias.
 #if F16
 enable f16;
 #endif
@@ -288,7 +289,11 @@ fn backward_kv(
     let dvrow = p.dv_off + (b * LK + j) * p.g_ld + h * DH;
 #unroll C DH
     dk[dkrow + {{C}}u] = T(gk{{C}} * p.scale);
+#if KV_SHARED
+    dk[dvrow + {{C}}u] = T(gv{{C}});
+#else
     dv[dvrow + {{C}}u] = T(gv{{C}});
+#endif
 #endunroll
   }
 }
@@ -528,7 +533,11 @@ fn backward_kv(
     let dvrow = p.dv_off + (b * p.lk + j) * p.g_ld + h * DH;
 #unroll C DH
     dk[dkrow + {{C}}u] = T(gk[{{C}}] * p.scale);
+#if KV_SHARED
+    dk[dvrow + {{C}}u] = T(gv[{{C}}]);
+#else
     dv[dvrow + {{C}}u] = T(gv[{{C}}]);
+#endif
 #endunroll
   }
 }

@@ -82,9 +82,21 @@ export function fusedVariant(rt: Runtime, d: FusedDims): "small" | "general" {
 }
 
 /** The kernel's spec and rows per workgroup for an entry point giving one invocation to each of `rows`. */
-function spec(d: FusedDims, dtype: "f32" | "f16", m: FusedMasks, rt: Runtime, rows: number) {
+function spec(
+  d: FusedDims,
+  dtype: "f32" | "f16",
+  m: FusedMasks,
+  rt: Runtime,
+  rows: number,
+  kvShared = false,
+) {
   const kp = m.keyPadding;
-  const masks = { CAUSAL: !!m.causal, PAD: !!kp, PAD_LENGTHS: !!kp && kp.shape.length === 1 };
+  const masks = {
+    CAUSAL: !!m.causal,
+    PAD: !!kp,
+    PAD_LENGTHS: !!kp && kp.shape.length === 1,
+    KV_SHARED: kvShared,
+  };
   if (!m.general && fusedVariant(rt, d) === "small") {
     // whole 8-lane SIMD groups (llvmpipe's width for 256-bit vectors): a partial group costs a full one
     const wg = Math.ceil(rows / 8) * 8;
@@ -213,7 +225,11 @@ export async function fusedBackward(
   rt.dispatch(await rt.pipeline("attention.wgsl", "backward_q", sp.spec), b, grid(rt, u.total), { label });
 
   label = "attn_fused_dkv";
-  sp = spec(d, dtype, m, rt, d.Lk);
+  // dK and dV in one tensor (the packed [B, L, 3D] gradient): WebGPU forbids two writable bindings over
+  // overlapping bytes of one buffer (Dawn refuses the dispatch; wgpu does not check), so dV is written
+  // through dK's binding, at dV's offset.
+  const kvShared = grads[1].t === grads[2].t;
+  sp = spec(d, dtype, m, rt, d.Lk, kvShared);
   u = uniform(d, m, d.Lk, sp.wg, qkv, grads);
   b = common(label);
   b[0] = rt.uniform(u.data);
@@ -223,7 +239,7 @@ export async function fusedBackward(
   b[8] = whole(dout, label);
   b[11] = whole(delta, label);
   b[13] = whole(grads[1].t, label);
-  b[14] = whole(grads[2].t, label);
+  if (!kvShared) b[14] = whole(grads[2].t, label);
   rt.dispatch(await rt.pipeline("attention.wgsl", "backward_kv", sp.spec), b, grid(rt, u.total), { label });
   delta.dispose();
 }
