@@ -202,7 +202,7 @@ async function browserDoctor(
         );
         say(`f16       ${a.f16 ? "works" : "not available"}\ntimestamp ${a.timestamps ? "yes" : "no"}`);
         say(`checks (every case, ${m.cases}):`);
-      } else if (m.type === "case") say(checkLine(m.row, true));
+      } else if (m.type === "case") say(`${checkLine(m.row, true)}  ${(m.row.ms / 1000).toFixed(1)} s`);
     },
   });
   if (values.json) {

@@ -134,8 +134,10 @@ async function openGpu(): Promise<Gpu> {
     architecture: String(ai.architecture ?? ""),
     device: String(ai.device ?? ""),
     isFallbackAdapter: Boolean((ai as unknown as { isFallbackAdapter?: boolean }).isFallbackAdapter),
-    // Chromium leaves the description empty and names SwiftShader only as the architecture
-    software: /llvmpipe|lavapipe|swiftshader|warp|software/i.test(`${description} ${ai.architecture ?? ""}`),
+    // By description only: Chromium leaves it empty and names SwiftShader as the architecture, so there
+    // the choices are a real GPU's, which is the path `doctor --browser` should cover (lavapipe's is
+    // covered under Deno; its unrolled kernels also take SwiftShader 15-25 s each to compile).
+    software: /llvmpipe|lavapipe|swiftshader|warp|software/i.test(description),
   };
   const f16 = f16Exposed ? await f16Works(device) : false;
   return { device, adapter, info, limits, features: { f16, f16Exposed, timestamps, subgroups }, errors };
