@@ -32,8 +32,9 @@ const roundTo = (a: ArrayLike<number>, f16: boolean) =>
   Float64Array.from(a, (v) => f16 ? Math.f16round(v) : Math.fround(v));
 
 // ViT and text widths through textures (768, 512; 128 in f16 only), vec4 rows that cannot (68), scalar
-// rows (1, 5, 77), a single element, and row counts above the software chunk of the weight gradient.
-const SIZES = [[197, 768], [77, 512], [1, 1], [3, 5], [13, 77], [600, 77], [3, 68], [257, 128]];
+// rows (1, 5, 77), a single element, row counts above the software chunk of the weight gradient, and
+// more rows than a texture holds (8192 on lavapipe).
+const SIZES = [[197, 768], [77, 512], [1, 1], [3, 5], [13, 77], [600, 77], [3, 68], [257, 128], [8195, 64]];
 
 function inputs(rng: Rng, rows: number, width: number, f16: boolean) {
   // x and r offset in opposite directions: a kernel that normalizes x or r alone, not the sum, shows.

@@ -37,8 +37,19 @@ const roundTo = (a: ArrayLike<number>, f16: boolean) =>
 // rows × width: ViT and text widths, a single element, and row counts above the software chunk (256)
 // so the two-stage weight/bias gradient sum runs. Widths divisible by 4 take the vec4 kernels; on the
 // software adapter rows of a multiple of 256 bytes also read their inputs through textures (768, 512;
-// 128 in f16 only), 68 does not.
-const LN_SIZES = [[197, 768], [77, 512], [1, 1], [3, 5], [13, 77], [600, 77], [1576, 3], [3, 68], [257, 128]];
+// 128 in f16 only), 68 does not; 8195 rows are more than a texture holds (8192 on lavapipe).
+const LN_SIZES = [
+  [197, 768],
+  [77, 512],
+  [1, 1],
+  [3, 5],
+  [13, 77],
+  [600, 77],
+  [1576, 3],
+  [3, 68],
+  [257, 128],
+  [8195, 64],
+];
 
 function lnInputs(rng: Rng, rows: number, width: number, f16: boolean) {
   // An offset mean and a wide spread, so a kernel that skips the centring or mis-scales shows.
@@ -193,6 +204,8 @@ const SOFTMAX_CASES: SoftmaxCase[] = [
   { shape: [2, 2, 7, 61], ldPad: 3, padding: { kind: "flags", dtype: "u32", heads: 2 } },
   { shape: [2, 3, 17, 113], ldPad: 15, causal: true, scale: 0.125 },
   { shape: [7, 197], ldPad: 59, scale: 0.125 },
+  // More rows than a texture holds (8192 on lavapipe): the dispatch is split.
+  { shape: [2, 4100, 64], causal: true },
 ];
 
 /** Rows of `lk` stored at stride `ld`, junk in the padding (a kernel that reads it shows); and back. */

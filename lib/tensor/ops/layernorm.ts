@@ -4,7 +4,7 @@
 // f32 master weights under mixed precision).
 
 import { grid1d } from "../../gpu/grid.ts";
-import { bindingLimits, elementWindow } from "../../gpu/chunks.ts";
+import { bindingLimits, type Chunk, elementWindow } from "../../gpu/chunks.ts";
 import { BYTES, type DType, expectDtype, expectShape, Tensor } from "../tensor.ts";
 import { dtypeSpec, params, rowWindow, tensorRowChunks, whole } from "./common.ts";
 import { sum } from "./reduce.ts";
@@ -123,6 +123,28 @@ function slots(...pairs: [number, Binding | undefined][]): (Binding | undefined)
   return Array.from(out);
 }
 
+/** A texture's most rows (8192 on lavapipe: a ViT batch of 32 × 8 frames has 50k rows). */
+function texRowsMax(rt: Runtime): number {
+  return rt.device.limits.maxTextureDimension2D;
+}
+
+/**
+ * Chunks cut into pieces of at most `step` rows (0: as they are), so each fits a texture. Row windows
+ * stay aligned: texture rows are 256-byte multiples, and `step` a multiple of 64 keeps the f32
+ * statistics' windows on 256 bytes too (callers that cut partial groups pass their own step).
+ */
+function* splitChunks(chunks: Chunk[], step: number): Generator<Chunk> {
+  for (const c of chunks) {
+    if (!step) {
+      yield c;
+      continue;
+    }
+    for (let first = c.first; first < c.first + c.count; first += step) {
+      yield { first, count: Math.min(step, c.first + c.count - first) };
+    }
+  }
+}
+
 const ALL = { first: 0, count: 1 };
 
 /**
@@ -235,7 +257,7 @@ async function forward(
   const parts: [Tensor, number][] = [[x, width], [y, width], [mean, 1], [rstd, 1]];
   if (r && sum) parts.push([r, width], [sum, width]);
   const label = r ? "layernorm_residual" : "layernorm";
-  for (const c of tensorRowChunks(what, rows, parts)) {
+  for (const c of splitChunks(tensorRowChunks(what, rows, parts), texPipe ? texRowsMax(rt) : 0)) {
     const u = rt.uniform(params(c.count, width, { f: eps }, 0, 0));
     const [bx, by, bm, br, bres, bsum] = parts.map(([t, e]) => rowWindow(t, c, e));
     const grid = normLaunch(rt, c.count, width, x.dtype, variant, what).grid;
@@ -331,7 +353,7 @@ async function backward(
   const w = whole(weight, what);
   const parts: [Tensor, number][] = [[x, width], [dy, width], [mean, 1], [rstd, 1], [dx, width]];
   if (dsum) parts.push([dsum, width]);
-  for (const c of tensorRowChunks(what, rows, parts)) {
+  for (const c of splitChunks(tensorRowChunks(what, rows, parts), texPipe ? texRowsMax(rt) : 0)) {
     const u = rt.uniform(params(c.count, width, { f: 0 }, 0, 0));
     const [bx, bdy, bm, br, bdx, bds] = parts.map(([t, e]) => rowWindow(t, c, e));
     const grid = normLaunch(rt, c.count, width, x.dtype, variant, what).grid;
@@ -382,7 +404,9 @@ async function paramGrads(
     rstd,
     chunk,
   ]];
-  for (const pc of tensorRowChunks(what, chunks, perPartial)) {
+  // With textures, partial groups whose rows fit one texture.
+  const step = texPipe ? Math.max(1, Math.floor(texRowsMax(rt) / chunk)) : 0;
+  for (const pc of splitChunks(tensorRowChunks(what, chunks, perPartial), step)) {
     const first = pc.first * chunk;
     const rc = { first, count: Math.min(rows, (pc.first + pc.count) * chunk) - first };
     const [bx, bdy, bm, br] = perPartial.map(([t]) => rowWindow(t, rc, t === mean || t === rstd ? 1 : width));
