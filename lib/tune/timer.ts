@@ -75,14 +75,36 @@ export function timerKind(rt: Runtime, kind?: TimerKind): TimerKind {
   return kind ?? (rt.gpu.features.timestamps ? "device" : "wall");
 }
 
-/** Time per run of `reps` runs in one submit: device bracket or wall clock. */
+const roundTrips = new WeakMap<Runtime, number>();
+
+/**
+ * What one submit and wait costs with no work (about 11 ms in Deno), least of 3, measured once per
+ * runtime: the wall clock takes it off each round, or it would swamp small kernels.
+ */
+async function roundTrip(rt: Runtime): Promise<number> {
+  let ms = roundTrips.get(rt);
+  if (ms === undefined) {
+    ms = Infinity;
+    for (let i = 0; i < 3; i++) {
+      const t0 = performance.now();
+      rt.device.queue.submit([rt.device.createCommandEncoder().finish()]);
+      await rt.device.queue.onSubmittedWorkDone();
+      ms = Math.min(ms, performance.now() - t0);
+    }
+    roundTrips.set(rt, ms);
+  }
+  return ms;
+}
+
+/** Time per run of `reps` runs in one submit: device bracket or wall clock (less one idle round trip). */
 async function round(rt: Runtime, reps: number, run: () => Promise<void>, kind: TimerKind): Promise<number> {
   await rt.sync();
   if (kind === "wall") {
+    const idle = await roundTrip(rt);
     const t0 = performance.now();
     for (let i = 0; i < reps; i++) await run();
     await rt.sync();
-    return (performance.now() - t0) / reps;
+    return Math.max(0, performance.now() - t0 - idle) / reps;
   }
   const bracket = new DeviceBracket(rt.device);
   try {
@@ -123,7 +145,9 @@ export async function timeRuns(
 ): Promise<number> {
   const kind = timerKind(rt, opts.kind);
   first ??= await round(rt, 1, run, kind);
-  const reps = Math.max(1, Math.min(opts.maxReps, Math.round(opts.targetMs / Math.max(first, 1e-3))));
+  // the wall clock needs more work per round to stand above its noise (timers, the event loop)
+  const target = kind === "wall" ? Math.max(opts.targetMs, 100) : opts.targetMs;
+  const reps = Math.max(1, Math.min(opts.maxReps, Math.round(target / Math.max(first, 1e-3))));
   let best = reps === 1 ? first : Infinity;
   for (let r = reps === 1 ? 1 : 0; r < opts.rounds; r++) {
     best = Math.min(best, await round(rt, reps, run, kind));

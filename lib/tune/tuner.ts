@@ -120,23 +120,20 @@ async function tuneClass<S>(
       const c: CandidateResult = { id };
       r.candidates.push(c);
       try {
-        // One run first: a candidate over 1.5x the best checked one cannot win, so it costs no more runs
-        // (on lavapipe a tiled GEMM at ViT-B/16 shapes takes 8-60 s a run). The first run compiles.
-        const first = await timeOnce(rt, () => trial.run(id), timer);
-        const best = Math.min(...r.candidates.map((x) => (x.checkErr! < 1 ? x.ms! : Infinity)));
-        if (first > 1.5 * best) {
-          c.ms = first;
-          c.gflops = fam.flop(rep) / c.ms / 1e6;
-          c.note = `one run, ${(first / best).toFixed(1)}x the best: not checked, not timed again`;
+        // The check runs first: it compiles and warms the kernel (a first run on lavapipe can take
+        // several times a warm one), and a wrong candidate is never timed.
+        const chk = await trial.check(id);
+        c.checkErr = chk.err;
+        if (!(chk.err < 1)) {
+          c.excluded = `wrong answer: error ${chk.err.toPrecision(3)}× its bound (${chk.what})`;
         } else {
-          const chk = await trial.check(id);
-          c.checkErr = chk.err;
-          if (!(chk.err < 1)) {
-            c.excluded = `wrong answer: error ${chk.err.toPrecision(3)}× its bound (${chk.what})`;
-          } else {
-            c.ms = await timeRuns(rt, () => trial.run(id), timer, first);
-            c.gflops = fam.flop(rep) / c.ms / 1e6;
-          }
+          // one warm run: over 1.5x the best so far it cannot win, and costs no more runs (on lavapipe
+          // a tiled GEMM at ViT-B/16 shapes takes 8-60 s a run)
+          const first = await timeOnce(rt, () => trial.run(id), timer);
+          const best = Math.min(...r.candidates.map((x) => (x.checkErr! < 1 ? x.ms ?? Infinity : Infinity)));
+          if (first > 1.5 * best) c.note = `one run, ${(first / best).toFixed(1)}x the best: not timed again`;
+          c.ms = c.note ? first : await timeRuns(rt, () => trial.run(id), timer, first);
+          c.gflops = fam.flop(rep) / c.ms / 1e6;
         }
       } catch (e) {
         c.excluded = `failed: ${oneLine(e)}`;
