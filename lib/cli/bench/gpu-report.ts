@@ -19,7 +19,7 @@ function modelCols(r: BenchRow): string {
   if (r.frames_per_s === undefined) return "";
   return ` ${fmt(r.frames_per_s, 2)} frames/s, host ${fmt(100 * r.host_share!, 1)} %, peak ${
     fmt(r.peak_mb, 0)
-  } MiB`;
+  } MiB |`;
 }
 
 function line(r: BenchRow, torch: boolean): string {
