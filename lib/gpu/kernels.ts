@@ -13,6 +13,9 @@
 //                                           includer's spec); a file is included once per shader however
 //                                           many times it is named, and a cycle is refused. Code shared by
 //                                           several kernels (the row reductions) is written once this way.
+//                                           Expansion ignores #if, so put #include outside conditional
+//                                           branches (a file first named in a skipped branch is not
+//                                           included again by a later #include).
 // Every spec key must be read by the file: the pipeline cache is keyed by the spec, so a key the shader
 // ignores would compile identical pipelines twice.
 
