@@ -33,7 +33,7 @@ export class Runtime {
   readonly pool: BufferPool;
   readonly textures: TexturePool;
   /** kernel choices measured on this adapter (lib/gpu/tuning.ts); empty until loaded or tuned */
-  readonly tuning = new Tuning();
+  readonly tuning: Tuning = new Tuning();
   private uniforms: UniformArena;
   private encoder?: GPUCommandEncoder;
   private pass?: GPUComputePassEncoder;
