@@ -150,7 +150,7 @@ Deno.test({
     console.log(
       `${r.browser}, adapter ${a ? `${a.vendor} ${a.architecture}` : "none"}: ${r.checks.length} of ` +
         `${r.expected} cases in ${(r.ms / 1000).toFixed(0)} s` +
-        `, ${r.checks.filter((c) => c.skipped).length} skipped (${a?.f16 ? "" : "no shader-f16"})`,
+        `, ${r.checks.filter((c) => c.skipped).length} skipped${a?.f16 ? "" : " (no shader-f16)"}`,
     );
     const failed = r.checks.filter((c) => !c.pass);
     const problems = [
