@@ -13,7 +13,8 @@ import { DEFAULT_TIMER, type TimerKind } from "../tune/timer.ts";
 import { type ModelTuneReport, tuneModel } from "../tune/tuner.ts";
 import { intArg, positiveArg, reportError, UsageError } from "./args.ts";
 
-export const USAGE = `usage: deno task tune [--model NAME] [--ops matmul,attention] [--frames N] [--batch N]
+export const USAGE =
+  `usage: deno task tune [--model NAME] [--ops matmul,attention,layernorm] [--frames N] [--batch N]
                       [--classes N] [--dtype f32|f16] [--timer device|wall] [--budget-s S]
                       [--json FILE] [--no-save]
        deno task tune --show

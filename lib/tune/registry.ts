@@ -4,10 +4,11 @@
 
 import type { OpFamily } from "./family.ts";
 import { ATTENTION_FAMILY } from "./families/attention.ts";
+import { LAYERNORM_FAMILY } from "./families/layernorm.ts";
 import { MATMUL_FAMILY } from "./families/matmul.ts";
 
 // deno-lint-ignore no-explicit-any
-export const FAMILIES: OpFamily<any>[] = [MATMUL_FAMILY, ATTENTION_FAMILY];
+export const FAMILIES: OpFamily<any>[] = [MATMUL_FAMILY, ATTENTION_FAMILY, LAYERNORM_FAMILY];
 
 export function familyNamed(name: string): OpFamily<unknown> {
   const f = FAMILIES.find((x) => x.name === name);

@@ -6,6 +6,7 @@
 import { type ClipConfig, visionTokens } from "../models/config.ts";
 import type { AttentionDims } from "../tensor/ops/attention.ts";
 import type { GemmShape } from "../tensor/ops/matmul.ts";
+import type { LayerNormShape } from "./families/layernorm.ts";
 
 export interface StepOptions {
   /** videos per step */
@@ -19,6 +20,7 @@ export interface StepOptions {
 export interface StepShapes {
   matmul: { shape: GemmShape; what: string }[];
   attention: { shape: AttentionDims; what: string }[];
+  layernorm: { shape: LayerNormShape; what: string }[];
 }
 
 const gemm = (
@@ -90,7 +92,7 @@ function block(s: StepShapes, tower: string, rows: number, width: number, dtype:
 }
 
 export function trainingStepShapes(c: ClipConfig, o: StepOptions): StepShapes {
-  const s: StepShapes = { matmul: [], attention: [] };
+  const s: StepShapes = { matmul: [], attention: [], layernorm: [] };
   const v = c.vision;
   const images = o.batch * o.frames;
   const tokens = visionTokens(v);
@@ -104,11 +106,20 @@ export function trainingStepShapes(c: ClipConfig, o: StepOptions): StepShapes {
   block(s, "vision", images * tokens, v.width, o.dtype);
   const vh = { B: images, Lq: tokens, Lk: tokens, D: v.width, H: v.heads, dtype: o.dtype, packed: true };
   s.attention.push({ shape: vh, what: "vision self-attention" });
+  // ln_pre, ln_1, ln_2 (fused with the residual add: the same layouts) and ln_post share one class
+  s.layernorm.push({
+    shape: { rows: images * tokens, width: v.width, dtype: o.dtype },
+    what: "vision LayerNorm",
+  });
   project(s.matmul, "vision proj", images, v.width, c.embedDim, o.dtype);
   const t = c.text;
   block(s, "text", o.classes * t.context, t.width, o.dtype);
   const th = { B: o.classes, Lq: t.context, Lk: t.context, D: t.width, H: t.heads, dtype: o.dtype };
   s.attention.push({ shape: { ...th, causal: true, packed: true }, what: "text self-attention" });
+  s.layernorm.push({
+    shape: { rows: o.classes * t.context, width: t.width, dtype: o.dtype },
+    what: "text LayerNorm",
+  });
   project(s.matmul, "text projection", o.classes, t.width, c.embedDim, o.dtype);
   return s;
 }
