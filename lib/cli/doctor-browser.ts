@@ -49,7 +49,7 @@ export interface BrowserDoctorOptions {
 }
 
 export interface BrowserReport {
-  /** e.g. "Chromium 156.0.8078.114", or "served" when a browser of the user's opened the page */
+  /** e.g. "Chromium 156.0.8078.114"; "served" when a browser of the user's opened the page; "no browser" */
   browser: string;
   adapter: AdapterRow | null;
   seed: number;
@@ -184,22 +184,26 @@ export async function runBrowserDoctor(opts: BrowserDoctorOptions = {}): Promise
   if (opts.filter) query.set("filter", opts.filter);
   const url = `http://127.0.0.1:${server.addr.port}/?${query}`;
   opts.onListen?.(url);
-  let browser = "served";
+  let browser = opts.serve ? "served" : "no browser";
   let close = async () => {};
   try {
     if (opts.serve) {
       col.arm(24 * 3600_000);
     } else {
-      const launched = await launchChromium(
-        url,
-        opts.executablePath ?? CHROMIUM,
-        (why) => col.fail(why),
-        (line) => col.note(line),
-      );
-      browser = launched.version;
-      close = launched.close;
-      // Chromium's first WebGPU page starts its GPU process and compiles nothing yet: a minute is ample.
-      if (!col.adapter) col.arm(60_000);
+      const path = opts.executablePath ?? CHROMIUM;
+      const launched = await launchChromium(url, path, (why) => col.fail(why), (line) => col.note(line))
+        .catch((e) => {
+          col.fail(
+            `cannot open the page in ${path}: ${String(e instanceof Error ? e.message : e).split("\n")[0]}`,
+          );
+          return null;
+        });
+      if (launched) {
+        browser = launched.version;
+        close = launched.close;
+        // Chromium's first WebGPU page starts its GPU process and compiles nothing yet: a minute is ample.
+        if (!col.adapter) col.arm(60_000);
+      }
     }
     await col.finished;
   } finally {

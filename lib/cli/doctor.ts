@@ -214,10 +214,13 @@ async function browserDoctor(
       for (const line of report.console) console.log(`  console ${line}`);
       console.log(`browser run FAILED: ${report.error}`);
     }
+    const ran = `${report.checks.length} of ${report.expected} cases`;
     console.log(
       failed
         ? `${failed} of ${report.checks.length} cases FAILED (${where})`
-        : `${report.checks.length} of ${report.expected} cases pass (${where})`,
+        : report.error
+        ? `${ran} ran, none failed, before the run failed (${where})`
+        : `${ran} pass (${where})`,
     );
   }
   return report.pass ? 0 : report.adapter ? 1 : 2;
