@@ -1,6 +1,7 @@
 // `deno task doctor`: what this machine's WebGPU offers and whether every kernel computes the right
 // numbers on it. Exit code 1 when any check fails, 2 when there is no usable adapter.
 
+import type { CaseRow } from "../selftest/browser-run.ts";
 import { parseArgs } from "node:util";
 import { NoGpuError } from "../gpu/device.ts";
 import { getRuntime, type Runtime } from "../gpu/runtime.ts";
@@ -12,25 +13,8 @@ import { vifiParity } from "../models/parity.ts";
 import { Tensor } from "../tensor/tensor.ts";
 import { CHROMIUM, runBrowserDoctor } from "./doctor-browser.ts";
 
-export interface DoctorCheck {
-  name: string;
-  dtype: string;
-  direction: string;
-  case: string;
-  /**
-   * What `err` is: "relative" ‖out − ref‖ / ‖ref‖, or "bound" (the largest |out − ref| over an
-   * element's own rounding-error bound; passes below tol = 1).
-   */
-  measure: "relative" | "bound";
-  /** the measured error, compared with tol (null when it is not finite) */
-  err: number | null;
-  /** err where measure is "relative", else null (kept for readers of the older JSON) */
-  rel_err: number | null;
-  tol: number;
-  pass: boolean;
-  skipped?: string;
-  error?: string;
-}
+/** A check's row in the report: the browser run's row without its timing. */
+export type DoctorCheck = Omit<CaseRow, "ms">;
 
 export interface DoctorReport {
   adapter: {

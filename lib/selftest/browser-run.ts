@@ -14,9 +14,14 @@ export interface CaseRow {
   dtype: string;
   direction: string;
   case: string;
+  /**
+   * What `err` is: "relative" ‖out − ref‖ / ‖ref‖, or "bound" (the largest |out − ref| over an
+   * element's own rounding-error bound; passes below tol = 1).
+   */
   measure: "relative" | "bound";
   /** the measured error, compared with tol (null when it is not finite or the case threw) */
   err: number | null;
+  /** err where measure is "relative", else null (kept for readers of the older JSON) */
   rel_err: number | null;
   tol: number;
   pass: boolean;

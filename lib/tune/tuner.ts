@@ -78,22 +78,26 @@ export async function tuneFamily<S>(
   const order = [...classes].sort((a, b) => fam.flop(b[1].rep) - fam.flop(a[1].rep));
   for (const [shapeClass, { rep, uses }] of order) {
     if (o.deadline !== undefined && performance.now() > o.deadline) {
-      const ids = fam.candidates(rt, rep);
-      out.push({
-        family: fam.name,
-        shapeClass,
-        shape: fam.label(rep),
-        uses,
-        heuristic: ids[0],
-        candidates: [],
-        skipped: "budget",
-      });
-      o.log?.(`  ${fam.name} ${shapeClass}: skipped (budget), the heuristic ${ids[0]} stays`);
+      const r = { ...classResult(rt, fam, shapeClass, rep, uses), skipped: "budget" };
+      out.push(r);
+      o.log?.(`  ${fam.name} ${shapeClass}: skipped (budget), the heuristic ${r.heuristic} stays`);
       continue;
     }
     out.push(await tuneClass(rt, fam, shapeClass, rep, uses, o));
   }
   return out;
+}
+
+/** A shape class's result before anything is measured: its candidates untried, the heuristic's choice named. */
+function classResult<S>(
+  rt: Runtime,
+  fam: OpFamily<S>,
+  shapeClass: string,
+  rep: S,
+  uses: string[],
+): ClassResult {
+  const ids = fam.candidates(rt, rep);
+  return { family: fam.name, shapeClass, shape: fam.label(rep), uses, heuristic: ids[0], candidates: [] };
 }
 
 async function tuneClass<S>(
@@ -104,15 +108,8 @@ async function tuneClass<S>(
   uses: string[],
   o: TuneOptions,
 ): Promise<ClassResult> {
+  const r = classResult(rt, fam, shapeClass, rep, uses);
   const ids = fam.candidates(rt, rep);
-  const r: ClassResult = {
-    family: fam.name,
-    shapeClass,
-    shape: fam.label(rep),
-    uses,
-    heuristic: ids[0],
-    candidates: [],
-  };
   const timer = o.timer ?? DEFAULT_TIMER;
   const trial = fam.prepare(rt, rep, o.rng);
   try {
