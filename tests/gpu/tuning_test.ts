@@ -12,8 +12,14 @@ async function fixture() {
   const dir = await Deno.makeTempDir({ prefix: "vifi-tuning-" });
   const fresh = () => ({ tuning: new Tuning(), gpu: rt.gpu });
   const warnings: string[] = [];
-  const load = (into = fresh()) =>
-    loadTuning(into, { cacheDir: dir, warn: (l) => warnings.push(l) }).then((r) => ({ r, into }));
+  // `deno task test` sets VIFI_TUNING=off for the whole suite; these tests read the cache on purpose
+  const load = (into = fresh(), tuningEnv = "") =>
+    withEnv(
+      "VIFI_TUNING",
+      tuningEnv,
+      () => loadTuning(into, { cacheDir: dir, warn: (l) => warnings.push(l) }),
+    )
+      .then((r) => ({ r, into }));
   return { rt, dir, fresh, warnings, load };
 }
 
@@ -109,7 +115,7 @@ Deno.test("tuning cache: VIFI_TUNING=off loads nothing, even a good file", async
     const src = fresh();
     src.tuning.set("matmul", "c", "texture");
     await saveTuning(src, dir);
-    const { r, into } = await withEnv("VIFI_TUNING", "off", () => load());
+    const { r, into } = await load(undefined, "off");
     assertEquals(r.status, "off");
     assertEquals(into.tuning.entries(), []);
     assertEquals(warnings, []);
