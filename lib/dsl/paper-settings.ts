@@ -13,19 +13,12 @@ import {
   zeroShot,
 } from "../data/splits.ts";
 import { CLIP_RELEASES, defaultCacheDir } from "../io/download.ts";
+import { readEnv } from "../io/env.ts";
 import type { EvalSpec, ListSpec } from "./types.ts";
-
-function env(name: string): string | undefined {
-  try {
-    return Deno.env.get(name);
-  } catch {
-    return undefined; // no env permission: the defaults below
-  }
-}
 
 /** Folder laid out like the upstream repository (`labels/`, `datasets_splits/`): `VIFI_DATA_DIR`. */
 export function dataDir(): string {
-  return env("VIFI_DATA_DIR") ?? "vificlip-data";
+  return readEnv("VIFI_DATA_DIR") ?? "vificlip-data";
 }
 
 const ROOT_VARS: Record<DatasetName, [string, string]> = {
@@ -39,7 +32,7 @@ const ROOT_VARS: Record<DatasetName, [string, string]> = {
 /** Videos root of a dataset: `VIFI_<DATASET>_ROOT`, else `data/<dataset>`. */
 export function videoRoot(ds: DatasetName): string {
   const [v, d] = ROOT_VARS[ds];
-  return env(v) ?? d;
+  return readEnv(v) ?? d;
 }
 
 /**
@@ -47,17 +40,17 @@ export function videoRoot(ds: DatasetName): string {
  * the files copied from the upstream repository (too large), so a checkout without it can still run.
  */
 export function k400TrainFiles(): SplitFiles {
-  return k400Supervised({ tiny: env("VIFI_K400_TRAIN") === "tiny" });
+  return k400Supervised({ tiny: readEnv("VIFI_K400_TRAIN") === "tiny" });
 }
 
 /** The ViFi-CLIP checkpoint trained on K400 that VL prompting starts from: `VIFI_K400_CKPT`. */
 export function k400Checkpoint(): string {
-  return env("VIFI_K400_CKPT") ?? "checkpoints/vifi_clip_k400_32f.pth";
+  return readEnv("VIFI_K400_CKPT") ?? "checkpoints/vifi_clip_k400_32f.pth";
 }
 
 /** OpenAI's CLIP ViT-B/16, where `deno task weights download ViT-B/16` puts it: `VIFI_CLIP_WEIGHTS`. */
 export function clipWeights(): string {
-  return env("VIFI_CLIP_WEIGHTS") ?? `${defaultCacheDir()}/${CLIP_RELEASES["ViT-B/16"].file}`;
+  return readEnv("VIFI_CLIP_WEIGHTS") ?? `${defaultCacheDir()}/${CLIP_RELEASES["ViT-B/16"].file}`;
 }
 
 const at = (rel: string) => `${dataDir()}/${rel}`;

@@ -4,6 +4,7 @@
 
 import { writeFileAtomic } from "../io/atomic-write.ts";
 import { defaultCacheDir } from "../io/download.ts";
+import { readEnv } from "../io/env.ts";
 import type { Gpu } from "./device.ts";
 import type { Tuning, TuningEntry } from "./tuning.ts";
 
@@ -117,14 +118,6 @@ export interface LoadResult {
   reason?: string;
 }
 
-function env(name: string): string | undefined {
-  try {
-    return Deno.env.get(name);
-  } catch {
-    return undefined; // no env permission: as if unset
-  }
-}
-
 /**
  * Read this adapter's tuning cache into `rt.tuning`. VIFI_TUNING=off skips it (tests set it so a
  * user's cache cannot change their results). A missing file is normal (untuned: heuristics decide);
@@ -134,7 +127,7 @@ export async function loadTuning(
   rt: { tuning: Tuning; gpu: Gpu },
   opts: { cacheDir?: string; warn?: (line: string) => void } = {},
 ): Promise<LoadResult> {
-  if (typeof Deno === "undefined" || env("VIFI_TUNING") === "off") return { status: "off", loaded: 0 };
+  if (typeof Deno === "undefined" || readEnv("VIFI_TUNING") === "off") return { status: "off", loaded: 0 };
   let path: string;
   try {
     path = tuningPath(rt.gpu, opts.cacheDir ?? defaultCacheDir());

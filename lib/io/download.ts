@@ -3,6 +3,8 @@
 // to. Downloads go to `<file>.part`, resume with an HTTP Range request after an interruption, and
 // become `<file>` only once the hash matches, so the cache never holds a file that was not verified.
 
+import { readEnv } from "./env.ts";
+
 export interface Release {
   /** file name on the server and in the cache */
   file: string;
@@ -66,16 +68,10 @@ export function releaseUrls(name: string, baseUrl?: string): { weights: string; 
 
 /** `$VIFI_CACHE`, else `~/.cache/vifi`. */
 export function defaultCacheDir(): string {
-  const env = (name: string) => {
-    try {
-      return Deno.env.get(name);
-    } catch {
-      return undefined; // no env permission: fall through to the next choice
-    }
-  };
-  const dir = env("VIFI_CACHE");
+  // an unreadable variable (no env permission) falls through to the next choice
+  const dir = readEnv("VIFI_CACHE");
   if (dir) return dir;
-  const home = env("HOME") ?? env("USERPROFILE");
+  const home = readEnv("HOME") ?? readEnv("USERPROFILE");
   if (!home) throw new Error("vifi: no cache folder: set VIFI_CACHE or HOME, or pass --cache");
   return `${home}/.cache/vifi`;
 }
