@@ -93,6 +93,23 @@ export class Tensor {
     return decode(bytes, this.dtype, this.size);
   }
 
+  /**
+   * Elements [first, first + n) as numbers (f16 widened to f32), read through a 4-byte-aligned window
+   * (an f16 span may start or end mid-word): a few rows of a large result without reading it all.
+   */
+  async readSpan(first: number, n: number): Promise<Float32Array | Int32Array | Uint32Array> {
+    this.check();
+    if (!(first >= 0 && n >= 0 && first + n <= this.size)) {
+      throw new Error(`vifi: ${this.name}: elements [${first}, ${first + n}) are outside its ${this.size}`);
+    }
+    const eb = this.dtype === "f16" ? 2 : 4;
+    const start = first * eb;
+    const aligned = start - (start % 4);
+    const bytes = Math.ceil((start + n * eb - aligned) / 4) * 4;
+    const all = decode(await this.rt.read(this.buffer, aligned, bytes), this.dtype, bytes / eb);
+    return all.subarray((start - aligned) / eb, (start - aligned) / eb + n);
+  }
+
   /** Same buffer seen with another shape of the same element count. */
   reshape(shape: Shape): Tensor {
     if (numel(shape) !== this.size) {

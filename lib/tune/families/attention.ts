@@ -19,7 +19,6 @@ import {
 import { attention } from "../../tensor/ops/attention.ts";
 import { Tensor } from "../../tensor/tensor.ts";
 import type { CheckResult, OpFamily, Trial } from "../family.ts";
-import { readSpan } from "./matmul.ts";
 
 /** Relative error allowed against float64 (the selftest's tolerances, loosened for 197-key rows). */
 const TOL = { f32: 2e-5, f16: 5e-3 };
@@ -124,16 +123,16 @@ async function compare(
       item(host.dout, z, d.Lq, d.D, 0, d.D),
     );
     refs.set(z, ref);
-    errs.push(relErr(await readSpan(r.out, z * d.Lq * d.D, d.Lq * d.D), ref.out));
+    errs.push(relErr(await r.out.readSpan(z * d.Lq * d.D, d.Lq * d.D), ref.out));
     if (d.packed) {
-      const got = await readSpan(r.grads[0], z * d.Lq * W, d.Lq * W);
+      const got = await r.grads[0].readSpan(z * d.Lq * W, d.Lq * W);
       errs.push(relErr(item(got, 0, d.Lq, W, 0, d.D), ref.dq!));
       errs.push(relErr(item(got, 0, d.Lk, W, d.D, d.D), ref.dk!));
       errs.push(relErr(item(got, 0, d.Lk, W, 2 * d.D, d.D), ref.dv!));
     } else {
-      errs.push(relErr(await readSpan(r.grads[0], z * d.Lq * d.D, d.Lq * d.D), ref.dq!));
-      errs.push(relErr(await readSpan(r.grads[1], z * d.Lk * d.D, d.Lk * d.D), ref.dk!));
-      errs.push(relErr(await readSpan(r.grads[2], z * d.Lk * d.D, d.Lk * d.D), ref.dv!));
+      errs.push(relErr(await r.grads[0].readSpan(z * d.Lq * d.D, d.Lq * d.D), ref.dq!));
+      errs.push(relErr(await r.grads[1].readSpan(z * d.Lk * d.D, d.Lk * d.D), ref.dk!));
+      errs.push(relErr(await r.grads[2].readSpan(z * d.Lk * d.D, d.Lk * d.D), ref.dv!));
     }
   }
   return {

@@ -8,19 +8,8 @@ import type { Rng } from "../../random/rng.ts";
 import { UNIT_ROUNDOFF } from "../../selftest/check.ts";
 import { gemm, type GemmShape } from "../../tensor/ops/matmul.ts";
 import { gemmCandidates, gemmShapeClass } from "../../tensor/ops/matmul.ts";
-import { decode, encode, Tensor } from "../../tensor/tensor.ts";
+import { encode, Tensor } from "../../tensor/tensor.ts";
 import type { CheckResult, OpFamily, Trial } from "../family.ts";
-
-/** Elements [first, first + n) of a tensor, read through a 4-byte-aligned window (f16 rows may be odd). */
-export async function readSpan(t: Tensor, first: number, n: number): Promise<Float32Array> {
-  const eb = t.dtype === "f16" ? 2 : 4;
-  const start = first * eb;
-  const aligned = start - (start % 4);
-  const bytes = Math.ceil((start + n * eb - aligned) / 4) * 4;
-  const raw = await t.rt.read(t.buffer, aligned, bytes);
-  const all = decode(raw, t.dtype, bytes / eb) as Float32Array;
-  return all.subarray((start - aligned) / eb, (start - aligned) / eb + n);
-}
 
 const quickGelu = (v: number) => v / (1 + Math.exp(-1.702 * v));
 
@@ -73,7 +62,7 @@ function prepare(rt: Runtime, s: GemmShape, rng: Rng): Trial {
     await run(variant);
     // the same inputs for every candidate: one reference (K·9·N·2 products in JavaScript) serves all
     reference ??= gemmReference(s, { a, b, bias, c0 });
-    return await checkGemm(s, reference, (z, i) => readSpan(tc, (z * M + i) * N, N));
+    return await checkGemm(s, reference, (z, i) => tc.readSpan((z * M + i) * N, N));
   };
   return {
     run,
