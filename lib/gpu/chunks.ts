@@ -113,3 +113,21 @@ export function windowElements(rt: Runtime, bytesPerElement: number): number {
   const { limit, align } = bindingLimits(rt);
   return Math.floor((limit - align) / bytesPerElement);
 }
+
+/**
+ * Chunks cut into pieces of at most `step` rows (0: as they are), e.g. so each fits a texture's
+ * maxTextureDimension2D rows. A piece starts `step` rows after the last, so with 256-byte rows (what a
+ * texture copy needs) and `step` a multiple of 64 every window stays on 256 bytes, as do windows over
+ * per-row f32 values.
+ */
+export function* splitChunks(chunks: Chunk[], step: number): Generator<Chunk> {
+  for (const c of chunks) {
+    if (!step) {
+      yield c;
+      continue;
+    }
+    for (let first = c.first; first < c.first + c.count; first += step) {
+      yield { first, count: Math.min(step, c.first + c.count - first) };
+    }
+  }
+}

@@ -9,6 +9,7 @@ import {
   elementWindow,
   round4,
   rowChunks,
+  splitChunks,
   window,
   windowElements,
 } from "../../lib/gpu/chunks.ts";
@@ -108,4 +109,16 @@ Deno.test("elementWindow starts at the aligned offset at or below the first elem
     const { size } = w as { size: number };
     assert(size <= 1024 && at >= 0 && at * 2 < 256, `window at ${first}: ${size} bytes, index ${at}`);
   }
+});
+
+Deno.test("splitChunks: pieces of at most step rows covering each chunk in order; step 0 keeps them", () => {
+  const chunks = [{ first: 0, count: 10 }, { first: 10, count: 3 }];
+  assertEquals([...splitChunks(chunks, 0)], chunks);
+  assertEquals([...splitChunks(chunks, 4)], [
+    { first: 0, count: 4 },
+    { first: 4, count: 4 },
+    { first: 8, count: 2 },
+    { first: 10, count: 3 },
+  ]);
+  assertEquals([...splitChunks([{ first: 5, count: 0 }], 4)], []);
 });

@@ -4,7 +4,7 @@
 // f32 master weights under mixed precision).
 
 import { grid1d } from "../../gpu/grid.ts";
-import { bindingLimits, type Chunk, elementWindow } from "../../gpu/chunks.ts";
+import { bindingLimits, elementWindow, splitChunks } from "../../gpu/chunks.ts";
 import { BYTES, type DType, expectDtype, expectShape, Tensor } from "../tensor.ts";
 import { dtypeSpec, params, rowWindow, tensorRowChunks, whole } from "./common.ts";
 import { sum } from "./reduce.ts";
@@ -126,23 +126,6 @@ function slots(...pairs: [number, Binding | undefined][]): (Binding | undefined)
 /** A texture's most rows (8192 on lavapipe: a ViT batch of 32 × 8 frames has 50k rows). */
 function texRowsMax(rt: Runtime): number {
   return rt.device.limits.maxTextureDimension2D;
-}
-
-/**
- * Chunks cut into pieces of at most `step` rows (0: as they are), so each fits a texture. Row windows
- * stay aligned: texture rows are 256-byte multiples, and `step` a multiple of 64 keeps the f32
- * statistics' windows on 256 bytes too (callers that cut partial groups pass their own step).
- */
-function* splitChunks(chunks: Chunk[], step: number): Generator<Chunk> {
-  for (const c of chunks) {
-    if (!step) {
-      yield c;
-      continue;
-    }
-    for (let first = c.first; first < c.first + c.count; first += step) {
-      yield { first, count: Math.min(step, c.first + c.count - first) };
-    }
-  }
 }
 
 const ALL = { first: 0, count: 1 };

@@ -3,6 +3,7 @@
 // order matters). Masked keys get probability 0 and a row with no visible key is all zeros.
 
 import type { Binding, Runtime } from "../../gpu/runtime.ts";
+import { splitChunks } from "../../gpu/chunks.ts";
 import { BYTES, expectDtype, expectShape, type Shape, shapeStr, Tensor } from "../tensor.ts";
 import { dtypeSpec, params, rowWindow, tensorRowChunks, whole } from "./common.ts";
 import { rowLaunch } from "./reduce.ts";
@@ -119,38 +120,35 @@ async function launch(
   const texPipe = texOk ? await rt.pipeline("softmax.wgsl", entry, { ...base, TEX: true }) : undefined;
   const mask = opts.keyPadding && whole(opts.keyPadding.mask, label);
   const maxRows = rt.device.limits.maxTextureDimension2D;
-  for (const chunk of tensorRowChunks(label, l.rows, tensors.map(([, t]) => [t, l.ld]))) {
-    // A texture holds at most maxTextureDimension2D rows: split the chunk further for those.
-    const step = texPipe ? maxRows : chunk.count;
-    for (let first = chunk.first; first < chunk.first + chunk.count; first += step) {
-      const c = { first, count: Math.min(step, chunk.first + chunk.count - first) };
-      const u = rt.uniform(
-        params(c.count, l.width, l.lq, l.batchRows, { f: opts.scale ?? 1 }, l.ld, c.first),
-      );
-      const bindings: (Binding | undefined)[] = [u, undefined, undefined, mask];
-      const grid = rowLaunch(rt, c.count, l.width).grid;
-      const textures = texPipe
-        ? tensors.filter(([slot]) => TEX_SLOT[slot]).map(([slot, t]) => {
-          const tex = rt.rowsTexture(
-            t.buffer,
-            l.ld,
-            c.first,
-            c.count,
-            dtype === "f16" ? "rgba16float" : "rgba32float",
-          );
-          return [slot, tex] as const;
-        })
-        : [];
-      if (texPipe && textures.every(([, tex]) => tex)) {
-        for (const [slot, t] of tensors) if (!TEX_SLOT[slot]) bindings[slot] = rowWindow(t, c, l.ld);
-        for (const [slot, tex] of textures) bindings[TEX_SLOT[slot]] = tex!.view;
-        rt.dispatch(texPipe, bindings, grid, { label });
-      } else {
-        for (const [slot, t] of tensors) bindings[slot] = rowWindow(t, c, l.ld);
-        rt.dispatch(pipe, bindings, grid, { label });
-      }
-      for (const [, tex] of textures) if (tex) rt.textures.release(tex.texture);
+  // A texture holds at most maxTextureDimension2D rows: split the chunks further for those.
+  const chunks = tensorRowChunks(label, l.rows, tensors.map(([, t]) => [t, l.ld]));
+  for (const c of splitChunks(chunks, texPipe ? maxRows : 0)) {
+    const u = rt.uniform(
+      params(c.count, l.width, l.lq, l.batchRows, { f: opts.scale ?? 1 }, l.ld, c.first),
+    );
+    const bindings: (Binding | undefined)[] = [u, undefined, undefined, mask];
+    const grid = rowLaunch(rt, c.count, l.width).grid;
+    const textures = texPipe
+      ? tensors.filter(([slot]) => TEX_SLOT[slot]).map(([slot, t]) => {
+        const tex = rt.rowsTexture(
+          t.buffer,
+          l.ld,
+          c.first,
+          c.count,
+          dtype === "f16" ? "rgba16float" : "rgba32float",
+        );
+        return [slot, tex] as const;
+      })
+      : [];
+    if (texPipe && textures.every(([, tex]) => tex)) {
+      for (const [slot, t] of tensors) if (!TEX_SLOT[slot]) bindings[slot] = rowWindow(t, c, l.ld);
+      for (const [slot, tex] of textures) bindings[TEX_SLOT[slot]] = tex!.view;
+      rt.dispatch(texPipe, bindings, grid, { label });
+    } else {
+      for (const [slot, t] of tensors) bindings[slot] = rowWindow(t, c, l.ld);
+      rt.dispatch(pipe, bindings, grid, { label });
     }
+    for (const [, tex] of textures) if (tex) rt.textures.release(tex.texture);
   }
 }
 
