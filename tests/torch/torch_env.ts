@@ -1,6 +1,8 @@
 // Shared by tests/torch/*_test.ts: finding a Python that imports torch, running vifi_torch.py, and the raw
 // tensor files (NAME.json index + NAME.bin little-endian values) both sides exchange.
 
+import { findTorchPython } from "../../lib/cli/bench/torch-reference.ts";
+
 const SCRIPT = new URL("./vifi_torch.py", import.meta.url).pathname;
 
 export interface RawTensor {
@@ -10,32 +12,10 @@ export interface RawTensor {
 
 export type RawTensors = Map<string, RawTensor>;
 
-async function importsTorch(python: string): Promise<boolean> {
-  try {
-    const out = await new Deno.Command(python, {
-      args: ["-c", "import torch; print(torch.__version__)"],
-      stdout: "piped",
-      stderr: "null",
-    }).output();
-    return out.success;
-  } catch {
-    return false; // not installed
-  }
-}
-
-/**
- * The first interpreter that imports torch: $VIFI_TORCH_PYTHON, then Debian's /usr/bin/python3 (where
- * python3-torch installs; a pyenv or venv python3 earlier on PATH usually lacks it), then python3.
- */
-async function findTorchPython(): Promise<string | undefined> {
-  const env = Deno.env.get("VIFI_TORCH_PYTHON");
-  for (const p of [env, "/usr/bin/python3", "python3"]) {
-    if (p && await importsTorch(p)) return p;
-  }
-  return undefined;
-}
-
-export const python = await findTorchPython();
+// the same search as `deno task bench --suite gpu`: $VIFI_TORCH_PYTHON, else Debian's /usr/bin/python3 (where
+// python3-torch installs; a pyenv or venv python3 earlier on PATH usually lacks it), then python3
+const found = await findTorchPython();
+export const python: string | undefined = "python" in found ? found.python : undefined;
 
 /** Deno.test's `ignore` for a torch suite, printing why once per file. */
 export function skipWithoutTorch(suite: string): boolean {
