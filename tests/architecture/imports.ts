@@ -24,6 +24,7 @@ export const LAYERS = [
   "results",
   "train",
   "predict",
+  "browser",
   "web",
   "mod",
   "experiments",
