@@ -7,6 +7,7 @@ import { getRuntime } from "../gpu/runtime.ts";
 import { prepareVideo } from "../data/prepare.ts";
 import { classTokens, type LoadedModel, loadModel, tokenizerFor } from "../models/load.ts";
 import type { Precision } from "../models/clip.ts";
+import type { PromptConfig, Weights } from "../models/config.ts";
 import { scoreViews, topK } from "../train/views.ts";
 import type { TextTokenizer, TokenizerKind } from "../text/tokenizer.ts";
 
@@ -19,17 +20,41 @@ export interface ModelChoice {
   tokenizer?: TokenizerKind;
   headWidth?: number;
   precision?: Precision | "auto";
+  /** learned prompts to add to the frozen weights (`--prompts FILE`, read by lib/browser/prompt-file.ts) */
+  prompts?: PromptOverlay;
 }
 
-/** An inference-only model (nothing trains) from the weights the user named. */
+/** Learned bridge-and-prompt tensors for a frozen model, with the check that they were learned on it. */
+export interface PromptOverlay {
+  /** the prompts' file, named in errors */
+  source: string;
+  config: PromptConfig;
+  weights: Weights;
+  /** throws a one-line error when the prompts were learned on another model */
+  check(loaded: LoadedModel): Promise<void>;
+}
+
+/** An inference-only model (nothing trains) from the weights the user named, with their learned prompts. */
 export async function frozenModel(m: ModelChoice): Promise<LoadedModel> {
-  return await loadModel(await getRuntime(), {
+  const loaded = await loadModel(await getRuntime(), {
     weights: m.weights,
     clipWeights: m.clipWeights,
     variant: "frozen",
     precision: m.precision,
     headWidth: m.headWidth,
+    // the overlay's prompts replace any the weights file carries, whatever their depth
+    prompt: m.prompts ? false : undefined,
   });
+  if (!m.prompts) return loaded;
+  try {
+    await m.prompts.check(loaded);
+    loaded.model.clip.addPrompts(m.prompts.config, m.prompts.weights);
+    loaded.model.setVariant("frozen");
+  } catch (e) {
+    loaded.model.dispose();
+    throw e;
+  }
+  return loaded;
 }
 
 export interface ClassPrompts {
