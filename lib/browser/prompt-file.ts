@@ -116,7 +116,7 @@ function isConfig(x: unknown): boolean {
     ["width", "layers", "heads", "context", "vocab"].every((k) => isInt(t[k]));
 }
 
-/** Reads a prompts file; anything that is not one (a checkpoint, a bad tensor) is a one-line error naming `file`. */
+/** Reads a prompts file; anything else (a checkpoint, a bad tensor) is a one-line error naming `file`. */
 export function readPromptFile(bytes: Uint8Array, file: string): PromptFile {
   let parsed;
   try {
@@ -135,7 +135,8 @@ export function readPromptFile(bytes: Uint8Array, file: string): PromptFile {
   }
   if (meta.version !== String(PROMPT_FILE_VERSION)) {
     throw new PromptFileError(
-      `vifi: ${file} is a prompts file of version ${meta.version}; this vifi reads version ${PROMPT_FILE_VERSION}`,
+      `vifi: ${file} is a prompts file of version ${meta.version}; this vifi reads version ` +
+        String(PROMPT_FILE_VERSION),
     );
   }
   const model = parseJson<ClipConfig>(meta, "model", file, isConfig);
@@ -161,7 +162,8 @@ export function readPromptFile(bytes: Uint8Array, file: string): PromptFile {
     if (!t) throw new PromptFileError(`vifi: ${file}: tensor ${name} is missing`);
     if (t.shape.join(",") !== shape.join(",") || !(t.data instanceof Float32Array)) {
       throw new PromptFileError(
-        `vifi: ${file}: tensor ${name} is ${t.dtype} [${t.shape}], the prompt configuration needs F32 [${shape}]`,
+        `vifi: ${file}: tensor ${name} is ${t.dtype} [${t.shape}], the prompt configuration needs ` +
+          `F32 [${shape}]`,
       );
     }
     out.set(name, { shape, data: t.data });

@@ -102,8 +102,8 @@ function checkClips(model: ViFiClip, clips: TuneClips, classes: number): number 
   if (N === 0) throw new Error("vifi: prompt tuning needs at least one clip");
   if (clips.frames.length !== N * per) {
     throw new Error(
-      `vifi: prompt tuning: clips.frames has ${clips.frames.length} values, ${N} clips of [${clips.T}, 3, ${R}, ` +
-        `${R}] need ${N * per}`,
+      `vifi: prompt tuning: clips.frames has ${clips.frames.length} values; ${N} clips of ` +
+        `[${clips.T}, 3, ${R}, ${R}] need ${N * per}`,
     );
   }
   clips.labels.forEach((l, i) => {
