@@ -105,8 +105,11 @@ fn bx(base: u32, k: u32, n: u32) -> f32 {
 #endif
 
 #if CVEC
-// Four columns n..n+3 of row m at once (ldc, offsets and strides of C are multiples of 4, as is N); `v`
-// already holds alpha·sum + bias, loaded by the caller where every lane reads the same address.
+// Four columns n..n+3 of row m at once (ldc, offsets and strides of C are multiples of 4, and N is, or
+// C's rows have scratch columns up to the next multiple of 4 that these stores may fill); `v` already
+// holds alpha·sum + bias, loaded by the caller where every lane reads the same address. One vector store
+// instead of four scalar ones: on llvmpipe each scalar store is a per-lane scatter, and at K = 64 the
+// stores of a 16×16 block cost as much as its FMAs.
 fn store4(m: u32, n: u32, sum: vec4<f32>, baseC: u32) {
   if (m >= p.M || n >= p.N) { return; }
   var v = vec4<f32>(activation(sum.x), activation(sum.y), activation(sum.z), activation(sum.w));
@@ -132,7 +135,6 @@ fn store(m: u32, n: u32, sum: f32, baseC: u32) {
 }
 #endif
 
-#if !CVEC
 @compute @workgroup_size({{WX}}, {{WY}}, 1)
 fn matmul(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
   let z = wg.z;
@@ -263,13 +265,28 @@ fn matmul(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: v
   }
 
   // Unrolled like the main loop: one dynamic index into acc would push the whole block to memory.
+#if CVEC
+#unroll jv TN/4
+  {
+#if HAS_BIAS
+    let nb = p.bias0 + min(n0 + {{jv}}u * 4u, nLast & ~3u);
+    let bias4 = vec4<f32>(f32(bias[nb]), f32(bias[nb + 1u]), f32(bias[nb + 2u]), f32(bias[nb + 3u]));
+#else
+    let bias4 = vec4<f32>(0.0);
+#endif
+#unroll i TM
+    store4(m0 + {{i}}u, n0 + {{jv}}u * 4u, p.alpha * acc[{{i}} * TNV + {{jv}}] + bias4, baseC);
+#endunroll
+  }
+#endunroll
+#else
 #unroll i TM
 #unroll j TN
   store(m0 + {{i}}u, n0 + {{j}}u, acc[{{i}} * TNV + {{j}} / 4][{{j}} % 4], baseC);
 #endunroll
 #endunroll
-}
 #endif
+}
 
 #if SMALL
 // Small-K variant (software adapters, K = KS ≤ 256, A not transposed): lavapipe runs a workgroup as

@@ -147,5 +147,7 @@ Deno.test("software adapters: the heuristic keeps the choices measured on lavapi
   assertEquals(gemmCandidates(rt, shape(1576, 768, 768, { transB: true }))[0], "texture");
   assertEquals(gemmCandidates(rt, shape(1088, 192, 64, { transB: true }))[0], "small");
   assertEquals(gemmCandidates(rt, shape(197, 77, 63))[0], "blocked:16x16:8x8");
-  assertEquals(gemmCandidates(rt, shape(197, 64, 197, { transA: true }))[0], "blocked:16x16:4x16");
+  // outputs at most 64 wide: 8×8 blocks in 8×8 workgroups (one SIMD group of lanes shares its rows)
+  assertEquals(gemmCandidates(rt, shape(197, 64, 197, { transA: true }))[0], "blocked:8x8:8x8");
+  assertEquals(gemmCandidates(rt, shape(197, 29, 197, { transA: true }))[0], "blocked:8x4:8x8");
 });

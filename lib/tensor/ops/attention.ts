@@ -184,6 +184,8 @@ async function headGemm(
     strideA: A.s,
     strideB: Bv.s,
     strideC: C.s,
+    // score rows are padded to Lkp ≥ Lk rounded to 4, and the softmax reads only the first Lk columns
+    padC: c === "scores",
     label,
   });
 }

@@ -63,6 +63,12 @@ export interface GemmArgs {
   useTextures?: boolean;
   /** force a candidate id (matmul-variants.ts); one that cannot run this call is an error */
   variant?: string;
+  /**
+   * C's rows have scratch columns from N up to the next multiple of 4 that the GEMM may overwrite
+   * (attention's padded score rows, whose readers stop at N): C is then stored four columns at a time
+   * even when N is not a multiple of 4. Not with a bias (its binding ends at N).
+   */
+  padC?: boolean;
   label?: string;
 }
 
@@ -163,8 +169,9 @@ function kernelFor(
   const nc = v.kind === "small" ? smallColumns(d.vec, !!g.transA, d.K, d.N) : 0;
   const tiles = v.kind === "blocked" ? v.tiles : g.tiles ?? chooseTiles(rt.gpu, g.M, g.N);
   // C as vec4 (small variant): its rows, offsets, strides, N and the buffer in whole vec4s
-  const cvec = [g.ldc, g.offC ?? 0, ...(g.strideC ?? []), g.N].every((x) => x % 4 === 0) &&
-    (g.c.size / (g.dtype === "f16" ? 2 : 4)) % 4 === 0;
+  const n4 = g.padC && !g.bias ? Math.ceil(g.N / 4) * 4 : g.N;
+  const cvec = [g.ldc, g.offC ?? 0, ...(g.strideC ?? []), n4].every((x) => x % 4 === 0) &&
+    n4 <= g.ldc && (g.c.size / (g.dtype === "f16" ? 2 : 4)) % 4 === 0;
   const spec = {
     ...common,
     TM: tiles.TM,
@@ -175,7 +182,7 @@ function kernelFor(
     SMALL: nc > 0,
     KS: nc ? d.K : 0,
     NC: nc,
-    CVEC: nc > 0 && cvec,
+    CVEC: cvec,
   };
   const grid: [number, number] = [
     Math.ceil(d.N / (nc || tiles.TN * tiles.WX)),
@@ -243,10 +250,18 @@ export async function gemm(rt: Runtime, g: GemmArgs): Promise<void> {
     if (usesTextures) {
       const sA = spanOf(A, t);
       const sB = spanOf(B, t);
-      const rowA = Math.floor(sA.first / A.ld);
-      const rowB = Math.floor(sB.first / B.ld);
-      ta = rt.rowsTexture(g.a, g.lda, rowA, Math.ceil(sA.end / A.ld) - rowA, format);
-      tb = ta && rt.rowsTexture(g.b, g.ldb, rowB, Math.ceil(sB.end / B.ld) - rowB, format);
+      let rowA = Math.floor(sA.first / A.ld);
+      let rowB = Math.floor(sB.first / B.ld);
+      if (g.a === g.b && g.lda === g.ldb) {
+        // A and B are views of one tensor (attention's Q·Kᵀ on the packed qkv): one copy serves both
+        rowA = rowB = Math.min(rowA, rowB);
+        const end = Math.ceil(Math.max(sA.end, sB.end) / A.ld);
+        ta = rt.rowsTexture(g.a, g.lda, rowA, end - rowA, format);
+        tb = ta;
+      } else {
+        ta = rt.rowsTexture(g.a, g.lda, rowA, Math.ceil(sA.end / A.ld) - rowA, format);
+        tb = ta && rt.rowsTexture(g.b, g.ldb, rowB, Math.ceil(sB.end / B.ld) - rowB, format);
+      }
       if (ta && tb) {
         [bA, oA] = [ta.view, sA.first - rowA * g.lda];
         [bB, oB] = [tb.view, sB.first - rowB * g.ldb];
@@ -285,7 +300,7 @@ export async function gemm(rt: Runtime, g: GemmArgs): Promise<void> {
       label: g.label ?? "matmul",
     });
     if (ta) rt.textures.release(ta.texture);
-    if (tb) rt.textures.release(tb.texture);
+    if (tb && tb !== ta) rt.textures.release(tb.texture);
   }
 }
 
