@@ -6,6 +6,8 @@ import { LabelListError, parseLabelList } from "../lib/data/labels.ts";
 
 /** The largest video the form accepts. */
 export const MAX_UPLOAD_BYTES = 200_000_000;
+/** The largest prompts file the form accepts (ViT-L/14's deepest prompts are a few MB). */
+export const MAX_PROMPTS_BYTES = 64_000_000;
 /** The form lists this many of the newest checkpoints; an older one can still be typed in. */
 export const MAX_CHOICES = 200;
 
@@ -32,6 +34,8 @@ export interface PredictInput {
   template: string | undefined;
   /** the typed weights path, else the chosen checkpoint */
   asked: string;
+  /** learned prompts for the weights (a prompts file from the page's prompt tuning), when uploaded */
+  prompts?: File;
 }
 
 function intField(v: string | undefined, name: string, def: number, min: number, max: number): number {
@@ -88,8 +92,14 @@ export function checkInput(form: FormData, values: FormValues, limit: number): P
       `the video is ${(file.size / 1e6).toFixed(1)} MB, over the ${Math.round(limit / 1e6)} MB limit`,
     );
   }
-  if (!values.labels?.trim()) throw new InputError("no class names given");
-  const labels = classNames(values.labels);
+  const upload = form.get("prompts");
+  const prompts = upload instanceof File && upload.size > 0 ? upload : undefined;
+  if (prompts && prompts.size > MAX_PROMPTS_BYTES) {
+    throw new InputError(`the prompts file is over the ${Math.round(MAX_PROMPTS_BYTES / 1e6)} MB limit`);
+  }
+  // a prompts file carries the class names it was trained for: the field may stay empty
+  if (!values.labels?.trim() && !prompts) throw new InputError("no class names given");
+  const labels = values.labels?.trim() ? classNames(values.labels) : [];
   const frames = intField(values.frames, "frames", 8, 1, 64);
   const clips = intField(values.clips, "clips", 1, 1, 10);
   const crops = intField(values.crops, "crops", 1, 1, 3);
@@ -101,5 +111,5 @@ export function checkInput(form: FormData, values: FormValues, limit: number): P
   const typed = values.checkpointPath?.trim() ?? "";
   const asked = typed !== "" ? typed : (values.checkpoint ?? "");
   if (asked === "") throw new InputError("choose a checkpoint or give a weights file path");
-  return { file, labels, frames, clips, crops, template, asked };
+  return { file, labels, frames, clips, crops, template, asked, prompts };
 }

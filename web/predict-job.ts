@@ -10,6 +10,7 @@ import { encodePng } from "../lib/video/png.ts";
 import { resizeBilinear } from "../lib/video/transforms.ts";
 import { sampleForMode } from "../lib/video/sampling.ts";
 import { Rng } from "../lib/random/rng.ts";
+import { PromptFileError, promptOverlay, readPromptFile } from "../lib/browser/prompt-file.ts";
 
 const MAX_THUMBNAILS = 32;
 const THUMB_SIDE = 112;
@@ -30,7 +31,10 @@ export interface PredictJob {
   fileName: string;
   /** a weights file the routes have already checked is allowed */
   weights: string;
+  /** class names; empty when `prompts` is given: its own */
   labels: string[];
+  /** an uploaded prompts file (its name and bytes) for the weights */
+  prompts?: { name: string; bytes: Uint8Array };
   frames: number;
   clips: number;
   crops: number;
@@ -79,20 +83,23 @@ export async function runPredictJob(job: PredictJob): Promise<JobReply> {
     const bytes = await Deno.readFile(job.video);
     // a file that is not a video is the upload's fault, found before a model is loaded for it
     await openVideo(bytes, job.fileName);
+    const learned = job.prompts && readPromptFile(job.prompts.bytes, job.prompts.name);
     const result = await predict(job.video, {
       weights: job.weights,
-      labels: job.labels,
+      prompts: learned && promptOverlay(learned, job.prompts!.name),
+      labels: job.labels.length ? job.labels : learned?.classes ?? [],
       frames: job.frames,
       clips: job.clips,
       crops: job.crops,
-      template: job.template,
+      template: job.template ?? learned?.template,
       top: 5,
     });
     const thumbnails = await thumbnailsOf(bytes, job.fileName, job.frames, job.clips);
     return { ok: true, result, thumbnails };
   } catch (e) {
     const message = (e instanceof Error ? e.message : String(e)).replace(/^vifi: /, "");
-    const kind = e instanceof VideoError ? "input" : e instanceof NoGpuError ? "gpu" : "server";
+    const input = e instanceof VideoError || e instanceof PromptFileError;
+    const kind = input ? "input" : e instanceof NoGpuError ? "gpu" : "server";
     return { ok: false, kind, message };
   }
 }

@@ -122,8 +122,14 @@ export function PredictForm(
       </p>
       <p>
         <label>
-          Class names, comma-separated{" "}
-          <input type="text" name="labels" size={60} required value={values.labels ?? ""} />
+          Learned prompts, optional (a prompts file from prompt tuning in the page, for these weights){" "}
+          <input type="file" name="prompts" accept=".safetensors" />
+        </label>
+      </p>
+      <p>
+        <label>
+          Class names, comma-separated (with a prompts file: empty for its own){" "}
+          <input type="text" name="labels" size={60} value={values.labels ?? ""} />
         </label>
       </p>
       <p>
@@ -177,11 +183,13 @@ export function Thumbnails({ thumbnails }: { thumbnails: Thumbnail[] }): VNode {
 }
 
 export function PredictResultView(
-  { result, thumbnails, video, checkpoint }: {
+  { result, thumbnails, video, checkpoint, prompts }: {
     result: PredictResult;
     thumbnails: Thumbnail[];
     video: string;
     checkpoint: string;
+    /** the uploaded prompts file's name */
+    prompts?: string;
   },
 ): VNode {
   return (
@@ -190,6 +198,11 @@ export function PredictResultView(
         {video}: {result.frames} frames × {result.views} view{result.views > 1 ? "s" : ""},{" "}
         {result.probs.length} classes, prompt <code>{result.template}</code>, checkpoint{" "}
         <code>{checkpoint}</code>
+        {prompts !== undefined && (
+          <>
+            , learned prompts <code>{prompts}</code>
+          </>
+        )}
       </p>
       <PredictionTable result={result} />
       <Thumbnails thumbnails={thumbnails} />
@@ -211,7 +224,13 @@ export function PredictPage(
     folder?: WeightsFolder;
     values?: FormValues;
     error?: string;
-    result?: { result: PredictResult; thumbnails: Thumbnail[]; video: string; checkpoint: string };
+    result?: {
+      result: PredictResult;
+      thumbnails: Thumbnail[];
+      video: string;
+      checkpoint: string;
+      prompts?: string;
+    };
     maxUploadBytes?: number;
   },
 ): VNode {

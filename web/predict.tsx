@@ -158,7 +158,11 @@ function predictHandler(
     try {
       const form = await readForm(c.req.raw);
       values = formValues(form);
-      const { file, labels, frames, clips, crops, template, asked } = checkInput(form, values, limit);
+      const { file, labels, frames, clips, crops, template, asked, prompts } = checkInput(
+        form,
+        values,
+        limit,
+      );
       const weights = await allowedWeights(opts.store, opts.weightsDir, asked);
       tmp = await saveUpload(file);
       const fileName = file.name || "upload";
@@ -171,6 +175,8 @@ function predictHandler(
         clips,
         crops,
         template,
+        prompts: prompts &&
+          { name: prompts.name || "prompts", bytes: new Uint8Array(await prompts.arrayBuffer()) },
       });
       if (!reply.ok) {
         const status = reply.kind === "input" ? 400 : reply.kind === "gpu" ? 503 : 500;
@@ -179,7 +185,10 @@ function predictHandler(
       }
       const { result, thumbnails } = reply;
       return c.html(
-        await page({ values, result: { result, thumbnails, video: file.name, checkpoint: asked } }),
+        await page({
+          values,
+          result: { result, thumbnails, video: file.name, checkpoint: asked, prompts: prompts?.name },
+        }),
       );
     } catch (e) {
       const message = (e instanceof Error ? e.message : String(e)).replace(/^vifi: /, "");

@@ -2,6 +2,7 @@
 // The file's prompts give the probabilities of the model that trained them (same video, same views), they
 // change the answer against the weights alone, the CLI takes the file's class names and template by
 // default, and a prompts file of another model, or a file that is not one, is a one-line error naming it.
+// The dashboard's predict form takes the same file as an upload.
 
 import { prepareVideo } from "../../lib/data/prepare.ts";
 import { clipConfig, initClipWeights, initPromptWeights } from "../../lib/models/config.ts";
@@ -12,6 +13,8 @@ import { scoreViews } from "../../lib/train/views.ts";
 import { saveCheckpoint } from "../../lib/train/checkpoint.ts";
 import { tunePrompts } from "../../lib/browser/prompt-tune.ts";
 import { promptOverlay, readPromptFile, writePromptFile } from "../../lib/browser/prompt-file.ts";
+import { ResultsStore } from "../../lib/results/store.ts";
+import { predictRoutes } from "../../web/predict.tsx";
 import { CLASSES, syntheticClips } from "../browser/prompt_clips.ts";
 import { expect, type Fixture, makeFixture, runCli, tiny } from "./fixture.ts";
 
@@ -156,5 +159,42 @@ Deno.test("predict CLI --prompts: another model's prompts or a non-prompts file 
     );
     const lines = r.err.trim().split("\n");
     expect(r.code === 1 && lines.length === 1 && want.test(lines[0]), `exit ${r.code}: ${r.err}`);
+  }
+});
+
+Deno.test("dashboard predict form: an uploaded prompts file, class names left empty, gives the trainer's top-5", async () => {
+  const { f, file, trainer } = await learn();
+  const store = ResultsStore.open(`${f.dir}/prompts-results.db`);
+  const routes = predictRoutes({ store, weightsDir: f.dir });
+  const post = async (prompts: string, labels: string) => {
+    const fd = new FormData();
+    fd.set("checkpointPath", f.checkpoint);
+    fd.set("labels", labels);
+    fd.set("frames", "4");
+    const video = await Deno.readFile(f.videos[0]);
+    fd.set("video", new File([video], "clip.mp4", { type: "video/mp4" }));
+    fd.set("prompts", new File([await Deno.readFile(prompts)], prompts.split("/").pop()!));
+    const res = await routes.app.request("/", { method: "POST", body: fd });
+    return { status: res.status, html: await res.text() };
+  };
+  try {
+    const ok = await post(file, "");
+    expect(ok.status === 200, `status ${ok.status}: ${ok.html.slice(0, 400)}`);
+    const rows = [...ok.html.matchAll(/<td class="label">(.*?)<\/td><td class="prob" data-prob="([^"]+)"/g)];
+    expect(rows.length === NAMES.length, `${rows.length} rows`);
+    for (const [, label, prob] of rows) {
+      const want = trainer[0][NAMES.indexOf(label)];
+      expect(Math.abs(Number(prob) - want) < 1e-6, `${label}: ${prob} vs the trainer's ${want}`);
+    }
+    expect(ok.html.includes("learned prompts <code>learned.prompts.safetensors</code>"), "prompts not named");
+    // the checkpoint itself is no prompts file: the upload's fault, said on the page
+    const bad = await post(f.checkpoint, "red, green");
+    expect(
+      bad.status === 400 && bad.html.includes("tiny.safetensors is not a prompts file"),
+      `${bad.status}`,
+    );
+  } finally {
+    routes.close();
+    store.close();
   }
 });
