@@ -4,7 +4,7 @@
 // demos). Also the class prompts the text tower reads, tokenised the way the model was trained.
 
 import type { Runtime } from "../gpu/runtime.ts";
-import { loadWeights, type WeightFormat } from "./weights/load.ts";
+import { loadWeights, type WeightBytes, type WeightFormat, weightName } from "./weights/load.ts";
 import type { Naming } from "./weights/keymap.ts";
 import { isCheckpointMeta, type ModelCheckpointMeta } from "./weights/checkpoint-meta.ts";
 import {
@@ -21,10 +21,10 @@ import { type ClipConfig, clipConfig, initClipWeights } from "./config.ts";
 import { type Variant, ViFiClip } from "./vifi.ts";
 
 export interface LoadModelOptions {
-  /** any weight file loadWeights reads; absent: random weights of `arch` */
-  weights?: string;
+  /** any weight file loadWeights reads (a path, or its bytes: no file system); absent: random weights of `arch` */
+  weights?: string | WeightBytes;
   /** an OpenAI CLIP file for the token embedding that ViFi-CLIP checkpoints lack */
-  clipWeights?: string;
+  clipWeights?: string | WeightBytes;
   /** architecture for random init (a CLIP_CONFIGS name, or a config); ignored when `weights` is given */
   arch?: string | ClipConfig;
   variant: Variant;
@@ -78,7 +78,9 @@ export async function loadModel(rt: Runtime, opts: LoadModelOptions): Promise<Lo
     // The mapping report says it in the middle of a long list; the fix is what the user needs.
     if (!opts.clipWeights && /ViFi-CLIP checkpoints have no token embedding/.test(msg)) {
       throw new Error(
-        `vifi: ${opts.weights} is a ViFi-CLIP checkpoint, which has no token embedding (the text tower's ` +
+        `vifi: ${
+          weightName(opts.weights)
+        } is a ViFi-CLIP checkpoint, which has no token embedding (the text tower's ` +
           "input table): pass the OpenAI CLIP file it was fine-tuned from as clipWeights (--clip-weights " +
           "ViT-B-16.pt)",
       );
@@ -99,7 +101,7 @@ export async function loadModel(rt: Runtime, opts: LoadModelOptions): Promise<Lo
   return {
     model,
     config: loaded.config,
-    source: { format: loaded.format, naming: loaded.naming, file: opts.weights },
+    source: { format: loaded.format, naming: loaded.naming, file: weightName(opts.weights) },
     checkpoint: isCheckpointMeta(loaded.meta) ? loaded.meta : undefined,
   };
 }

@@ -18,6 +18,17 @@ interface FFmpegCore {
 }
 
 let wasmModule: Promise<WebAssembly.Module> | undefined;
+let wasmBytes: () => Promise<BufferSource> = () =>
+  Deno.readFile(new URL(import.meta.resolve("npm:@ffmpeg/core@0.12.10/wasm")));
+
+/**
+ * Where the ffmpeg.wasm binary comes from; by default the npm package's file, read from disk. A page has no
+ * file system and fetches it from its own origin instead (lib/browser/video.ts). Takes effect before the
+ * first decode only: the compiled module is kept.
+ */
+export function setFfmpegWasm(load: () => Promise<BufferSource>): void {
+  wasmBytes = load;
+}
 let corePromise: Promise<FFmpegCore> | undefined;
 let coreRuns = 0;
 let coreLog: string[] = [];
@@ -38,9 +49,7 @@ function ffmpegCore(): Promise<FFmpegCore> {
       Object.defineProperty(globalThis, "location", { value: new URL(import.meta.url), configurable: true });
     }
     const mod = await import("npm:@ffmpeg/core@0.12.10");
-    wasmModule ??= Deno.readFile(new URL(import.meta.resolve("npm:@ffmpeg/core@0.12.10/wasm"))).then((b) =>
-      WebAssembly.compile(b)
-    );
+    wasmModule ??= wasmBytes().then((b) => WebAssembly.compile(b));
     const compiled = await wasmModule;
     const core = (await mod.default({
       instantiateWasm(

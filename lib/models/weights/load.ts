@@ -12,16 +12,41 @@ import {
   readTensorFile,
   type WeightFormat,
 } from "../../io/tensor-file.ts";
-import type { ByteSource } from "../../io/byte-source.ts";
+import { type ByteSource, memorySource } from "../../io/byte-source.ts";
 import { oneLine } from "../../io/messages.ts";
 
 export type { RawTensor, RawTensorFile, WeightFormat };
+
+/**
+ * A weight file already in memory (fetched by a page, say) and the name its errors give it: reading it
+ * needs no file system, so this is the path a browser takes.
+ */
+export interface WeightBytes {
+  bytes: Uint8Array;
+  name: string;
+}
+
+/** A path or URL to read, or the file's bytes. */
+export type WeightInput = string | URL | WeightBytes;
+
+function isWeightBytes(x: WeightInput): x is WeightBytes {
+  return typeof x === "object" && !(x instanceof URL) && x.bytes instanceof Uint8Array;
+}
+
+/** How errors and reports name a weight input. */
+export function weightName(x: WeightInput): string {
+  return isWeightBytes(x) ? x.name : String(x);
+}
+
+async function openWeightInput(x: WeightInput): Promise<ByteSource & { close(): void }> {
+  return isWeightBytes(x) ? { ...memorySource(x.bytes, x.name), close() {} } : await openWeightSource(x);
+}
 
 export interface LoadWeightsOptions {
   /** throw unless every tensor is accounted for (default true) */
   strict?: boolean;
   /** an OpenAI CLIP file (any format) to take the token embedding from: ViFi-CLIP checkpoints lack it */
-  clipWeights?: string | URL;
+  clipWeights?: WeightInput;
   /** width of one attention head, to infer head counts (default 64; vifi checkpoints record theirs) */
   headWidth?: number;
 }
@@ -53,7 +78,7 @@ function recordedHeadWidth(meta: unknown): number | undefined {
  * with a summary of what is missing, unexpected or mis-shaped. Only the tensors the model takes are
  * read from disk (a training checkpoint's optimizer state is not).
  */
-export async function loadWeights(path: string | URL, opts: LoadWeightsOptions = {}): Promise<LoadedWeights> {
+export async function loadWeights(path: WeightInput, opts: LoadWeightsOptions = {}): Promise<LoadedWeights> {
   return await withWeights(path, opts, false, (w) => {
     const plain = (m: Weights): Weights =>
       new Map([...m].map(([k, t]) => [k, { shape: t.shape, data: t.data }]));
@@ -71,7 +96,7 @@ export async function loadWeights(path: string | URL, opts: LoadWeightsOptions =
  * kilobytes. The returned `weights` carry shapes only; reading their `data` throws.
  */
 export async function inspectWeights(
-  path: string | URL,
+  path: WeightInput,
   opts: LoadWeightsOptions = {},
 ): Promise<LoadedWeights> {
   return await withWeights(path, opts, true, (w) => w);
@@ -79,21 +104,21 @@ export async function inspectWeights(
 
 /** The weight file (and the CLIP file supplementing it) read, while `body` runs; closed after. */
 export async function withTensorFiles<T>(
-  path: string | URL,
+  path: WeightInput,
   opts: LoadWeightsOptions,
   headersOnly: boolean,
   body: (file: RawTensorFile, supplement: Map<string, RawTensor> | undefined) => T,
 ): Promise<T> {
   const sources: (ByteSource & { close(): void })[] = [];
   try {
-    const src = await openWeightSource(path);
+    const src = await openWeightInput(path);
     sources.push(src);
-    const file = await readTensorFile(src, String(path), { headersOnly });
+    const file = await readTensorFile(src, weightName(path), { headersOnly });
     let supplement: Map<string, RawTensor> | undefined;
     if (opts.clipWeights) {
-      const extra = await openWeightSource(opts.clipWeights);
+      const extra = await openWeightInput(opts.clipWeights);
       sources.push(extra);
-      supplement = (await readTensorFile(extra, String(opts.clipWeights), { headersOnly })).tensors;
+      supplement = (await readTensorFile(extra, weightName(opts.clipWeights), { headersOnly })).tensors;
     }
     return body(file, supplement);
   } catch (e) {
@@ -129,12 +154,12 @@ export function mapOptions(
 }
 
 async function withWeights(
-  path: string | URL,
+  path: WeightInput,
   opts: LoadWeightsOptions,
   headersOnly: boolean,
   finish: (w: LoadedWeights) => LoadedWeights,
 ): Promise<LoadedWeights> {
-  const fileName = String(path);
+  const fileName = weightName(path);
   return await withTensorFiles(path, opts, headersOnly, (file, supplement) => {
     const mapped = mapWeights(file.tensors, mapOptions(file, supplement, opts, fileName));
     const dtypes = countDtypes(file);
