@@ -1,0 +1,18 @@
+// The library's page API as one script: a page that loads this bundle (lib/cli/browser-page.ts serves it at
+// /lib/browser/entry.js) finds it as `globalThis.vifi`. Pages and tests drive it from there; nothing here
+// runs until they call it.
+
+import { predictInPage, releasePageModel } from "./predict.ts";
+import { prepareVideoInPage, useFfmpegWasm } from "./video.ts";
+import { fetchWeights, forgetWeights } from "./weights.ts";
+
+export const vifi = {
+  predictInPage,
+  releasePageModel,
+  prepareVideoInPage,
+  useFfmpegWasm,
+  fetchWeights,
+  forgetWeights,
+};
+
+(globalThis as { vifi?: typeof vifi }).vifi = vifi;

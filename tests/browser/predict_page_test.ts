@@ -1,0 +1,177 @@
+// The library in a page (headless Chromium, its WebGPU and WebCodecs; one launch for the whole file): the tiny
+// model's predictions in the page equal Deno's lib/predict/predict.ts within 1e-5 for the same checkpoint and
+// videos; the page's model input equals the server's prepareVideo (what `deno task video --transformed`
+// dumps) value for value, with WebCodecs and with the page's ffmpeg.wasm; the weights come from the
+// browser's cache on the second visit (the server sees one weights request); no request leaves 127.0.0.1.
+
+import { existsSync } from "node:fs";
+import { assert, assertEquals } from "../data/assert.ts";
+import { type BrowserPage, CHROMIUM, offOrigin, openPage } from "../../lib/cli/browser-page.ts";
+import { predict } from "../../lib/predict/predict.ts";
+import { prepareVideo } from "../../lib/data/prepare.ts";
+import { type Fixture, makeFixture } from "../cli/fixture.ts";
+import { taggedVideos } from "./videos.ts";
+
+const ENTRY = new URL("../../lib/browser/entry.ts", import.meta.url);
+const LABELS = ["red", "blue", "green", "up", "left", "down", "circle"];
+const TEMPLATE = "a {name} video";
+const T = 4;
+
+async function playwrightMissing(): Promise<string | undefined> {
+  try {
+    await import("npm:playwright-core@1.65.1");
+    return undefined;
+  } catch (e) {
+    return `playwright-core cannot be imported (${(e as Error).message.split("\n")[0]})`;
+  }
+}
+
+const skip = !existsSync(CHROMIUM)
+  ? `${CHROMIUM} is absent (apt-get install chromium)`
+  : await playwrightMissing();
+if (skip) console.log(`browser predict tests skipped: ${skip}`);
+
+interface PageRun {
+  probs: number[];
+  top: { label: string; prob: number }[];
+  input: number[];
+  shape: number[];
+  frames: { width: number; height: number; index: number; alpha: number }[];
+  weightsFrom: string;
+  decoder: string;
+  fallback?: string;
+  ms: Record<string, number>;
+  adapter: { vendor: string; architecture: string; description: string };
+}
+
+/** predictInPage on the video at `video` (a path on the page's server), its numbers as plain arrays. */
+function pagePredict(p: BrowserPage, weights: string, video: string, decoder = "auto"): Promise<PageRun> {
+  return p.page!.evaluate(async (a) => {
+    // deno-lint-ignore no-explicit-any
+    const vifi = (globalThis as any).vifi;
+    const bytes = new Uint8Array(await (await fetch(a.video)).arrayBuffer());
+    const r = await vifi.predictInPage({
+      weights: a.weights,
+      classes: a.labels,
+      template: a.template,
+      video: bytes,
+      videoName: a.video,
+      frames: a.T,
+      decoder: a.decoder,
+    });
+    return {
+      probs: Array.from(r.probs as Float32Array),
+      top: r.predictions,
+      input: Array.from(r.input.data as Float32Array),
+      shape: r.input.shape,
+      // deno-lint-ignore no-explicit-any
+      frames: r.frames.map((f: any) => ({
+        width: f.width,
+        height: f.height,
+        index: f.index,
+        alpha: f.data[3],
+      })),
+      weightsFrom: r.weightsFrom,
+      decoder: r.decoder,
+      fallback: r.decoderFallback,
+      ms: r.ms,
+      adapter: r.adapter,
+    };
+  }, { weights, video, labels: LABELS, template: TEMPLATE, T, decoder });
+}
+
+function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  assertEquals(a.length, b.length, "lengths");
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}
+
+let fx: Fixture | undefined;
+
+Deno.test({
+  name: "predict in the page: Deno's probabilities and input, the browser's cache, nothing off 127.0.0.1",
+  ignore: skip !== undefined,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    fx ??= await makeFixture();
+    // two synthetic clips and a stream tagged BT.709 full range (ffmpeg converts it with those: so must the page)
+    const tagged = `${fx.dir}/tagged-bt709-full.mp4`;
+    await Deno.writeFile(tagged, (await taggedVideos()).tagged);
+    const videos = [...fx.videos.slice(0, 2), tagged];
+    const ffmpegWasm = await Deno.readFile(new URL(import.meta.resolve("npm:@ffmpeg/core@0.12.10/wasm")));
+    const files: Parameters<typeof openPage>[0]["files"] = {
+      "/weights/tiny.safetensors": { body: await Deno.readFile(fx.checkpoint) },
+      "/ffmpeg-core.wasm": { body: ffmpegWasm, type: "application/wasm" },
+    };
+    for (const [i, v] of videos.entries()) {
+      files[`/videos/${i}.mp4`] = { body: await Deno.readFile(v), type: "video/mp4" };
+    }
+    const p = await openPage({ entries: [ENTRY], files });
+    try {
+      await p.page!.waitForFunction("globalThis.vifi !== undefined", null, { timeout: 60_000 });
+      await p.page!.evaluate(() => {
+        // deno-lint-ignore no-explicit-any
+        (globalThis as any).vifi.useFfmpegWasm("/ffmpeg-core.wasm");
+      });
+      const runs: PageRun[] = [];
+      for (const [i, video] of videos.entries()) {
+        const want = await predict(video, {
+          weights: fx.checkpoint,
+          labels: LABELS,
+          frames: T,
+          template: TEMPLATE,
+        });
+        const prep = await prepareVideo({ path: video, mode: "test", frames: T, size: 32, seed: 0 });
+        for (const decoder of ["auto", "ffmpeg.wasm"]) {
+          const got = await pagePredict(p, "/weights/tiny.safetensors", `/videos/${i}.mp4`, decoder);
+          runs.push(got);
+          const what = `video ${i}, ${got.decoder}${got.fallback ? ` (${got.fallback})` : ""}`;
+          console.log(
+            `${what}: weights from ${got.weightsFrom}; ms ${
+              JSON.stringify(got.ms, (_, v) => typeof v === "number" ? +v.toFixed(1) : v)
+            }`,
+          );
+          assertEquals(got.shape, prep.shape, `${what}: input shape`);
+          assertEquals(
+            maxAbsDiff(got.input, prep.data),
+            0,
+            `${what}: the page's input differs from prepareVideo's`,
+          );
+          const d = maxAbsDiff(got.probs, want.probs);
+          assert(d < 1e-5, `${what}: probabilities differ from Deno's by ${d}`);
+          assertEquals(got.top.map((x) => x.label), want.predictions.map((x) => x.label), `${what}: top-5`);
+          assertEquals(got.frames.length, T);
+          assert(got.frames.every((f) => f.width === 32 && f.alpha === 255), `${what}: frames`);
+        }
+      }
+      assertEquals(
+        runs[0].decoder,
+        "webcodecs",
+        `Chromium's WebCodecs decodes the synthetic H.264 exactly: ${runs[0].fallback}`,
+      );
+      assertEquals(runs[1].decoder, "ffmpeg.wasm");
+      assertEquals(runs[4].decoder, "webcodecs", `the BT.709 full-range stream too: ${runs[4].fallback}`);
+      assertEquals(runs[0].weightsFrom, "network");
+      assert(runs.slice(1).every((r) => r.weightsFrom === "memory"), "the model is kept between predictions");
+
+      // a second visit: a fresh page in the same browser context reads the weights from the Cache API
+      await p.goto();
+      await p.page!.waitForFunction("globalThis.vifi !== undefined", null, { timeout: 60_000 });
+      const again = await pagePredict(p, "/weights/tiny.safetensors", "/videos/0.mp4");
+      assertEquals(again.weightsFrom, "cache");
+      assert(maxAbsDiff(again.probs, runs[0].probs) === 0, "the cached weights predict the same");
+      console.log(`second visit: ms ${JSON.stringify(again.ms)}; adapter ${JSON.stringify(again.adapter)}`);
+      const weightGets = p.served.filter((s) => s === "GET /weights/tiny.safetensors").length;
+      assertEquals(weightGets, 1, "the server saw one weights request");
+
+      const origin = new URL(p.url).origin;
+      assert(p.requests.length > 5, `requests were recorded: ${p.requests.length}`);
+      assertEquals(offOrigin(p.requests, origin), [], "requests that left 127.0.0.1");
+      assertEquals(p.errors, [], "page errors");
+    } finally {
+      await p.close();
+    }
+  },
+});
