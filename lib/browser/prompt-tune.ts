@@ -53,7 +53,10 @@ export interface PromptTuneOptions {
   /** AdamW's learning rate (default 2e-3) and weight decay (default 1e-3) */
   lr?: number;
   weightDecay?: number;
-  /** clips per step (default min(N, 8)); the clips are visited in a shuffled order, epoch by epoch */
+  /**
+   * clips per step (default: as many as keep a step at 16 frames, at least one, at most N); the clips are
+   * visited in a shuffled order, epoch by epoch
+   */
   batch?: number;
   /** draws the prompts' initial values and the clip order (default 0) */
   seed?: number;
@@ -114,6 +117,22 @@ function checkClips(model: ViFiClip, clips: TuneClips, classes: number): number 
   return N;
 }
 
+/**
+ * Clips prepared one by one (e.g. lib/browser/video.ts's model input of each dropped video, one view of T
+ * frames each) stacked into the TuneClips a run takes.
+ */
+export function stackClips(items: { frames: Float32Array; label: number }[], T: number): TuneClips {
+  const per = items[0]?.frames.length ?? 0;
+  const frames = new Float32Array(items.length * per);
+  items.forEach((it, i) => {
+    if (it.frames.length !== per) {
+      throw new Error(`vifi: prompt tuning: clip ${i} has ${it.frames.length} values, clip 0 ${per}`);
+    }
+    frames.set(it.frames, i * per);
+  });
+  return { frames, labels: items.map((it) => it.label), T };
+}
+
 /** Drops every prompt tensor the model holds, so a new configuration leaves no stale one to train. */
 function dropPrompts(model: ViFiClip): void {
   for (const [name, p] of [...model.clip.params]) {
@@ -170,7 +189,7 @@ export async function tunePrompts(o: PromptTuneOptions): Promise<PromptTuneResul
   checkPromptConfig(model.config, config);
   const template = o.template ?? "{name}.";
   const steps = o.steps ?? 50, lr = o.lr ?? 2e-3, weightDecay = o.weightDecay ?? 1e-3, seed = o.seed ?? 0;
-  const B = Math.min(o.batch ?? 8, N);
+  const B = Math.min(o.batch ?? Math.max(1, Math.floor(16 / clips.T)), N);
   if (!(Number.isInteger(steps) && steps >= 1)) throw new Error(`vifi: prompt tuning: steps ${steps}`);
   if (!(Number.isInteger(B) && B >= 1)) throw new Error(`vifi: prompt tuning: batch ${o.batch}`);
   const tokens = classTokens(o.tokenizer, classes, template, model.config.text.context, config.textCtx);

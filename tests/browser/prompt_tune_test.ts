@@ -7,7 +7,12 @@ import { getRuntime, type Runtime } from "../../lib/gpu/runtime.ts";
 import { clipConfig, initClipWeights, type Weights } from "../../lib/models/config.ts";
 import { ViFiClip } from "../../lib/models/vifi.ts";
 import { ByteTokenizer } from "../../lib/text/tokenizer.ts";
-import { clipProbabilities, type PromptTuneOptions, tunePrompts } from "../../lib/browser/prompt-tune.ts";
+import {
+  clipProbabilities,
+  type PromptTuneOptions,
+  stackClips,
+  tunePrompts,
+} from "../../lib/browser/prompt-tune.ts";
 import { frozenFingerprint, readPromptFile } from "../../lib/browser/prompt-file.ts";
 import { CLASSES, syntheticClips } from "./prompt_clips.ts";
 
@@ -117,4 +122,18 @@ Deno.test("prompt tuning: the signal stops the run after the step in flight; abo
   await tunePrompts(opts).catch(() => (threw = true));
   expect(threw, "an aborted signal still ran");
   model.dispose();
+});
+
+Deno.test("stackClips: clips prepared one by one, in order, with their labels; a clip of another size is named", () => {
+  const a = Float32Array.from({ length: 6 }, (_, i) => i), b = a.map((v) => v + 10), c = a.map((v) => v + 20);
+  const s = stackClips([{ frames: a, label: 2 }, { frames: b, label: 0 }, { frames: c, label: 1 }], 2);
+  expect(s.T === 2 && s.labels.join() === "2,0,1", `labels ${s.labels}`);
+  expect(s.frames.join() === [...a, ...b, ...c].join(), "frames out of order");
+  let msg = "";
+  try {
+    stackClips([{ frames: a, label: 0 }, { frames: new Float32Array(5), label: 1 }], 2);
+  } catch (e) {
+    msg = (e as Error).message;
+  }
+  expect(msg === "vifi: prompt tuning: clip 1 has 5 values, clip 0 6", msg);
 });
