@@ -2,11 +2,12 @@
 // /lib/browser/entry.js) finds it as `globalThis.vifi`. Pages and tests drive it from there; nothing here
 // runs until they call it.
 
-import { predictInPage, releasePageModel } from "./predict.ts";
+import { pageWebGpu, predictInPage, releasePageModel } from "./predict.ts";
 import { prepareVideoInPage, useFfmpegWasm } from "./video.ts";
 import { fetchWeights, forgetWeights } from "./weights.ts";
 
 export const vifi = {
+  pageWebGpu,
   predictInPage,
   releasePageModel,
   prepareVideoInPage,

@@ -5,6 +5,7 @@
 // top-k with probabilities, the frames the model saw, the time each stage took and the adapter used.
 
 import { getRuntime, type Runtime } from "../gpu/runtime.ts";
+import { NoGpuError } from "../gpu/device.ts";
 import type { LoadedModel } from "../models/load.ts";
 import { promptsFor } from "../predict/predict.ts";
 import { scoreViews, topK } from "../train/views.ts";
@@ -71,6 +72,47 @@ export type PageProgress = (
   total?: number,
 ) => void;
 
+export type PageWebGpu =
+  | { available: true; adapter: PagePrediction["adapter"] }
+  | { available: false; why: string };
+
+/** The page's WebGPU device, or a one-line error a page can show (and then predict on the server). */
+async function pageRuntime(): Promise<Runtime> {
+  try {
+    return await getRuntime();
+  } catch (e) {
+    if (!(e instanceof NoGpuError)) throw e;
+    // NoGpuError's advice is for a server (drivers, DENO_WEBGPU_BACKEND); a visitor needs another
+    const detail = /\(([^)]*)\)/.exec(e.message)?.[1] ?? "no adapter";
+    throw new Error(
+      `vifi: this page has no WebGPU (${detail}); it needs a browser with WebGPU on, over https or from ` +
+        "localhost",
+    );
+  }
+}
+
+function adapterOf(rt: Runtime): PagePrediction["adapter"] {
+  const g = rt.gpu;
+  return {
+    vendor: g.info.vendor,
+    architecture: g.info.architecture,
+    description: g.info.description,
+    f16: g.features.f16,
+  };
+}
+
+/**
+ * Whether this page can predict on its own GPU (then the adapter it would use), or why not: what a page
+ * asks before it offers "run in my browser" rather than the server.
+ */
+export async function pageWebGpu(): Promise<PageWebGpu> {
+  try {
+    return { available: true, adapter: adapterOf(await pageRuntime()) };
+  } catch (e) {
+    return { available: false, why: e instanceof Error ? e.message : String(e) };
+  }
+}
+
 /** The last model loaded, kept for the next prediction with the same weights (URL, or the same bytes). */
 let kept: { key: string | Uint8Array; loaded: LoadedModel } | undefined;
 
@@ -132,7 +174,7 @@ export async function predictInPage(
 ): Promise<PagePrediction> {
   const t0 = performance.now();
   if (input.classes.length === 0) throw new Error("vifi: predictInPage needs at least one class name");
-  const rt = await getRuntime();
+  const rt = await pageRuntime();
   const ms = { weights: 0, model: 0, video: 0, predict: 0, total: 0 };
   const { loaded, from } = await modelFor(rt, input, progress, ms);
   const { model, config } = loaded;
@@ -166,7 +208,6 @@ export async function predictInPage(
     label: input.classes[index],
     prob: value,
   }));
-  const g = rt.gpu;
   ms.total = performance.now() - t0;
   return {
     predictions,
@@ -179,11 +220,6 @@ export async function predictInPage(
     decoder: prep.decoder,
     decoderFallback: prep.fallback,
     ms,
-    adapter: {
-      vendor: g.info.vendor,
-      architecture: g.info.architecture,
-      description: g.info.description,
-      f16: g.features.f16,
-    },
+    adapter: adapterOf(rt),
   };
 }
