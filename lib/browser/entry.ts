@@ -5,6 +5,7 @@
 import { pageWebGpu, predictInPage, releasePageModel } from "./predict.ts";
 import { prepareVideoInPage, useFfmpegWasm } from "./video.ts";
 import { fetchWeights, forgetWeights } from "./weights.ts";
+import { clipTokenizerFrom } from "./tokens.ts";
 
 export const vifi = {
   pageWebGpu,
@@ -14,6 +15,7 @@ export const vifi = {
   useFfmpegWasm,
   fetchWeights,
   forgetWeights,
+  clipTokenizerFrom,
 };
 
 (globalThis as { vifi?: typeof vifi }).vifi = vifi;

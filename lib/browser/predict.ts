@@ -11,6 +11,8 @@ import { promptsFor } from "../predict/predict.ts";
 import { scoreViews, topK } from "../train/views.ts";
 import { MEAN, STD } from "../video/normalize.ts";
 import { fetchWeights, modelFromBytes, type Progress } from "./weights.ts";
+import { clipTokenizerFrom } from "./tokens.ts";
+import { CLIP_VOCAB_SIZE, type TextTokenizer } from "../text/tokenizer.ts";
 import { type PageDecoder, prepareVideoInPage } from "./video.ts";
 
 export interface PagePredictInput {
@@ -22,6 +24,8 @@ export interface PagePredictInput {
   classes: string[];
   /** prompt template with {name} (default: as the server's predict chooses) */
   template?: string;
+  /** CLIP's BPE vocabulary (bpe_simple_vocab_16e6.txt.gz) by URL: needed by models with CLIP's token table */
+  vocab?: string | URL;
   /** the video file's bytes (MP4 decodes with WebCodecs where exact; anything ffmpeg reads otherwise) */
   video: Uint8Array;
   /** the video's file name, for errors (default "video.mp4") */
@@ -67,7 +71,7 @@ export interface PagePrediction {
 
 /** Which stage is running; weights and video report bytes or nothing. */
 export type PageProgress = (
-  stage: "weights" | "model" | "video" | "predict",
+  stage: "weights" | "model" | "vocab" | "video" | "predict",
   loaded?: number,
   total?: number,
 ) => void;
@@ -149,6 +153,28 @@ async function modelFor(
   return { loaded, from };
 }
 
+/**
+ * The tokenizer the page must build itself: CLIP's BPE (from `vocab`) for a model with CLIP's token table
+ * that was not trained with another tokenizer; undefined where the checkpoint or the table decides (a
+ * saved word list, the byte-level tokenizer), which needs no file.
+ */
+async function pageTokenizer(
+  loaded: LoadedModel,
+  input: PagePredictInput,
+  progress: PageProgress | undefined,
+): Promise<TextTokenizer | undefined> {
+  const kind = loaded.checkpoint?.model.tokenizer?.kind ??
+    (loaded.config.text.vocab === CLIP_VOCAB_SIZE ? "clip" : "bytes");
+  if (kind !== "clip") return undefined;
+  if (input.vocab === undefined) {
+    throw new Error(
+      "vifi: this model reads CLIP's BPE tokens: pass vocab, the URL of bpe_simple_vocab_16e6.txt.gz on this site",
+    );
+  }
+  progress?.("vocab");
+  return await clipTokenizerFrom(input.vocab, (loaded, total) => progress?.("vocab", loaded, total));
+}
+
 /** The first view's T frames back to RGBA bytes (the normalisation undone, rounded). */
 function viewFrames(data: Float32Array, T: number, S: number, indices: number[]): PageFrame[] {
   const out: PageFrame[] = [];
@@ -179,7 +205,11 @@ export async function predictInPage(
   const { loaded, from } = await modelFor(rt, input, progress, ms);
   const { model, config } = loaded;
   const C = input.classes.length;
-  const { tokens, template } = await promptsFor(loaded, input.classes, { template: input.template });
+  const textTokenizer = await pageTokenizer(loaded, input, progress);
+  const { tokens, template } = await promptsFor(loaded, input.classes, {
+    template: input.template,
+    textTokenizer,
+  });
   const S = config.vision.resolution;
   const T = input.frames ?? 8;
   progress?.("video");

@@ -24,7 +24,9 @@ export interface FetchedWeights {
 
 /** The body read chunk by chunk into one array, with progress after each chunk. */
 async function readBody(res: Response, url: string, onProgress?: Progress): Promise<Uint8Array> {
-  const total = Number(res.headers.get("content-length") ?? 0) || 0;
+  // a compressed transfer's length is not the body's: read it as a body of unknown length
+  const encoding = res.headers.get("content-encoding");
+  const total = encoding && encoding !== "identity" ? 0 : Number(res.headers.get("content-length") ?? 0) || 0;
   if (!res.body) return new Uint8Array(await res.arrayBuffer());
   const reader = res.body.getReader();
   // a known length is read in place; otherwise chunks are gathered and joined once at the end

@@ -86,11 +86,13 @@ async function promptTokenizer(
 export async function promptsFor(
   loaded: LoadedModel,
   labels: string[],
-  opts: { template?: string; vocab?: string; tokenizer?: TokenizerKind },
+  /** `textTokenizer`: the tokenizer itself, instead of one found from the options (a page builds CLIP's
+   * from fetched bytes, having no file system) */
+  opts: { template?: string; vocab?: string; tokenizer?: TokenizerKind; textTokenizer?: TextTokenizer },
 ): Promise<ClassPrompts> {
   const ctx = loaded.model.clip.prompts?.textCtx ?? 0;
   const template = opts.template ?? (ctx > 0 ? "{name}." : "a photo of a {name}.");
-  const tok = await promptTokenizer(loaded, opts);
+  const tok = opts.textTokenizer ?? await promptTokenizer(loaded, opts);
   return { tokens: classTokens(tok, labels, template, loaded.config.text.context, ctx), template };
 }
 

@@ -12,6 +12,8 @@ import { predict } from "../../lib/predict/predict.ts";
 import { prepareVideo } from "../../lib/data/prepare.ts";
 import { type Fixture, makeFixture } from "../cli/fixture.ts";
 import { taggedVideos } from "./videos.ts";
+import { loadTokenizer } from "../../lib/text/tokenizer.ts";
+import { dataDir } from "../data/assert.ts";
 
 const ENTRY = new URL("../../lib/browser/entry.ts", import.meta.url);
 const MOD = new URL("../../mod.ts", import.meta.url);
@@ -98,6 +100,51 @@ function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return m;
 }
 
+/** Without WebGPU (navigator.gpu hidden) the page is told why, in one line, and nothing is fetched. */
+async function checkWithoutWebGpu(p: BrowserPage): Promise<void> {
+  const noGpu = await p.page!.evaluate(async () => {
+    // deno-lint-ignore no-explicit-any
+    const vifi = (globalThis as any).vifi;
+    Object.defineProperty(navigator, "gpu", { value: undefined, configurable: true });
+    try {
+      const status = await vifi.pageWebGpu();
+      const error = await vifi.predictInPage({
+        weights: "/nothing",
+        classes: ["a"],
+        video: new Uint8Array(1),
+      })
+        .then(() => "no error", (e: Error) => e.message);
+      return { status, error };
+    } finally {
+      delete (navigator as unknown as Record<string, unknown>).gpu;
+    }
+  });
+  assert(!noGpu.status.available && /no WebGPU/.test(noGpu.status.why), JSON.stringify(noGpu.status));
+  assert(/^vifi: this page has no WebGPU \(.*\); it needs/.test(noGpu.error), noGpu.error);
+  assert(!noGpu.error.includes("\n"), "one line");
+  assert(!p.served.includes("GET /nothing"), "no weights were fetched without WebGPU");
+  // deno-lint-ignore no-explicit-any
+  const withGpu = await p.page!.evaluate(() => (globalThis as any).vifi.pageWebGpu());
+  assert(withGpu.available && withGpu.adapter.vendor, `WebGPU is back: ${JSON.stringify(withGpu)}`);
+}
+
+/** CLIP's BPE built in the page from the fetched, gunzipped vocabulary tokenises as the server's does. */
+async function checkClipTokenizer(p: BrowserPage, vocab: string): Promise<void> {
+  const texts = [
+    "a photo of a dog.",
+    "Ünïcödé café — déjà vu",
+    "riding a bike 123",
+    "playing_guitar!!",
+  ];
+  const inPage = await p.page!.evaluate(async (texts) => {
+    // deno-lint-ignore no-explicit-any
+    const tok = await (globalThis as any).vifi.clipTokenizerFrom("/clip/bpe.txt.gz");
+    return texts.map((t: string) => tok.encode(t) as number[]);
+  }, texts);
+  const server = await loadTokenizer({ vocab });
+  assertEquals(inPage, texts.map((t) => server.encode(t)), "CLIP tokens in the page");
+}
+
 let fx: Fixture | undefined;
 
 Deno.test({
@@ -119,34 +166,14 @@ Deno.test({
     for (const [i, v] of videos.entries()) {
       files[`/videos/${i}.mp4`] = { body: await Deno.readFile(v), type: "video/mp4" };
     }
+    const vocab = `${dataDir}clip/bpe_simple_vocab_16e6.txt.gz`;
+    const hasVocab = existsSync(vocab);
+    if (hasVocab) files["/clip/bpe.txt.gz"] = { body: await Deno.readFile(vocab) };
+    else console.log(`the page's CLIP tokenizer is not checked: ${vocab} is absent`);
     const p = await openPage({ entries: [ENTRY], files });
     try {
       await p.page!.waitForFunction("globalThis.vifi !== undefined", null, { timeout: 60_000 });
-      // without WebGPU (navigator.gpu hidden) the page is told why, in one line, and nothing is fetched
-      const noGpu = await p.page!.evaluate(async () => {
-        // deno-lint-ignore no-explicit-any
-        const vifi = (globalThis as any).vifi;
-        Object.defineProperty(navigator, "gpu", { value: undefined, configurable: true });
-        try {
-          const status = await vifi.pageWebGpu();
-          const error = await vifi.predictInPage({
-            weights: "/nothing",
-            classes: ["a"],
-            video: new Uint8Array(1),
-          })
-            .then(() => "no error", (e: Error) => e.message);
-          return { status, error };
-        } finally {
-          delete (navigator as unknown as Record<string, unknown>).gpu;
-        }
-      });
-      assert(!noGpu.status.available && /no WebGPU/.test(noGpu.status.why), JSON.stringify(noGpu.status));
-      assert(/^vifi: this page has no WebGPU \(.*\); it needs/.test(noGpu.error), noGpu.error);
-      assert(!noGpu.error.includes("\n"), "one line");
-      assert(!p.served.includes("GET /nothing"), "no weights were fetched without WebGPU");
-      // deno-lint-ignore no-explicit-any
-      const withGpu = await p.page!.evaluate(() => (globalThis as any).vifi.pageWebGpu());
-      assert(withGpu.available && withGpu.adapter.vendor, `WebGPU is back: ${JSON.stringify(withGpu)}`);
+      await checkWithoutWebGpu(p);
       await p.page!.evaluate(() => {
         // deno-lint-ignore no-explicit-any
         (globalThis as any).vifi.useFfmpegWasm("/ffmpeg-core.wasm");
@@ -210,6 +237,8 @@ Deno.test({
       console.log(`second visit: ms ${JSON.stringify(again.ms)}; adapter ${JSON.stringify(again.adapter)}`);
       const weightGets = p.served.filter((s) => s === "GET /weights/tiny.safetensors").length;
       assertEquals(weightGets, 1, "the server saw one weights request");
+
+      if (hasVocab) await checkClipTokenizer(p, vocab);
 
       const origin = new URL(p.url).origin;
       assert(p.requests.length > 5, `requests were recorded: ${p.requests.length}`);
