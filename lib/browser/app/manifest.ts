@@ -1,0 +1,41 @@
+// manifest.json of a site `deno task site` writes (lib/cli/site.ts): what the page loads, by paths relative
+// to the site, and what it suggests. The page reads it first; the command writes it last.
+
+export interface SiteManifest {
+  format: "vifi-site";
+  version: 1;
+  model: {
+    /** the weight file, relative to the site */
+    file: string;
+    /** the architecture's name, when the file says it */
+    name: string | null;
+    bytes: number;
+    resolution: number | null;
+    /** "clip" | "words" | "bytes": how class names become tokens */
+    tokenizer: string;
+  };
+  /** class names the page fills in at first */
+  classes: string[];
+  /** frames per video */
+  frames: number;
+  /** the class prompt with {name}; null: as `deno task predict` chooses */
+  template: string | null;
+  /** CLIP's BPE vocabulary, when the model reads CLIP tokens */
+  vocab: string | null;
+  /** ffmpeg.wasm, for videos WebCodecs cannot decode exactly; null when the site left it out */
+  ffmpegWasm: string | null;
+  /** every file of the site but the manifest, with its size in bytes */
+  files: Record<string, number>;
+  builtAt: string;
+}
+
+/** The site's manifest, fetched from beside the page; a missing or foreign one is a one-line error. */
+export async function loadManifest(url = "manifest.json"): Promise<SiteManifest> {
+  const res = await fetch(url);
+  if (!res.ok) throw new Error(`vifi: cannot read the site's ${url}: HTTP ${res.status}`);
+  const m = await res.json() as Partial<SiteManifest>;
+  if (m?.format !== "vifi-site" || !m.model?.file) {
+    throw new Error(`vifi: ${url} is not a vifi site manifest (deno task site writes one)`);
+  }
+  return m as SiteManifest;
+}
