@@ -1,6 +1,6 @@
 // The library in a page (headless Chromium, its WebGPU and WebCodecs; one launch for the whole file): the tiny
-// model's predictions in the page equal Deno's lib/predict/predict.ts within 1e-5 for the same checkpoint and
-// videos; the page's model input equals the server's prepareVideo (what `deno task video --transformed`
+// model's and the demo architecture's (synthetic-words, its saved word list) predictions in the page equal
+// Deno's lib/predict/predict.ts within 1e-5 for the same checkpoint and videos; the page's model input equals the server's prepareVideo (what `deno task video --transformed`
 // dumps) value for value, with WebCodecs and with the page's ffmpeg.wasm; the weights come from the
 // browser's cache on the second visit (the server sees one weights request), with progress to the file's
 // size both times; no request leaves 127.0.0.1; without WebGPU the page is told why in one line.
@@ -11,6 +11,9 @@ import { type BrowserPage, CHROMIUM, offOrigin, openPage } from "../../lib/cli/b
 import { predict } from "../../lib/predict/predict.ts";
 import { prepareVideo } from "../../lib/data/prepare.ts";
 import { type Fixture, makeFixture } from "../cli/fixture.ts";
+import { clipConfig, initClipWeights } from "../../lib/models/config.ts";
+import { ViFiClip } from "../../lib/models/vifi.ts";
+import { saveCheckpoint } from "../../lib/train/checkpoint.ts";
 import { taggedVideos } from "./videos.ts";
 import { loadTokenizer } from "../../lib/text/tokenizer.ts";
 import { dataDir } from "../data/assert.ts";
@@ -51,7 +54,15 @@ interface PageRun {
 }
 
 /** predictInPage on the video at `video` (a path on the page's server), its numbers as plain arrays. */
-function pagePredict(p: BrowserPage, weights: string, video: string, decoder = "auto"): Promise<PageRun> {
+function pagePredict(
+  p: BrowserPage,
+  weights: string,
+  video: string,
+  decoder = "auto",
+  labels = LABELS,
+  /** null: predictInPage's own default template */
+  template: string | null = TEMPLATE,
+): Promise<PageRun> {
   return p.page!.evaluate(async (a) => {
     // deno-lint-ignore no-explicit-any
     const vifi = (globalThis as any).vifi;
@@ -61,7 +72,7 @@ function pagePredict(p: BrowserPage, weights: string, video: string, decoder = "
     const r = await vifi.predictInPage({
       weights: a.weights,
       classes: a.labels,
-      template: a.template,
+      template: a.template ?? undefined,
       video: bytes,
       videoName: a.video,
       frames: a.T,
@@ -90,7 +101,7 @@ function pagePredict(p: BrowserPage, weights: string, video: string, decoder = "
       stages,
       lastWeights,
     };
-  }, { weights, video, labels: LABELS, template: TEMPLATE, T, decoder });
+  }, { weights, video, labels, template, T, decoder });
 }
 
 function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
@@ -145,6 +156,38 @@ async function checkClipTokenizer(p: BrowserPage, vocab: string): Promise<void> 
   assertEquals(inPage, texts.map((t) => server.encode(t)), "CLIP tokens in the page");
 }
 
+/** A checkpoint of the demo's architecture (synthetic-words, 64² frames) carrying its word-list tokenizer. */
+async function demoCheckpoint(f: Fixture): Promise<string> {
+  const cfg = clipConfig("synthetic-words");
+  const model = ViFiClip.fromWeights(f.rt, cfg, initClipWeights(cfg, 11, { randomNorms: true }), "frozen");
+  const path = `${f.dir}/synthetic-words.safetensors`;
+  const experiment = { model: { tokenizer: "words", vocab: `${f.dir}/data/words.txt` } };
+  await saveCheckpoint(path, model, { experiment });
+  model.dispose();
+  return path;
+}
+
+// words of the fixture's list (its two colours, one shape, two motions)
+const DEMO_LABELS = ["red circle moving left", "blue circle moving up", "red circle going up", "blue object"];
+
+/** The demo's architecture and tokenizer (the saved words; the default template) in the page, as in Deno. */
+async function checkDemoModel(p: BrowserPage, checkpoint: string, video: string): Promise<void> {
+  const want = await predict(video, { weights: checkpoint, labels: DEMO_LABELS, frames: T });
+  const got = await pagePredict(
+    p,
+    "/weights/words.safetensors",
+    "/videos/0.mp4",
+    "auto",
+    DEMO_LABELS,
+    null,
+  );
+  const d = maxAbsDiff(got.probs, want.probs);
+  assert(d < 1e-5, `synthetic-words: probabilities differ from Deno's by ${d}`);
+  assertEquals(got.shape, [T, 3, 64, 64], "the demo's 64² input");
+  assertEquals(got.weightsFrom, "network");
+  console.log(`synthetic-words (demo architecture), first prediction: ms ${JSON.stringify(got.ms)}`);
+}
+
 let fx: Fixture | undefined;
 
 Deno.test({
@@ -161,6 +204,7 @@ Deno.test({
     const ffmpegWasm = await Deno.readFile(new URL(import.meta.resolve("npm:@ffmpeg/core@0.12.10/wasm")));
     const files: Parameters<typeof openPage>[0]["files"] = {
       "/weights/tiny.safetensors": { body: await Deno.readFile(fx.checkpoint) },
+      "/weights/words.safetensors": { body: await Deno.readFile(await demoCheckpoint(fx)) },
       "/ffmpeg-core.wasm": { body: ffmpegWasm, type: "application/wasm" },
     };
     for (const [i, v] of videos.entries()) {
@@ -226,6 +270,8 @@ Deno.test({
       );
       assertEquals(runs[1].stages, ["video", "predict"], "a kept model is not loaded again");
       assert(runs.slice(1).every((r) => r.weightsFrom === "memory"), "the model is kept between predictions");
+
+      await checkDemoModel(p, `${fx.dir}/synthetic-words.safetensors`, videos[0]);
 
       // a second visit: a fresh page in the same browser context reads the weights from the Cache API
       await p.goto();
