@@ -187,6 +187,27 @@ async function teach(page: Page, w: World) {
   return { losses: t.losses, held, bytes, name: download.suggestedFilename(), msPerStep: t.msPerStep! };
 }
 
+/** A long run stopped after a few steps: it ends there, with those steps' prompts, and says it stopped. */
+async function stopEarly(page: Page): Promise<number> {
+  await page.fill("#teach-steps", "500");
+  await page.click("#teach-run");
+  await page.waitForFunction("globalThis.vifiApp.teach.losses.length >= 2", null, { timeout: 120_000 });
+  await page.click("#teach-stop");
+  await page.waitForFunction(
+    "['trained', 'error'].includes(document.getElementById('teach-result').dataset.state)",
+    null,
+    { timeout: 60_000 },
+  );
+  const t = (await appState(page)).teach;
+  assertEquals(t.error, undefined, "teach error");
+  assert(
+    t.stopped && t.losses.length >= 2 && t.losses.length < 500,
+    `stopped after ${t.losses.length} steps`,
+  );
+  assert(/^stopped: /.test(await page.textContent("#teach-status") ?? ""), "the page says it stopped");
+  return t.losses.length;
+}
+
 /** The downloaded file read by prompt-file.ts, and Deno's predict path with it on the held-out videos. */
 async function checkPromptsFile(w: World, r: Awaited<ReturnType<typeof teach>>) {
   const file = readPromptFile(r.bytes, r.name);
@@ -250,6 +271,7 @@ Deno.test({
         assertEquals(r.losses.length, STEPS);
         assert(r.losses.at(-1)! < r.losses[0], `the loss did not fall: ${r.losses}`);
         await checkPromptsFile(w, r);
+        console.log(`  Stop: the run ended after ${await stopEarly(page)} of 500 steps`);
       });
       await t.step("a second visit reads the weights from the cache", async () => {
         await page.reload();
