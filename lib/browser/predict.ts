@@ -13,7 +13,7 @@ import { MEAN, STD } from "../video/normalize.ts";
 import { fetchWeights, modelFromBytes, type Progress } from "./weights.ts";
 import { clipTokenizerFrom } from "./tokens.ts";
 import { CLIP_VOCAB_SIZE, type TextTokenizer } from "../text/tokenizer.ts";
-import { type PageDecoder, prepareVideoInPage } from "./video.ts";
+import { type PageDecoder, prepareVideoInPage, useFfmpegWasm } from "./video.ts";
 
 export interface PagePredictInput {
   /** the weight file's bytes, or its URL (fetched once, then read from the browser's cache) */
@@ -39,6 +39,8 @@ export interface PagePredictInput {
   top?: number;
   /** the decoder (default "auto": WebCodecs where exact, else ffmpeg.wasm) */
   decoder?: "auto" | PageDecoder;
+  /** where this site serves ffmpeg-core.wasm (see useFfmpegWasm), for videos WebCodecs cannot decode exactly */
+  ffmpegWasm?: string | URL;
 }
 
 /** One frame as the model saw it (the first view), RGBA: `new ImageData(data, width, height)` shows it. */
@@ -212,6 +214,7 @@ export async function predictInPage(
   });
   const S = config.vision.resolution;
   const T = input.frames ?? 8;
+  if (input.ffmpegWasm !== undefined) useFfmpegWasm(input.ffmpegWasm);
   progress?.("video");
   let t = performance.now();
   const prep = await prepareVideoInPage(

@@ -35,11 +35,15 @@ export interface PagePrepared extends Prepared {
   fallback?: string;
 }
 
+/** Where useFfmpegWasm said the binary is; without it a page cannot run ffmpeg (the default reads a file). */
+let ffmpegWasmUrl: string | undefined;
+
 /**
  * Where the page's ffmpeg.wasm binary is fetched from (same origin: nothing leaves the page's host). Call
  * before the first ffmpeg decode.
  */
 export function useFfmpegWasm(url: string | URL): void {
+  ffmpegWasmUrl = String(url);
   setFfmpegWasm(async () => {
     const res = await fetch(url);
     if (!res.ok) throw new Error(`vifi: cannot fetch ffmpeg.wasm from ${url}: HTTP ${res.status}`);
@@ -237,6 +241,12 @@ export async function prepareVideoInPage(
       throw new VideoError(job.path, `WebCodecs cannot decode it exactly: ${frames}`);
     }
     fallback = frames;
+  }
+  if (ffmpegWasmUrl === undefined && typeof (globalThis as { Deno?: unknown }).Deno === "undefined") {
+    throw new VideoError(
+      job.path,
+      `needs ffmpeg.wasm (${fallback}); call useFfmpegWasm(url) with this site's ffmpeg-core.wasm first`,
+    );
   }
   return { ...await prepareVideo(job, bytes), decoder: "ffmpeg.wasm", fallback };
 }

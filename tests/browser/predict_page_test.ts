@@ -188,6 +188,29 @@ async function checkDemoModel(p: BrowserPage, checkpoint: string, video: string)
   console.log(`synthetic-words (demo architecture), first prediction: ms ${JSON.stringify(got.ms)}`);
 }
 
+/** Before the page says where ffmpeg.wasm is, a video that needs it is refused saying so; then it is told. */
+async function configureFfmpeg(p: BrowserPage): Promise<void> {
+  const refused = await p.page!.evaluate(async () => {
+    // deno-lint-ignore no-explicit-any
+    const vifi = (globalThis as any).vifi;
+    const bytes = new Uint8Array(await (await fetch("/videos/0.mp4")).arrayBuffer());
+    const job = { path: "0.mp4", mode: "test", frames: 2, seed: 0 };
+    return await vifi.prepareVideoInPage(job, bytes, { decoder: "ffmpeg.wasm" }).then(
+      () => "no error",
+      (e: Error) => e.message,
+    );
+  });
+  assertEquals(
+    refused,
+    "0.mp4: needs ffmpeg.wasm (ffmpeg.wasm was asked for); call useFfmpegWasm(url) with this site's " +
+      "ffmpeg-core.wasm first",
+  );
+  await p.page!.evaluate(() => {
+    // deno-lint-ignore no-explicit-any
+    (globalThis as any).vifi.useFfmpegWasm("/ffmpeg-core.wasm");
+  });
+}
+
 let fx: Fixture | undefined;
 
 Deno.test({
@@ -218,10 +241,7 @@ Deno.test({
     try {
       await p.page!.waitForFunction("globalThis.vifi !== undefined", null, { timeout: 60_000 });
       await checkWithoutWebGpu(p);
-      await p.page!.evaluate(() => {
-        // deno-lint-ignore no-explicit-any
-        (globalThis as any).vifi.useFfmpegWasm("/ffmpeg-core.wasm");
-      });
+      await configureFfmpeg(p);
       const weightsSize = (await Deno.stat(fx.checkpoint)).size;
       const runs: PageRun[] = [];
       for (const [i, video] of videos.entries()) {
