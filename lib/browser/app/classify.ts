@@ -14,7 +14,7 @@ const STAGE_TEXT: Record<string, string> = {
   model: "building the model on the GPU…",
   vocab: "reading CLIP's vocabulary…",
   video: "decoding the video…",
-  predict: "running the model…",
+  predict: "running the model (the first run in a visit compiles its GPU programs)…",
 };
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)} s`;

@@ -141,6 +141,7 @@ export function setupTeach(app: AppState): void {
       const clips = await prepareClips(use, T, S, (s) => (status.textContent = s));
       if (abort.signal.aborted) throw new Error("stopped before the first step");
       app.teach.state = "training";
+      status.textContent = "step 1: recording the step and compiling its GPU programs (the slow one)…";
       const r = await tunePrompts({
         model: loaded.model,
         clips,
