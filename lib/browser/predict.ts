@@ -192,14 +192,21 @@ function viewFrames(data: Float32Array, T: number, S: number, indices: number[])
   return out;
 }
 
+/** The prediction in flight: calls run one after another, so one never frees the model another is using. */
+let queue: Promise<unknown> = Promise.resolve();
+
 /**
  * One video classified on this page's GPU, as `deno task predict` classifies it on the server: the same
  * weights, prompts, frames and views give the same probabilities (to float rounding between GPUs).
+ * Calls made while one runs wait their turn.
  */
-export async function predictInPage(
-  input: PagePredictInput,
-  progress?: PageProgress,
-): Promise<PagePrediction> {
+export function predictInPage(input: PagePredictInput, progress?: PageProgress): Promise<PagePrediction> {
+  const run = queue.then(() => predictNow(input, progress));
+  queue = run.catch(() => {});
+  return run;
+}
+
+async function predictNow(input: PagePredictInput, progress?: PageProgress): Promise<PagePrediction> {
   const t0 = performance.now();
   if (input.classes.length === 0) throw new Error("vifi: predictInPage needs at least one class name");
   const rt = await pageRuntime();

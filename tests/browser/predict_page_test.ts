@@ -171,7 +171,7 @@ async function demoCheckpoint(f: Fixture): Promise<string> {
 const DEMO_LABELS = ["red circle moving left", "blue circle moving up", "red circle going up", "blue object"];
 
 /** The demo's architecture and tokenizer (the saved words; the default template) in the page, as in Deno. */
-async function checkDemoModel(p: BrowserPage, checkpoint: string, video: string): Promise<void> {
+async function checkDemoModel(p: BrowserPage, checkpoint: string, video: string): Promise<number[]> {
   const want = await predict(video, { weights: checkpoint, labels: DEMO_LABELS, frames: T });
   const got = await pagePredict(
     p,
@@ -186,6 +186,18 @@ async function checkDemoModel(p: BrowserPage, checkpoint: string, video: string)
   assertEquals(got.shape, [T, 3, 64, 64], "the demo's 64² input");
   assertEquals(got.weightsFrom, "network");
   console.log(`synthetic-words (demo architecture), first prediction: ms ${JSON.stringify(got.ms)}`);
+  return got.probs;
+}
+
+/** Two predictions started together with different models run in turn: each gets its own model's answer. */
+async function checkConcurrent(p: BrowserPage, tinyProbs: number[], demoProbs: number[]): Promise<void> {
+  // the kept model (the demo's) is in use by the first when the second asks for another
+  const [demo, tiny] = await Promise.all([
+    pagePredict(p, "/weights/words.safetensors", "/videos/0.mp4", "auto", DEMO_LABELS, null),
+    pagePredict(p, "/weights/tiny.safetensors", "/videos/1.mp4"),
+  ]);
+  assertEquals(maxAbsDiff(tiny.probs, tinyProbs), 0, "the tiny model's answer, started beside another");
+  assertEquals(maxAbsDiff(demo.probs, demoProbs), 0, "the demo model's answer, started beside another");
 }
 
 /** Before the page says where ffmpeg.wasm is, a video that needs it is refused saying so; then it is told. */
@@ -291,7 +303,8 @@ Deno.test({
       assertEquals(runs[1].stages, ["video", "predict"], "a kept model is not loaded again");
       assert(runs.slice(1).every((r) => r.weightsFrom === "memory"), "the model is kept between predictions");
 
-      await checkDemoModel(p, `${fx.dir}/synthetic-words.safetensors`, videos[0]);
+      const demoProbs = await checkDemoModel(p, `${fx.dir}/synthetic-words.safetensors`, videos[0]);
+      await checkConcurrent(p, runs[2].probs, demoProbs);
 
       // a second visit: a fresh page in the same browser context reads the weights from the Cache API
       await p.goto();
