@@ -11,12 +11,21 @@ export interface IslandsBundle {
 
 const CLIENT = fileURLToPath(new URL("./client.tsx", import.meta.url));
 
-export async function buildIslands(opts: { minify?: boolean } = {}): Promise<IslandsBundle> {
+/** `entry`: another page script than client.tsx (the predict page's in-browser bundle, web/predict-browser.ts). */
+export async function buildIslands(opts: { minify?: boolean; entry?: URL } = {}): Promise<IslandsBundle> {
   const t0 = performance.now();
   const dir = await Deno.makeTempDir({ prefix: "vifi-islands-" });
   try {
     const out = `${dir}/islands.js`;
-    const args = ["bundle", "--quiet", "--platform", "browser", "-o", out, CLIENT];
+    const args = [
+      "bundle",
+      "--quiet",
+      "--platform",
+      "browser",
+      "-o",
+      out,
+      opts.entry ? fileURLToPath(opts.entry) : CLIENT,
+    ];
     if (opts.minify ?? true) args.splice(1, 0, "--minify");
     const r = await new Deno.Command(Deno.execPath(), { args, stdout: "piped", stderr: "piped" }).output();
     if (!r.success) {

@@ -7,6 +7,9 @@ import type { ComponentChildren, VNode } from "npm:preact@11.2.0";
 import type { PredictResult } from "../lib/predict/predict.ts";
 import type { Thumbnail } from "./predict-job.ts";
 import { type FormValues, MAX_CHOICES, MAX_UPLOAD_BYTES } from "./predict-input.ts";
+import { Island } from "./html.tsx";
+import { PredictInBrowser } from "./islands/PredictInBrowser.tsx";
+import { BROWSER_JS } from "./predict-browser.ts";
 
 export interface CheckpointChoice {
   path: string;
@@ -232,13 +235,27 @@ export function PredictPage(
       prompts?: string;
     };
     maxUploadBytes?: number;
+    /** the predict routes' mount point, when the page offers "run in my browser" (web/predict-browser.ts) */
+    inBrowser?: { base: string };
   },
 ): VNode {
+  const base = props.inBrowser?.base;
   return (
     <main>
       <h1>Predict</h1>
       {props.error !== undefined && <ErrorView message={props.error} />}
       {props.result && <PredictResultView {...props.result} />}
+      {base !== undefined && (
+        <>
+          <Island
+            name="PredictInBrowser"
+            component={PredictInBrowser}
+            props={{ base, maxUploadBytes: props.maxUploadBytes ?? MAX_UPLOAD_BYTES }}
+          />
+          {/* this page's own bundle: the model and the page's decoding, too large for every page */}
+          <script type="module" src={`${base}/${BROWSER_JS}`}></script>
+        </>
+      )}
       <PredictForm
         checkpoints={props.checkpoints}
         folder={props.folder}

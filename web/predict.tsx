@@ -25,6 +25,7 @@ import {
 import { type CheckpointChoice, Document, PredictPage } from "./predict-page.tsx";
 import { PredictQueue } from "./predict-queue.ts";
 import { allowedWeights, folderFiles, ForbiddenError } from "./predict-weights.ts";
+import { browserRoutes } from "./predict-browser.ts";
 
 export { thumbnailsOf } from "./predict-job.ts";
 export type { Thumbnail } from "./predict-job.ts";
@@ -60,12 +61,22 @@ export interface PredictRoutesOptions {
   workerUrl?: URL;
   /** wraps a page's body; default a bare HTML document */
   layout?: (title: string, body: VNode) => VNode;
+  /**
+   * Offer "run in my browser" (web/predict-browser.ts: an island and the page's model bundle). Default:
+   * with a `layout` (the dashboard's shell, whose pages run islands already), not on the bare document,
+   * which stays a page without any script.
+   */
+  inBrowser?: boolean;
+  /** the in-browser page bundle's source (tests); default `deno bundle`d on first request */
+  browserBundle?: () => Promise<string>;
 }
 
 export interface PredictRoutes {
   app: Hono;
   /** stops the prediction worker; predictions in flight answer with an error */
   close(): void;
+  /** starts building the in-browser page bundle now rather than on the first predict page's request */
+  warmBrowser(): void;
 }
 
 /** The checkpoints of finished ("done") runs, newest run first: one query, at most `limit` rows. */
@@ -74,16 +85,27 @@ export function checkpointChoices(store: ResultsStore, limit = MAX_CHOICES): Che
 }
 
 /** What a rendering of the page is given besides the lists and the limit, which it looks up itself. */
-type PageProps = Omit<Parameters<typeof PredictPage>[0], "checkpoints" | "maxUploadBytes" | "folder">;
+type PageProps =
+  & Omit<
+    Parameters<typeof PredictPage>[0],
+    "checkpoints" | "maxUploadBytes" | "folder" | "inBrowser"
+  >
+  & {
+    /** the request's path: where the routes are mounted, for the in-browser page's URLs */
+    at: string;
+  };
 /** The whole page as HTML; `files` is the weights folder's listing when the caller already has it. */
 type RenderPage = (props: PageProps, files?: string[]) => Promise<string>;
 
 function pageRenderer(opts: PredictRoutesOptions, limit: number): RenderPage {
   const layout = opts.layout ?? ((title: string, body: VNode) => <Document title={title}>{body}</Document>);
   const html = (body: VNode) => "<!doctype html>" + renderToString(layout("vifi · predict", body));
-  return async (props, files) =>
+  return async ({ at, ...props }, files) =>
     html(
       <PredictPage
+        inBrowser={(opts.inBrowser ?? opts.layout !== undefined)
+          ? { base: at.replace(/\/+$/, "") }
+          : undefined}
         checkpoints={checkpointChoices(opts.store)}
         folder={opts.weightsDir === undefined ? undefined : {
           dir: opts.weightsDir,
@@ -106,6 +128,7 @@ function admission(maxQueue: number, page: RenderPage): MiddlewareHandler {
       c.header("retry-after", "30");
       return c.html(
         await page({
+          at: c.req.path,
           error: `the prediction queue is full (${admitted} predictions running or waiting, at most ` +
             `${maxQueue}); try again when one has finished`,
         }),
@@ -130,7 +153,10 @@ function uploadLimit(limit: number, page: RenderPage): MiddlewareHandler {
     maxSize: limit + 1_000_000,
     onError: async (c) =>
       c.html(
-        await page({ error: `the upload is larger than the ${Math.round(limit / 1e6)} MB limit` }),
+        await page({
+          at: c.req.path,
+          error: `the upload is larger than the ${Math.round(limit / 1e6)} MB limit`,
+        }),
         400,
       ),
   });
@@ -181,11 +207,12 @@ function predictHandler(
       if (!reply.ok) {
         const status = reply.kind === "input" ? 400 : reply.kind === "gpu" ? 503 : 500;
         const error = reply.kind === "gpu" ? `no GPU to run on: ${reply.message}` : reply.message;
-        return c.html(await page({ values, error }), status);
+        return c.html(await page({ at: c.req.path, values, error }), status);
       }
       const { result, thumbnails } = reply;
       return c.html(
         await page({
+          at: c.req.path,
           values,
           result: { result, thumbnails, video: file.name, checkpoint: asked, prompts: prompts?.name },
         }),
@@ -194,7 +221,7 @@ function predictHandler(
       const message = (e instanceof Error ? e.message : String(e)).replace(/^vifi: /, "");
       // the form is at fault for these; anything else is the server's
       const status = e instanceof ForbiddenError ? 403 : e instanceof InputError ? 400 : 500;
-      return c.html(await page({ values, error: message }), status);
+      return c.html(await page({ at: c.req.path, values, error: message }), status);
     } finally {
       if (tmp) await Deno.remove(tmp).catch(() => {});
     }
@@ -212,8 +239,8 @@ export function predictRoutes(opts: PredictRoutesOptions): PredictRoutes {
   let blank: { key: string; html: string } | undefined;
   app.get("/", async (c) => {
     const files = await folderFiles(opts.weightsDir);
-    const key = `${opts.store.changeStamp()}\0${files.join("\0")}`;
-    if (blank?.key !== key) blank = { key, html: await page({}, files) };
+    const key = `${c.req.path}\0${opts.store.changeStamp()}\0${files.join("\0")}`;
+    if (blank?.key !== key) blank = { key, html: await page({ at: c.req.path }, files) };
     return c.html(blank.html);
   });
 
@@ -223,5 +250,10 @@ export function predictRoutes(opts: PredictRoutesOptions): PredictRoutes {
     uploadLimit(limit, page),
     predictHandler(opts, limit, page, queue),
   );
-  return { app, close: () => queue.close() };
+  const browser = browserRoutes(app, {
+    store: opts.store,
+    weightsDir: opts.weightsDir,
+    bundle: opts.browserBundle,
+  });
+  return { app, close: () => queue.close(), warmBrowser: () => browser.warm() };
 }

@@ -8,6 +8,7 @@ import { Hono } from "npm:hono@4.13.19";
 import type { ResultsStore } from "../lib/results/store.ts";
 import { setPredictNav } from "./html.tsx";
 import { requestGuard, securityHeaders } from "./guard.ts";
+import { PREDICT_CSP } from "./predict-browser.ts";
 import { runEvents } from "./run-events.ts";
 import { eventRoutes } from "./routes/events.ts";
 import { leaderboardRoutes } from "./routes/leaderboard.tsx";
@@ -46,6 +47,14 @@ export interface Dashboard {
 export function createDashboard(opts: DashboardOptions): Dashboard {
   const { store } = opts;
   const app = new Hono();
+  // registered before securityHeaders so that it rewrites the policy after it: the predict page compiles
+  // the page's ffmpeg.wasm when it runs in the browser (web/predict-browser.ts)
+  if (opts.predict) {
+    app.use("/predict/*", async (c, next) => {
+      await next();
+      c.res.headers.set("content-security-policy", PREDICT_CSP);
+    });
+  }
   // the guards and headers come first: every route below, and the not-found page, answers through them
   app.use("*", securityHeaders(), requestGuard(opts.allowedHosts));
   const events = runEvents(store, opts.pollMs ?? 1000);
