@@ -143,7 +143,10 @@ export async function buildSite(o: SiteOptions): Promise<SiteManifest> {
   }
   // the file keeps its name (the page shows it, the prompts file records it), in a folder of its own
   const modelRel = `${SITE_PATHS.model}/${basename(weights)}`;
-  await put(out, files, modelRel, await Deno.readFile(weights));
+  const modelBytes = await Deno.readFile(weights);
+  await put(out, files, modelRel, modelBytes);
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", modelBytes));
+  const sha256 = [...digest].map((b) => b.toString(16).padStart(2, "0")).join("");
   const withFfmpeg = o.ffmpeg !== false;
   if (withFfmpeg) {
     const wasm = await Deno.readFile(new URL(import.meta.resolve("npm:@ffmpeg/core@0.12.10/wasm")));
@@ -153,7 +156,7 @@ export async function buildSite(o: SiteOptions): Promise<SiteManifest> {
   const manifest: SiteManifest = {
     format: "vifi-site",
     version: 1,
-    model: { file: modelRel, bytes: files[modelRel], ...model },
+    model: { file: modelRel, bytes: files[modelRel], sha256, ...model },
     classes,
     frames,
     template: o.template ?? null,

@@ -57,10 +57,10 @@ Deno.test({
       assertEquals(m.classes, ["red", "blue, dark"]);
       assertEquals([m.frames, m.template, m.vocab], [3, null, null]);
       assertEquals(m.ffmpegWasm, SITE_PATHS.ffmpegWasm);
-      assert(
-        equalBytes(await Deno.readFile(`${out}/${m.model.file}`), await Deno.readFile(weights)),
-        "model",
-      );
+      const bytes = await Deno.readFile(weights);
+      assert(equalBytes(await Deno.readFile(`${out}/${m.model.file}`), bytes), "model");
+      const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+      assertEquals(m.model.sha256, [...digest].map((b) => b.toString(16).padStart(2, "0")).join(""));
       for await (const k of Deno.readDir(KERNELS)) {
         if (!k.name.endsWith(".wgsl")) continue;
         const copy = await Deno.readFile(`${out}/kernels/${k.name}`);

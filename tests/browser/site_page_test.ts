@@ -70,6 +70,8 @@ function serveStatic(root: string, served: string[]): Deno.HttpServer<Deno.NetAd
 interface World {
   dir: string;
   checkpoint: string;
+  /** other weights, also named tiny.safetensors */
+  rebuilt: string;
   /** two videos of each of two classes, then a held-out one of each */
   teach: { name: string; videos: string[]; held: string }[];
 }
@@ -83,6 +85,11 @@ async function makeWorld(): Promise<World> {
   const checkpoint = `${dir}/tiny.safetensors`;
   await saveCheckpoint(checkpoint, model);
   model.dispose();
+  // other weights under the same file name: a rebuilt site's model
+  const other = ViFiClip.fromWeights(rt, tiny, initClipWeights(tiny, 6, { randomNorms: true }), "frozen");
+  await Deno.mkdir(`${dir}/v2`);
+  await saveCheckpoint(`${dir}/v2/tiny.safetensors`, other);
+  other.dispose();
   const data = await generateSynthetic(`${dir}/data`, {
     seed: 3,
     clipsPerClass: 3,
@@ -96,7 +103,7 @@ async function makeWorld(): Promise<World> {
     const videos = data.clips.filter((v) => v.label === c.id).map((v) => `${dir}/data/${v.path}`);
     return { name: c.colour, videos: videos.slice(0, 2), held: videos[2] };
   });
-  return { dir, checkpoint, teach };
+  return { dir, checkpoint, rebuilt: `${dir}/v2/tiny.safetensors`, teach };
 }
 
 function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
@@ -129,10 +136,10 @@ async function classify(page: Page, video: string): Promise<AppState["classify"]
   return c;
 }
 
-async function checkClassify(page: Page, w: World, video: string, from: string) {
+async function checkClassify(page: Page, w: World, video: string, from: string, weights = w.checkpoint) {
   const got = await classify(page, video);
   const want = await predict(video, {
-    weights: w.checkpoint,
+    weights,
     labels: LABELS,
     frames: FRAMES,
     template: TEMPLATE,
@@ -280,6 +287,17 @@ Deno.test({
         const gets = served.filter((s) => s === `GET /${m.model.file}`).length;
         assertEquals(gets, 1, "the host saw one request for the weights");
       });
+      await t.step(
+        "a rebuilt site's other model under the same name is not read from the old cache",
+        async () => {
+          const m2 = await buildSite({ out, weights: w.rebuilt, frames: FRAMES, template: TEMPLATE });
+          assertEquals(m2.model.file, m.model.file);
+          assert(m2.model.sha256 !== m.model.sha256, "other weights, another digest");
+          await page.reload();
+          await waitReady(page);
+          await checkClassify(page, w, w.teach[1].held, "network", w.rebuilt);
+        },
+      );
       await t.step("without WebGPU the page says so and cannot classify", async () => {
         const bare = await context.newPage();
         await bare.addInitScript(() => Object.defineProperty(navigator, "gpu", { value: undefined }));

@@ -6,6 +6,7 @@
 // later visits read it from the browser's cache.
 
 import { predictInPage } from "../predict.ts";
+import { modelUrl } from "./manifest.ts";
 import type { AppState } from "./state.ts";
 import { byId, classLines, dropZone, errorLine, showFrames, showTop, weightsProgress } from "./ui.ts";
 
@@ -44,7 +45,7 @@ export function setupClassify(app: AppState): void {
     canRun();
     try {
       const r = await predictInPage({
-        weights: m.model.file,
+        weights: modelUrl(m),
         classes,
         template: m.template ?? undefined,
         vocab: m.vocab ?? undefined,

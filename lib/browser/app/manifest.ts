@@ -10,6 +10,8 @@ export interface SiteManifest {
     /** the architecture's name, when the file says it */
     name: string | null;
     bytes: number;
+    /** SHA-256 of the file, hex: the page asks for the file with it, so a rebuilt site is not read from an old cache */
+    sha256: string;
     resolution: number | null;
     /** "clip" | "words" | "bytes": how class names become tokens */
     tokenizer: string;
@@ -38,4 +40,13 @@ export async function loadManifest(url = "manifest.json"): Promise<SiteManifest>
     throw new Error(`vifi: ${url} is not a vifi site manifest (deno task site writes one)`);
   }
   return m as SiteManifest;
+}
+
+/**
+ * The URL the page reads the model from: the file with its digest as the query. Any static host ignores the
+ * query, while the browser's cache (keyed by URL) keeps a new model file apart from the one an earlier
+ * build of the site left there under the same name.
+ */
+export function modelUrl(m: SiteManifest): string {
+  return `${m.model.file}?v=${m.model.sha256.slice(0, 16)}`;
 }

@@ -14,7 +14,7 @@ import { clipProbabilities, stackClips, tunePrompts } from "../prompt-tune.ts";
 import { clipTokenizerFrom } from "../tokens.ts";
 import { prepareVideoInPage } from "../video.ts";
 import { fetchWeights, modelFromBytes } from "../weights.ts";
-import type { SiteManifest } from "./manifest.ts";
+import { modelUrl, type SiteManifest } from "./manifest.ts";
 import type { AppState } from "./state.ts";
 import { byId, drawLoss, dropZone, errorLine, showTop, weightsProgress } from "./ui.ts";
 
@@ -30,7 +30,7 @@ async function teachModel(m: SiteManifest): Promise<Teachable> {
   // one model on the GPU at a time: training needs the memory more than classify needs its copy kept
   releasePageModel();
   const rt = await getRuntime();
-  const got = await fetchWeights(m.model.file, weightsProgress);
+  const got = await fetchWeights(modelUrl(m), weightsProgress);
   byId("weights").hidden = true;
   const loaded = await modelFromBytes(rt, got.bytes, got.url);
   const saved = loaded.checkpoint?.model.tokenizer;
