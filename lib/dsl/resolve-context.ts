@@ -2,7 +2,7 @@
 // the field; the options of one load (its cwd, dry run, shared file cache); and the field checks the
 // sections share, so that every message about a bad value reads the same.
 
-import { isAbsolute, resolve as resolvePath } from "node:path";
+import { resolveAgainst } from "../io/paths.ts";
 import type { ListItem } from "../data/lists.ts";
 import { defaultCwd } from "./defaults.ts";
 
@@ -83,7 +83,7 @@ export class ResolveContext {
 
   abs(p: string, field: string): string {
     if (typeof p !== "string" || p === "") this.fail(field, `expected a path, got ${JSON.stringify(p)}`);
-    return isAbsolute(p) ? resolvePath(p) : resolvePath(this.cwd, p);
+    return resolveAgainst(this.cwd, p);
   }
 
   /** An optional path that must name a file (see {@link missing}); made absolute. */

@@ -2,7 +2,7 @@
 // beside the target, fsync it, rename it over the target (atomic on POSIX), then fsync the folder so
 // the rename itself survives a power cut. A reader sees the old file or the new one, never a part.
 
-import { basename, dirname } from "node:path";
+import { parentDir } from "./paths.ts";
 
 /** Temporary files end `.vifi-tmp-XXXXXXXX`, so a later start can find the ones a killed process left. */
 const TMP_MARK = ".vifi-tmp-";
@@ -48,7 +48,7 @@ async function commit(tmp: string, path: string, fill: () => Promise<void>): Pro
     await Deno.remove(tmp).catch(() => {});
     throw new Error(`vifi: cannot write ${path}: ${why(e)}`);
   }
-  await syncDir(dirname(path) || ".");
+  await syncDir(parentDir(path));
 }
 
 export async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<void> {
@@ -74,7 +74,7 @@ export async function removeOrphanedTemps(dir: string): Promise<string[]> {
   for (const e of entries) {
     if (!e.isFile || !TMP_RE.test(e.name)) continue;
     await Deno.remove(`${dir}/${e.name}`).catch(() => {});
-    removed.push(basename(e.name));
+    removed.push(e.name);
   }
   return removed;
 }

@@ -329,14 +329,9 @@ Deno.test({
   },
 });
 
-// mod.ts does not load in a page yet: lib/io/atomic-write.ts and lib/dsl/resolve-context.ts import node:path,
-// which a browser cannot fetch (the page's own predict path, lib/browser/entry.ts, does not reach them).
-// Turn this on once mod.ts's graph is free of node: imports.
-const MOD_BLOCKED: string = "mod.ts imports node:path (lib/io/atomic-write.ts, lib/dsl/resolve-context.ts)";
-
 Deno.test({
   name: "mod.ts as one bundle in a page: it loads and its ops run on kernels from the page's origin",
-  ignore: skip !== undefined || MOD_BLOCKED !== "",
+  ignore: skip !== undefined,
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async () => {
