@@ -220,6 +220,7 @@ Deno.test({
       await page.reload();
       await page.waitForSelector("[data-webgpu=present]", { timeout: 120_000 });
       const cached = await browserRun(page, fx, fx.videos[0], "cache");
+      await page.screenshot({ path: `${fx.dir}/predict-in-browser.png`, fullPage: true });
 
       assert(!log.some((l) => l.startsWith("POST ")), `a POST reached the server: ${log.join(", ")}`);
       const downloads = log.filter((l) => l === "GET /predict/browser/weights");
@@ -227,6 +228,7 @@ Deno.test({
       assert(log.some((l) => l.startsWith("GET /predict/kernels/")), "the kernels came from the dashboard");
       assertEquals(offOrigin(requests, origin), [], "requests off 127.0.0.1");
       console.log(JSON.stringify({
+        screenshot: `${fx.dir}/predict-in-browser.png`,
         adapter,
         firstPredictionMs: Math.round(first.ms),
         secondVideoMs: Math.round(again.ms),
