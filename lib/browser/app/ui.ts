@@ -91,7 +91,8 @@ export function drawLoss(svg: SVGSVGElement, losses: number[], planned: number):
   const W = 600, H = 160, pad = 6;
   const top = Math.max(...losses, 1e-6);
   const x = (i: number) => pad + (W - 2 * pad) * (planned > 1 ? i / (planned - 1) : 0);
-  const y = (v: number) => H - pad - (H - 2 * pad) * (v / top);
+  // 20 units at the top keep the line clear of the labels
+  const y = (v: number) => H - pad - (H - pad - 20) * (v / top);
   const ns = "http://www.w3.org/2000/svg";
   const line = document.createElementNS(ns, "polyline");
   line.setAttribute("points", losses.map((v, i) => `${x(i).toFixed(1)},${y(v).toFixed(1)}`).join(" "));
@@ -99,7 +100,23 @@ export function drawLoss(svg: SVGSVGElement, losses: number[], planned: number):
   line.setAttribute("stroke", "#2f6fbf");
   line.setAttribute("stroke-width", "2");
   line.setAttribute("vector-effect", "non-scaling-stroke");
-  svg.replaceChildren(line);
+  // the scale: the largest loss so far at the top, zero at the bottom, the step count at the right
+  const label = (text: string, at: [number, number], anchor: string) => {
+    const t = document.createElementNS(ns, "text");
+    t.textContent = text;
+    t.setAttribute("x", String(at[0]));
+    t.setAttribute("y", String(at[1]));
+    t.setAttribute("text-anchor", anchor);
+    t.setAttribute("font-size", "11");
+    t.setAttribute("fill", "#5b6570");
+    return t;
+  };
+  svg.replaceChildren(
+    line,
+    label(`loss ${top.toFixed(3)}`, [pad + 2, pad + 10], "start"),
+    label("0", [pad + 2, H - pad - 2], "start"),
+    label(`step ${losses.length} of ${planned}`, [W - pad - 2, pad + 10], "end"),
+  );
 }
 
 /** An error as the page shows it: its first line. */
