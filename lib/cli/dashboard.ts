@@ -66,6 +66,8 @@ export async function main(args: string[]): Promise<number> {
   const bundle = await buildIslands();
   console.error(`dashboard: islands bundle ${bundle.bytes} bytes in ${bundle.ms.toFixed(0)} ms`);
   const predict = predictRoutes({ store, weightsDir, layout: shellLayout("/predict") });
+  // the predict page's in-browser bundle (~0.5 MB, a second or so to build) is built now, not for its first visitor
+  predict.warmBrowser();
   // filled in once the port is known (--port 0 picks one); until then every request is refused
   let hosts: readonly string[] = [];
   const dash = createDashboard({
