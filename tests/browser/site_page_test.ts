@@ -17,6 +17,7 @@ import { ViFiClip } from "../../lib/models/vifi.ts";
 import { saveCheckpoint } from "../../lib/train/checkpoint.ts";
 import { generateSynthetic } from "../../lib/data/synthetic.ts";
 import { prepareVideo } from "../../lib/data/prepare.ts";
+import { runFfmpeg } from "../../lib/video/ffmpeg-wasm.ts";
 import { frozenModel, predict, promptsFor } from "../../lib/predict/predict.ts";
 import { promptOverlay, readPromptFile } from "../../lib/browser/prompt-file.ts";
 import { clipProbabilities } from "../../lib/browser/prompt-tune.ts";
@@ -72,6 +73,8 @@ interface World {
   checkpoint: string;
   /** other weights, also named tiny.safetensors */
   rebuilt: string;
+  /** a video only ffmpeg.wasm decodes in the page */
+  mkv: string;
   /** two videos of each of two classes, then a held-out one of each */
   teach: { name: string; videos: string[]; held: string }[];
 }
@@ -103,7 +106,23 @@ async function makeWorld(): Promise<World> {
     const videos = data.clips.filter((v) => v.label === c.id).map((v) => `${dir}/data/${v.path}`);
     return { name: c.colour, videos: videos.slice(0, 2), held: videos[2] };
   });
-  return { dir, checkpoint, rebuilt: `${dir}/v2/tiny.safetensors`, teach };
+  // the same H.264 stream in Matroska: WebCodecs' exact path takes MP4 only, so the page's ffmpeg.wasm decodes it
+  const mkv = `${dir}/clip.mkv`;
+  await Deno.writeFile(
+    mkv,
+    await runFfmpeg(await Deno.readFile(teach[0].held), "clip.mp4", (i, o) => [
+      "-v",
+      "error",
+      "-i",
+      i,
+      "-c",
+      "copy",
+      "-f",
+      "matroska",
+      o,
+    ]),
+  );
+  return { dir, checkpoint, rebuilt: `${dir}/v2/tiny.safetensors`, mkv, teach };
 }
 
 function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
@@ -265,7 +284,11 @@ Deno.test({
       assert(app.webgpu?.available, `WebGPU in the page: ${JSON.stringify(app.webgpu)}`);
 
       await t.step("classify: Deno's top-5 and probabilities", async () => {
-        await checkClassify(page, w, w.teach[0].held, "network");
+        const mp4 = await checkClassify(page, w, w.teach[0].held, "network");
+        assertEquals(mp4.decoder, "webcodecs");
+        // the site's own ffmpeg.wasm, fetched from its folder, for a video WebCodecs cannot take exactly
+        const mkv = await checkClassify(page, w, w.mkv, "memory");
+        assertEquals(mkv.decoder, "ffmpeg.wasm");
       });
       await t.step("teach: the loss falls; the downloaded prompts predict as the page does", async () => {
         const r = await teach(page, w);
@@ -286,6 +309,7 @@ Deno.test({
         await checkClassify(page, w, w.teach[1].held, "cache");
         const gets = served.filter((s) => s === `GET /${m.model.file}`).length;
         assertEquals(gets, 1, "the host saw one request for the weights");
+        assert(served.includes(`GET /${m.ffmpegWasm}`), "ffmpeg.wasm came from the site");
       });
       await t.step(
         "a rebuilt site's other model under the same name is not read from the old cache",
