@@ -267,8 +267,8 @@ export class Runtime {
   }
 
   /**
-   * A texture holding rows firstRow.. of `rowLength` elements of `buffer` (4 per texel), copied in order
-   * with the dispatches. Undefined when the copy's alignment rules (bytes per row a multiple of 256)
+   * A texture holding rows firstRow.. of `rowLength` elements of `buffer` (4 per texel), or only their
+   * `columns` [c0, c1) (multiples of 4), copied in order with the dispatches. Undefined when the copy's alignment rules (bytes per row a multiple of 256)
    * or the texture size limit are not met. Release the texture after recording its last reader.
    */
   rowsTexture(
@@ -277,20 +277,24 @@ export class Runtime {
     firstRow: number,
     rows: number,
     format: RowFormat,
+    columns: [number, number] = [0, rowLength],
   ): { view: GPUTextureView; texture: GPUTexture } | undefined {
     const bytes = format === "rgba32float" ? 4 : 2;
     const bytesPerRow = rowLength * bytes;
     const maxDim = this.device.limits.maxTextureDimension2D;
-    if (rowLength % 4 || bytesPerRow % 256 || rows > maxDim || rowLength / 4 > maxDim || rows < 1) {
-      return undefined;
-    }
-    if (bytesPerRow * (firstRow + rows) > buffer.size) return undefined;
-    const texture = this.textures.acquire(rowLength / 4, rows, format);
-    const offset = firstRow * bytesPerRow;
+    // only columns [c0, c1) of each row are copied (per-head views of a packed projection read part of
+    // each row); the texture's texel x = (column − c0) / 4
+    const [c0, c1] = columns;
+    const width = (c1 - c0) / 4;
+    if (rowLength % 4 || bytesPerRow % 256 || rows > maxDim || width > maxDim || rows < 1) return undefined;
+    if (c0 % 4 || c1 % 4 || c0 < 0 || c1 > rowLength || width < 1) return undefined;
+    const offset = firstRow * bytesPerRow + c0 * bytes;
+    if (offset + bytesPerRow * (rows - 1) + width * 4 * bytes > buffer.size) return undefined;
+    const texture = this.textures.acquire(width, rows, format);
     this.copyEncoder().copyBufferToTexture(
       { buffer, offset, bytesPerRow, rowsPerImage: rows },
       { texture },
-      [rowLength / 4, rows],
+      [width, rows],
     );
     this.capture?.commands.push({
       k: "texture",
@@ -298,7 +302,7 @@ export class Runtime {
       offset,
       bytesPerRow,
       rows,
-      width: rowLength / 4,
+      width,
       texture,
     });
     return { view: texture.createView(), texture };

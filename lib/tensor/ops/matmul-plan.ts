@@ -49,6 +49,24 @@ export function spanOf(x: Operand, t: Tile): { first: number; end: number } {
 }
 
 /**
+ * The columns [c0, c1) of each stored row that an operand's tile reads, when they are the same columns in
+ * every row it touches: batch items a whole number of rows apart, heads either whole rows apart or side by
+ * side within a row (per-head views of a packed [B, L, 3·D] projection read a third of each row). The
+ * texture path then copies only those columns. Undefined when the tile's columns are not one band.
+ */
+export function columnsOf(x: Operand, t: Tile): [number, number] | undefined {
+  const ld = x.ld;
+  if (x.s[0] % ld !== 0 && t.zo[1] - t.zo[0] > 1) return undefined;
+  const heads = t.zi[1] - t.zi[0];
+  const headShift = x.s[1] % ld === 0 ? 0 : x.s[1] < ld ? x.s[1] : undefined;
+  if (headShift === undefined && heads > 1) return undefined;
+  const c = t[x.cols];
+  const base = (x.off + t.zo[0] * x.s[0] + t.zi[0] * x.s[1]) % ld;
+  const c1 = base + (heads - 1) * (headShift ?? 0) + c[1];
+  return c1 > ld ? undefined : [base + c[0], c1];
+}
+
+/**
  * Split a GEMM into tiles whose storage bindings fit maxStorageBufferBindingSize and, on the texture
  * path, whose operand rows fit a texture: whole outer batch items first, then heads of one item, then
  * rows of M, N or K (whichever is the rows of the operand that does not fit) in multiples of 4. A K

@@ -7,7 +7,7 @@ import { checkWhole, elementWindow, round4 } from "../../gpu/chunks.ts";
 import type { Binding, Runtime } from "../../gpu/runtime.ts";
 import { type DType, expectDtype, shapeStr, Tensor } from "../tensor.ts";
 import { dtypeSpec, params } from "./common.ts";
-import { type Operand, planTiles, spanOf } from "./matmul-plan.ts";
+import { columnsOf, type Operand, planTiles, spanOf, type Tile } from "./matmul-plan.ts";
 import {
   type Activation,
   chooseTiles,
@@ -191,6 +191,12 @@ function kernelFor(
   return { file: "matmul.wgsl", entry: nc ? "matmul_small" : "matmul", spec, grid };
 }
 
+/** The band of columns a texture copy of this operand's tile needs (whole rows when not one band). */
+function texColumns(x: Operand, t: Tile): [number, number] {
+  const c = columnsOf(x, t);
+  return c ? [Math.floor(c[0] / 4) * 4, Math.ceil(c[1] / 4) * 4] : [0, x.ld];
+}
+
 export async function gemm(rt: Runtime, g: GemmArgs): Promise<void> {
   const batch = g.batch ?? 1;
   const heads = g.heads ?? 1;
@@ -252,19 +258,23 @@ export async function gemm(rt: Runtime, g: GemmArgs): Promise<void> {
       const sB = spanOf(B, t);
       let rowA = Math.floor(sA.first / A.ld);
       let rowB = Math.floor(sB.first / B.ld);
+      let colsA = texColumns(A, t);
+      let colsB = texColumns(B, t);
       if (g.a === g.b && g.lda === g.ldb) {
         // A and B are views of one tensor (attention's Q·Kᵀ on the packed qkv): one copy serves both
         rowA = rowB = Math.min(rowA, rowB);
+        colsA = colsB = [Math.min(colsA[0], colsB[0]), Math.max(colsA[1], colsB[1])];
         const end = Math.ceil(Math.max(sA.end, sB.end) / A.ld);
-        ta = rt.rowsTexture(g.a, g.lda, rowA, end - rowA, format);
+        ta = rt.rowsTexture(g.a, g.lda, rowA, end - rowA, format, colsA);
         tb = ta;
       } else {
-        ta = rt.rowsTexture(g.a, g.lda, rowA, Math.ceil(sA.end / A.ld) - rowA, format);
-        tb = ta && rt.rowsTexture(g.b, g.ldb, rowB, Math.ceil(sB.end / B.ld) - rowB, format);
+        ta = rt.rowsTexture(g.a, g.lda, rowA, Math.ceil(sA.end / A.ld) - rowA, format, colsA);
+        tb = ta && rt.rowsTexture(g.b, g.ldb, rowB, Math.ceil(sB.end / B.ld) - rowB, format, colsB);
       }
       if (ta && tb) {
-        [bA, oA] = [ta.view, sA.first - rowA * g.lda];
-        [bB, oB] = [tb.view, sB.first - rowB * g.ldb];
+        // offsets into the copied band: the kernel splits them by ld into a row and a column
+        [bA, oA] = [ta.view, sA.first - rowA * g.lda - colsA[0]];
+        [bB, oB] = [tb.view, sB.first - rowB * g.ldb - colsB[0]];
       } else {
         if (ta) rt.textures.release(ta.texture);
         ta = tb = undefined;
