@@ -6,6 +6,7 @@
 import type { ComponentChildren, VNode } from "npm:preact@11.2.0";
 import type { PredictResult } from "../lib/predict/predict.ts";
 import type { Thumbnail } from "./predict-job.ts";
+import { PredictionTable, Thumbnails } from "./predict-results.tsx";
 import { type FormValues, MAX_CHOICES, MAX_UPLOAD_BYTES } from "./predict-input.ts";
 import { Island } from "./html.tsx";
 import { PredictInBrowser } from "./islands/PredictInBrowser.tsx";
@@ -149,42 +150,6 @@ export function PredictForm(
   );
 }
 
-export function PredictionTable({ result }: { result: PredictResult }): VNode {
-  return (
-    <table class="predictions">
-      <thead>
-        <tr>
-          <th>#</th>
-          <th>class</th>
-          <th>probability</th>
-        </tr>
-      </thead>
-      <tbody>
-        {result.predictions.map((p, i) => (
-          <tr>
-            <td>{i + 1}</td>
-            <td class="label">{p.label}</td>
-            <td class="prob" data-prob={String(p.prob)}>{(100 * p.prob).toFixed(2)} %</td>
-          </tr>
-        ))}
-      </tbody>
-    </table>
-  );
-}
-
-export function Thumbnails({ thumbnails }: { thumbnails: Thumbnail[] }): VNode {
-  return (
-    <div class="thumbnails">
-      {thumbnails.map((t) => (
-        <figure class="thumb">
-          <img src={t.src} width={t.width} height={t.height} alt={`frame ${t.index}`} />
-          <figcaption>frame {t.index}</figcaption>
-        </figure>
-      ))}
-    </div>
-  );
-}
-
 export function PredictResultView(
   { result, thumbnails, video, checkpoint, prompts }: {
     result: PredictResult;
@@ -207,7 +172,7 @@ export function PredictResultView(
           </>
         )}
       </p>
-      <PredictionTable result={result} />
+      <PredictionTable predictions={result.predictions} />
       <Thumbnails thumbnails={thumbnails} />
     </section>
   );

@@ -35,12 +35,11 @@ export {
   Document,
   ErrorView,
   PredictForm,
-  PredictionTable,
   PredictPage,
   PredictResultView,
-  Thumbnails,
   type WeightsFolder,
 } from "./predict-page.tsx";
+export { PredictionTable, Thumbnails } from "./predict-results.tsx";
 export { allowedWeights } from "./predict-weights.ts";
 
 /** Predictions admitted at once (running, waiting, or still uploading) before the form answers 503. */

@@ -278,6 +278,21 @@ export async function openPage(opts: PageOptions): Promise<BrowserPage> {
   return self;
 }
 
+/** Why a page cannot be opened here (no Chromium at `executablePath`, no playwright-core), or undefined. */
+export async function browserMissing(executablePath = CHROMIUM): Promise<string | undefined> {
+  try {
+    await Deno.stat(executablePath);
+  } catch {
+    return `${executablePath} is absent (apt-get install chromium)`;
+  }
+  try {
+    await import("npm:playwright-core@1.65.1");
+    return undefined;
+  } catch (e) {
+    return `playwright-core cannot be imported (${(e as Error).message.split("\n")[0]})`;
+  }
+}
+
 async function launch(
   executablePath: string,
   requests: string[],

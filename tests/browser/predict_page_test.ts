@@ -7,7 +7,7 @@
 
 import { existsSync } from "node:fs";
 import { assert, assertEquals } from "../data/assert.ts";
-import { type BrowserPage, CHROMIUM, offOrigin, openPage } from "../../lib/cli/browser-page.ts";
+import { browserMissing, type BrowserPage, offOrigin, openPage } from "../../lib/cli/browser-page.ts";
 import { predict } from "../../lib/predict/predict.ts";
 import { prepareVideo } from "../../lib/data/prepare.ts";
 import { type Fixture, makeFixture } from "../cli/fixture.ts";
@@ -24,18 +24,7 @@ const LABELS = ["red", "blue", "green", "up", "left", "down", "circle"];
 const TEMPLATE = "a {name} video";
 const T = 4;
 
-async function playwrightMissing(): Promise<string | undefined> {
-  try {
-    await import("npm:playwright-core@1.65.1");
-    return undefined;
-  } catch (e) {
-    return `playwright-core cannot be imported (${(e as Error).message.split("\n")[0]})`;
-  }
-}
-
-const skip = !existsSync(CHROMIUM)
-  ? `${CHROMIUM} is absent (apt-get install chromium)`
-  : await playwrightMissing();
+const skip = await browserMissing();
 if (skip) console.log(`browser predict tests skipped: ${skip}`);
 
 interface PageRun {

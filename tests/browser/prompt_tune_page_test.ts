@@ -4,8 +4,7 @@
 // probability of its class rises, CLIP's weights stay bit-identical, and the prompts file the page makes
 // loads in Deno's predict (frozen weights + --prompts) and gives the page's top-1 for every held-out clip.
 
-import { existsSync } from "node:fs";
-import { CHROMIUM, offOrigin, openPage } from "../../lib/cli/browser-page.ts";
+import { browserMissing, offOrigin, openPage } from "../../lib/cli/browser-page.ts";
 import { type WritableTensor, writeSafetensors } from "../../lib/io/safetensors.ts";
 import { clipConfig, initClipWeights } from "../../lib/models/config.ts";
 import { frozenModel, promptsFor } from "../../lib/predict/predict.ts";
@@ -18,18 +17,7 @@ const ENTRY = new URL("./prompt_page.ts", import.meta.url);
 const tiny = clipConfig("tiny");
 const seed = 11, T = 2, STEPS = 80;
 
-async function playwrightMissing(): Promise<string | undefined> {
-  try {
-    await import("npm:playwright-core@1.65.1");
-    return undefined;
-  } catch (e) {
-    return `playwright-core cannot be imported (${(e as Error).message.split("\n")[0]})`;
-  }
-}
-
-const skip = !existsSync(CHROMIUM)
-  ? `${CHROMIUM} is absent (apt-get install chromium)`
-  : await playwrightMissing();
+const skip = await browserMissing();
 if (skip) console.log(`browser prompt-tuning test skipped: ${skip}`);
 
 function expect(cond: unknown, what: string): asserts cond {

@@ -7,9 +7,8 @@
 // sees one request for them); a browser without WebGPU is told so and cannot press Classify; no request
 // leaves 127.0.0.1.
 
-import { existsSync } from "node:fs";
 import type { Browser, Page } from "npm:playwright-core@1.65.1";
-import { CHROMIUM, CHROMIUM_ARGS, offOrigin } from "../../lib/cli/browser-page.ts";
+import { browserMissing, CHROMIUM, CHROMIUM_ARGS, offOrigin } from "../../lib/cli/browser-page.ts";
 import { buildSite, SITE_PATHS } from "../../lib/cli/site.ts";
 import { getRuntime } from "../../lib/gpu/runtime.ts";
 import { clipConfig, initClipWeights } from "../../lib/models/config.ts";
@@ -29,18 +28,7 @@ const FRAMES = 4, STEPS = 6;
 const LABELS = ["red", "blue", "green", "circle", "left", "up", "cat"];
 const TEMPLATE = "{name}";
 
-async function playwrightMissing(): Promise<string | undefined> {
-  try {
-    await import("npm:playwright-core@1.65.1");
-    return undefined;
-  } catch (e) {
-    return `playwright-core cannot be imported (${(e as Error).message.split("\n")[0]})`;
-  }
-}
-
-const skip = !existsSync(CHROMIUM)
-  ? `${CHROMIUM} is absent (apt-get install chromium)`
-  : await playwrightMissing();
+const skip = await browserMissing();
 if (skip) console.log(`site page tests skipped: ${skip}`);
 
 const TYPES: Record<string, string> = {

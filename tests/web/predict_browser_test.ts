@@ -9,10 +9,9 @@
 // The first visit's, the reloaded page's and a second video's times are printed (the browser's own
 // timings, not asserted: speed is a benchmark's business).
 
-import { existsSync } from "node:fs";
 import type { Browser, BrowserContext, Page } from "npm:playwright-core@1.65.1";
 import { assert, assertEquals } from "../data/assert.ts";
-import { CHROMIUM, CHROMIUM_ARGS, offOrigin } from "../../lib/cli/browser-page.ts";
+import { browserMissing, CHROMIUM, CHROMIUM_ARGS, offOrigin } from "../../lib/cli/browser-page.ts";
 import { predict, type PredictResult } from "../../lib/predict/predict.ts";
 import { ResultsStore } from "../../lib/results/store.ts";
 import { predictRoutes } from "../../web/predict.tsx";
@@ -20,18 +19,7 @@ import { createDashboard } from "../../web/server.tsx";
 import { shellLayout } from "../../web/html.tsx";
 import { type Fixture, makeFixture } from "../cli/fixture.ts";
 
-async function playwrightMissing(): Promise<string | undefined> {
-  try {
-    await import("npm:playwright-core@1.65.1");
-    return undefined;
-  } catch (e) {
-    return `playwright-core cannot be imported (${(e as Error).message.split("\n")[0]})`;
-  }
-}
-
-const skip = !existsSync(CHROMIUM)
-  ? `${CHROMIUM} is absent (apt-get install chromium)`
-  : await playwrightMissing();
+const skip = await browserMissing();
 if (skip) console.log(`dashboard in-browser predict tests skipped: ${skip}`);
 
 const LABELS = ["red", "blue", "up", "left", "circle", "green"];

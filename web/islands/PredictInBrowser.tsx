@@ -14,6 +14,7 @@ import { useSignal } from "npm:@preact/signals@2.11.4";
 import { useEffect, useRef } from "npm:preact@11.2.0/hooks";
 import { type PageWebGpu, pageWebGpu } from "../../lib/browser/predict.ts";
 import { type BrowserAnswer, browserJob, runInBrowser } from "../predict-browser-run.ts";
+import { PredictionTable, Thumbnails } from "../predict-results.tsx";
 
 export interface PredictInBrowserProps {
   /** the predict routes' mount point ("/predict"), for the weights and the vocabulary */
@@ -63,32 +64,8 @@ function Answer({ a, n }: { a: BrowserAnswer; n: number }): VNode {
         <code>{a.template}</code>, checkpoint <code>{a.checkpoint}</code> — computed in this browser on{" "}
         <span class="adapter">{adapterName(a.adapter)}</span>
       </p>
-      <table class="predictions">
-        <thead>
-          <tr>
-            <th>#</th>
-            <th>class</th>
-            <th>probability</th>
-          </tr>
-        </thead>
-        <tbody>
-          {a.predictions.map((p, i) => (
-            <tr>
-              <td>{i + 1}</td>
-              <td class="label">{p.label}</td>
-              <td class="prob" data-prob={String(p.prob)}>{(100 * p.prob).toFixed(2)} %</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-      <div class="thumbnails">
-        {a.thumbnails.map((t) => (
-          <figure class="thumb">
-            <img src={t.src} width={t.width} height={t.height} alt={`frame ${t.index}`} />
-            <figcaption>frame {t.index}</figcaption>
-          </figure>
-        ))}
-      </div>
+      <PredictionTable predictions={a.predictions} />
+      <Thumbnails thumbnails={a.thumbnails} />
       <p class="timing" data-ms={String(a.ms.click)}>
         {(a.ms.click / 1000).toFixed(2)} s from the click: weights {a.ms.weights.toFixed(0)} ms (from{" "}
         {a.weightsFrom}), model {a.ms.model.toFixed(0)} ms, video {a.ms.video.toFixed(0)} ms ({a.decoder}
