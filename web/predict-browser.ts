@@ -16,13 +16,13 @@ import type { Context, Hono } from "npm:hono@4.13.19";
 import { fileURLToPath } from "node:url";
 import type { ResultsStore } from "../lib/results/store.ts";
 import { BPE_VOCAB, defaultCacheDir } from "../lib/io/download.ts";
+import { KERNEL_FILE, kernelSource } from "../lib/gpu/kernels.ts";
 import { buildIslands } from "./bundle.ts";
 import { CONTENT_SECURITY_POLICY } from "./guard.ts";
 import { InputError } from "./predict-input.ts";
 import { allowedWeights, ForbiddenError } from "./predict-weights.ts";
 
 const ENTRY = new URL("./predict-browser-client.tsx", import.meta.url);
-const KERNELS = new URL("../kernels/", import.meta.url);
 
 /** Where the page bundle is served, relative to the predict routes' mount point. */
 export const BROWSER_JS = "browser/js/predict.js";
@@ -114,9 +114,9 @@ export function browserRoutes(app: Hono, opts: BrowserRoutesOptions): BrowserRou
   app.get("/kernels/:name", async (c) => {
     const name = c.req.param("name");
     // only names the kernels folder can hold: nothing else of the file system
-    if (!/^[A-Za-z0-9_-]+\.wgsl$/.test(name)) return c.text("not found", 404);
+    if (!KERNEL_FILE.test(name)) return c.text("not found", 404);
     try {
-      const src = await Deno.readTextFile(new URL(name, KERNELS));
+      const src = await kernelSource(name);
       return c.body(src, 200, { "content-type": "text/plain; charset=utf-8", "cache-control": "no-cache" });
     } catch {
       return c.text(`no kernel ${name}`, 404);

@@ -11,6 +11,7 @@
 // checkout and a library imported over HTTP both work).
 
 import type { Browser, BrowserContext, Page } from "npm:playwright-core@1.65.1";
+import { KERNEL_FILE, kernelSource } from "../gpu/kernels.ts";
 
 /** Debian's Chromium, as .ci/run installs it. */
 export const CHROMIUM = "/usr/bin/chromium";
@@ -30,7 +31,6 @@ export const CHROMIUM_ARGS = [
 ];
 
 const ROOT = new URL("../../", import.meta.url);
-const KERNELS = new URL("kernels/", ROOT);
 
 /** A file the server hands out: bytes or text, with its content type (default application/octet-stream). */
 export interface ServedFile {
@@ -119,9 +119,9 @@ const text = (body: string, type: string) =>
   new Response(body, { headers: { "content-type": `${type}; charset=utf-8` } });
 
 async function kernel(name: string): Promise<Response> {
-  const res = await fetch(new URL(name, KERNELS)).catch(() => null);
-  if (!res?.ok) return new Response(`no kernel ${name}`, { status: 404 });
-  return text(await res.text(), "text/plain");
+  const src = await kernelSource(name).catch(() => null);
+  if (src === null) return new Response(`no kernel ${name}`, { status: 404 });
+  return text(src, "text/plain");
 }
 
 interface Served {
@@ -161,8 +161,8 @@ function servePage(
       return new Response(body, { headers: { "content-type": type, "content-length": String(length) } });
     }
     // only names the kernels folder can hold: no "..", no encoded slashes, nothing else of the file system
-    const m = /^\/kernels\/([A-Za-z0-9_-]+\.wgsl)$/.exec(path);
-    if (m) return await kernel(m[1]);
+    const name = path.startsWith("/kernels/") ? path.slice("/kernels/".length) : "";
+    if (KERNEL_FILE.test(name)) return await kernel(name);
     return new Response("not found", { status: 404 });
   });
   return { server, served };

@@ -11,7 +11,7 @@ import { intArg, reportError, UsageError } from "./args.ts";
 import { describeWeights } from "../models/weights/describe.ts";
 import { isCheckpointMeta } from "../models/weights/checkpoint-meta.ts";
 import { CLIP_VOCAB_SIZE } from "../text/tokenizer.ts";
-import { BPE_VOCAB, defaultCacheDir } from "../io/download.ts";
+import { BPE_VOCAB, defaultCacheDir, sha256Hex } from "../io/download.ts";
 import { readLabelCsv } from "../data/labels.ts";
 import type { SiteManifest } from "../browser/app/manifest.ts";
 
@@ -145,8 +145,7 @@ export async function buildSite(o: SiteOptions): Promise<SiteManifest> {
   const modelRel = `${SITE_PATHS.model}/${basename(weights)}`;
   const modelBytes = await Deno.readFile(weights);
   await put(out, files, modelRel, modelBytes);
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", modelBytes));
-  const sha256 = [...digest].map((b) => b.toString(16).padStart(2, "0")).join("");
+  const sha256 = await sha256Hex(modelBytes);
   const withFfmpeg = o.ffmpeg !== false;
   if (withFfmpeg) {
     const wasm = await Deno.readFile(new URL(import.meta.resolve("npm:@ffmpeg/core@0.12.10/wasm")));

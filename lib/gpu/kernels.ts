@@ -28,6 +28,12 @@ export function kernelUrl(file: string): URL {
   return new URL(`../../kernels/${file}`, import.meta.url);
 }
 
+/**
+ * A name the kernels folder can hold: letters, digits, "_" and "-" then ".wgsl" — no "/", "..", or encoded
+ * separators. Servers that hand kernels to a page (the browser harness, the dashboard) accept only these.
+ */
+export const KERNEL_FILE = /^[A-Za-z0-9_-]+\.wgsl$/;
+
 /** The text of kernels/<file>, fetched once per process. */
 export function kernelSource(file: string): Promise<string> {
   let p = sources.get(file);

@@ -77,7 +77,12 @@ export function defaultCacheDir(): string {
 }
 
 export async function sha256File(path: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", await Deno.readFile(path));
+  return await sha256Hex(await Deno.readFile(path));
+}
+
+/** SHA-256 of bytes already in memory, as lowercase hex. */
+export async function sha256Hex(bytes: Uint8Array): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>);
   return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 

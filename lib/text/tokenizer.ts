@@ -148,8 +148,12 @@ export class ClipTokenizer implements TextTokenizer {
 
   /** CLIP's `bpe_simple_vocab_16e6.txt.gz` (or the same text uncompressed). */
   static async fromFile(path: string): Promise<ClipTokenizer> {
-    const text = utf8Lenient.decode(await gunzipIfNeeded(await Deno.readFile(path)));
-    return ClipTokenizer.fromMergesText(text, path);
+    return await ClipTokenizer.fromBytes(await Deno.readFile(path), path);
+  }
+
+  /** The vocabulary file's bytes, gzipped or not (a page fetches them; no file system needed). */
+  static async fromBytes(bytes: Uint8Array, source = "BPE vocabulary"): Promise<ClipTokenizer> {
+    return ClipTokenizer.fromMergesText(utf8Lenient.decode(await gunzipIfNeeded(bytes)), source);
   }
 
   /** The original vocabulary's text: a header line, then merge rules; the vocabulary is derived from them. */
