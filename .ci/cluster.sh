@@ -43,7 +43,9 @@ write_conf() {
   # proctrack/linuxproc and task/none: containers and CI runners rarely give a writable cgroup tree,
   # and one node with no limits to enforce needs neither. Accounting is off (no slurmdbd): `squeue`
   # and the job's own files say what happened; MinJobAge keeps finished jobs visible to squeue/scontrol
-  # for 5 minutes.
+  # for 5 minutes. cred_expire=10: Slurm holds a requeued job for cred_expire seconds (120 by default)
+  # before it may start again, and the preemption test requeues; batch_sched_delay=0 schedules a batch
+  # job when it is submitted (Slurm's default waits up to 3 s).
   cat >"$CONF" <<EOF
 ClusterName=vifi
 SlurmctldHost=$NODE(127.0.0.1)
@@ -52,7 +54,7 @@ SlurmdPort=$((SPORT + 1))
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
-AuthInfo=socket=$DIR/run/munge.socket
+AuthInfo=socket=$DIR/run/munge.socket,cred_expire=10
 CredType=cred/munge
 StateSaveLocation=$DIR/state
 SlurmdSpoolDir=$DIR/spool/slurmd-%n

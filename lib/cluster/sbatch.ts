@@ -47,7 +47,17 @@ export interface SweepJob {
 export const SIGNAL_LEAD_S = 120;
 
 /** sbatch options the script sets itself; `--sbatch-arg` may not set them again. */
-const MANAGED = ["array", "output", "error", "chdir", "signal", "requeue", "no-requeue", "job-name"];
+const MANAGED = [
+  "array",
+  "output",
+  "error",
+  "open-mode",
+  "chdir",
+  "signal",
+  "requeue",
+  "no-requeue",
+  "job-name",
+];
 const MANAGED_SHORT: Record<string, string> = {
   a: "array",
   o: "output",
@@ -162,6 +172,8 @@ function header(s: SweepJob, o: SlurmOptions): string[] {
     `--chdir=${sbatchValue(s.cwd, "slurm (working folder)")}`,
     `--output=${sbatchValue(logPattern(s.outputDir, "%A_%a.out"), "output")}`,
     `--error=${sbatchValue(logPattern(s.outputDir, "%A_%a.err"), "output")}`,
+    // a requeued task writes to the same files: append, or its earlier attempts' logs are lost
+    "--open-mode=append",
     ...o.extraArgs.map((a) => {
       const eq = a.indexOf("=");
       return eq < 0 ? a : `${a.slice(0, eq + 1)}${sbatchValue(a.slice(eq + 1), "sbatch-arg")}`;

@@ -46,6 +46,7 @@ Deno.test("a 3-experiment sweep: the whole script", () => {
 #SBATCH --chdir="/lab/vifi"
 #SBATCH --output="/shared/runs/b2n/slurm/%A_%a.out"
 #SBATCH --error="/shared/runs/b2n/slurm/%A_%a.err"
+#SBATCH --open-mode=append
 #SBATCH --qos="normal"
 #SBATCH --exclusive
 # vifi: 3 experiment(s) of /lab/vifi/experiments/base-to-novel.exp.ts, one array task each
@@ -89,7 +90,7 @@ Deno.test("no partition, account, time, GPUs or throttle: those lines are left o
     "#SBATCH --signal=B:USR1@120",
     "#SBATCH --requeue",
   ]);
-  assertEquals(head.length, 8);
+  assertEquals(head.length, 9);
 });
 
 Deno.test("names and paths with spaces, quotes, # and %: quoted for sbatch and for bash", () => {
