@@ -122,7 +122,8 @@ export function sweepJob(exps: ResolvedExperiment[], experimentFile: string, p: 
     jobName: `vifi-${basename(file).replace(/\.(exp\.ts|ya?ml)$/, "")}`,
     experimentFile: file,
     names: exps.map((e) => e.name),
-    outputDir: sharedOutput(outputs),
+    // the folder given once (--output), or the deepest one holding every output
+    outputDir: p.output !== undefined ? resolvePath(p.cwd, p.output) : sharedOutput(outputs),
     cwd: p.cwd,
     deno: Deno.execPath(),
     trainScript: trainScript.pathname,

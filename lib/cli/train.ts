@@ -85,7 +85,8 @@ export interface Interrupts {
 /**
  * Ctrl-C and SIGTERM alike: the first asks the trainer to finish the step and save; a second one
  * leaves at once, after `beforeExit` (which marks the run interrupted, synchronously, so no row is
- * left "running").
+ * left "running"). Slurm's time-limit warning arrives as SIGTERM too: the sbatch script's shell takes the
+ * USR1 and sends TERM, since Deno opens its V8 inspector on 127.0.0.1:9229 when it gets a SIGUSR1.
  */
 export function onInterrupts(beforeExit: () => void): Interrupts {
   const abort = new AbortController();

@@ -4,7 +4,8 @@
 // script itself, so a compute node needs neither the submitting shell's working directory nor `~`.
 //
 // Time limits: `--signal=B:USR1@120` sends USR1 to the batch shell (B:) two minutes before the limit; the
-// shell forwards it to the trainer, which finishes its step, saves and exits, and the shell then requeues
+// shell sends the trainer SIGTERM (not USR1: Deno opens its V8 inspector on 127.0.0.1:9229 when it gets
+// SIGUSR1), the trainer finishes its step, saves and exits, and the shell then requeues
 // its own task (`scontrol requeue`), at most `maxRequeues` times (SLURM_RESTART_COUNT counts them). A task
 // that fails for a reason of its own (an exit without USR1) is not requeued at all. `--requeue` lets
 // Slurm requeue a task whose node failed or that a higher-priority job preempted.
@@ -199,7 +200,7 @@ function body(s: SweepJob, o: SlurmOptions): string[] {
     `${train} --only "$name" --exact --continue${more ? ` ${more}` : ""} &`,
     "child=$!",
     "usr1=0",
-    `trap 'usr1=1; kill -USR1 "$child" 2>/dev/null' USR1`,
+    `trap 'usr1=1; kill -TERM "$child" 2>/dev/null' USR1`,
     `trap 'kill -TERM "$child" 2>/dev/null' TERM`,
     // a trapped signal ends `wait` early: wait again until the trainer itself has exited
     'while kill -0 "$child" 2>/dev/null; do wait "$child"; done',

@@ -62,7 +62,7 @@ echo "vifi: array task $SLURM_ARRAY_TASK_ID ($name), job $SLURM_JOB_ID, restart 
 --only "$name" --exact --continue '--db' 'postgres://lab@db:5432/vifi' &
 child=$!
 usr1=0
-trap 'usr1=1; kill -USR1 "$child" 2>/dev/null' USR1
+trap 'usr1=1; kill -TERM "$child" 2>/dev/null' USR1
 trap 'kill -TERM "$child" 2>/dev/null' TERM
 while kill -0 "$child" 2>/dev/null; do wait "$child"; done
 wait "$child"

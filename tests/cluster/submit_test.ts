@@ -33,7 +33,7 @@ if (missing) console.log(`tests/cluster/submit_test.ts: the local-cluster test i
 
 let made = false;
 /** The synthetic videos (tiny) and a sweep of two one-epoch runs of a random tiny model over them. */
-async function sweepFile(): Promise<string> {
+async function sweepFile(train: Record<string, unknown> = {}, tag = "sweep"): Promise<string> {
   if (!made) {
     const r = await runCli("synthetic", data, "--clips-per-class", "1", "--frames", "4", "--size", "32");
     assert(r.code === 0, r.err);
@@ -54,11 +54,12 @@ async function sweepFile(): Promise<string> {
       colorJitter: 0,
       grayScale: 0,
       flip: 0,
+      ...train,
     },
     evals: [],
     seed,
   });
-  const file = `${dir}/sweep.exp.ts`;
+  const file = `${dir}/${tag}.exp.ts`;
   await Deno.writeTextFile(
     file,
     `export default ${JSON.stringify([member("tiny", 1), member("tiny-b", 2)])};\n`,
@@ -156,6 +157,56 @@ Deno.test({
     );
     console.log(`from \`train --slurm\` starting: ${waits.join("; ")}`);
     for (const name of ["tiny", "tiny-b"]) assert(await exists(`${out}/${name}/last.safetensors`), name);
+  },
+});
+
+Deno.test({
+  name:
+    "train --slurm: the time-limit warning (USR1 to the batch shell) saves, requeues and continues the task",
+  ignore: missing !== undefined,
+  async fn() {
+    const file = await sweepFile({ epochs: 3, saveFreq: 1 }, "long");
+    const db = `${dir}/requeue.db`;
+    const out = `${dir}/requeue-runs`;
+    const r = await runCli(
+      "train",
+      file,
+      "--slurm",
+      "--gpus-per-task",
+      "0",
+      "--output",
+      out,
+      "--db",
+      db,
+      "--only",
+      "tiny-b",
+    );
+    assertEquals(r.code, 0, r.err);
+    const jobId = r.out.trim();
+    const log = `${out}/slurm/${jobId}_0.err`;
+    // the warning Slurm gives before --time, sent once the second epoch is under way
+    const t0 = Date.now();
+    while (!(await exists(log)) || !(await Deno.readTextFile(log)).includes("epoch 0: loss")) {
+      assert(
+        Date.now() - t0 < 300_000,
+        `no epoch finished in 300 s: ${await Deno.readTextFile(log).catch(() => "")}`,
+      );
+      await new Promise((res) => setTimeout(res, 250));
+    }
+    const sig = await new Deno.Command("scancel", { args: ["--batch", "--signal=USR1", `${jobId}_0`] })
+      .output();
+    assert(sig.success, "scancel --signal=USR1 failed");
+    await waitForJob(jobId, 600_000);
+    const text = await Deno.readTextFile(log);
+    for (const line of ["SIGTERM: finishing the step", "requeueing", "restart 1", "continuing", "done in"]) {
+      assert(text.includes(line), `no '${line}' in the task's log:\n${text}`);
+    }
+    assert(!text.includes("Debugger listening"), text);
+    const store = ResultsStore.open(db, { recover: false });
+    const runs = store.listRuns();
+    store.close();
+    // the newest run is the continued one; issue 17 wants the interrupted attempt and it to be one run
+    assertEquals(runs.sort((a, b) => b.id - a.id)[0].status, "done", JSON.stringify(runs));
   },
 });
 
