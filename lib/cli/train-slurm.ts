@@ -84,6 +84,8 @@ export function sharedOutput(outputs: string[]): string {
 /** What a task's train command is told besides `--only NAME --exact --continue`: the store, the flags. */
 export interface PassThrough {
   cwd: string;
+  /** the train CLI's own module URL (its import.meta.url): what each task runs */
+  trainModule: string;
   db?: string;
   noStore?: boolean;
   output?: string;
@@ -111,7 +113,7 @@ function trainArgs(p: PassThrough): string[] {
 
 /** The job array's description: the experiments in order, every path absolute. */
 export function sweepJob(exps: ResolvedExperiment[], experimentFile: string, p: PassThrough): SweepJob {
-  const trainScript = new URL("./train.ts", import.meta.url);
+  const trainScript = new URL(p.trainModule);
   if (trainScript.protocol !== "file:") {
     throw new UsageError(`--slurm needs vifi as local files, not ${trainScript.href}`);
   }

@@ -350,6 +350,7 @@ async function submit(exps: ResolvedExperiment[], a: TrainArgs, options: SlurmOp
   const f = a.flags;
   const job = sweepJob(exps, a.experiment, {
     cwd: defaultCwd(),
+    trainModule: import.meta.url,
     db: f.db,
     noStore: f["no-store"],
     output: f.output,
