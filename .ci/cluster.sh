@@ -36,7 +36,7 @@ need() {
 }
 
 # A pid file's process, if it still runs.
-alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+alive() { local pid; pid="$(cat "$1" 2>/dev/null)" && [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; }
 
 write_conf() {
   mkdir -p "$DIR/etc" "$DIR/state" "$DIR/spool" "$DIR/log" "$DIR/run"
@@ -128,20 +128,26 @@ start_postgres() {
 stop_pid() {
   local f="$1" i
   alive "$f" || return 0
-  kill "$(cat "$f")"
+  kill "$(cat "$f")" 2>/dev/null || return 0
   for i in $(seq 1 40); do alive "$f" || return 0; sleep 0.25; done
   kill -9 "$(cat "$f")" 2>/dev/null || true
 }
 
 cmd_stop() {
   if alive "$DIR/run/slurmctld.pid"; then
-    # jobs first, so no slurmstepd outlives its slurmd
-    SLURM_CONF="$CONF" scancel --quiet --state=PENDING,RUNNING,SUSPENDED --user="$(id -un)" 2>/dev/null || true
-    SLURM_CONF="$CONF" scancel --quiet "$(SLURM_CONF="$CONF" squeue -h -o %A | tr '\n' ' ')" 2>/dev/null || true
-    for _ in $(seq 1 40); do
-      [ -z "$(SLURM_CONF="$CONF" squeue -h -t PD,R,CG,S -o %A 2>/dev/null)" ] && break
-      sleep 0.25
-    done
+    # jobs first, so no slurmstepd outlives its slurmd: TERM (a trainer saves), then KILL after 5 s
+    local jobs
+    jobs="$(SLURM_CONF="$CONF" squeue -h -t PD,R,CG,S -o %A 2>/dev/null | tr '\n' ' ')"
+    if [ -n "${jobs// /}" ]; then
+      # shellcheck disable=SC2086
+      SLURM_CONF="$CONF" scancel --quiet $jobs 2>/dev/null || true
+      for i in $(seq 1 60); do
+        [ -z "$(SLURM_CONF="$CONF" squeue -h -t PD,R,CG,S -o %A 2>/dev/null)" ] && break
+        # shellcheck disable=SC2086
+        [ "$i" = 20 ] && SLURM_CONF="$CONF" scancel --quiet --full --signal=KILL $jobs 2>/dev/null
+        sleep 0.25
+      done
+    fi
   fi
   stop_pid "$DIR/run/slurmd.pid"
   stop_pid "$DIR/run/slurmctld.pid"
