@@ -15,8 +15,10 @@ import type { ResolvedExperiment } from "../dsl/types.ts";
 import { getRuntime } from "../gpu/runtime.ts";
 import { currentCommit, defaultResultsPath, ResultsStore } from "../results/store.ts";
 import { runExperiment, type RunOutcome } from "../train/trainer.ts";
+import { renderSbatch, type SlurmOptions } from "../cluster/sbatch.ts";
 import { intArg, reportError, UsageError } from "./args.ts";
 import { formatDuration, trainProgress } from "./progress.ts";
+import { SLURM_FLAGS, SLURM_USAGE, slurmOptions, submitSweep, sweepJob } from "./train-slurm.ts";
 
 const COMMON = `[--only NAME] [--output DIR] [--opts KEY VALUE …] [--db FILE | --no-store]
                   [--world-size N] [--dry-run] [--check-data] [--json]`;
@@ -24,15 +26,17 @@ const COMMON = `[--only NAME] [--output DIR] [--opts KEY VALUE …] [--db FILE |
 const USAGE = `usage:
   deno task train EXPERIMENT ${COMMON}
                   [--resume CKPT] [--continue] [--only-test] [--batch-size N] [--accumulation-steps N]
+${SLURM_USAGE}
   deno task eval EXPERIMENT ${COMMON}
                   [--weights FILE] [--clip-weights FILE] [--clips N] [--crops 1|3] [--drop-last]
       EXPERIMENT    experiments/*.exp.ts (an experiment or a sweep) or an upstream configs/*.yaml
       --opts        upstream config overrides, e.g. --opts TRAIN.LR 1e-5 TEST.NUM_CLIP 4 (YAML only)
       --resume      initialise from a checkpoint and train the whole schedule (the upstream's --resume);
                     with --continue, carry on exactly where that vifi checkpoint stopped
+      --continue    alone: carry on from the output folder's last.safetensors where there is one
       --world-size  devices of the run reproduced (YAML default 8, the upstream's; .exp.ts: train.worldSize);
                     effective batch = batch × accumulation × N, accumulated on this one device
-      --only        run only the sweep members whose name contains NAME
+      --only        run only the sweep members whose name contains NAME (--exact: whose name is NAME)
       --dry-run     resolve and check, print the resolved experiments as JSON (with the effective batch,
                     micro-batches per update and updates per epoch), load nothing
       --check-data  list the videos of every list that are missing under the root, then stop
@@ -53,7 +57,8 @@ export function splitOpts(args: string[]): { rest: string[]; opts: string[] } {
   return { rest: [...args.slice(0, i), ...args.slice(j)], opts };
 }
 
-async function checkLists(exp: ResolvedExperiment): Promise<boolean> {
+/** `--check-data`: what each list lacks, printed (on stdout unless told; `--slurm` keeps stdout for the script). */
+async function checkLists(exp: ResolvedExperiment, print = console.log): Promise<boolean> {
   let ok = true;
   const lists = [
     ...(exp.train
@@ -64,7 +69,7 @@ async function checkLists(exp: ResolvedExperiment): Promise<boolean> {
   for (const l of lists) {
     const ds = await loadDataset(l.root, l.list, l.labels);
     const r = await checkData(ds, { limit: 10 });
-    console.log(`${exp.name} ${l.what} (${l.list}): ${formatMissing(ds, r)}`);
+    print(`${exp.name} ${l.what} (${l.list}): ${formatMissing(ds, r)}`);
     ok &&= r.missingCount === 0;
   }
   return ok;
@@ -80,7 +85,8 @@ export interface Interrupts {
 /**
  * Ctrl-C and SIGTERM alike: the first asks the trainer to finish the step and save; a second one
  * leaves at once, after `beforeExit` (which marks the run interrupted, synchronously, so no row is
- * left "running").
+ * left "running"). Slurm's time-limit warning arrives as SIGTERM too: the sbatch script's shell takes the
+ * USR1 and sends TERM, since Deno opens its V8 inspector on 127.0.0.1:9229 when it gets a SIGUSR1.
  */
 export function onInterrupts(beforeExit: () => void): Interrupts {
   const abort = new AbortController();
@@ -125,7 +131,9 @@ export function markInterrupted(store: ResultsStore | undefined, runId: number |
 }
 
 const FLAGS = {
+  ...SLURM_FLAGS,
   only: { type: "string" },
+  exact: { type: "boolean" },
   output: { type: "string" },
   resume: { type: "string" },
   continue: { type: "boolean" },
@@ -172,7 +180,8 @@ function parseTrainArgs(args: string[], mode: "train" | "eval"): TrainArgs | und
   if (mode === "train" && (f.weights || f.clips || f.crops || f["clip-weights"])) {
     throw new UsageError("--weights, --clip-weights, --clips and --crops belong to `deno task eval`");
   }
-  if (f.continue && !f.resume) throw new UsageError("--continue needs --resume CKPT");
+  if (f.exact && f.only === undefined) throw new UsageError("--exact needs --only NAME");
+  if (f.slurm && mode === "eval") throw new UsageError("--slurm belongs to `deno task train`");
   const crops = intArg(f.crops, "crops", 1, 1);
   if (f.crops !== undefined && crops !== 1 && crops !== 3) throw new UsageError("--crops must be 1 or 3");
   return { flags: f, experiment: positionals[0], opts, crops };
@@ -187,7 +196,8 @@ async function experimentsToRun(a: TrainArgs, mode: "train" | "eval"): Promise<R
   let exps = await loadExperiments(a.experiment, {
     opts: a.opts,
     cwd,
-    dryRun: f["dry-run"],
+    // --slurm --dry-run checks as a submission does: what is wrong should fail now, not in the queue
+    dryRun: f["dry-run"] && !f.slurm,
     overrides: {
       output: f.output,
       resume: f.resume,
@@ -199,11 +209,26 @@ async function experimentsToRun(a: TrainArgs, mode: "train" | "eval"): Promise<R
   });
   if (f.only !== undefined) {
     const all = exps.map((e) => e.name);
-    exps = exps.filter((e) => e.name.includes(f.only!));
+    exps = exps.filter((e) => f.exact ? e.name === f.only : e.name.includes(f.only!));
     if (!exps.length) throw new UsageError(`--only ${f.only} matches none of: ${all.join(", ")}`);
   }
   for (const e of exps) applyFlags(e, a, cwd);
+  if (f.continue && !f.resume) { for (const e of exps) await continueOwnRun(e); }
   return exps;
+}
+
+/**
+ * `--continue` without `--resume`: carry on from the run's own `last.safetensors` when the output folder
+ * has one (a requeued Slurm task), else start the schedule (its first attempt).
+ */
+async function continueOwnRun(e: ResolvedExperiment): Promise<void> {
+  if (!e.train) return;
+  const last = `${e.output}/last.safetensors`;
+  try {
+    if ((await Deno.stat(last)).isFile) e.train.resume = { path: last, mode: "continue" };
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotFound)) throw err;
+  }
 }
 
 /** What the flags that act on a resolved experiment (`--continue`, `--weights`, `--clips`, …) set. */
@@ -311,6 +336,39 @@ function printJson(results: Record<string, unknown>[]): void {
   console.log(JSON.stringify(results.length === 1 ? results[0] : results, null, 2));
 }
 
+/**
+ * `--slurm`: the data of every experiment checked first (a missing video fails here, not in the queue),
+ * then the job array's script printed (`--dry-run`) or submitted; the job id on stdout.
+ */
+async function submit(exps: ResolvedExperiment[], a: TrainArgs, options: SlurmOptions): Promise<number> {
+  let ok = true;
+  for (const e of exps) ok = (await checkLists(e, console.error)) && ok;
+  if (!ok) {
+    console.error("error: videos are missing (listed above); nothing was submitted");
+    return 1;
+  }
+  const f = a.flags;
+  const job = sweepJob(exps, a.experiment, {
+    cwd: defaultCwd(),
+    trainModule: import.meta.url,
+    db: f.db,
+    noStore: f["no-store"],
+    output: f.output,
+    opts: a.opts,
+    worldSize: f["world-size"],
+    batchSize: f["batch-size"],
+    accumulationSteps: f["accumulation-steps"],
+  });
+  if (f["dry-run"]) {
+    console.log(renderSbatch(job, options));
+    return 0;
+  }
+  const { jobId, script } = await submitSweep(job, options);
+  console.error(`submitted ${exps.length} experiment(s) as Slurm job array ${jobId} (${script})`);
+  console.log(jobId);
+  return 0;
+}
+
 export async function main(args: string[], mode: "train" | "eval" = "train"): Promise<number> {
   try {
     const a = parseTrainArgs(args, mode);
@@ -318,7 +376,9 @@ export async function main(args: string[], mode: "train" | "eval" = "train"): Pr
       console.log(USAGE);
       return 0;
     }
+    const slurm = slurmOptions(a.flags);
     const exps = await experimentsToRun(a, mode);
+    if (slurm) return await submit(exps, a, slurm);
     if (a.flags["dry-run"]) {
       const out = exps.map((e) => ({ ...describeResolved(e), warnings: e.warnings ?? [] }));
       printJson(out);

@@ -23,6 +23,7 @@ export const LAYERS = [
   "dsl",
   "results",
   "train",
+  "cluster",
   "predict",
   "browser",
   "web",

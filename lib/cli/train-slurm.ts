@@ -1,0 +1,163 @@
+// `deno task train FILE --slurm …`: the sweep as one Slurm job array (lib/cluster/sbatch.ts writes the
+// script). Here: the flags, what every array task is told (absolute paths, the same results store), the
+// shared folder the script and logs go to, and the submission itself (`sbatch --parsable`).
+
+import { basename, dirname, isAbsolute, resolve as resolvePath } from "node:path";
+import type { ResolvedExperiment } from "../dsl/types.ts";
+import { defaultResultsPath } from "../results/store.ts";
+import { renderSbatch, scriptPath, type SlurmOptions, type SweepJob } from "../cluster/sbatch.ts";
+import { intArg, UsageError } from "./args.ts";
+
+export const SLURM_FLAGS = {
+  slurm: { type: "boolean" },
+  partition: { type: "string" },
+  "gpus-per-task": { type: "string" },
+  time: { type: "string" },
+  "max-parallel": { type: "string" },
+  account: { type: "string" },
+  "sbatch-arg": { type: "string", multiple: true },
+  "max-requeues": { type: "string" },
+} as const;
+
+export const SLURM_USAGE =
+  `  deno task train EXPERIMENT --slurm [--partition P] [--gpus-per-task 1] [--time HH:MM:SS]
+                  [--max-parallel N] [--account A] [--sbatch-arg=--NAME=VALUE …] [--max-requeues 3]
+                  [--output DIR] [--db FILE|URL] [--dry-run]
+      --slurm       one Slurm job array, one task per experiment; the data is checked first, the script
+                    written to <output>/slurm/ (printed by --dry-run) and submitted with sbatch; prints the
+                    job id. Two minutes before --time each task saves and requeues itself (at most
+                    --max-requeues times) and carries on with --continue; a task that fails is not retried`;
+
+/** The values of the Slurm flags (undefined when not given). */
+export interface SlurmFlags {
+  slurm?: boolean;
+  partition?: string;
+  "gpus-per-task"?: string;
+  time?: string;
+  "max-parallel"?: string;
+  account?: string;
+  "sbatch-arg"?: string[];
+  "max-requeues"?: string;
+}
+
+/** Requeues after a time-limit warning: enough for a run 4× longer than the limit, not an endless loop. */
+export const DEFAULT_MAX_REQUEUES = 3;
+
+/** The Slurm options the flags ask for; a Slurm flag without `--slurm` is a usage error. */
+export function slurmOptions(f: SlurmFlags): SlurmOptions | undefined {
+  if (!f.slurm) {
+    const given = (Object.keys(SLURM_FLAGS) as (keyof SlurmFlags)[]).find((k) => f[k] !== undefined);
+    if (given) throw new UsageError(`--${given} needs --slurm`);
+    return undefined;
+  }
+  return {
+    partition: f.partition,
+    gpusPerTask: intArg(f["gpus-per-task"], "gpus-per-task", 1, 0),
+    time: f.time,
+    maxParallel: f["max-parallel"] === undefined
+      ? undefined
+      : intArg(f["max-parallel"], "max-parallel", 0, 1),
+    account: f.account,
+    extraArgs: f["sbatch-arg"] ?? [],
+    maxRequeues: intArg(f["max-requeues"], "max-requeues", DEFAULT_MAX_REQUEUES, 0),
+  };
+}
+
+/** The deepest folder holding every experiment's output: where the script and the tasks' logs go. */
+export function sharedOutput(outputs: string[]): string {
+  let parts = outputs[0].split("/");
+  for (const o of outputs.slice(1)) {
+    const p = o.split("/");
+    let i = 0;
+    while (i < parts.length && i < p.length && parts[i] === p[i]) i++;
+    parts = parts.slice(0, i);
+  }
+  const dir = outputs.length === 1 ? outputs[0] : parts.join("/");
+  if (!dir || dir === "/") {
+    throw new UsageError(
+      `--output: the experiments' outputs share no folder (${outputs.join(", ")}); give one`,
+    );
+  }
+  return dir;
+}
+
+/** What a task's train command is told besides `--only NAME --exact --continue`: the store, the flags. */
+export interface PassThrough {
+  cwd: string;
+  /** the train CLI's own module URL (its import.meta.url): what each task runs */
+  trainModule: string;
+  db?: string;
+  noStore?: boolean;
+  output?: string;
+  opts: string[];
+  worldSize?: string;
+  batchSize?: string;
+  accumulationSteps?: string;
+}
+
+function trainArgs(p: PassThrough): string[] {
+  const args: string[] = [];
+  if (p.noStore) args.push("--no-store");
+  else {
+    // every task writes to the one store the submitter would have: a file by its absolute path, or a URL
+    const db = p.db ?? defaultResultsPath();
+    args.push("--db", /^[a-z]+:\/\//.test(db) ? db : resolvePath(p.cwd, db));
+  }
+  if (p.output !== undefined) args.push("--output", resolvePath(p.cwd, p.output));
+  if (p.worldSize !== undefined) args.push("--world-size", p.worldSize);
+  if (p.batchSize !== undefined) args.push("--batch-size", p.batchSize);
+  if (p.accumulationSteps !== undefined) args.push("--accumulation-steps", p.accumulationSteps);
+  if (p.opts.length) args.push("--opts", ...p.opts);
+  return args;
+}
+
+/** The job array's description: the experiments in order, every path absolute. */
+export function sweepJob(exps: ResolvedExperiment[], experimentFile: string, p: PassThrough): SweepJob {
+  const trainScript = new URL(p.trainModule);
+  if (trainScript.protocol !== "file:") {
+    throw new UsageError(`--slurm needs vifi as local files, not ${trainScript.href}`);
+  }
+  const outputs = exps.map((e) => e.output);
+  for (const o of outputs) if (!isAbsolute(o)) throw new UsageError(`--output: ${o} is not absolute`);
+  const file = resolvePath(p.cwd, experimentFile);
+  return {
+    jobName: `vifi-${basename(file).replace(/\.(exp\.ts|ya?ml)$/, "")}`,
+    experimentFile: file,
+    names: exps.map((e) => e.name),
+    // the folder given once (--output), or the deepest one holding every output
+    outputDir: p.output !== undefined ? resolvePath(p.cwd, p.output) : sharedOutput(outputs),
+    cwd: p.cwd,
+    deno: Deno.execPath(),
+    trainScript: trainScript.pathname,
+    trainArgs: trainArgs(p),
+  };
+}
+
+/** The script, written next to the outputs, submitted; the job id sbatch answers. */
+export async function submitSweep(
+  job: SweepJob,
+  options: SlurmOptions,
+): Promise<{ jobId: string; script: string }> {
+  const text = renderSbatch(job, options);
+  const script = scriptPath(job.outputDir, job.jobName);
+  await Deno.mkdir(dirname(script), { recursive: true });
+  await Deno.writeTextFile(script, text);
+  let out: Deno.CommandOutput;
+  try {
+    out = await new Deno.Command("sbatch", { args: ["--parsable", script], stdout: "piped", stderr: "piped" })
+      .output();
+  } catch (e) {
+    throw new Error(`--slurm: cannot run sbatch (${(e as Error).message}); the script is ${script}`);
+  }
+  const dec = new TextDecoder();
+  if (!out.success) {
+    const why = dec.decode(out.stderr).trim().replace(/\s*\n\s*/g, " ");
+    throw new Error(`--slurm: sbatch refused ${script}: ${why}`);
+  }
+  // --parsable answers "ID" or "ID;CLUSTER"
+  const jobId = dec.decode(out.stdout).trim().split(";")[0];
+  if (!/^[0-9]+$/.test(jobId)) {
+    throw new Error(`--slurm: sbatch answered ${JSON.stringify(jobId)}, not a job id`);
+  }
+  return { jobId, script };
+}
