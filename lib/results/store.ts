@@ -293,6 +293,26 @@ export class ResultsStore {
   }
 
   /**
+   * Takes up again a run that stopped before finishing (a requeued Slurm task, `--continue` in its own
+   * output folder): the same row goes back to "running" under this process, and the step rows past
+   * `keepSteps` (logged after the checkpoint it continues from) and the epoch rows from `fromEpoch` on are
+   * dropped, since the continued run logs them again. A finished ("done") run is not reopened: false.
+   */
+  reopenRun(runId: number, at: { keepSteps: number; fromEpoch: number }): boolean {
+    return this.transaction(() => {
+      const now = Date.now();
+      const res = this.#db.prepare(
+        `UPDATE runs SET status = 'running', error = NULL, finished_at = NULL, metrics = NULL, pid = ?, host = ?,
+           heartbeat_at = ? WHERE id = ? AND status <> 'done'`,
+      ).run(Deno.pid, hostname(), now, runId);
+      if (Number(res.changes) !== 1) return false;
+      this.#db.prepare("DELETE FROM step_metrics WHERE run_id = ? AND step > ?").run(runId, at.keepSteps);
+      this.#db.prepare("DELETE FROM epoch_metrics WHERE run_id = ? AND epoch >= ?").run(runId, at.fromEpoch);
+      return true;
+    });
+  }
+
+  /**
    * Marks failed the runs left "running" by a process that is gone: on this host, a pid that no longer
    * exists; on another host (where the pid cannot be checked), no heartbeat for `staleAfterMs`.
    * Returns the ids it marked.

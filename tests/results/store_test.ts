@@ -372,3 +372,32 @@ Deno.test("store: across processes a reader goes on while another process holds 
     s.close();
   });
 });
+
+Deno.test("store: reopenRun takes up an unfinished run, drops the rows it will log again, refuses a done one", async () => {
+  await withDir((dir) => {
+    const s = ResultsStore.open(`${dir}/r.db`);
+    try {
+      const id = startRun(s);
+      s.logSteps(
+        id,
+        [1, 2, 3, 4, 5].map((step) => ({ step, epoch: step <= 3 ? 0 : 1, loss: step, lr: 1e-3 })),
+      );
+      s.logEpoch(id, { epoch: 0, trainLoss: 2 });
+      s.logEpoch(id, { epoch: 1, trainLoss: 4.5 });
+      s.finishRun(id, { status: "interrupted", error: "signal" });
+      assert(s.reopenRun(id, { keepSteps: 3, fromEpoch: 1 }));
+      const run = s.getRun(id)!;
+      assertEquals(run.status, "running");
+      assertEquals(run.error ?? null, null);
+      assertEquals(s.stepMetrics(id).map((r) => r.step), [1, 2, 3]);
+      assertEquals(run.epochs.map((e) => e.epoch), [0]);
+      assertEquals(s.listRuns().length, 1);
+      s.finishRun(id, { status: "done" });
+      assert(!s.reopenRun(id, { keepSteps: 0, fromEpoch: 0 }), "a done run must stay done");
+      assert(!s.reopenRun(id + 1, { keepSteps: 0, fromEpoch: 0 }), "no such run");
+      assertEquals(s.getRun(id)!.status, "done");
+    } finally {
+      s.close();
+    }
+  });
+});
