@@ -31,6 +31,13 @@ export function processAlive(pid: number): boolean {
   }
 }
 
+/** The Slurm task this process runs as: "<array job>_<task>" in a job array, "<job>" in a plain job. */
+export function slurmJob(env: (k: string) => string | undefined = (k) => Deno.env.get(k)): string | null {
+  const array = env("SLURM_ARRAY_JOB_ID"), task = env("SLURM_ARRAY_TASK_ID");
+  if (array && task) return `${array}_${task}`;
+  return env("SLURM_JOB_ID") ?? null;
+}
+
 /** This host's name, as runs record it ("unknown" where it cannot be read). */
 export function hostname(): string {
   try {

@@ -44,7 +44,7 @@ export function listRuns(db: DatabaseSync, filter: RunFilter = {}): RunSummary[]
   eq("variant", filter.variant);
   eq("status", filter.status);
   let sql = `SELECT id, experiment, protocol_kind, protocol_dataset, protocol_seed, protocol_shots, variant,
-      git_commit, seed, device, status, error, pid, host, started_at, finished_at, heartbeat_at, metrics FROM runs`;
+      git_commit, seed, device, status, error, pid, host, started_at, finished_at, heartbeat_at, metrics, slurm_job FROM runs`;
   if (where.length) sql += ` WHERE ${where.join(" AND ")}`;
   sql += " ORDER BY started_at DESC, id DESC";
   if (filter.limit !== undefined) sql += ` LIMIT ${Math.max(0, Math.floor(filter.limit))}`;

@@ -71,6 +71,7 @@ export function runOf(r: Row): RunSummary {
     error: strOrNull(r.error),
     pid: num(r.pid),
     host: String(r.host),
+    slurmJob: strOrNull(r.slurm_job),
     startedAt: num(r.started_at),
     finishedAt: numOrNull(r.finished_at),
     heartbeatAt: num(r.heartbeat_at),

@@ -113,6 +113,11 @@ const MIGRATIONS: string[] = [
   `
   ALTER TABLE evals ADD COLUMN drop_last INTEGER NOT NULL DEFAULT 0 CHECK (drop_last IN (0, 1));
   `,
+  // the Slurm job array task a run ran as ("<array job id>_<task index>", or the job id alone), so that
+  // `deno task runs` can put the queue's state beside the store's (issue 17)
+  `
+  ALTER TABLE runs ADD COLUMN slurm_job TEXT;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -20,6 +20,8 @@ export interface StartRunInput {
   seed: number;
   /** adapter description */
   device: string;
+  /** the Slurm task this run is ("<array job>_<task>" or "<job>"); default: from SLURM_* in the environment */
+  slurmJob?: string | null;
 }
 
 export interface StepRow {
@@ -119,6 +121,8 @@ export interface RunSummary {
   error: string | null;
   pid: number;
   host: string;
+  /** the Slurm task it ran as, null outside Slurm */
+  slurmJob: string | null;
   startedAt: number;
   finishedAt: number | null;
   heartbeatAt: number;

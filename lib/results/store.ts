@@ -15,7 +15,7 @@ import type { ProtocolKind } from "../dsl/types.ts";
 import { applyMigrations, readSchemaVersion, SCHEMA_VERSION } from "./store-schema.ts";
 import { bytesOf, num, type Row } from "./store-rows.ts";
 import * as reads from "./store-reads.ts";
-import { currentCommit, defaultResultsPath, hostname } from "./store-env.ts";
+import { currentCommit, defaultResultsPath, hostname, slurmJob } from "./store-env.ts";
 import type {
   CheckpointInput,
   DoneCheckpoint,
@@ -141,8 +141,8 @@ export class ResultsStore {
     const commit = r.commit === undefined ? currentCommit() : r.commit;
     const res = this.#db.prepare(
       `INSERT INTO runs (experiment, protocol_kind, protocol_dataset, protocol_seed, protocol_shots, variant,
-        config, git_commit, seed, device, status, pid, host, started_at, heartbeat_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?)`,
+        config, git_commit, seed, device, status, pid, host, started_at, heartbeat_at, slurm_job)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?)`,
     ).run(
       r.experiment,
       r.protocol.kind,
@@ -158,6 +158,7 @@ export class ResultsStore {
       hostname(),
       now,
       now,
+      r.slurmJob === undefined ? slurmJob() : r.slurmJob,
     );
     return Number(res.lastInsertRowid);
   }
@@ -303,8 +304,8 @@ export class ResultsStore {
       const now = Date.now();
       const res = this.#db.prepare(
         `UPDATE runs SET status = 'running', error = NULL, finished_at = NULL, metrics = NULL, pid = ?, host = ?,
-           heartbeat_at = ? WHERE id = ? AND status <> 'done'`,
-      ).run(Deno.pid, hostname(), now, runId);
+           heartbeat_at = ?, slurm_job = ? WHERE id = ? AND status <> 'done'`,
+      ).run(Deno.pid, hostname(), now, slurmJob(), runId);
       if (Number(res.changes) !== 1) return false;
       this.#db.prepare("DELETE FROM step_metrics WHERE run_id = ? AND step > ?").run(runId, at.keepSteps);
       this.#db.prepare("DELETE FROM epoch_metrics WHERE run_id = ? AND epoch >= ?").run(runId, at.fromEpoch);

@@ -233,10 +233,11 @@ Deno.test("embedding map: a database at the previous schema version upgrades and
     const id = evalWith(s, vectors, dim, labels);
     s.close();
     // What the code before embedding_maps left behind: the same tables minus that one (and minus the
-    // later evals.drop_last), at version 1.
+    // later evals.drop_last and runs.slurm_job), at version 1.
     const raw = new DatabaseSync(path);
     raw.exec("DROP TABLE embedding_maps");
     raw.exec("ALTER TABLE evals DROP COLUMN drop_last");
+    raw.exec("ALTER TABLE runs DROP COLUMN slurm_job");
     raw.exec("UPDATE schema_version SET version = 1");
     raw.close();
 

@@ -19,8 +19,8 @@ async function withDir(fn: (dir: string) => Promise<void> | void) {
 
 const protocol = { kind: "base-to-novel" as const, dataset: "hmdb", seed: 2 };
 
-function startRun(s: ResultsStore, experiment = "b2n-hmdb-s2") {
-  return s.startRun({
+function startInput(experiment: string) {
+  return {
     experiment,
     protocol,
     variant: "both",
@@ -28,7 +28,11 @@ function startRun(s: ResultsStore, experiment = "b2n-hmdb-s2") {
     commit: "abc",
     seed: 7,
     device: "test adapter",
-  });
+  };
+}
+
+function startRun(s: ResultsStore, experiment = "b2n-hmdb-s2") {
+  return s.startRun(startInput(experiment));
 }
 
 function evalInput(over: Partial<EvalInput> = {}): EvalInput {
@@ -396,6 +400,28 @@ Deno.test("store: reopenRun takes up an unfinished run, drops the rows it will l
       assert(!s.reopenRun(id, { keepSteps: 0, fromEpoch: 0 }), "a done run must stay done");
       assert(!s.reopenRun(id + 1, { keepSteps: 0, fromEpoch: 0 }), "no such run");
       assertEquals(s.getRun(id)!.status, "done");
+    } finally {
+      s.close();
+    }
+  });
+});
+
+Deno.test("store: a run records the Slurm task it ran as (array task, plain job, none)", async () => {
+  const { slurmJob } = await import("../../lib/results/store-env.ts");
+  const env = (vars: Record<string, string>) => (k: string) => vars[k];
+  assertEquals(
+    slurmJob(env({ SLURM_ARRAY_JOB_ID: "41", SLURM_ARRAY_TASK_ID: "3", SLURM_JOB_ID: "44" })),
+    "41_3",
+  );
+  assertEquals(slurmJob(env({ SLURM_JOB_ID: "44" })), "44");
+  assertEquals(slurmJob(env({})), null);
+  await withDir((dir) => {
+    const s = ResultsStore.open(`${dir}/r.db`);
+    try {
+      const a = s.startRun({ ...startInput("a"), slurmJob: "7_1" });
+      const b = s.startRun({ ...startInput("b"), slurmJob: null });
+      assertEquals(s.getRun(a)!.slurmJob, "7_1");
+      assertEquals(s.listRuns().find((r) => r.id === b)!.slurmJob, null);
     } finally {
       s.close();
     }
