@@ -1,7 +1,8 @@
 // One loader batch as one micro-batch on the device: its soft targets (label smoothing, then mixup or
 // cutmix), scaled for gradient accumulation, and a compiled plan that replays the step. When every
 // micro-batch is an update the whole step is one plan; otherwise every micro-batch runs the gradient
-// plan, and the last of each window of A also runs the update plan.
+// plan, and the last of each window of A also runs the update plan (data-parallel: after the window's
+// gradients are averaged over the ranks).
 
 import type { Batch } from "../data/loader.ts";
 import type { ResolvedTrain } from "../dsl/types.ts";
@@ -11,6 +12,7 @@ import type { Rng } from "../random/rng.ts";
 import { Tensor } from "../tensor/tensor.ts";
 import type { LossScaler } from "./loss-scale.ts";
 import { blendBatch, smoothedTargets } from "./mixup.ts";
+import type { GradientAverager } from "./data-parallel.ts";
 import type { AdamW } from "./optimizer.ts";
 import { CompiledStep, type StepParts } from "./step.ts";
 
@@ -37,6 +39,8 @@ export class MicroBatchSteps {
     private readonly scaler: LossScaler | undefined,
     private readonly tokens: Int32Array,
     readonly shape: MicroBatchShape,
+    /** data-parallel: the gradients averaged over the ranks before each update */
+    private readonly averager?: GradientAverager,
   ) {
     const { batch: B, frames: T, size, classes: C } = shape;
     this.frames = Tensor.empty(rt, [B, T, 3, size, size], "f32", "batch frames");
@@ -68,11 +72,14 @@ export class MicroBatchSteps {
 
   /** Steps on the loaded micro-batch at rate `lr`: gradients always, the update when `update`. */
   async take(lr: number, update: boolean): Promise<void> {
-    if (this.shape.perUpdate === 1) {
+    // Data-parallel steps are always two plans: the all-reduce sits between backward and update.
+    if (this.shape.perUpdate === 1 && !this.averager) {
       await this.run("step", lr);
     } else {
       await this.run("gradients", lr);
-      if (update) await this.run("update", lr);
+      if (!update) return;
+      await this.averager?.average();
+      await this.run("update", lr);
     }
   }
 
