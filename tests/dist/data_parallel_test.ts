@@ -8,6 +8,7 @@ import { assert } from "../data/assert.ts";
 import { mpirun, mpirunMissing } from "./mpirun.ts";
 
 const RANK = new URL("./dp_rank.ts", import.meta.url).pathname;
+const OVERFLOW = new URL("./dp_overflow_rank.ts", import.meta.url).pathname;
 const missing = await mpirunMissing();
 if (missing) console.log(`tests/dist/data_parallel_test.ts: skipped: ${missing}`);
 
@@ -106,5 +107,15 @@ Deno.test({
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
+  },
+});
+
+Deno.test({
+  name: "data-parallel: a loss-scale overflow on one rank skips the update on every rank",
+  ignore: missing !== undefined,
+  fn: async () => {
+    const r = await mpirun(2, OVERFLOW, [], { timeoutS: 240 });
+    assert(r.code === 0 && !r.timedOut, `exit ${r.code}${r.timedOut ? " (timed out)" : ""}: ${r.err}`);
+    for (const rank of [0, 1]) assert(r.out.includes(`ok rank ${rank} skipped 1 step 1`), r.out);
   },
 });
