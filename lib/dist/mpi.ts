@@ -264,9 +264,9 @@ function timeoutFromEnv(): number {
 }
 
 /**
- * The world this process belongs to. Started by mpirun or srun (its environment says so): MPI is
- * loaded and initialised once, and later calls return the same world. Otherwise a world of one, or,
- * with `require`, a one-line error saying how to launch.
+ * The world this process belongs to. Started by mpirun or srun (its environment says so) with more
+ * than one rank: MPI is loaded and initialised once, and later calls return the same world. Otherwise
+ * a world of one, or, with `require` and no launcher, a one-line error saying how to launch.
  */
 export function initWorld(opts: WorldOptions = {}): World {
   if (initialised) return initialised;
@@ -280,6 +280,8 @@ export function initWorld(opts: WorldOptions = {}): World {
     }
     return new SingleWorld();
   }
+  // mpirun -np 1: nothing to exchange, so nothing is loaded either
+  if (launch.size === 1) return new SingleWorld();
   const timeoutS = opts.timeoutS ?? timeoutFromEnv();
   const lib = openLibrary(opts.library ?? readEnv("VIFI_MPI_LIB") ?? "libmpi.so.40");
   initialised = new MpiWorld(lib, launch, timeoutS);

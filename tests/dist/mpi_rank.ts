@@ -2,6 +2,7 @@
 //   collectives  all-reduce f32/f64, broadcast and barrier on odd sizes, each checked against what
 //                every rank's data gives in float64; prints "ok rank R checks N"
 //   die          rank 1 exits with code 3 before the all-reduce the others wait in
+//   throw        rank 1 ends with an uncaught error there instead
 //   hang         rank 1 sleeps past VIFI_MPI_TIMEOUT while the others wait in an all-reduce
 
 import { initWorld, type World } from "../../lib/dist/mpi.ts";
@@ -82,6 +83,10 @@ if (mode === "collectives") {
   console.log(`ok rank ${world.rank} of ${world.size} checks ${checks}`);
 } else if (mode === "die") {
   if (world.rank === 1) Deno.exit(3);
+  await world.allreduceSum(new Float32Array(77));
+  console.log(`rank ${world.rank}: the all-reduce returned without rank 1`);
+} else if (mode === "throw") {
+  if (world.rank === 1) throw new Error("rank 1 fails before the all-reduce");
   await world.allreduceSum(new Float32Array(77));
   console.log(`rank ${world.rank}: the all-reduce returned without rank 1`);
 } else if (mode === "hang") {

@@ -58,6 +58,9 @@ Deno.test("initWorld: a plain process is a world of one; require and a missing l
   assertEquals(Array.from(x), [1.5, -2]);
   const e = assertThrows(() => initWorld({ launch: none, require: true }), "not started by a launcher");
   assert(!e.message.includes("\n"), e.message);
+  // mpirun -np 1 is a world of one too: no library is loaded
+  const alone = { launcher: "mpirun" as const, rank: 0, size: 1, localRank: 0, localSize: 1 };
+  assertEquals(initWorld({ launch: alone, library: "/nonexistent/libmpi.so.40" }).distributed, false);
   const launched = { launcher: "mpirun" as const, rank: 0, size: 2, localRank: 0, localSize: 2 };
   const l = assertThrows(
     () => initWorld({ launch: launched, library: "/nonexistent/libmpi.so.40" }),
@@ -88,18 +91,21 @@ for (const np of [2, 3]) {
   });
 }
 
-Deno.test({
-  name: "mpirun -np 2: a rank that exits ends the job with an error, not a hang",
-  ignore: missing !== undefined,
-  fn: async () => {
-    const r = await mpirun(2, RANK, ["die"], { timeoutS: 60 });
-    assert(!r.timedOut, `the job hung 60 s: ${r.err}`);
-    assert(r.code !== 0, "mpirun exited 0");
-    assert(!r.out.includes("returned without rank 1"), r.out);
-    // Open MPI names the rank and its exit code
-    assert(/exit(ed)? (status|code)/i.test(r.err) || /non-zero/i.test(r.err), r.err);
-  },
-});
+for (const [mode, how] of [["die", "exits with code 3"], ["throw", "ends with an uncaught error"]]) {
+  Deno.test({
+    name: `mpirun -np 2: a rank that ${how} ends the job with an error, not a hang`,
+    ignore: missing !== undefined,
+    fn: async () => {
+      const r = await mpirun(2, RANK, [mode], { timeoutS: 60 });
+      assert(!r.timedOut, `the job hung 60 s: ${r.err}`);
+      assert(r.code !== 0, "mpirun exited 0");
+      assert(!r.out.includes("returned without rank 1"), r.out);
+      // Open MPI says a process exited with a non-zero status and names it
+      assert(/non-zero/i.test(r.err) && /Process name: \[\[\d+,\d+\],1\]/.test(r.err), r.err);
+      if (mode === "throw") assert(r.err.includes("rank 1 fails before the all-reduce"), r.err);
+    },
+  });
+}
 
 Deno.test({
   name: "mpirun -np 2: a rank that hangs ends the job after VIFI_MPI_TIMEOUT with one clear line",
