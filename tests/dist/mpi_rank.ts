@@ -72,7 +72,8 @@ async function barrierCheck(w: World, dir: string): Promise<void> {
 
 if (mode === "collectives") {
   let checks = 0;
-  for (const n of [1, 3, 77, 1_000_003]) {
+  // 2_500_001 crosses two of the binding's 2^20-element all-reduce pieces
+  for (const n of [1, 3, 77, 1_000_003, 2_500_001]) {
     await allreduceChecks(world, n);
     await broadcastChecks(world, n, world.size - 1);
     checks += 2;

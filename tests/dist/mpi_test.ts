@@ -71,7 +71,8 @@ Deno.test("initWorld: a plain process is a world of one; require and a missing l
 
 for (const np of [2, 3]) {
   Deno.test({
-    name: `mpirun -np ${np}: all-reduce (f32, f64), broadcast and barrier on 1, 3, 77, 1_000_003 elements`,
+    name:
+      `mpirun -np ${np}: all-reduce (f32, f64), broadcast and barrier on 1, 3, 77, 1_000_003, 2_500_001 elements`,
     ignore: missing !== undefined,
     fn: async () => {
       const dir = await Deno.makeTempDir({ prefix: "vifi-mpi-" });
@@ -80,7 +81,7 @@ for (const np of [2, 3]) {
         assert(r.code === 0 && !r.timedOut, `exit ${r.code}${r.timedOut ? " (timed out)" : ""}: ${r.err}`);
         for (let rank = 0; rank < np; rank++) {
           assert(
-            r.out.includes(`ok rank ${rank} of ${np} checks 9`),
+            r.out.includes(`ok rank ${rank} of ${np} checks 11`),
             `rank ${rank} did not finish: ${r.out}`,
           );
         }
