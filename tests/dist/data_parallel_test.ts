@@ -101,8 +101,10 @@ Deno.test({
       const [moved] = worstRelative(w1, init, names);
       assert(moved > 1e-3, `10 updates moved the weights only ${moved}: the test shows nothing`);
       console.log(
-        `gradients ${gradErr.toExponential(2)} (unaveraged ${localErr.toFixed(3)}), ` +
-          `weights ${wErr.toExponential(2)} (moved ${moved.toFixed(3)}), mpirun ${two.seconds.toFixed(1)} s`,
+        `gradients ${gradErr.toExponential(2)} in ${gradAt} (unaveraged ${localErr.toFixed(3)}), ` +
+          `weights ${wErr.toExponential(2)} in ${wAt} (moved ${moved.toFixed(3)}), mpirun ${
+            two.seconds.toFixed(1)
+          } s`,
       );
     } finally {
       await Deno.remove(dir, { recursive: true });
