@@ -1,8 +1,8 @@
 // Data-parallel training against one process (tests/dist/dp_rank.ts, run alone and under mpirun -np 2):
 // two ranks with 4 videos each give one process's gradients of the 8 (within 1e-6 relative per tensor)
 // once averaged, and not before; 10 updates through the trainer's MicroBatchSteps give its parameters
-// (within 1e-5), on every rank bit for bit (checked by the ranks). Skipped, with the reason printed,
-// where mpirun is missing.
+// (within 1e-5), on every rank bit for bit (checked by the ranks), and so do 2 ranks accumulating 2
+// micro-batches of 2 per update. Skipped, with the reason printed, where mpirun is missing.
 
 import { assert } from "../data/assert.ts";
 import { mpirun, mpirunMissing } from "./mpirun.ts";
@@ -97,14 +97,29 @@ Deno.test({
       }
       assert(keyBias.length === 4, `${keyBias.length} attention biases`);
       const [wErr, wAt] = worstRelative(w2, w1, names);
+      // the same with accumulation: 2 ranks × 2 micro-batches of 2, averaged once per update
+      const acc = await mpirun(2, RANK, [`${dir}/two`, "accumulate"], { timeoutS: 240 });
+      assert(
+        acc.code === 0 && !acc.timedOut,
+        `exit ${acc.code}${acc.timedOut ? " (timed out)" : ""}: ${acc.err}`,
+      );
+      const wa = await f64(`${dir}/two/weights-accumulated.f32`);
+      for (const [start, end, name] of keyBias) {
+        for (let i = start; i < end; i++) {
+          assert(Math.abs(wa[i] - init[i]) < 1e-4, `${name} key bias moved (accumulated)`);
+          wa[i] = init[i];
+        }
+      }
+      const [aErr, aAt] = worstRelative(wa, w1, names);
+      assert(aErr <= 1e-5, `weights after 10 accumulated updates: ${aErr} relative in ${aAt}`);
       assert(wErr <= 1e-5, `weights after 10 updates: ${wErr} relative in ${wAt}`);
       const [moved] = worstRelative(w1, init, names);
       assert(moved > 1e-3, `10 updates moved the weights only ${moved}: the test shows nothing`);
       console.log(
         `gradients ${gradErr.toExponential(2)} in ${gradAt} (unaveraged ${localErr.toFixed(3)}), ` +
-          `weights ${wErr.toExponential(2)} in ${wAt} (moved ${moved.toFixed(3)}), mpirun ${
-            two.seconds.toFixed(1)
-          } s`,
+          `weights ${wErr.toExponential(2)} in ${wAt} (moved ${moved.toFixed(3)}), accumulated ${
+            aErr.toExponential(2)
+          } in ${aAt}, mpirun ${two.seconds.toFixed(1)} s`,
       );
     } finally {
       await Deno.remove(dir, { recursive: true });
