@@ -101,7 +101,8 @@ export class GradientAverager {
 
   /**
    * The flat gradients on the host, through a staging buffer kept across steps (Runtime.read makes
-   * one per call: for ViT-B/16's 600 MB on lavapipe 2.6 s a read, most of it making the buffer).
+   * and destroys one per call: 600 MB of mappable memory each step for ViT-B/16). On lavapipe the
+   * copy itself dominates (2.6–6 s for 600 MB, as long as Runtime.read), so there it gains nothing.
    */
   private async download(flat: GPUBuffer): Promise<Float32Array> {
     const bytes = this.length * 4;
