@@ -35,7 +35,8 @@ function why(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
-async function readOwner(dir: string): Promise<OutputOwner | undefined> {
+/** The folder's owner file, or undefined when there is none (or it cannot be read). */
+export async function readOwner(dir: string): Promise<OutputOwner | undefined> {
   try {
     return JSON.parse(await Deno.readTextFile(`${dir}/${OWNER_FILE}`)) as OutputOwner;
   } catch {
@@ -53,7 +54,7 @@ async function checkpointsIn(dir: string): Promise<string[]> {
   }
 }
 
-function samePath(a: string, b: string): boolean {
+export function samePath(a: string, b: string): boolean {
   const real = (p: string) => {
     try {
       return realpathSync(p);
