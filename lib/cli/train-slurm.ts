@@ -101,7 +101,8 @@ function trainArgs(p: PassThrough): string[] {
   else {
     // every task writes to the one store the submitter would have: a file by its absolute path, or a URL
     const db = p.db ?? defaultResultsPath();
-    args.push("--db", /^[a-z]+:\/\//.test(db) ? db : resolvePath(p.cwd, db));
+    const file = db.startsWith("sqlite:") ? db.slice("sqlite:".length) : db;
+    args.push("--db", /^[a-z]+:\/\//.test(db) ? db : resolvePath(p.cwd, file));
   }
   if (p.output !== undefined) args.push("--output", resolvePath(p.cwd, p.output));
   if (p.worldSize !== undefined) args.push("--world-size", p.worldSize);
