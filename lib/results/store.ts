@@ -14,7 +14,7 @@ import { applyMigrations, readSchemaVersion, SCHEMA_VERSION } from "./store-sche
 import { bytesOf, num } from "./store-rows.ts";
 import { isPostgresTarget, redactUrl, type SqlDb, sqliteFile, type SqlValue } from "./sql.ts";
 import { SqliteDb } from "./sql-sqlite.ts";
-import { PostgresDb } from "./sql-postgres.ts";
+import { PostgresDb, type PostgresOptions } from "./sql-postgres.ts";
 import * as reads from "./store-reads.ts";
 import { currentCommit, defaultResultsPath, hostname, slurmJob } from "./store-env.ts";
 import type {
@@ -70,7 +70,7 @@ export interface OpenOptions {
 }
 
 /** The database a target names: a PostgreSQL URL, or a SQLite file (`sqlite:FILE` or the plain path). */
-export function openSql(target: string, opts: { busyTimeoutMs?: number } = {}): SqlDb {
+export function openSql(target: string, opts: PostgresOptions = {}): SqlDb {
   return isPostgresTarget(target) ? new PostgresDb(target, opts) : new SqliteDb(sqliteFile(target), opts);
 }
 
