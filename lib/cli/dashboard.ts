@@ -98,7 +98,7 @@ export async function main(args: string[]): Promise<number> {
       onListen: ({ hostname, port }) => {
         hosts = [...new Set([...allowedHostsFor(host, port), ...allowedHostsFor(hostname, port)])];
         const h = hostname.includes(":") ? `[${hostname}]` : hostname;
-        console.log(`dashboard: http://${h}:${port}/ (database ${path})`);
+        console.log(`dashboard: http://${h}:${port}/ (database ${store.path})`);
       },
     }, dash.app.fetch);
   } catch (e) {

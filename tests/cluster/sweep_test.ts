@@ -182,7 +182,7 @@ Deno.test({
           "runs.slurm_job",
         );
         const rows = leaderboard(pgStore).map(comparable);
-        assert(rows.length >= 5, `leaderboard rows: ${JSON.stringify(rows)}`);
+        assertEquals(rows.length, 7, `leaderboard rows: ${JSON.stringify(rows)}`); // base, novel, HM; own × 2 evals × 2
         assert(rows.some((r) => r.protocol === "base-to-novel" && r.metric === "hm"), JSON.stringify(rows));
         assertEquals(rows, leaderboard(sqlite).map(comparable), "leaderboard from PostgreSQL vs SQLite");
         assertEquals(outcomes(pgStore), outcomes(sqlite), "losses and scores per experiment");
