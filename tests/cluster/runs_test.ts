@@ -161,6 +161,21 @@ Deno.test({
         ["first one", "RUNNING", `${jobId}_0`],
         ["second's", "PENDING", `${jobId}_1`],
       ]);
+      // --watch redraws until every task it listed has left the queue, then stops by itself
+      const cli = new URL("../../lib/cli/runs.ts", import.meta.url).pathname;
+      const watch = new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", cli, "--watch", "--interval", "0.2", "--job", jobId, "--db", `${dir}/none.db`],
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      await new Promise((res) => setTimeout(res, 1000));
+      await scancel(jobId);
+      const w = await watch.output();
+      const text = new TextDecoder().decode(w.stdout);
+      assertEquals(w.code, 0, new TextDecoder().decode(w.stderr));
+      const tables = text.trim().split("\n\n");
+      assert(tables.length >= 2 && tables[0].includes("RUNNING"), text);
+      assertEquals(tables.at(-1), "no Slurm task queued and no run in the store", text);
     } finally {
       await scancel(jobId).catch(() => {});
     }
