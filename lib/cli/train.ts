@@ -14,6 +14,7 @@ import { UPSTREAM_WORLD_SIZE } from "../dsl/yaml.ts";
 import type { ResolvedExperiment } from "../dsl/types.ts";
 import { getRuntime } from "../gpu/runtime.ts";
 import { currentCommit, defaultResultsPath, ResultsStore } from "../results/store.ts";
+import { newestState } from "../train/output.ts";
 import { runExperiment, type RunOutcome } from "../train/trainer.ts";
 import { renderSbatch, type SlurmOptions } from "../cluster/sbatch.ts";
 import { intArg, reportError, UsageError } from "./args.ts";
@@ -218,17 +219,14 @@ async function experimentsToRun(a: TrainArgs, mode: "train" | "eval"): Promise<R
 }
 
 /**
- * `--continue` without `--resume`: carry on from the run's own `last.safetensors` when the output folder
- * has one (a requeued Slurm task), else start the schedule (its first attempt).
+ * `--continue` without `--resume`: carry on from the newest training state the output folder holds
+ * (`last.safetensors`, or a later validated epoch's file: a requeued Slurm task, or one whose node
+ * failed), else start the schedule (its first attempt).
  */
 async function continueOwnRun(e: ResolvedExperiment): Promise<void> {
   if (!e.train) return;
-  const last = `${e.output}/last.safetensors`;
-  try {
-    if ((await Deno.stat(last)).isFile) e.train.resume = { path: last, mode: "continue" };
-  } catch (err) {
-    if (!(err instanceof Deno.errors.NotFound)) throw err;
-  }
+  const newest = await newestState(e.output);
+  if (newest) e.train.resume = { path: newest, mode: "continue" };
 }
 
 /** What the flags that act on a resolved experiment (`--continue`, `--weights`, `--clips`, …) set. */

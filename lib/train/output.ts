@@ -125,6 +125,22 @@ async function writeOwner(dir: string, o: OutputOwner): Promise<void> {
   }
 }
 
+/**
+ * The newest training state a run left in `dir`: `last.safetensors` (saved when stopped, or at the end)
+ * or a validated epoch's `ckpt_epoch_N.safetensors`, whichever was written last (a run stopped in
+ * epoch 1, continued, then killed without warning after validating epoch 3 left both, and epoch 3 is the
+ * newer); undefined when there is none. `best` is a copy of an epoch file, never newer state.
+ */
+export async function newestState(dir: string): Promise<string | undefined> {
+  let newest: { path: string; at: number } | undefined;
+  for (const name of await checkpointsIn(dir)) {
+    if (name === "best.safetensors") continue;
+    const at = (await Deno.stat(`${dir}/${name}`)).mtime?.getTime() ?? 0;
+    if (!newest || at > newest.at) newest = { path: `${dir}/${name}`, at };
+  }
+  return newest?.path;
+}
+
 /** Record the run id once the store gave one, and the final status at the end. */
 export async function updateOwner(dir: string, change: Partial<OutputOwner>): Promise<void> {
   const o = await readOwner(dir);

@@ -2,7 +2,7 @@
 // not one per attempt). Here, without Slurm: a run stopped mid-epoch (as SIGTERM stops it) and continued
 // in its own folder is one run, done, whose step rows equal an unbroken run's value for value; a
 // continue into a store other than the one the folder's owner names starts a new run and says why. The
-// rows a checkpoint accounts for (rowsHeld) on canned rows.
+// rows a checkpoint accounts for (rowsHeld) on canned rows, and which state a --continue takes.
 
 import { assert, assertEquals } from "../data/assert.ts";
 import { generateSynthetic } from "../../lib/data/synthetic.ts";
@@ -13,6 +13,7 @@ import { getRuntime } from "../../lib/gpu/runtime.ts";
 import { ResultsStore, type StepRow } from "../../lib/results/store.ts";
 import type { CheckpointMeta } from "../../lib/train/checkpoint.ts";
 import { rowsHeld } from "../../lib/train/run-records.ts";
+import { newestState } from "../../lib/train/output.ts";
 import { runExperiment } from "../../lib/train/trainer.ts";
 
 const dir = await Deno.makeTempDir({ prefix: "vifi-continue-" });
@@ -125,4 +126,20 @@ Deno.test("rowsHeld: the step and epoch rows a checkpoint accounts for", () => {
   assertEquals(rowsHeld(meta({ position: position(0, 0) }), rows), { keepSteps: -1, fromEpoch: 0 });
   assertEquals(rowsHeld(meta({}), rows), { keepSteps: -1, fromEpoch: 0 });
   assertEquals(rowsHeld(meta({ epoch: 2 }), rows), { keepSteps: 6, fromEpoch: 3 });
+});
+
+Deno.test("newestState: the training state written last, never best", async () => {
+  const d = await Deno.makeTempDir({ prefix: "vifi-newest-" });
+  assertEquals(await newestState(`${d}/none`), undefined);
+  const at = async (name: string, seconds: number) => {
+    await Deno.writeFile(`${d}/${name}`, new Uint8Array(1));
+    await Deno.utime(`${d}/${name}`, seconds, seconds);
+  };
+  await at("last.safetensors", 100);
+  await at("ckpt_epoch_0.safetensors", 50);
+  await at("best.safetensors", 300);
+  await at("notes.safetensors", 400);
+  assertEquals(await newestState(d), `${d}/last.safetensors`);
+  await at("ckpt_epoch_3.safetensors", 200);
+  assertEquals(await newestState(d), `${d}/ckpt_epoch_3.safetensors`);
 });
