@@ -347,7 +347,10 @@ export class ResultsStore {
    * Takes up again a run that stopped before finishing (a requeued Slurm task, `--continue` in its own
    * output folder): the same row goes back to "running" under this process, and the step rows past
    * `keepSteps` (logged after the checkpoint it continues from) and the epoch rows from `fromEpoch` on are
-   * dropped, since the continued run logs them again. A finished ("done") run is not reopened: false.
+   * dropped, since the continued run logs them again. So are its evaluations (a run only evaluates after its
+   * last epoch, so any it has are from an attempt stopped before it finished, and the continued run stores
+   * them again), the checkpoint rows of the epochs it redoes, and its `last` rows (the file they name is
+   * overwritten at the next save, which adds its own row). A finished ("done") run is not reopened: false.
    */
   reopenRun(runId: number, at: { keepSteps: number; fromEpoch: number }): boolean {
     return this.transaction(() => {
@@ -363,6 +366,12 @@ export class ResultsStore {
       if (changed !== 1) return false;
       this.#db.run("DELETE FROM step_metrics WHERE run_id = ? AND step > ?", runId, at.keepSteps);
       this.#db.run("DELETE FROM epoch_metrics WHERE run_id = ? AND epoch >= ?", runId, at.fromEpoch);
+      this.#db.run("DELETE FROM evals WHERE run_id = ?", runId);
+      this.#db.run(
+        "DELETE FROM checkpoints WHERE run_id = ? AND (epoch >= ? OR kind = 'last')",
+        runId,
+        at.fromEpoch,
+      );
       return true;
     });
   }

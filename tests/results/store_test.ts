@@ -416,6 +416,10 @@ function reopen({ target }: { target: string }) {
       );
       s.logEpoch(id, { epoch: 0, trainLoss: 2 });
       s.logEpoch(id, { epoch: 1, trainLoss: 4.5 });
+      s.addCheckpoint(id, { epoch: 0, kind: "epoch", path: "o/ckpt_epoch_0.safetensors", top1: 10 });
+      s.addCheckpoint(id, { epoch: 0, kind: "last", path: "o/last.safetensors" });
+      s.addCheckpoint(id, { epoch: 1, kind: "epoch", path: "o/ckpt_epoch_1.safetensors", top1: 20 });
+      s.addEval(id, evalInput());
       s.finishRun(id, { status: "interrupted", error: "signal" });
       assert(s.reopenRun(id, { keepSteps: 3, fromEpoch: 1 }));
       const run = s.getRun(id)!;
@@ -423,6 +427,9 @@ function reopen({ target }: { target: string }) {
       assertEquals(run.error ?? null, null);
       assertEquals(s.stepMetrics(id).map((r) => r.step), [1, 2, 3]);
       assertEquals(run.epochs.map((e) => e.epoch), [0]);
+      // the continued run evaluates, saves `last` and redoes epoch 1's checkpoint itself
+      assertEquals(run.evals.length, 0);
+      assertEquals(run.checkpoints.map((c) => `${c.kind}:${c.epoch}`), ["epoch:0"]);
       assertEquals(s.listRuns().length, 1);
       s.finishRun(id, { status: "done" });
       assert(!s.reopenRun(id, { keepSteps: 0, fromEpoch: 0 }), "a done run must stay done");
