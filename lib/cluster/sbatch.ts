@@ -42,6 +42,11 @@ export interface SweepJob {
   trainScript: string;
   /** arguments every task passes to train after the per-task ones (e.g. `--db URL`) */
   trainArgs: string[];
+  /**
+   * variables the submission hands the tasks through sbatch's environment (it exports the submitter's by
+   * default), never written to the script: a database password (PGPASSWORD)
+   */
+  secretEnv?: Record<string, string>;
 }
 
 /** Seconds Slurm gives the trainer between USR1 and the time limit. */

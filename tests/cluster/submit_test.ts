@@ -149,3 +149,44 @@ Deno.test({
     for (const name of ["tiny", "tiny-b"]) assert(await exists(`${out}/${name}/last.safetensors`), name);
   },
 });
+
+Deno.test("train --slurm: a postgres:// password stays out of the script and reaches sbatch as PGPASSWORD", async () => {
+  const { splitPassword } = await import("../../lib/cli/train-slurm.ts");
+  assertEquals(splitPassword("postgres://vifi:s3cr%2Ft@db.lab:5432/runs"), {
+    url: "postgres://vifi@db.lab:5432/runs",
+    password: "s3cr/t",
+  });
+  assertEquals(splitPassword("postgresql://db.lab/runs?password=pw&sslmode=require"), {
+    url: "postgresql://db.lab/runs?sslmode=require",
+    password: "pw",
+  });
+  assertEquals(splitPassword("postgres://vifi@db.lab/runs"), {
+    url: "postgres://vifi@db.lab/runs",
+    password: undefined,
+  });
+
+  // a stand-in sbatch on PATH records what it was given: the script, and PGPASSWORD from its environment
+  const file = await sweepFile();
+  const bin = `${dir}/fake-bin`;
+  await Deno.mkdir(bin, { recursive: true });
+  await Deno.writeTextFile(
+    `${bin}/sbatch`,
+    `#!/bin/bash\nprintf '%s' "$PGPASSWORD" > '${bin}/pgpassword'\ncp "$2" '${bin}/script'\necho 4242\n`,
+  );
+  await Deno.chmod(`${bin}/sbatch`, 0o755);
+  const db = "postgres://vifi:s3cr%2Ft@db.lab:5432/runs";
+  const cli = new URL("../../lib/cli/train.ts", import.meta.url).pathname;
+  const r = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", cli, file, "--slurm", "--db", db, "--output", `${dir}/pw-runs`],
+    env: { PATH: `${bin}:${Deno.env.get("PATH")}` },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  assertEquals(r.code, 0, dec.decode(r.stderr));
+  assertEquals(dec.decode(r.stdout).trim(), "4242");
+  const script = await Deno.readTextFile(`${bin}/script`);
+  assert(script.includes("'--db' 'postgres://vifi@db.lab:5432/runs'"), script);
+  assert(!script.includes("s3cr"), "the password was written into the script");
+  assertEquals(await Deno.readTextFile(`${bin}/pgpassword`), "s3cr/t");
+});
