@@ -10,21 +10,13 @@ import { runCli } from "../run_cli.ts";
 import { assert, assertEquals } from "../data/assert.ts";
 import { ResultsStore } from "../../lib/results/store.ts";
 import { leaderboard, type LeaderboardRow } from "../../lib/results/leaderboard.ts";
-import { freshPostgres, slurmMissing } from "./fresh_pg.ts";
+import { freshPostgres, postgresMissing } from "../results/backends.ts";
+import { slurmMissing } from "./slurm.ts";
 
 const here = "tests/cluster/sweep_test.ts";
 const noSlurm = await slurmMissing();
-const pgReason = noSlurm ? undefined : await pgMissing();
-const skip = noSlurm ?? pgReason;
+const skip = noSlurm ?? postgresMissing() ?? undefined;
 if (skip) console.log(`skip: ${here}: the Slurm → PostgreSQL sweep: ${skip}`);
-
-/** Whether a PostgreSQL server answers (a throwaway database made and dropped), or why not. */
-async function pgMissing(): Promise<string | undefined> {
-  const db = await freshPostgres();
-  if (typeof db === "string") return db;
-  await db.drop();
-  return undefined;
-}
 
 const NAMES = ["b2n-s1", "b2n-s2", "b2n-s3", "own"];
 
@@ -125,13 +117,12 @@ async function taskTimes(jobId: string): Promise<Map<number, { submit: number; s
 Deno.test({
   name: "a 4-experiment sweep through --slurm into PostgreSQL equals the same sweep run locally into SQLite",
   ignore: skip !== undefined,
-  // the npm client's sockets in fresh_pg.ts close on end(); the store's worker is closed with the store
+  // the store's PostgreSQL worker is closed with the store
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "vifi-sweep-" });
-    const pg = await freshPostgres();
-    if (typeof pg === "string") throw new Error(pg);
+    const pg = freshPostgres();
     try {
       const file = await makeSweep(dir);
       const t0 = Date.now();
@@ -211,7 +202,7 @@ Deno.test({
         sqlite.close();
       }
     } finally {
-      await pg.drop();
+      pg.drop();
       await Deno.remove(dir, { recursive: true });
     }
   },

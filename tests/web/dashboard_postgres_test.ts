@@ -1,5 +1,5 @@
 // `deno task dashboard --db postgres://…` as a process, over a PostgreSQL database of this test's own
-// (tests/cluster/fresh_pg.ts): the leaderboard pages show the store's rows, and a run that another
+// (tests/results/backends.ts): the leaderboard pages show the store's rows, and a run that another
 // connection starts (as a trainer on another machine would) arrives on the open event stream, its steps on
 // the run's step stream as they are logged, and its end, all without a reload. Skipped, with the reason
 // printed, where VIFI_TEST_POSTGRES is unset or its server does not answer (.ci/cluster.sh start gives one).
@@ -7,12 +7,11 @@
 import { assert, assertEquals } from "../data/assert.ts";
 import { ResultsStore, type StepRow } from "../../lib/results/store.ts";
 import { leaderboard } from "../../lib/results/leaderboard.ts";
-import { freshPostgres } from "../cluster/fresh_pg.ts";
+import { freshPostgres, postgresMissing } from "../results/backends.ts";
 import { fillFixtureRuns } from "./fixtures.ts";
 
-const probe = await freshPostgres();
-if (typeof probe === "string") console.log(`skip: tests/web/dashboard_postgres_test.ts: ${probe}`);
-else await probe.drop();
+const missing = postgresMissing();
+if (missing) console.log(`skip: tests/web/dashboard_postgres_test.ts: ${missing}`);
 
 /** The dashboard CLI on a free port over `db`; its output kept for messages. */
 async function startDashboard(db: string) {
@@ -101,13 +100,12 @@ const steps = (from: number, n: number): StepRow[] =>
 Deno.test({
   name:
     "the dashboard over PostgreSQL: leaderboards from the store, a run from another connection arrives live",
-  ignore: typeof probe === "string",
+  ignore: missing !== null,
   // the store's PostgreSQL worker and the fetches' connections end with close() and cancel()
   sanitizeResources: false,
   sanitizeOps: false,
   async fn(t) {
-    const pg = await freshPostgres();
-    if (typeof pg === "string") throw new Error(pg);
+    const pg = freshPostgres();
     // the writer: this test's own connection, as a trainer's would be
     const store = ResultsStore.open(pg.url);
     let dash: Awaited<ReturnType<typeof startDashboard>> | undefined;
@@ -198,7 +196,7 @@ Deno.test({
     } finally {
       if (dash) await dash.stop();
       store.close();
-      await pg.drop();
+      pg.drop();
     }
   },
 });
