@@ -11,14 +11,16 @@ import { assert, assertEquals } from "../data/assert.ts";
 import { ResultsStore } from "../../lib/results/store.ts";
 import { leaderboard, type LeaderboardRow } from "../../lib/results/leaderboard.ts";
 import { freshPostgres, postgresMissing } from "../results/backends.ts";
-import { slurmMissing } from "./slurm.ts";
+import { exists, slurmMissing, waitForJob } from "./slurm.ts";
 
 const here = "tests/cluster/sweep_test.ts";
 const noSlurm = await slurmMissing();
 const skip = noSlurm ?? postgresMissing() ?? undefined;
 if (skip) console.log(`skip: ${here}: the Slurm → PostgreSQL sweep: ${skip}`);
 
-const NAMES = ["b2n-s1", "b2n-s2", "b2n-s3", "own"];
+// "b2n-s1-own" contains "b2n-s1": each task must run its own member only (--only NAME --exact), or the store
+// would hold five runs
+const NAMES = ["b2n-s1", "b2n-s1-own", "b2n-s2", "b2n-s3"];
 
 /** Synthetic clips and a sweep file of four one-epoch runs of three train batches each. */
 async function makeSweep(dir: string): Promise<string> {
@@ -58,7 +60,7 @@ async function makeSweep(dir: string): Promise<string> {
   });
   const sweep = [
     ...[1, 2, 3].map((s) => member(`b2n-s${s}`, { kind: "base-to-novel", dataset: "synthetic", seed: s }, s)),
-    member("own", { kind: "custom" }, 4),
+    member("b2n-s1-own", { kind: "custom" }, 4),
   ];
   const file = `${dir}/sweep.exp.ts`;
   await Deno.writeTextFile(file, `export default ${JSON.stringify(sweep)};\n`);
@@ -71,7 +73,8 @@ const comparable = ({ runIds: _ids, ...rest }: LeaderboardRow) => rest;
 /** Per experiment, what training and evaluation wrote: every step's loss and lr, each evaluation's scores. */
 function outcomes(store: ResultsStore): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const r of store.listRuns()) {
+  // in name order: the two stores list their runs in the order they finished
+  for (const r of store.listRuns().sort((a, b) => a.experiment.localeCompare(b.experiment))) {
     const detail = store.getRun(r.id)!;
     out[r.experiment] = {
       steps: store.stepMetrics(r.id).map((s) => [s.step, s.epoch, s.loss, s.lr]),
@@ -79,21 +82,6 @@ function outcomes(store: ResultsStore): Record<string, unknown> {
     };
   }
   return out;
-}
-
-/** Until the job array has left the queue (squeue lists none of its tasks pending, running or completing). */
-async function waitForJob(jobId: string, timeoutMs: number): Promise<void> {
-  const t0 = Date.now();
-  while (Date.now() - t0 < timeoutMs) {
-    const q = await new Deno.Command("squeue", {
-      args: ["-h", "-j", jobId, "-t", "PD,R,CG,S"],
-      stdout: "piped",
-    })
-      .output();
-    if (!new TextDecoder().decode(q.stdout).trim()) return;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`Slurm job ${jobId} still queued or running after ${timeoutMs / 1000} s`);
 }
 
 /** Each array task's submit and start times as slurmctld recorded them (whole seconds), by task index. */
@@ -163,7 +151,7 @@ Deno.test({
         const runs = pgStore.listRuns();
         assertEquals(
           runs.map((r) => `${r.experiment}:${r.status}`).sort(),
-          NAMES.map((n) => `${n}:done`),
+          NAMES.map((n) => `${n}:done`).sort(),
           await logs(),
         );
         // each task recorded the array task it ran as
@@ -172,6 +160,9 @@ Deno.test({
           NAMES.map((_, i) => `${jobId}_${i}`),
           "runs.slurm_job",
         );
+        // the script next to the outputs, and each member's own folder
+        assert(await exists(`${out}/slurm/vifi-sweep.sbatch`), "no script next to the outputs");
+        for (const n of NAMES) assert(await exists(`${out}/${n}/last.safetensors`), `${n}/last.safetensors`);
         const rows = leaderboard(pgStore).map(comparable);
         assertEquals(rows.length, 7, `leaderboard rows: ${JSON.stringify(rows)}`); // base, novel, HM; own × 2 evals × 2
         assert(rows.some((r) => r.protocol === "base-to-novel" && r.metric === "hm"), JSON.stringify(rows));
