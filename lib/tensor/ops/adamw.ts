@@ -109,7 +109,9 @@ export async function adamw(
         { f: 1 - opts.lr * weightDecay },
         { f: opts.lr / (1 - beta1 ** opts.step) },
         { f: Math.sqrt(1 - beta2 ** opts.step) },
-        { f: gradScale },
+        // read here too: a loss scale that changed since recording (halved on an overflow, doubled
+        // after clean steps) must reach a replayed update, not the scale it was recorded at
+        { f: opts.gradScale ?? gradScale },
       )
     );
     const w = (t: Tensor) => rowWindow(t, c, 1);
