@@ -21,7 +21,7 @@ import { intArg, reportError, UsageError } from "./args.ts";
 import { formatDuration, trainProgress } from "./progress.ts";
 import { SLURM_FLAGS, SLURM_USAGE, slurmOptions, submitSweep, sweepJob } from "./train-slurm.ts";
 
-const COMMON = `[--only NAME] [--output DIR] [--opts KEY VALUE …] [--db FILE | --no-store]
+const COMMON = `[--only NAME] [--output DIR] [--opts KEY VALUE …] [--db FILE|URL | --no-store]
                   [--world-size N] [--dry-run] [--check-data] [--json]`;
 
 const USAGE = `usage:
@@ -41,7 +41,9 @@ ${SLURM_USAGE}
       --dry-run     resolve and check, print the resolved experiments as JSON (with the effective batch,
                     micro-batches per update and updates per epoch), load nothing
       --check-data  list the videos of every list that are missing under the root, then stop
-      --db          results database (default $VIFI_RESULTS or runs/results.db)
+      --output      the run's folder (a sweep: DIR/<name>); default $VIFI_RUNS/<name>, else runs/<name>
+      --db          results database, a SQLite file or postgres://… (default $VIFI_RESULTS, else
+                    results.db in $VIFI_RUNS or runs/)
       --weights     eval: the checkpoint to evaluate (any format predict reads)
       --clips/--crops  eval: test views (docs/upstream.md §9; fully supervised uses 4 × 3)
       --drop-last   score only what the upstream's validation scores (its drop_last batches of 2 per device
