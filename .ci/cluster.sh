@@ -125,12 +125,22 @@ start_postgres() {
     runuser -u postgres -- "$PGBIN/psql" -h 127.0.0.1 -p "$PGPORT" -U postgres -qc "CREATE DATABASE vifi"
 }
 
+# The pid is read once: a daemon removes its pid file when it starts shutting down, and one that then hangs
+# (slurmd waiting on a step daemon) must still get the KILL. A zombie counts as gone.
 stop_pid() {
-  local f="$1" i
+  local f="$1" i pid
   alive "$f" || return 0
-  kill "$(cat "$f")" 2>/dev/null || return 0
-  for i in $(seq 1 40); do alive "$f" || return 0; sleep 0.25; done
-  kill -9 "$(cat "$f")" 2>/dev/null || true
+  pid="$(cat "$f")"
+  kill "$pid" 2>/dev/null || return 0
+  for i in $(seq 1 40); do
+    { kill -0 "$pid" 2>/dev/null && [ "$(ps -o stat= -p "$pid" | cut -c1)" != Z ]; } || return 0
+    sleep 0.25
+  done
+  kill -9 "$pid" 2>/dev/null || true
+  for i in $(seq 1 20); do
+    { kill -0 "$pid" 2>/dev/null && [ "$(ps -o stat= -p "$pid" | cut -c1)" != Z ]; } || return 0
+    sleep 0.25
+  done
 }
 
 cmd_stop() {
@@ -144,7 +154,7 @@ cmd_stop() {
       for i in $(seq 1 60); do
         [ -z "$(SLURM_CONF="$CONF" squeue -h -t PD,R,CG,S -o %A 2>/dev/null)" ] && break
         # shellcheck disable=SC2086
-        [ "$i" = 20 ] && SLURM_CONF="$CONF" scancel --quiet --full --signal=KILL $jobs 2>/dev/null
+        [ "$i" = 20 ] && { SLURM_CONF="$CONF" scancel --quiet --full --signal=KILL $jobs 2>/dev/null || true; }
         sleep 0.25
       done
     fi

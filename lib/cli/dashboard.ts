@@ -5,7 +5,8 @@
 
 import { parseArgs } from "node:util";
 import { existsSync } from "node:fs";
-import { defaultResultsPath, ResultsStore } from "../results/store.ts";
+import { defaultResultsPath, isPostgresTarget, ResultsStore } from "../results/store.ts";
+import { sqliteFile } from "../results/sql.ts";
 import { createDashboard } from "../../web/server.tsx";
 import { buildIslands } from "../../web/bundle.ts";
 import { predictRoutes } from "../../web/predict.tsx";
@@ -14,7 +15,7 @@ import { allowedHostsFor } from "../../web/guard.ts";
 import { intArg } from "./args.ts";
 
 const USAGE = `usage: deno task dashboard [--db FILE] [--port N] [--host H] [--weights-dir DIR]
-  --db FILE          results database (default: $VIFI_RESULTS or runs/results.db)
+  --db FILE|URL      results database: a SQLite file or postgres://… (default: $VIFI_RESULTS or runs/results.db)
   --port N           default 8000; 0 picks a free port
   --host H           default 127.0.0.1; anything else exposes the dashboard (and its predict form) to the network
   --weights-dir DIR  the predict form may also use the weights files in DIR (besides the store's checkpoints)`;
@@ -55,7 +56,9 @@ export async function main(args: string[]): Promise<number> {
     return 2;
   }
   const path = values.db ?? defaultResultsPath();
-  if (!existsSync(path)) console.error(`dashboard: no database at ${path} yet; starting with an empty one`);
+  if (!isPostgresTarget(path) && !existsSync(sqliteFile(path))) {
+    console.error(`dashboard: no database at ${path} yet; starting with an empty one`);
+  }
   // opening marks failed the runs whose process is gone, which would otherwise show as running forever
   const store = ResultsStore.open(path);
   if (store.recovered.length) {
@@ -72,7 +75,7 @@ export async function main(args: string[]): Promise<number> {
   let hosts: readonly string[] = [];
   const dash = createDashboard({
     store,
-    path,
+    path: store.path, // a URL's password redacted
     islandsJs: bundle.js,
     predict: predict.app,
     allowedHosts: () => hosts,
@@ -95,7 +98,7 @@ export async function main(args: string[]): Promise<number> {
       onListen: ({ hostname, port }) => {
         hosts = [...new Set([...allowedHostsFor(host, port), ...allowedHostsFor(hostname, port)])];
         const h = hostname.includes(":") ? `[${hostname}]` : hostname;
-        console.log(`dashboard: http://${h}:${port}/ (database ${path})`);
+        console.log(`dashboard: http://${h}:${port}/ (database ${store.path})`);
       },
     }, dash.app.fetch);
   } catch (e) {

@@ -5,12 +5,13 @@ import { parseArgs } from "node:util";
 import { existsSync } from "node:fs";
 import type { ProtocolKind } from "../dsl/types.ts";
 import { formatLeaderboard, leaderboard } from "../results/leaderboard.ts";
-import { defaultResultsPath, ResultsStore } from "../results/store.ts";
+import { defaultResultsPath, isPostgresTarget, ResultsStore } from "../results/store.ts";
+import { sqliteFile } from "../results/sql.ts";
 
 const KINDS: ProtocolKind[] = ["zero-shot", "base-to-novel", "few-shot", "fully-supervised", "custom"];
 const USAGE =
-  `usage: deno task leaderboard [--db FILE] [--protocol KIND] [--paper] [--few-shot-epoch E] [--json]
-  --db FILE        results database (default: $VIFI_RESULTS or runs/results.db)
+  `usage: deno task leaderboard [--db FILE|URL] [--protocol KIND] [--paper] [--few-shot-epoch E] [--json]
+  --db FILE|URL    results database: a SQLite file or postgres://… (default: $VIFI_RESULTS or runs/results.db)
   --protocol KIND  only ${KINDS.join(", ")}
   --paper          also list the paper's numbers we have no run for
   --few-shot-epoch final (default) or best: which epoch few-shot rows report (the other is in the notes)
@@ -53,8 +54,8 @@ export function main(args: string[]): number {
   }
   const path = values.db ?? defaultResultsPath();
   // opening would create an empty database; a mistyped path should say so instead
-  if (!existsSync(path)) {
-    console.error(`leaderboard: no results database at ${path} (--db FILE or VIFI_RESULTS)`);
+  if (!isPostgresTarget(path) && !existsSync(sqliteFile(path))) {
+    console.error(`leaderboard: no results database at ${path} (--db FILE|URL or VIFI_RESULTS)`);
     return 2;
   }
   let store: ResultsStore;

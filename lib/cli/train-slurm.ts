@@ -5,6 +5,7 @@
 import { basename, dirname, isAbsolute, resolve as resolvePath } from "node:path";
 import type { ResolvedExperiment } from "../dsl/types.ts";
 import { defaultResultsPath } from "../results/store.ts";
+import { isPostgresTarget, sqliteFile } from "../results/sql.ts";
 import { renderSbatch, scriptPath, type SlurmOptions, type SweepJob } from "../cluster/sbatch.ts";
 import { intArg, UsageError } from "./args.ts";
 
@@ -26,7 +27,9 @@ export const SLURM_USAGE =
       --slurm       one Slurm job array, one task per experiment; the data is checked first, the script
                     written to <output>/slurm/ (printed by --dry-run) and submitted with sbatch; prints the
                     job id. Two minutes before --time each task saves and requeues itself (at most
-                    --max-requeues times) and carries on with --continue; a task that fails is not retried`;
+                    --max-requeues times) and carries on with --continue; a task that fails is not retried.
+                    A password in a postgres:// --db reaches the tasks as PGPASSWORD through sbatch's
+                    environment, not through the script (so not with --sbatch-arg=--export=NONE)`;
 
 /** The values of the Slurm flags (undefined when not given). */
 export interface SlurmFlags {
@@ -95,14 +98,35 @@ export interface PassThrough {
   accumulationSteps?: string;
 }
 
-function trainArgs(p: PassThrough): string[] {
-  const args: string[] = [];
-  if (p.noStore) args.push("--no-store");
-  else {
-    // every task writes to the one store the submitter would have: a file by its absolute path, or a URL
-    const db = p.db ?? defaultResultsPath();
-    args.push("--db", /^[a-z]+:\/\//.test(db) ? db : resolvePath(p.cwd, db));
+/**
+ * A PostgreSQL URL's password taken out of it: the script (a file others on the cluster may read) gets the
+ * URL without it, and the tasks get the password as PGPASSWORD, which the client reads when the URL has none.
+ */
+export function splitPassword(url: string): { url: string; password?: string } {
+  const u = new URL(url);
+  let password: string | undefined;
+  if (u.password) {
+    password = decodeURIComponent(u.password);
+    u.password = "";
   }
+  if (u.searchParams.has("password")) {
+    password ??= u.searchParams.get("password")!;
+    u.searchParams.delete("password");
+  }
+  return { url: u.href, password };
+}
+
+function storeArgs(p: PassThrough): { args: string[]; secretEnv?: Record<string, string> } {
+  if (p.noStore) return { args: ["--no-store"] };
+  // every task writes to the one store the submitter would have: a file by its absolute path, or a URL
+  const db = p.db ?? defaultResultsPath();
+  if (!isPostgresTarget(db)) return { args: ["--db", resolvePath(p.cwd, sqliteFile(db))] };
+  const { url, password } = splitPassword(db);
+  return { args: ["--db", url], secretEnv: password === undefined ? undefined : { PGPASSWORD: password } };
+}
+
+function trainArgs(p: PassThrough): string[] {
+  const args = [...storeArgs(p).args];
   if (p.output !== undefined) args.push("--output", resolvePath(p.cwd, p.output));
   if (p.worldSize !== undefined) args.push("--world-size", p.worldSize);
   if (p.batchSize !== undefined) args.push("--batch-size", p.batchSize);
@@ -130,6 +154,7 @@ export function sweepJob(exps: ResolvedExperiment[], experimentFile: string, p: 
     deno: Deno.execPath(),
     trainScript: trainScript.pathname,
     trainArgs: trainArgs(p),
+    secretEnv: storeArgs(p).secretEnv,
   };
 }
 
@@ -144,8 +169,12 @@ export async function submitSweep(
   await Deno.writeTextFile(script, text);
   let out: Deno.CommandOutput;
   try {
-    out = await new Deno.Command("sbatch", { args: ["--parsable", script], stdout: "piped", stderr: "piped" })
-      .output();
+    out = await new Deno.Command("sbatch", {
+      args: ["--parsable", script],
+      env: job.secretEnv,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
   } catch (e) {
     throw new Error(`--slurm: cannot run sbatch (${(e as Error).message}); the script is ${script}`);
   }

@@ -14,13 +14,14 @@ import { UPSTREAM_WORLD_SIZE } from "../dsl/yaml.ts";
 import type { ResolvedExperiment } from "../dsl/types.ts";
 import { getRuntime } from "../gpu/runtime.ts";
 import { currentCommit, defaultResultsPath, ResultsStore } from "../results/store.ts";
+import { newestState } from "../train/output.ts";
 import { runExperiment, type RunOutcome } from "../train/trainer.ts";
 import { renderSbatch, type SlurmOptions } from "../cluster/sbatch.ts";
 import { intArg, reportError, UsageError } from "./args.ts";
 import { formatDuration, trainProgress } from "./progress.ts";
 import { SLURM_FLAGS, SLURM_USAGE, slurmOptions, submitSweep, sweepJob } from "./train-slurm.ts";
 
-const COMMON = `[--only NAME] [--output DIR] [--opts KEY VALUE …] [--db FILE | --no-store]
+const COMMON = `[--only NAME] [--output DIR] [--opts KEY VALUE …] [--db FILE|URL | --no-store]
                   [--world-size N] [--dry-run] [--check-data] [--json]`;
 
 const USAGE = `usage:
@@ -40,7 +41,9 @@ ${SLURM_USAGE}
       --dry-run     resolve and check, print the resolved experiments as JSON (with the effective batch,
                     micro-batches per update and updates per epoch), load nothing
       --check-data  list the videos of every list that are missing under the root, then stop
-      --db          results database (default $VIFI_RESULTS or runs/results.db)
+      --output      the run's folder (a sweep: DIR/<name>); default $VIFI_RUNS/<name>, else runs/<name>
+      --db          results database, a SQLite file or postgres://… (default $VIFI_RESULTS, else
+                    results.db in $VIFI_RUNS or runs/)
       --weights     eval: the checkpoint to evaluate (any format predict reads)
       --clips/--crops  eval: test views (docs/upstream.md §9; fully supervised uses 4 × 3)
       --drop-last   score only what the upstream's validation scores (its drop_last batches of 2 per device
@@ -218,17 +221,14 @@ async function experimentsToRun(a: TrainArgs, mode: "train" | "eval"): Promise<R
 }
 
 /**
- * `--continue` without `--resume`: carry on from the run's own `last.safetensors` when the output folder
- * has one (a requeued Slurm task), else start the schedule (its first attempt).
+ * `--continue` without `--resume`: carry on from the newest training state the output folder holds
+ * (`last.safetensors`, or a later validated epoch's file: a requeued Slurm task, or one whose node
+ * failed), else start the schedule (its first attempt).
  */
 async function continueOwnRun(e: ResolvedExperiment): Promise<void> {
   if (!e.train) return;
-  const last = `${e.output}/last.safetensors`;
-  try {
-    if ((await Deno.stat(last)).isFile) e.train.resume = { path: last, mode: "continue" };
-  } catch (err) {
-    if (!(err instanceof Deno.errors.NotFound)) throw err;
-  }
+  const newest = await newestState(e.output);
+  if (newest) e.train.resume = { path: newest, mode: "continue" };
 }
 
 /** What the flags that act on a resolved experiment (`--continue`, `--weights`, `--clips`, …) set. */

@@ -42,6 +42,11 @@ export interface SweepJob {
   trainScript: string;
   /** arguments every task passes to train after the per-task ones (e.g. `--db URL`) */
   trainArgs: string[];
+  /**
+   * variables the submission hands the tasks through sbatch's environment (it exports the submitter's by
+   * default), never written to the script: a database password (PGPASSWORD)
+   */
+  secretEnv?: Record<string, string>;
 }
 
 /** Seconds Slurm gives the trainer between USR1 and the time limit. */
@@ -195,7 +200,8 @@ function body(s: SweepJob, o: SlurmOptions): string[] {
     'restarts="${SLURM_RESTART_COUNT:-0}"',
     `export INIT_CWD=${shellQuote(s.cwd)}`,
     `cd ${shellQuote(s.cwd)} || exit 1`,
-    'echo "vifi: array task $SLURM_ARRAY_TASK_ID ($name), job $SLURM_JOB_ID, restart $restarts, on $(hostname)" >&2',
+    // the start time (Unix seconds, ms) beside the submit time and the first step's: Slurm's overhead
+    'echo "vifi: array task $SLURM_ARRAY_TASK_ID ($name), job $SLURM_JOB_ID, restart $restarts, on $(hostname) at $(date +%s.%3N)" >&2',
     // in the background, so that this shell can take USR1 while the trainer runs
     `${train} --only "$name" --exact --continue${more ? ` ${more}` : ""} &`,
     "child=$!",

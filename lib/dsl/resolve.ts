@@ -8,6 +8,7 @@
 // last the class prompts against the text context (resolve-prompts.ts). The checks of single values and
 // the error type are in resolve-context.ts, the defaults in defaults.ts.
 
+import { readEnv } from "../io/env.ts";
 import { batchPlan } from "./batch-plan.ts";
 import { DEFAULTS } from "./defaults.ts";
 import { ResolveContext, type ResolveOptions } from "./resolve-context.ts";
@@ -125,7 +126,8 @@ function resolveRun(
   if (typeof seed !== "number" || !Number.isInteger(seed) || seed < 0) {
     ctx.fail("seed", `must be a non-negative integer, got ${JSON.stringify(seed)}`);
   }
-  const output = ctx.abs(e.output ?? `runs/${e.name}`, "output");
+  // VIFI_RUNS: the folder every run's output goes under, given once (a cluster's shared folder)
+  const output = ctx.abs(e.output ?? `${readEnv("VIFI_RUNS") || "runs"}/${e.name}`, "output");
   return { protocol, seed, output };
 }
 

@@ -190,7 +190,7 @@ export interface Experiment {
   pretrain?: PretrainSpec;
   evals: EvalSpec[];
   seed?: number;
-  /** where checkpoints and logs go; default runs/<name> */
+  /** where checkpoints and logs go; default $VIFI_RUNS/<name>, else runs/<name> */
   output?: string;
 }
 

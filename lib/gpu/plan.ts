@@ -51,6 +51,8 @@ export class Plan {
     private buffers: Set<GPUBuffer>,
     private textures: GPUTexture[],
     timestamps: boolean,
+    /** submits the eager work recorded before run() (the runtime's flush), so it runs first */
+    private submitPending: () => void = () => {},
   ) {
     if (timestamps) {
       this.querySet = device.createQuerySet({ type: "timestamp", count: 2 });
@@ -78,6 +80,9 @@ export class Plan {
 
   /** Encode and submit the whole step (one command buffer). Returns without waiting for the GPU. */
   run(): void {
+    // eager copies and dispatches recorded before this run are still in the runtime's open encoder; the
+    // plan's own submit would overtake them, so a plan would read what its inputs held before them
+    this.submitPending();
     const t0 = performance.now();
     for (const d of this.dynamic) this.uniforms.rewrite(this.device.queue, d.slot, d.produce());
     const enc = this.device.createCommandEncoder();

@@ -125,6 +125,7 @@ export class Runtime {
       held,
       c.textures.owned,
       this.gpu.features.timestamps,
+      () => this.flush(),
     );
   }
 

@@ -3,8 +3,9 @@
 
 import process from "node:process";
 
+/** $VIFI_RESULTS, else results.db in the runs folder ($VIFI_RUNS, else runs/). */
 export function defaultResultsPath(): string {
-  return Deno.env.get("VIFI_RESULTS") ?? "runs/results.db";
+  return Deno.env.get("VIFI_RESULTS") || `${Deno.env.get("VIFI_RUNS") || "runs"}/results.db`;
 }
 
 /** HEAD of the git repository around `cwd`, or null outside one (or without git). */

@@ -1,7 +1,7 @@
-// SQLite rows to the store's records and back: the column-by-column decoding of each table's rows
+// Database rows (either backend: sql.ts) to the store's records and back: the column-by-column decoding of each table's rows
 // (runs, evals, epochs, checkpoints, …) and the blob helpers that carry typed arrays in and out.
 
-import type { SQLInputValue } from "node:sqlite";
+import type { Row, SqlValue } from "./sql.ts";
 import type { ProtocolKind, ProtocolTag } from "../dsl/types.ts";
 import type {
   CheckpointKind,
@@ -18,13 +18,13 @@ import type {
   Subset,
 } from "./store-types.ts";
 
-export type Row = Record<string, SQLInputValue>;
+export type { Row } from "./sql.ts";
 
 export function bytesOf(a: Float32Array | Int32Array): Uint8Array {
   return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 }
 
-// SQLite hands back blobs at any byte offset; copying gives the typed array its own aligned buffer.
+// A database hands back blobs at any byte offset; copying gives the typed array its own aligned buffer.
 export function f32Of(b: Uint8Array): Float32Array {
   return new Float32Array(b.slice().buffer);
 }
@@ -33,19 +33,19 @@ export function i32Of(b: Uint8Array): Int32Array {
   return new Int32Array(b.slice().buffer);
 }
 
-export function json(s: SQLInputValue): unknown {
+export function json(s: SqlValue): unknown {
   return typeof s === "string" ? JSON.parse(s) : null;
 }
 
-export function num(v: SQLInputValue): number {
+export function num(v: SqlValue): number {
   return Number(v);
 }
 
-export function numOrNull(v: SQLInputValue): number | null {
+export function numOrNull(v: SqlValue): number | null {
   return v === null || v === undefined ? null : Number(v);
 }
 
-export function strOrNull(v: SQLInputValue): string | null {
+export function strOrNull(v: SqlValue): string | null {
   return v === null || v === undefined ? null : String(v);
 }
 
@@ -157,20 +157,45 @@ export function embeddingsOf(r: Row): Embeddings {
   };
 }
 
+/** What the results query needs from a finished run's JSON: its best epoch and its validation eval's name. */
+export interface RunBest {
+  best: { epoch: number; top1: number } | null;
+  valName: string | null;
+}
+
+/** A run's metrics.best (the trainer's, validated on the experiment's first evaluation) and that eval's name. */
+export function runBestOf(metrics: SqlValue, config: SqlValue): RunBest {
+  const parse = (s: SqlValue): unknown => {
+    try {
+      return typeof s === "string" ? JSON.parse(s) : null;
+    } catch {
+      return null;
+    }
+  };
+  const m = parse(metrics) as { best?: { epoch?: unknown; top1?: unknown } } | null;
+  const c = parse(config) as { evals?: { name?: unknown }[] } | null;
+  const b = m?.best;
+  const valName = c?.evals?.[0]?.name;
+  return {
+    best: b && typeof b.top1 === "number" && typeof b.epoch === "number"
+      ? { epoch: b.epoch, top1: b.top1 }
+      : null,
+    valName: typeof valName === "string" ? valName : null,
+  };
+}
+
 /**
  * An evaluation joined with its run (store-reads.ts's results query): the best epoch goes on the row only
- * when the row is the run's validation evaluation (best_* and val_name come from the run's JSON).
+ * when the row is the run's validation evaluation.
  */
-export function resultRowOf(r: Row): ResultRow {
+export function resultRowOf(r: Row, run: RunBest | undefined): ResultRow {
   return {
     ...evalOf(r),
     experiment: String(r.experiment),
     protocol: protocolOf(r),
     variant: String(r.variant),
     finishedAt: num(r.finished_at),
-    best: typeof r.best_top1 === "number" && typeof r.best_epoch === "number" && r.val_name === r.name
-      ? { epoch: r.best_epoch, top1: r.best_top1 }
-      : null,
+    best: run?.best && run.valName === r.name ? run.best : null,
   };
 }
 

@@ -1,19 +1,20 @@
 // The results store: every run, its step/epoch metrics, evaluations (per class, confusion, embeddings)
-// and checkpoints in one SQLite file. The trainer writes, the dashboard and the leaderboard read.
-// WAL mode so readers never block the writer (and vice versa); every multi-row write is one
-// transaction, so a process killed mid-write leaves either the whole write or none of it.
+// and checkpoints in one database: a SQLite file (the default) or a PostgreSQL server that many machines
+// write at once (`postgres://…`). The trainer writes, the dashboard and the leaderboard read. Every
+// multi-row write is one transaction, so a process killed mid-write leaves either the whole write or none
+// of it. One code path and one SQL text for both backends (sql.ts: the interface and the dialect).
 //
 // This file holds ResultsStore (opening, transactions, every write); beside it: the records
 // (store-types.ts), the schema and its migrations (store-schema.ts), row decoding (store-rows.ts), the
 // read queries (store-reads.ts), and what it learns from the host (store-env.ts). Importers take
 // everything from here.
 
-import { DatabaseSync } from "node:sqlite";
-import { mkdirSync } from "node:fs";
-import { dirname } from "node:path";
 import type { ProtocolKind } from "../dsl/types.ts";
 import { applyMigrations, readSchemaVersion, SCHEMA_VERSION } from "./store-schema.ts";
-import { bytesOf, num, type Row } from "./store-rows.ts";
+import { bytesOf, num } from "./store-rows.ts";
+import { isPostgresTarget, redactUrl, type SqlDb, sqliteFile, type SqlValue } from "./sql.ts";
+import { SqliteDb } from "./sql-sqlite.ts";
+import { PostgresDb, type PostgresOptions } from "./sql-postgres.ts";
 import * as reads from "./store-reads.ts";
 import { currentCommit, defaultResultsPath, hostname, slurmJob } from "./store-env.ts";
 import type {
@@ -59,46 +60,70 @@ export type {
 } from "./store-types.ts";
 export { SCHEMA_VERSION } from "./store-schema.ts";
 export { currentCommit, defaultResultsPath, processAlive } from "./store-env.ts";
+export { isPostgresTarget, redactUrl } from "./sql.ts";
+
+export interface OpenOptions {
+  /** how long a write waits for another writer's lock (SQLite's busy_timeout, PostgreSQL's lock_timeout) */
+  busyTimeoutMs?: number;
+  /** mark failed the runs whose process is gone (default true) */
+  recover?: boolean;
+}
+
+/** The database a target names: a PostgreSQL URL, or a SQLite file (`sqlite:FILE` or the plain path). */
+export function openSql(target: string, opts: PostgresOptions = {}): SqlDb {
+  return isPostgresTarget(target) ? new PostgresDb(target, opts) : new SqliteDb(sqliteFile(target), opts);
+}
 
 export class ResultsStore {
+  /** the SQLite file, or the PostgreSQL URL with its password redacted */
   readonly path: string;
-  readonly #db: DatabaseSync;
+  readonly #db: SqlDb;
+  // this connection's writes, for changeStamp (PostgreSQL's snapshot does not show uncommitted ones)
+  #writes = 0;
   /** runs that open() found left "running" by a process that is gone, and marked failed */
   recovered: number[] = [];
 
-  private constructor(path: string, db: DatabaseSync) {
-    this.path = path;
+  private constructor(db: SqlDb) {
+    this.path = db.name;
     this.#db = db;
   }
 
+  /** "sqlite" or "postgres" */
+  get backend(): SqlDb["dialect"] {
+    return this.#db.dialect;
+  }
+
   /**
-   * Opens (creating) the store. Unless `recover` is false, every command that opens it marks the runs
+   * Opens (creating) the store: a PostgreSQL URL (`postgres://…`, `postgresql://…`), or a SQLite file
+   * (`sqlite:FILE` or the path). Unless `recover` is false, every command that opens it marks the runs
    * whose process is gone failed (recoverStale), so no reader shows a killed run as running forever.
    */
-  static open(
-    path: string = defaultResultsPath(),
-    opts: { busyTimeoutMs?: number; recover?: boolean } = {},
-  ): ResultsStore {
-    if (path !== ":memory:") mkdirSync(dirname(path) || ".", { recursive: true });
-    const db = new DatabaseSync(path);
+  static open(target: string = defaultResultsPath(), opts: OpenOptions = {}): ResultsStore {
+    const shown = isPostgresTarget(target) ? redactUrl(target) : sqliteFile(target);
+    let db: SqlDb;
     try {
-      // a second writer waits for the first rather than failing at once
-      db.exec(`PRAGMA busy_timeout = ${Math.max(0, Math.floor(opts.busyTimeoutMs ?? 10_000))}`);
-      db.exec("PRAGMA journal_mode = WAL");
-      db.exec("PRAGMA synchronous = NORMAL");
-      db.exec("PRAGMA foreign_keys = ON");
-      const store = new ResultsStore(path, db);
+      db = openSql(target, opts);
+    } catch (e) {
+      throw new Error(`vifi: cannot open results store ${shown}: ${oneLine(e)}`);
+    }
+    try {
+      const store = new ResultsStore(db);
       store.#migrate();
       if (opts.recover ?? true) store.#recoverQuietly();
       return store;
     } catch (e) {
       db.close();
-      throw new Error(`vifi: cannot open results store ${path}: ${e instanceof Error ? e.message : e}`);
+      throw new Error(`vifi: cannot open results store ${shown}: ${oneLine(e)}`);
     }
   }
 
+  /** The underlying connection (lib/cli/results.ts copies a store table by table through it). */
+  get sql(): SqlDb {
+    return this.#db;
+  }
+
   close(): void {
-    if (this.#db.isOpen) this.#db.close();
+    this.#db.close();
   }
 
   // A store that cannot be written (a read-only copy) still opens for reading.
@@ -110,19 +135,24 @@ export class ResultsStore {
     }
   }
 
-  /** Runs `fn` inside BEGIN IMMEDIATE … COMMIT; any throw rolls the whole write back. */
+  /** Runs `fn` in one transaction (SQLite: BEGIN IMMEDIATE); any throw rolls the whole write back. */
   transaction<T>(fn: () => T): T {
-    // IMMEDIATE takes the write lock up front, so a busy database is waited for at BEGIN
-    // (busy_timeout) instead of failing half-way when a read lock cannot be upgraded.
-    this.#db.exec("BEGIN IMMEDIATE");
+    this.#db.begin();
+    this.#writes++;
     try {
       const r = fn();
-      this.#db.exec("COMMIT");
+      this.#db.commit();
       return r;
     } catch (e) {
-      if (this.#db.isTransaction) this.#db.exec("ROLLBACK");
+      if (this.#db.inTransaction) this.#db.rollback();
       throw e;
     }
+  }
+
+  /** One write statement outside transaction(); counted for changeStamp. */
+  #run(sql: string, ...args: SqlValue[]): number {
+    this.#writes++;
+    return this.#db.run(sql, ...args);
   }
 
   #migrate(): void {
@@ -133,17 +163,17 @@ export class ResultsStore {
   }
 
   schemaVersion(): number {
-    return num((this.#db.prepare("SELECT version FROM schema_version").get() as Row).version);
+    return num(this.#db.get("SELECT version FROM schema_version")?.version ?? null);
   }
 
   startRun(r: StartRunInput): number {
     const now = Date.now();
     const commit = r.commit === undefined ? currentCommit() : r.commit;
-    const res = this.#db.prepare(
+    this.#writes++;
+    const row = this.#db.get(
       `INSERT INTO runs (experiment, protocol_kind, protocol_dataset, protocol_seed, protocol_shots, variant,
         config, git_commit, seed, device, status, pid, host, started_at, heartbeat_at, slurm_job)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?)`,
-    ).run(
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?) RETURNING id`,
       r.experiment,
       r.protocol.kind,
       r.protocol.dataset ?? null,
@@ -160,36 +190,42 @@ export class ResultsStore {
       now,
       r.slurmJob === undefined ? slurmJob() : r.slurmJob,
     );
-    return Number(res.lastInsertRowid);
+    return num(row?.id ?? null);
   }
 
   /** Marks the run alive now (logSteps and logEpoch do this too). */
   heartbeat(runId: number): void {
-    this.#db.prepare("UPDATE runs SET heartbeat_at = ? WHERE id = ?").run(Date.now(), runId);
+    this.#run("UPDATE runs SET heartbeat_at = ? WHERE id = ?", Date.now(), runId);
   }
 
   logSteps(runId: number, rows: StepRow[]): void {
     if (rows.length === 0) return;
     const now = Date.now();
     this.transaction(() => {
-      const st = this.#db.prepare(
-        `INSERT OR REPLACE INTO step_metrics (run_id, step, epoch, loss, lr, frames_per_sec, time)
-         VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      this.#db.runMany(
+        `INSERT INTO step_metrics (run_id, step, epoch, loss, lr, frames_per_sec, time) VALUES (?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (run_id, step) DO UPDATE SET epoch = excluded.epoch, loss = excluded.loss, lr = excluded.lr,
+           frames_per_sec = excluded.frames_per_sec, time = excluded.time`,
+        rows.map((r) => [runId, r.step, r.epoch, r.loss, r.lr, r.framesPerSec ?? null, r.time ?? now]),
       );
-      for (const r of rows) {
-        st.run(runId, r.step, r.epoch, r.loss, r.lr, r.framesPerSec ?? null, r.time ?? now);
-      }
-      this.#db.prepare("UPDATE runs SET heartbeat_at = ? WHERE id = ?").run(now, runId);
+      this.#db.run("UPDATE runs SET heartbeat_at = ? WHERE id = ?", now, runId);
     });
   }
 
   logEpoch(runId: number, r: EpochRow): void {
     this.transaction(() => {
-      this.#db.prepare(
-        `INSERT OR REPLACE INTO epoch_metrics (run_id, epoch, train_loss, val_top1, val_top5, seconds)
-         VALUES (?, ?, ?, ?, ?, ?)`,
-      ).run(runId, r.epoch, r.trainLoss ?? null, r.valTop1 ?? null, r.valTop5 ?? null, r.seconds ?? null);
-      this.#db.prepare("UPDATE runs SET heartbeat_at = ? WHERE id = ?").run(Date.now(), runId);
+      this.#db.run(
+        `INSERT INTO epoch_metrics (run_id, epoch, train_loss, val_top1, val_top5, seconds) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (run_id, epoch) DO UPDATE SET train_loss = excluded.train_loss, val_top1 = excluded.val_top1,
+           val_top5 = excluded.val_top5, seconds = excluded.seconds`,
+        runId,
+        r.epoch,
+        r.trainLoss ?? null,
+        r.valTop1 ?? null,
+        r.valTop5 ?? null,
+        r.seconds ?? null,
+      );
+      this.#db.run("UPDATE runs SET heartbeat_at = ? WHERE id = ?", Date.now(), runId);
     });
   }
 
@@ -199,11 +235,10 @@ export class ResultsStore {
       throw new Error(`vifi: eval ${e.name}: confusion must be ${c} × ${c} (one row and column per class)`);
     }
     return this.transaction(() => {
-      const res = this.#db.prepare(
+      const row = this.#db.get(
         `INSERT INTO evals (run_id, name, dataset, split, subset, clips, crops, top1, top5, count, epoch, created_at,
            drop_last)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      ).run(
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
         runId,
         e.name,
         e.dataset ?? null,
@@ -218,15 +253,19 @@ export class ResultsStore {
         Date.now(),
         e.dropLast ? 1 : 0,
       );
-      const evalId = Number(res.lastInsertRowid);
-      const st = this.#db.prepare(
+      const evalId = num(row?.id ?? null);
+      this.#db.runMany(
         "INSERT INTO class_results (eval_id, class_index, class_name, correct, total) VALUES (?, ?, ?, ?, ?)",
+        e.perClass.map((p, i) => [evalId, i, p.name, p.correct, p.total]),
       );
-      e.perClass.forEach((p, i) => st.run(evalId, i, p.name, p.correct, p.total));
       const counts = new Int32Array(c * c);
       e.confusion.forEach((row, i) => row.forEach((v, j) => counts[i * c + j] = v));
-      this.#db.prepare("INSERT INTO confusion (eval_id, classes, counts) VALUES (?, ?, ?)")
-        .run(evalId, c, bytesOf(counts));
+      this.#db.run(
+        "INSERT INTO confusion (eval_id, classes, counts) VALUES (?, ?, ?)",
+        evalId,
+        c,
+        bytesOf(counts),
+      );
       return evalId;
     });
   }
@@ -242,10 +281,10 @@ export class ResultsStore {
       );
     }
     this.transaction(() => {
-      this.#db.prepare(
-        `INSERT OR REPLACE INTO embeddings (eval_id, n, dim, labels, vectors, class_names, class_vectors)
-         VALUES (?, ?, ?, ?, ?, ?, ?)`,
-      ).run(
+      this.#db.run(
+        `INSERT INTO embeddings (eval_id, n, dim, labels, vectors, class_names, class_vectors) VALUES (?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (eval_id) DO UPDATE SET n = excluded.n, dim = excluded.dim, labels = excluded.labels,
+           vectors = excluded.vectors, class_names = excluded.class_names, class_vectors = excluded.class_vectors`,
         evalId,
         n,
         e.dim,
@@ -255,16 +294,21 @@ export class ResultsStore {
         e.classEmbeddings ? bytesOf(e.classEmbeddings) : null,
       );
       // a map of the embeddings this replaces would otherwise be served as the map of the new ones
-      this.#db.prepare("DELETE FROM embedding_maps WHERE eval_id = ?").run(evalId);
+      this.#db.run("DELETE FROM embedding_maps WHERE eval_id = ?", evalId);
     });
   }
 
   /** Stores (or replaces) the 2-D map of an eval's embeddings made by `method`. */
   saveEmbeddingMap(evalId: number, method: string, points: Float32Array): void {
     if (points.length % 2 !== 0) throw new Error(`vifi: embedding map: ${points.length} values is not N × 2`);
-    this.#db.prepare(
-      "INSERT OR REPLACE INTO embedding_maps (eval_id, method, points, created) VALUES (?, ?, ?, ?)",
-    ).run(evalId, method, bytesOf(points), Date.now());
+    this.#run(
+      `INSERT INTO embedding_maps (eval_id, method, points, created) VALUES (?, ?, ?, ?)
+       ON CONFLICT (eval_id, method) DO UPDATE SET points = excluded.points, created = excluded.created`,
+      evalId,
+      method,
+      bytesOf(points),
+      Date.now(),
+    );
   }
 
   embeddingMapOf(evalId: number, method: string): EmbeddingMapRow | null {
@@ -272,17 +316,23 @@ export class ResultsStore {
   }
 
   addCheckpoint(runId: number, c: CheckpointInput): number {
-    const res = this.#db.prepare(
-      "INSERT INTO checkpoints (run_id, epoch, kind, path, top1, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-    ).run(runId, c.epoch, c.kind, c.path, c.top1 ?? null, Date.now());
-    return Number(res.lastInsertRowid);
+    this.#writes++;
+    const row = this.#db.get(
+      "INSERT INTO checkpoints (run_id, epoch, kind, path, top1, created_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+      runId,
+      c.epoch,
+      c.kind,
+      c.path,
+      c.top1 ?? null,
+      Date.now(),
+    );
+    return num(row?.id ?? null);
   }
 
   finishRun(runId: number, f: FinishInput): void {
     const now = Date.now();
-    const res = this.#db.prepare(
+    const changed = this.#run(
       "UPDATE runs SET status = ?, error = ?, metrics = ?, finished_at = ?, heartbeat_at = ? WHERE id = ?",
-    ).run(
       f.status,
       f.error ?? null,
       f.metrics === undefined ? null : JSON.stringify(f.metrics),
@@ -290,25 +340,38 @@ export class ResultsStore {
       now,
       runId,
     );
-    if (Number(res.changes) !== 1) throw new Error(`vifi: no run ${runId} in ${this.path}`);
+    if (changed !== 1) throw new Error(`vifi: no run ${runId} in ${this.path}`);
   }
 
   /**
    * Takes up again a run that stopped before finishing (a requeued Slurm task, `--continue` in its own
    * output folder): the same row goes back to "running" under this process, and the step rows past
    * `keepSteps` (logged after the checkpoint it continues from) and the epoch rows from `fromEpoch` on are
-   * dropped, since the continued run logs them again. A finished ("done") run is not reopened: false.
+   * dropped, since the continued run logs them again. So are its evaluations (a run only evaluates after its
+   * last epoch, so any it has are from an attempt stopped before it finished, and the continued run stores
+   * them again), the checkpoint rows of the epochs it redoes, and its `last` rows (the file they name is
+   * overwritten at the next save, which adds its own row). A finished ("done") run is not reopened: false.
    */
   reopenRun(runId: number, at: { keepSteps: number; fromEpoch: number }): boolean {
     return this.transaction(() => {
-      const now = Date.now();
-      const res = this.#db.prepare(
+      const changed = this.#db.run(
         `UPDATE runs SET status = 'running', error = NULL, finished_at = NULL, metrics = NULL, pid = ?, host = ?,
            heartbeat_at = ?, slurm_job = ? WHERE id = ? AND status <> 'done'`,
-      ).run(Deno.pid, hostname(), now, slurmJob(), runId);
-      if (Number(res.changes) !== 1) return false;
-      this.#db.prepare("DELETE FROM step_metrics WHERE run_id = ? AND step > ?").run(runId, at.keepSteps);
-      this.#db.prepare("DELETE FROM epoch_metrics WHERE run_id = ? AND epoch >= ?").run(runId, at.fromEpoch);
+        Deno.pid,
+        hostname(),
+        Date.now(),
+        slurmJob(),
+        runId,
+      );
+      if (changed !== 1) return false;
+      this.#db.run("DELETE FROM step_metrics WHERE run_id = ? AND step > ?", runId, at.keepSteps);
+      this.#db.run("DELETE FROM epoch_metrics WHERE run_id = ? AND epoch >= ?", runId, at.fromEpoch);
+      this.#db.run("DELETE FROM evals WHERE run_id = ?", runId);
+      this.#db.run(
+        "DELETE FROM checkpoints WHERE run_id = ? AND (epoch >= ? OR kind = 'last')",
+        runId,
+        at.fromEpoch,
+      );
       return true;
     });
   }
@@ -327,13 +390,15 @@ export class ResultsStore {
     // every command can do this on open without waiting for a trainer's open transaction.
     if (!stale().length) return [];
     return this.transaction(() => {
-      const st = this.#db.prepare(
-        "UPDATE runs SET status = 'failed', error = ?, finished_at = ? WHERE id = ? AND status = 'running'",
-      );
       const marked: number[] = [];
       for (const { id, why } of stale()) {
-        st.run(`stale: ${why}`, now, id);
-        marked.push(id);
+        const changed = this.#db.run(
+          "UPDATE runs SET status = 'failed', error = ?, finished_at = ? WHERE id = ? AND status = 'running'",
+          `stale: ${why}`,
+          now,
+          id,
+        );
+        if (changed) marked.push(id);
       }
       return marked;
     });
@@ -380,6 +445,12 @@ export class ResultsStore {
    * for what a reader computes from the store (the dashboard's leaderboards).
    */
   changeStamp(): string {
-    return reads.changeStamp(this.#db);
+    return reads.changeStamp(this.#db, this.#writes);
   }
+}
+
+// one line, without the "vifi: results store NAME:" a backend's error starts with (open names it once)
+function oneLine(e: unknown): string {
+  return (e instanceof Error ? e.message : String(e)).replace(/\s+/g, " ").trim()
+    .replace(/^vifi: results store \S+: /, "");
 }

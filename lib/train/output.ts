@@ -35,7 +35,8 @@ function why(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
-async function readOwner(dir: string): Promise<OutputOwner | undefined> {
+/** The folder's owner file, or undefined when there is none (or it cannot be read). */
+export async function readOwner(dir: string): Promise<OutputOwner | undefined> {
   try {
     return JSON.parse(await Deno.readTextFile(`${dir}/${OWNER_FILE}`)) as OutputOwner;
   } catch {
@@ -53,7 +54,7 @@ async function checkpointsIn(dir: string): Promise<string[]> {
   }
 }
 
-function samePath(a: string, b: string): boolean {
+export function samePath(a: string, b: string): boolean {
   const real = (p: string) => {
     try {
       return realpathSync(p);
@@ -122,6 +123,22 @@ async function writeOwner(dir: string, o: OutputOwner): Promise<void> {
   } catch (e) {
     throw new Error(`vifi: the output folder ${dir} is not writable: ${why(e).replace(/^vifi: /, "")}`);
   }
+}
+
+/**
+ * The newest training state a run left in `dir`: `last.safetensors` (saved when stopped, or at the end)
+ * or a validated epoch's `ckpt_epoch_N.safetensors`, whichever was written last (a run stopped in
+ * epoch 1, continued, then killed without warning after validating epoch 3 left both, and epoch 3 is the
+ * newer); undefined when there is none. `best` is a copy of an epoch file, never newer state.
+ */
+export async function newestState(dir: string): Promise<string | undefined> {
+  let newest: { path: string; at: number } | undefined;
+  for (const name of await checkpointsIn(dir)) {
+    if (name === "best.safetensors") continue;
+    const at = (await Deno.stat(`${dir}/${name}`)).mtime?.getTime() ?? 0;
+    if (!newest || at > newest.at) newest = { path: `${dir}/${name}`, at };
+  }
+  return newest?.path;
 }
 
 /** Record the run id once the store gave one, and the final status at the end. */

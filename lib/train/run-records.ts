@@ -2,22 +2,30 @@
 // heartbeat, then the epoch's row, every checkpoint written, and every evaluation with its embeddings.
 // A run without a store (or without a run id) records nothing and trains the same.
 
+import { dirname } from "node:path";
 import type { ResolvedEval } from "../dsl/types.ts";
+import { openFileSource } from "../io/byte-source.ts";
+import { readSafetensorsSource } from "../io/safetensors.ts";
 import type { CheckpointInput, EpochRow, ResultsStore, StepRow } from "../results/store.ts";
+import type { CheckpointMeta } from "./checkpoint.ts";
 import type { EvalResult } from "./evaluator.ts";
+import { readOwner, samePath } from "./output.ts";
 
 /** What the trainer tells a results store (lib/results' ResultsStore; tests may pass their own). */
-export type RunRecorder = Pick<
-  ResultsStore,
-  | "startRun"
-  | "heartbeat"
-  | "logSteps"
-  | "logEpoch"
-  | "addEval"
-  | "addEmbeddings"
-  | "addCheckpoint"
-  | "finishRun"
->;
+export type RunRecorder =
+  & Pick<
+    ResultsStore,
+    | "startRun"
+    | "heartbeat"
+    | "logSteps"
+    | "logEpoch"
+    | "addEval"
+    | "addEmbeddings"
+    | "addCheckpoint"
+    | "finishRun"
+  >
+  // what a `--continue` needs to take its own run up again; a recorder without them starts a new run
+  & Partial<Pick<ResultsStore, "reopenRun" | "getRun" | "stepMetrics">>;
 
 /** The store's rows of one run: `runId` is the id the store gave it when it started. */
 export class RunRecords {
@@ -73,4 +81,80 @@ export class RunRecords {
       classEmbeddings: r.embeddings.text,
     });
   }
+}
+
+/** The run a `--continue` takes up again: its id, and the rows of it the checkpoint accounts for. */
+export interface ContinuedRun {
+  runId: number;
+  /** the last step row the checkpoint holds (-1: none); later ones are logged again */
+  keepSteps: number;
+  /** the first epoch the checkpoint did not complete; its row and later ones are logged again */
+  fromEpoch: number;
+}
+
+/** A store file's path or a database URL, as the owner file and the recorder name it. */
+function sameStore(a: string, b: string): boolean {
+  const url = /^[a-z][a-z0-9+.-]*:\/\//i;
+  if (url.test(a) || url.test(b)) return a.replace(/\/+$/, "") === b.replace(/\/+$/, "");
+  return samePath(a, b);
+}
+
+/** The vifi metadata of a checkpoint, from its header alone (the tensors are not read). */
+function checkpointMeta(path: string): CheckpointMeta {
+  const src = openFileSource(path);
+  try {
+    const { metadata } = readSafetensorsSource(src, path);
+    return metadata.vifi ? JSON.parse(metadata.vifi) as CheckpointMeta : {} as CheckpointMeta;
+  } finally {
+    src.close();
+  }
+}
+
+/**
+ * The step rows and epoch rows of a run that the checkpoint accounts for. Step numbers grow with
+ * (epoch, step of the epoch), so what the checkpoint holds is every row of its complete epochs and,
+ * saved inside an epoch, that epoch's first `position.iteration` rows; everything after them is
+ * trained, and logged, again.
+ */
+export function rowsHeld(meta: CheckpointMeta, steps: StepRow[]): { keepSteps: number; fromEpoch: number } {
+  const pos = meta.position;
+  const fromEpoch = pos ? pos.epoch : meta.epoch !== undefined ? meta.epoch + 1 : 0;
+  const kept = [
+    ...steps.filter((r) => r.epoch < fromEpoch),
+    ...(pos ? steps.filter((r) => r.epoch === pos.epoch).slice(0, pos.iteration) : []),
+  ];
+  return { keepSteps: kept.length ? Math.max(...kept.map((r) => r.step)) : -1, fromEpoch };
+}
+
+/**
+ * Which run a `--continue` from `checkpoint` into `output` carries on, or why it starts a new one. It is
+ * the run the output folder's owner file names, when that file names this same store, the checkpoint
+ * lies in that folder and (when it says) was saved by that run, and the run is this experiment's and
+ * not done. A checkpoint continued into another folder starts a new run, as a branch of the first.
+ */
+export async function continuedRun(
+  rec: RunRecorder,
+  /** the store's path or URL (what the owner file's `db` is compared with) */
+  store: string | undefined,
+  experiment: string,
+  output: string,
+  checkpoint: string,
+): Promise<{ run?: ContinuedRun; why?: string }> {
+  if (!rec.reopenRun || !rec.getRun || !rec.stepMetrics) return { why: "this store cannot reopen a run" };
+  if (!samePath(dirname(checkpoint), output)) return { why: `${checkpoint} is not in ${output}` };
+  const owner = await readOwner(output);
+  if (owner?.runId === undefined) return { why: `no run id in ${output}'s owner file` };
+  const id = owner.runId;
+  if (!owner.db || !store || !sameStore(owner.db, store)) {
+    return { why: `run ${id} is in ${owner.db ?? "no store"}, not in ${store ?? "this store"}` };
+  }
+  const meta = checkpointMeta(checkpoint);
+  if (meta.runId !== undefined && meta.runId !== String(id)) {
+    return { why: `${checkpoint} was saved by run ${meta.runId}, the folder's owner is run ${id}` };
+  }
+  const run = rec.getRun(id);
+  if (!run) return { why: `run ${id} is not in ${store}` };
+  if (run.experiment !== experiment) return { why: `run ${id} is ${run.experiment}, not ${experiment}` };
+  if (run.status === "done") return { why: `run ${id} is done` };
+  return { run: { runId: id, ...rowsHeld(meta, rec.stepMetrics(id)) } };
 }

@@ -26,7 +26,7 @@ import { trainEpochs } from "./epoch.ts";
 import { claimOutput, updateOwner } from "./output.ts";
 import { startPosition } from "./run-checkpoints.ts";
 import { runPretrain } from "./run-pretrain.ts";
-import { type RunRecorder, RunRecords } from "./run-records.ts";
+import { type ContinuedRun, continuedRun, type RunRecorder, RunRecords } from "./run-records.ts";
 import { type EvalOutcome, type ProgressEvent, type RunOutcome, TrainingRun } from "./run-state.ts";
 import { TrainingSession } from "./training-session.ts";
 import { evaluateOn } from "./validation.ts";
@@ -62,8 +62,12 @@ export async function runExperiment(
   const resume = exp.train?.resume;
   // a run that writes checkpoints owns its output folder
   const writes = exp.train !== undefined || exp.pretrain !== undefined;
+  const db = (rec as { path?: string } | undefined)?.path;
+  // read before claimOutput writes this process into the owner file: the run the folder's owner was
+  const continued = rec && resume?.mode === "continue"
+    ? await continuedRun(rec, db, exp.name, exp.output, resume.path)
+    : undefined;
   if (writes) {
-    const db = (rec as { path?: string } | undefined)?.path;
     await claimOutput(
       exp.output,
       { experiment: exp.name, db },
@@ -75,7 +79,7 @@ export async function runExperiment(
       await updateOwner(exp.output, { ...(status && { status }), ...(id !== undefined && { runId: id }) });
     }
   };
-  const runId = rec?.startRun({
+  const runId = reopened(rec, continued, opts.log) ?? rec?.startRun({
     experiment: exp.name,
     protocol: exp.protocol,
     variant: exp.model.variant,
@@ -115,6 +119,33 @@ export async function runExperiment(
   } finally {
     model?.dispose();
   }
+}
+
+/**
+ * A `--continue` of a stopped run takes its own row up again (one run, not one per attempt); its step
+ * rows past the checkpoint and epoch rows from the checkpoint's incomplete epoch are dropped, since
+ * this attempt logs them again. Kept: the checkpoint rows (the epoch files before the checkpoint are
+ * unchanged; a later one, and the stopped attempt's `last` row, name a file this attempt writes again)
+ * and evaluation rows (only a run past its last epoch writes them, and the store has no call that
+ * drops them: a run stopped among its final evaluations keeps the ones it stored, and gets them again).
+ * Otherwise a new run starts, and the log says why.
+ */
+function reopened(
+  rec: RunRecorder | undefined,
+  continued: { run?: ContinuedRun; why?: string } | undefined,
+  log: ((line: string) => void) | undefined,
+): number | undefined {
+  if (!rec || !continued) return undefined;
+  const c = continued.run;
+  if (c && rec.reopenRun!(c.runId, { keepSteps: c.keepSteps, fromEpoch: c.fromEpoch })) {
+    log?.(
+      `continuing run ${c.runId} (its step rows after step ${c.keepSteps} and epochs from ${c.fromEpoch} ` +
+        `are logged again)`,
+    );
+    return c.runId;
+  }
+  log?.(`a new run: ${c ? `run ${c.runId} cannot be reopened (done meanwhile)` : continued.why}`);
+  return undefined;
 }
 
 /** The experiment's model, from its weights (or its architecture, freshly initialised). */

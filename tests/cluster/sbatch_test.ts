@@ -57,7 +57,7 @@ max_requeues=5
 restarts="\${SLURM_RESTART_COUNT:-0}"
 export INIT_CWD='/lab/vifi'
 cd '/lab/vifi' || exit 1
-echo "vifi: array task $SLURM_ARRAY_TASK_ID ($name), job $SLURM_JOB_ID, restart $restarts, on $(hostname)" >&2
+echo "vifi: array task $SLURM_ARRAY_TASK_ID ($name), job $SLURM_JOB_ID, restart $restarts, on $(hostname) at $(date +%s.%3N)" >&2
 '/opt/deno/bin/deno' 'run' '-A' '/lab/vifi/lib/cli/train.ts' '/lab/vifi/experiments/base-to-novel.exp.ts' \
 --only "$name" --exact --continue '--db' 'postgres://lab@db:5432/vifi' &
 child=$!

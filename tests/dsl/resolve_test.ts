@@ -245,3 +245,33 @@ Deno.test("resolve: K-shot equal to the smallest class passes; expected class co
     "has 3 classes",
   );
 });
+
+Deno.test("resolve: VIFI_RUNS is the folder outputs go under when an experiment names none", async () => {
+  const { withEnv } = await import("../with_env.ts");
+  const dir = await tempTree(FILES);
+  const opts = { source: SOURCE, cwd: dir };
+  await withEnv("VIFI_RUNS", "/shared/lab-runs", async () => {
+    assertEquals((await resolveExperiment(exp(), opts)).output, "/shared/lab-runs/t");
+    // an experiment's own output still wins
+    assertEquals((await resolveExperiment(exp({ output: "/elsewhere/o" }), opts)).output, "/elsewhere/o");
+  });
+  // relative: from the folder the experiment is resolved in, as runs/ is
+  await withEnv("VIFI_RUNS", "shared", async () => {
+    assertEquals((await resolveExperiment(exp(), opts)).output, `${dir}/shared/t`);
+  });
+  const { defaultResultsPath } = await import("../../lib/results/store.ts");
+  const results = Deno.env.get("VIFI_RESULTS");
+  Deno.env.delete("VIFI_RESULTS");
+  try {
+    await withEnv("VIFI_RUNS", "/shared/lab-runs", () => {
+      assertEquals(defaultResultsPath(), "/shared/lab-runs/results.db");
+      return Promise.resolve();
+    });
+    await withEnv("VIFI_RESULTS", "postgres://db.lab/vifi", () => {
+      assertEquals(defaultResultsPath(), "postgres://db.lab/vifi");
+      return Promise.resolve();
+    });
+  } finally {
+    if (results !== undefined) Deno.env.set("VIFI_RESULTS", results);
+  }
+});

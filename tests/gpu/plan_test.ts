@@ -128,3 +128,26 @@ Deno.test("during a capture buffers are reused by liveness; CPU-written and pre-
   }
   rt.flush();
 });
+
+Deno.test("a plan runs after the eager work recorded before it (a copy into its input still unsubmitted)", async () => {
+  const rt = await getRuntime();
+  const pipe = addPipeline(rt);
+  const input = rt.upload(new Float32Array(N).fill(1), "input");
+  const fresh = rt.upload(new Float32Array(N).fill(7), "fresh");
+  const out = rt.pool.acquire(BYTES, "out");
+  rt.flush();
+  const plan = capture(rt, () => {
+    rt.dispatch(pipe, [rt.uniform(addParams(100, N)), input, out], [1], { label: "plan.add" });
+  });
+  try {
+    assertEquals(await readF32(rt, out, N), new Array(N).fill(101));
+    // recorded in the runtime's open encoder, not submitted: the plan must still see it
+    rt.copyBuffer(fresh, 0, input, 0, BYTES);
+    plan.run();
+    assertEquals(await readF32(rt, out, N), new Array(N).fill(107));
+  } finally {
+    plan.dispose();
+    for (const b of [input, fresh, out]) rt.pool.release(b);
+    rt.flush();
+  }
+});

@@ -3,6 +3,7 @@
 // before the embedding_maps table existed upgrades in place.
 
 import { DatabaseSync } from "node:sqlite";
+import { backends } from "./backends.ts";
 import { embeddingMap, subsampleIndices, tsne } from "../../lib/results/embedding-map.ts";
 import { ResultsStore, SCHEMA_VERSION } from "../../lib/results/store.ts";
 
@@ -137,8 +138,21 @@ Deno.test("embedding map: deterministic — same input and seed give the same by
   );
 });
 
-Deno.test("embedding map: computed once, then read from the store's embedding_maps row", () => {
-  withStore((s) => {
+for (const b of backends) {
+  Deno.test(`embedding map [${b.name}]: computed once, then read from the store's embedding_maps row`, async () => {
+    await b.with(({ target }) => {
+      const s = ResultsStore.open(target);
+      try {
+        computedOnce(s);
+      } finally {
+        s.close();
+      }
+    });
+  });
+}
+
+function computedOnce(s: ResultsStore) {
+  {
     const { vectors, labels, dim } = clusters(2, 15, 8, 9);
     const id = evalWith(s, vectors, dim, labels);
     const first = embeddingMap(s, id, { iterations: 200 })!;
@@ -166,8 +180,8 @@ Deno.test("embedding map: computed once, then read from the store's embedding_ma
     // New embeddings for the eval invalidate its maps.
     s.addEmbeddings(id, { vectors, dim, labels, classNames: ["c0", "c1"] });
     assert(s.embeddingMapOf(id, first.method) === null, "stale map kept after new embeddings");
-  });
-});
+  }
+}
 
 Deno.test("embedding map: evals with 0, 1, 2 or 3 videos; no embeddings → null; subsampling is reported", () => {
   withStore((s) => {

@@ -14,6 +14,7 @@ import {
 } from "../../lib/results/leaderboard.ts";
 import { PAPER, paperValue } from "../../lib/results/paper-numbers.ts";
 import { type EvalInput, ResultsStore, type RunStatus } from "../../lib/results/store.ts";
+import { postgres } from "./backends.ts";
 
 function close(a: number | null, b: number, msg: string) {
   assert(a !== null && Math.abs(a - b) < 1e-9, `${msg}: expected ${b}, got ${a}`);
@@ -54,8 +55,8 @@ function find(rows: LeaderboardRow[], q: Partial<LeaderboardRow>): LeaderboardRo
   return hits[0];
 }
 
-async function populated(dir: string): Promise<{ s: ResultsStore; ids: Record<string, number> }> {
-  const s = ResultsStore.open(`${dir}/results.db`);
+async function populated(target: string): Promise<{ s: ResultsStore; ids: Record<string, number> }> {
+  const s = ResultsStore.open(target);
   const ids: Record<string, number> = {};
   const zs = (dataset: string): ProtocolTag => ({ kind: "zero-shot", dataset });
   // zero-shot HMDB, ViFi-CLIP: splits 1, 2, 3 = 50, 52, 57, then split 2 re-run at 55 → (50 + 55 + 57) / 3 = 54
@@ -196,7 +197,7 @@ Deno.test("leaderboard: paper table holds every published number of docs/upstrea
 
 Deno.test("leaderboard: aggregation as the paper does it, with partial parts flagged", async () => {
   const dir = await Deno.makeTempDir({ prefix: "vifi-leaderboard-" });
-  const { s, ids } = await populated(dir);
+  const { s, ids } = await populated(`${dir}/results.db`);
   try {
     const rows = leaderboard(s);
 
@@ -315,7 +316,7 @@ const runCli = (...args: string[]) => runCliNamed("leaderboard", ...args);
 
 Deno.test("leaderboard CLI: --json rows, --protocol filter, table, exit 2 on usage errors", async () => {
   const dir = await Deno.makeTempDir({ prefix: "vifi-leaderboard-cli-" });
-  const { s } = await populated(dir);
+  const { s } = await populated(`${dir}/results.db`);
   s.close();
   try {
     const db = `${dir}/results.db`;
@@ -363,4 +364,26 @@ Deno.test("leaderboard CLI: --json rows, --protocol filter, table, exit 2 on usa
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("leaderboard CLI [postgres]: --db postgres://… prints the rows the same runs give from SQLite; a refused connection is one line", async () => {
+  await postgres.with(async ({ target, dir }) => {
+    const file = `${dir}/results.db`;
+    (await populated(file)).s.close();
+    (await populated(target)).s.close();
+    for (const args of [["--json"], [], ["--protocol", "zero-shot", "--paper"]]) {
+      const a = await runCli("--db", file, ...args), b = await runCli("--db", target, ...args);
+      assertEquals([a.code, b.code], [0, 0], a.err + b.err);
+      assert(a.out.length > 100, a.out);
+      assertEquals(b.out, a.out, `leaderboard ${args.join(" ")}`);
+    }
+    // the password never printed; nothing listens on port 1
+    const refused = await runCli("--db", "postgres://u:s3cret@127.0.0.1:1/none");
+    assertEquals(refused.code, 1, refused.err);
+    assertEquals(refused.err.trim().split("\n").length, 1, refused.err);
+    assert(
+      refused.err.includes("postgres://u:***@127.0.0.1:1/none") && !refused.err.includes("s3cret"),
+      refused.err,
+    );
+  });
 });

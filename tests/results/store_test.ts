@@ -1,10 +1,18 @@
-// The results store on real SQLite files in a temp folder: what goes in comes back, a failed write
-// leaves nothing behind, runs of dead processes are recovered, and readers and writers do not block
-// each other (WAL), including across processes.
+// The results store on real SQLite files in a temp folder and (where VIFI_TEST_POSTGRES names a server) on
+// PostgreSQL databases of each test's own: what goes in comes back, a failed write leaves nothing behind,
+// runs of dead processes are recovered, a stopped run is reopened, a newer schema is refused; and on
+// SQLite readers and writers do not block each other (WAL), including across processes.
 
 import { DatabaseSync } from "node:sqlite";
 import { assert, assertEquals, assertThrows } from "../data/assert.ts";
-import { defaultResultsPath, type EvalInput, ResultsStore, SCHEMA_VERSION } from "../../lib/results/store.ts";
+import {
+  defaultResultsPath,
+  type EvalInput,
+  openSql,
+  ResultsStore,
+  SCHEMA_VERSION,
+} from "../../lib/results/store.ts";
+import { backends } from "./backends.ts";
 
 const storeUrl = new URL("../../lib/results/store.ts", import.meta.url).href;
 
@@ -64,16 +72,25 @@ async function runDeno(code: string, dir: string, env: Record<string, string> = 
   });
 }
 
-Deno.test("store: round trip of a run with steps, epochs, evals, embeddings and checkpoints; reopen keeps it", async () => {
-  await withDir((dir) => {
-    const path = `${dir}/nested/deeper/results.db`;
+for (const b of backends) {
+  Deno.test(`store [${b.name}]: round trip of a run with steps, epochs, evals, embeddings and checkpoints; reopen keeps it`, async () => {
+    await b.with(roundTrip);
+  });
+}
+
+function roundTrip({ target, dir }: { target: string; dir: string }) {
+  {
+    // SQLite: the file's folders are made
+    const path = target.startsWith("postgres") ? target : `${dir}/nested/deeper/results.db`;
     let s = ResultsStore.open(path);
     assertEquals(s.schemaVersion(), SCHEMA_VERSION);
     const id = startRun(s);
+    // doubles that have no short decimal and a time past 2^32 come back bit for bit
     s.logSteps(id, [
       { step: 0, epoch: 0, loss: 4.5, lr: 1e-7, framesPerSec: 120, time: 1000 },
       { step: 1, epoch: 0, loss: 4.25, lr: 2e-7, time: 2000 },
       { step: 2, epoch: 1, loss: 4, lr: 3e-7, framesPerSec: 130.5, time: 3000 },
+      { step: 3, epoch: 1, loss: 1 / 3, lr: 0.1 + 0.2, framesPerSec: -1e-310, time: 2 ** 53 - 1 },
     ]);
     s.logEpoch(id, { epoch: 0, trainLoss: 4.3, valTop1: 20, valTop5: 60, seconds: 12.5 });
     s.logEpoch(id, { epoch: 1, trainLoss: 4.1 });
@@ -115,12 +132,13 @@ Deno.test("store: round trip of a run with steps, epochs, evals, embeddings and 
         [evalId, "base", "hmdb", 1, "base", 50, 75, 4, 10],
       ],
     );
-    assertEquals(s.stepMetrics(id).map((x) => [x.step, x.loss, x.framesPerSec, x.time]), [
-      [0, 4.5, 120, 1000],
-      [1, 4.25, null, 2000],
-      [2, 4, 130.5, 3000],
+    assertEquals(s.stepMetrics(id).map((x) => [x.step, x.loss, x.lr, x.framesPerSec, x.time]), [
+      [0, 4.5, 1e-7, 120, 1000],
+      [1, 4.25, 2e-7, null, 2000],
+      [2, 4, 3e-7, 130.5, 3000],
+      [3, 1 / 3, 0.1 + 0.2, -1e-310, 2 ** 53 - 1],
     ]);
-    assertEquals(s.stepMetrics(id, { sinceStep: 1 }).map((x) => x.step), [2]);
+    assertEquals(s.stepMetrics(id, { sinceStep: 1 }).map((x) => x.step), [2, 3]);
 
     const d = s.evalDetail(evalId)!;
     assertEquals(d.perClass, [
@@ -142,8 +160,8 @@ Deno.test("store: round trip of a run with steps, epochs, evals, embeddings and 
     assertEquals(s.evalDetail(evalId + 100), null);
     assertThrows(() => s.finishRun(id + 100, { status: "done" }), "no run");
     s.close();
-  });
-});
+  }
+}
 
 Deno.test("store: default path honours VIFI_RESULTS; the parent folder is created", async () => {
   await withDir((dir) => {
@@ -160,31 +178,36 @@ Deno.test("store: default path honours VIFI_RESULTS; the parent folder is create
   });
 });
 
-Deno.test("store: a database from newer code is refused, not silently used", async () => {
-  await withDir((dir) => {
-    const path = `${dir}/r.db`;
-    ResultsStore.open(path).close();
-    const raw = new DatabaseSync(path);
-    raw.exec(`UPDATE schema_version SET version = ${SCHEMA_VERSION + 1}`);
-    raw.close();
-    assertThrows(() => ResultsStore.open(path), "newer than this code");
+for (const b of backends) {
+  Deno.test(`store [${b.name}]: a database from newer code is refused, not silently used`, async () => {
+    await b.with(({ target }) => {
+      ResultsStore.open(target).close();
+      const raw = openSql(target);
+      raw.run("UPDATE schema_version SET version = ?", SCHEMA_VERSION + 1);
+      raw.close();
+      assertThrows(() => ResultsStore.open(target), "newer than this code");
+    });
   });
-});
 
-Deno.test("store: a write that fails part-way leaves nothing half-written", async () => {
-  await withDir((dir) => {
-    const s = ResultsStore.open(`${dir}/r.db`);
+  Deno.test(`store [${b.name}]: a write that fails part-way leaves nothing half-written`, async () => {
+    await b.with(failedWrites);
+  });
+}
+
+function failedWrites({ target }: { target: string }) {
+  {
+    const s = ResultsStore.open(target);
+    const check = target.startsWith("postgres") ? "violates check constraint" : "CHECK constraint failed";
     const id = startRun(s);
     // class 3 claims more correct than total: the CHECK fails after the eval row and three class rows
     const bad = evalInput({
       perClass: [0, 1, 2, 3, 4].map((i) => ({ name: `c${i}`, correct: i === 3 ? 5 : 1, total: 2 })),
       confusion: [0, 1, 2, 3, 4].map(() => [0, 0, 0, 0, 0]),
     });
-    assertThrows(() => s.addEval(id, bad), "CHECK");
+    assertThrows(() => s.addEval(id, bad), check);
     assertEquals(s.getRun(id)!.evals.length, 0);
-    const raw = new DatabaseSync(`${dir}/r.db`);
-    const count = (t: string) =>
-      Number((raw.prepare(`SELECT count(*) AS n FROM ${t}`).get() as { n: number }).n);
+    const raw = openSql(target);
+    const count = (t: string) => Number(raw.get(`SELECT count(*) AS n FROM ${t}`)!.n);
     assertEquals([count("evals"), count("class_results"), count("confusion")], [0, 0, 0]);
 
     // the third of four step rows lacks its epoch (NOT NULL): none of the batch lands
@@ -200,7 +223,7 @@ Deno.test("store: a write that fails part-way leaves nothing half-written", asyn
     assertEquals(count("step_metrics"), 0);
 
     // out-of-range accuracy is refused too (percent, not a fraction of 1 mistaken for percent > 100)
-    assertThrows(() => s.addEval(id, evalInput({ top1: 101 })), "CHECK");
+    assertThrows(() => s.addEval(id, evalInput({ top1: 101 })), check);
     assertThrows(() => s.addEval(id, evalInput({ confusion: [[1, 1]] })), "confusion must be 2 × 2");
 
     // the store still works afterwards: no transaction left open
@@ -209,12 +232,17 @@ Deno.test("store: a write that fails part-way leaves nothing half-written", asyn
     assertEquals([count("evals"), count("class_results"), count("confusion")], [1, 2, 1]);
     raw.close();
     s.close();
-  });
-});
+  }
+}
 
-Deno.test("store: recoverStale marks runs of ended processes failed, leaves live ones running", async () => {
-  await withDir(async (dir) => {
-    const path = `${dir}/r.db`;
+for (const b of backends) {
+  Deno.test(`store [${b.name}]: recoverStale marks runs of ended processes failed, leaves live ones running`, async () => {
+    await b.with(recoverStale);
+  });
+}
+
+async function recoverStale({ target: path, dir }: { target: string; dir: string }) {
+  {
     // a child starts a run, logs a step, and dies without finishing it
     const child = await runDeno(
       `import { ResultsStore } from ${JSON.stringify(storeUrl)};
@@ -234,16 +262,10 @@ Deno.test("store: recoverStale marks runs of ended processes failed, leaves live
     const mine = startRun(s, "alive");
     const farOld = startRun(s, "other-host-silent");
     const farNew = startRun(s, "other-host-beating");
-    const raw = new DatabaseSync(path);
+    const raw = openSql(path);
     const hour = 3_600_000, now = Date.now();
-    raw.prepare("UPDATE runs SET host = 'elsewhere', heartbeat_at = ? WHERE id = ?").run(
-      now - 2 * hour,
-      farOld,
-    );
-    raw.prepare("UPDATE runs SET host = 'elsewhere', heartbeat_at = ? WHERE id = ?").run(
-      now - 60_000,
-      farNew,
-    );
+    raw.run("UPDATE runs SET host = 'elsewhere', heartbeat_at = ? WHERE id = ?", now - 2 * hour, farOld);
+    raw.run("UPDATE runs SET host = 'elsewhere', heartbeat_at = ? WHERE id = ?", now - 60_000, farNew);
     raw.close();
     assertEquals(s.getRun(crashed)!.status, "running");
 
@@ -260,8 +282,8 @@ Deno.test("store: recoverStale marks runs of ended processes failed, leaves live
     // idempotent
     assertEquals(s.recoverStale({ staleAfterMs: hour }), []);
     s.close();
-  });
-});
+  }
+}
 
 Deno.test("store: every command that opens the store marks the runs of ended processes failed (leaderboard here)", async () => {
   await withDir(async (dir) => {
@@ -377,9 +399,15 @@ Deno.test("store: across processes a reader goes on while another process holds 
   });
 });
 
-Deno.test("store: reopenRun takes up an unfinished run, drops the rows it will log again, refuses a done one", async () => {
-  await withDir((dir) => {
-    const s = ResultsStore.open(`${dir}/r.db`);
+for (const b of backends) {
+  Deno.test(`store [${b.name}]: reopenRun takes up an unfinished run, drops the rows it will log again, refuses a done one`, async () => {
+    await b.with(reopen);
+  });
+}
+
+function reopen({ target }: { target: string }) {
+  {
+    const s = ResultsStore.open(target);
     try {
       const id = startRun(s);
       s.logSteps(
@@ -388,6 +416,10 @@ Deno.test("store: reopenRun takes up an unfinished run, drops the rows it will l
       );
       s.logEpoch(id, { epoch: 0, trainLoss: 2 });
       s.logEpoch(id, { epoch: 1, trainLoss: 4.5 });
+      s.addCheckpoint(id, { epoch: 0, kind: "epoch", path: "o/ckpt_epoch_0.safetensors", top1: 10 });
+      s.addCheckpoint(id, { epoch: 0, kind: "last", path: "o/last.safetensors" });
+      s.addCheckpoint(id, { epoch: 1, kind: "epoch", path: "o/ckpt_epoch_1.safetensors", top1: 20 });
+      s.addEval(id, evalInput());
       s.finishRun(id, { status: "interrupted", error: "signal" });
       assert(s.reopenRun(id, { keepSteps: 3, fromEpoch: 1 }));
       const run = s.getRun(id)!;
@@ -395,6 +427,9 @@ Deno.test("store: reopenRun takes up an unfinished run, drops the rows it will l
       assertEquals(run.error ?? null, null);
       assertEquals(s.stepMetrics(id).map((r) => r.step), [1, 2, 3]);
       assertEquals(run.epochs.map((e) => e.epoch), [0]);
+      // the continued run evaluates, saves `last` and redoes epoch 1's checkpoint itself
+      assertEquals(run.evals.length, 0);
+      assertEquals(run.checkpoints.map((c) => `${c.kind}:${c.epoch}`), ["epoch:0"]);
       assertEquals(s.listRuns().length, 1);
       s.finishRun(id, { status: "done" });
       assert(!s.reopenRun(id, { keepSteps: 0, fromEpoch: 0 }), "a done run must stay done");
@@ -403,8 +438,8 @@ Deno.test("store: reopenRun takes up an unfinished run, drops the rows it will l
     } finally {
       s.close();
     }
-  });
-});
+  }
+}
 
 Deno.test("store: a run records the Slurm task it ran as (array task, plain job, none)", async () => {
   const { slurmJob } = await import("../../lib/results/store-env.ts");

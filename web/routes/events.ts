@@ -1,5 +1,8 @@
-// The live-updates route: /api/runs/events, a server-sent-event stream of the rows of runs that changed
-// (event "runs", a JSON array of RunRowData), fed by the shared poller in run-events.ts.
+// The live-updates routes, server-sent-event streams fed by the shared poller in run-events.ts:
+// - /api/runs/events?ids=…: the rows of runs that changed (event "runs", a JSON array of RunRowData);
+// - /api/run/:id/steps?since=N: one run's step rows as they are logged (event "steps", a JSON array of
+//   StepRow, those after step N first). Logging steps moves the run's heartbeat in the same write, so
+//   a change of its row is when new steps are read: no poll of its own, one query per change.
 
 import type { Hono } from "npm:hono@4.13.19";
 import { type SSEStreamingApi, streamSSE } from "npm:hono@4.13.19/streaming";
@@ -7,18 +10,18 @@ import type { ResultsStore } from "../../lib/results/store.ts";
 import type { RunRowData } from "../islands/LiveRuns.tsx";
 import { runRowData } from "../pages/runs.tsx";
 import type { RunEvents } from "../run-events.ts";
-import { idList } from "./params.ts";
+import { idList, intParam, strictId } from "./params.ts";
 
 /**
- * Writes batches of changed rows to `stream` until the client goes away or the dashboard closes. `ids`
- * are the rows the page shows: they are sent once first, as they are now, so anything that changed
- * between rendering and connecting is not missed.
+ * Writes `event` batches to `stream` until the client goes away or the dashboard closes: first what
+ * `take(null)` gives (what the client may have missed before it connected), then what `take(changed)`
+ * gives for each batch of changed run rows. An empty batch is not sent.
  */
-async function pumpRunEvents(
+async function pumpEvents(
   stream: SSEStreamingApi,
-  store: ResultsStore,
   events: RunEvents,
-  ids: Set<number>,
+  event: string,
+  take: (changed: RunRowData[] | null) => unknown[],
 ): Promise<void> {
   let queue: RunRowData[][] = [];
   let wake: (() => void) | null = null;
@@ -33,12 +36,11 @@ async function pumpRunEvents(
   };
   const untrack = events.track(end);
   stream.onAbort(end);
+  const send = async (batch: unknown[]) => {
+    if (batch.length) await stream.writeSSE({ event, data: JSON.stringify(batch) });
+  };
   try {
-    // the page's own rows as they are now: anything that changed between rendering and connecting
-    if (ids.size) {
-      const now = store.listRuns().filter((r) => ids.has(r.id)).map((r) => runRowData(r));
-      await stream.writeSSE({ event: "runs", data: JSON.stringify(now) });
-    }
+    await send(take(null));
     while (open) {
       if (!queue.length) {
         await new Promise<void>((ok) => {
@@ -50,9 +52,9 @@ async function pumpRunEvents(
         if (!queue.length && open) await stream.write(": keep-alive\n\n");
         continue;
       }
-      const batch = queue.flat();
+      const changed = queue.flat();
       queue = [];
-      await stream.writeSSE({ event: "runs", data: JSON.stringify(batch) });
+      await send(take(changed));
     }
   } finally {
     unsubscribe();
@@ -63,6 +65,39 @@ async function pumpRunEvents(
 export function eventRoutes(app: Hono, store: ResultsStore, events: RunEvents): void {
   app.get("/api/runs/events", (c) => {
     const ids = new Set(idList(c.req.query("ids")));
-    return streamSSE(c, (stream) => pumpRunEvents(stream, store, events, ids));
+    // first the page's own rows as they are now: anything that changed between rendering and connecting
+    return streamSSE(
+      c,
+      (stream) =>
+        pumpEvents(
+          stream,
+          events,
+          "runs",
+          (changed) =>
+            changed ??
+              (ids.size ? store.listRuns().filter((r) => ids.has(r.id)).map((r) => runRowData(r)) : []),
+        ),
+    );
+  });
+
+  app.get("/api/run/:id/steps", (c) => {
+    const id = strictId(c.req.param("id"));
+    if (id === null || !store.getRun(id)) return c.text(`no run ${c.req.param("id")}\n`, 404);
+    let since = intParam(c.req.query("since"), -1, -1, Number.MAX_SAFE_INTEGER);
+    const newSteps = () => {
+      const rows = store.stepMetrics(id, { sinceStep: since });
+      if (rows.length) since = rows[rows.length - 1].step;
+      return rows;
+    };
+    return streamSSE(
+      c,
+      (stream) =>
+        pumpEvents(
+          stream,
+          events,
+          "steps",
+          (changed) => changed === null || changed.some((r) => r.id === id) ? newSteps() : [],
+        ),
+    );
   });
 }
