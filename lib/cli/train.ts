@@ -324,6 +324,12 @@ async function runAll(
     store?.close();
   }
   if (!rank0) results.length = 0;
+  // A rank leaving with 130/143 while rank 0 still saves would have the launcher end rank 0 mid-write:
+  // every rank waits here for the others, and MPI ends cleanly before any exit code is given.
+  if (world.distributed) {
+    await world.barrier();
+    await world.finalize();
+  }
   return { status, results };
 }
 

@@ -207,6 +207,71 @@ Deno.test({
         assert(Math.abs(r.loss - unbroken[i].loss) <= 1e-5, `${db} step ${r.step}`);
       }
     }
+  },
+});
+
+/** The pid of the rank-`rank` process whose command line names `marker` (Linux /proc), or undefined. */
+function rankPid(marker: string, rank: number): number | undefined {
+  for (const e of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(e.name)) continue;
+    try {
+      const cmd = Deno.readTextFileSync(`/proc/${e.name}/cmdline`);
+      if (!cmd.includes(marker) || !cmd.includes("train.ts")) continue;
+      const env = Deno.readTextFileSync(`/proc/${e.name}/environ`).split("\0");
+      if (env.includes(`OMPI_COMM_WORLD_RANK=${rank}`)) return Number(e.name);
+    } catch {
+      // gone meanwhile, or not ours to read
+    }
+  }
+  return undefined;
+}
+
+Deno.test({
+  name:
+    "SIGTERM to rank 1 alone stops both ranks at the same step; rank 0 saves; 1 process continues to the unbroken end",
+  ignore: missing !== undefined || Deno.build.os !== "linux",
+  fn: async () => {
+    assert(file, "needs the first test's runs");
+    const out = `${dir}/stopped`;
+    const job = mpirun(2, TRAIN, [file, "--output", out, "--db", `${dir}/stop.db`], { timeoutS: 240 });
+    // after epoch 0 is validated and saved: SIGTERM to rank 1 only, so the stop must be agreed on
+    let signalled = false;
+    for (let i = 0; i < 2400 && !signalled; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      try {
+        Deno.statSync(`${out}/ckpt_epoch_0.safetensors`);
+      } catch {
+        continue;
+      }
+      const pid = rankPid(out, 1);
+      assert(pid !== undefined, "rank 1 is not running");
+      Deno.kill(pid, "SIGTERM");
+      signalled = true;
+    }
+    const r = await job;
+    assert(signalled && !r.timedOut, `signalled ${signalled}, timed out ${r.timedOut}\n${r.err}`);
+    assert(r.code !== 0, `mpirun exit 0 after a SIGTERM\n${r.err}`);
+    const saved = await Deno.stat(`${out}/last.safetensors`).then(() => true, () => false);
+    assert(saved, `no last.safetensors after the stop (mpirun exit ${r.code})\n${r.err}`);
+    const meta = (await readCheckpoint(`${out}/last.safetensors`)).meta;
+    assertEquals(meta.position?.epoch, 1, JSON.stringify(meta.position));
+    assertEquals(stepRows("stop.db").status, "interrupted");
+    // continued as one process of batch 4 in the same folder and store: one run, the unbroken end
+    const log = await train(1, file, "stopped", "stop.db", [...ONE, "--continue"]);
+    assert(log.includes("continuing run"), log);
+    const [apart, at] = await weightsApart(`${out}/last.safetensors`, `${dir}/one/last.safetensors`);
+    console.log(
+      `stopped at batch ${meta.position?.batch} of epoch 1, continued: ${
+        apart.toExponential(2)
+      } from the unbroken end (${at})`,
+    );
+    assert(apart <= 1e-5, `${apart} from the unbroken end at ${at}`);
+    const rows = stepRows("stop.db"), unbroken = stepRows("one.db");
+    assertEquals(rows.status, "done");
+    assertEquals(rows.steps.map((x) => x.step), unbroken.steps.map((x) => x.step));
+    for (const [i, x] of rows.steps.entries()) {
+      assert(Math.abs(x.loss - unbroken.steps[i].loss) <= 1e-5, `step ${i}`);
+    }
     await Deno.remove(dir, { recursive: true });
   },
 });
