@@ -20,7 +20,7 @@ import { runExperiment, type RunOutcome } from "../train/trainer.ts";
 import { renderSbatch, type SlurmOptions } from "../cluster/sbatch.ts";
 import { intArg, reportError, UsageError } from "./args.ts";
 import { formatDuration, type TrainProgress, trainProgress } from "./progress.ts";
-import { SLURM_FLAGS, SLURM_USAGE, slurmOptions, submitSweep, sweepJob } from "./train-slurm.ts";
+import { checkRanks, SLURM_FLAGS, SLURM_USAGE, slurmOptions, submitSweep, sweepJob } from "./train-slurm.ts";
 
 const COMMON = `[--only NAME] [--output DIR] [--opts KEY VALUE …] [--db FILE|URL | --no-store]
                   [--world-size N] [--dry-run] [--check-data] [--json]`;
@@ -377,6 +377,7 @@ function printJson(results: Record<string, unknown>[]): void {
  * then the job array's script printed (`--dry-run`) or submitted; the job id on stdout.
  */
 async function submit(exps: ResolvedExperiment[], a: TrainArgs, options: SlurmOptions): Promise<number> {
+  checkRanks(exps, options);
   let ok = true;
   for (const e of exps) ok = (await checkLists(e, console.error)) && ok;
   if (!ok) {
