@@ -10,6 +10,7 @@ import {
   initialiseFrom,
   resumeInto,
   saveCheckpoint,
+  type SavedWorld,
   type TrainPosition,
 } from "./checkpoint.ts";
 import { scheduleAfterEpoch } from "./run-schedule.ts";
@@ -62,35 +63,45 @@ async function continueFrom(
   return start;
 }
 
-/**
- * A checkpoint's position in this world's steps. Saved by a world taking as many videos per step
- * (ranks × batch) as this one: the same. Otherwise the position is rescaled by videos, which is only
- * exact where an update ended (the effective batch being the same, the same videos have been used):
- * a position inside an accumulation window, whose gradients are one rank's, is refused.
- */
+/** A checkpoint's position in this world's steps (positionIn), or its one-line refusal. */
 function positionHere(
   run: TrainingRun,
   t: TrainingSession,
   path: string,
   meta: CheckpointMeta,
 ): TrainPosition {
-  const p = meta.position!;
   const saved = meta.world ?? { ranks: 1, batch: t.batch };
-  const was = saved.ranks * saved.batch, now = t.ranks * t.batch;
-  if (was === now) return p;
+  const p = positionIn(meta.position!, saved, { ranks: t.ranks, batch: t.batch }, t.plan.effectiveBatch);
+  if (p) return p;
+  throw new Error(
+    `vifi: ${run.exp.name}: ${path} was saved inside an update by ${saved.ranks} rank(s) of batch ` +
+      `${saved.batch}; continue it with ${saved.ranks} rank(s) of batch ${saved.batch} ` +
+      `(here ${t.ranks} of ${t.batch})`,
+  );
+}
+
+/**
+ * A position saved by world `saved` in the steps of world `now`. Taking as many videos per step (ranks ×
+ * batch): the same. Otherwise it is rescaled by videos, which is only exact where an update ended (the
+ * effective batch being the same, the same videos have been used): inside an accumulation window, whose
+ * gradients are one rank's, undefined.
+ */
+export function positionIn(
+  p: TrainPosition,
+  saved: SavedWorld,
+  now: SavedWorld,
+  effectiveBatch: number,
+): TrainPosition | undefined {
+  const was = saved.ranks * saved.batch, here = now.ranks * now.batch;
+  if (was === here) return p;
   const videos = p.iteration * was;
-  if (videos % t.plan.effectiveBatch !== 0 || (p.batch * was) % now !== 0) {
-    throw new Error(
-      `vifi: ${run.exp.name}: ${path} was saved inside an update by ${saved.ranks} rank(s) of batch ` +
-        `${saved.batch}; continue it with ${saved.ranks} rank(s) of batch ${saved.batch} (here ${t.ranks} of ${t.batch})`,
-    );
-  }
+  if (videos % effectiveBatch !== 0 || (p.batch * was) % here !== 0) return undefined;
   return {
     ...p,
-    batch: (p.batch * was) / now,
-    iteration: videos / now,
-    // the epoch's mean loss so far stays what it was: the sum counts steps of `now` videos from here
-    lossSum: (p.lossSum * now) / was,
+    batch: (p.batch * was) / here,
+    iteration: videos / here,
+    // the epoch's mean loss so far stays what it was: as many times more steps, as many times the sum
+    lossSum: (p.lossSum * was) / here,
   };
 }
 
