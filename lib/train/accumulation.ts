@@ -2,7 +2,8 @@
 // cutmix), scaled for gradient accumulation, and a compiled plan that replays the step. When every
 // micro-batch is an update the whole step is one plan; otherwise every micro-batch runs the gradient
 // plan, and the last of each window of A also runs the update plan (data-parallel: after the window's
-// gradients are averaged over the ranks).
+// gradients are averaged over the ranks, an exchange that overlaps the window's last backward once its
+// plan is compiled).
 
 import type { Batch } from "../data/loader.ts";
 import type { ResolvedTrain } from "../dsl/types.ts";
@@ -76,9 +77,15 @@ export class MicroBatchSteps {
     if (this.shape.perUpdate === 1 && !this.averager) {
       await this.run("step", lr);
     } else {
-      await this.run("gradients", lr);
-      if (!update) return;
-      await this.averager?.average();
+      const gradients = this.steps.gradients;
+      if (update && this.averager && gradients) {
+        // the window's last backward: its gradients are exchanged while it runs (VIFI_DP_OVERLAP)
+        await this.averager.averageDuring(gradients.plan);
+      } else {
+        await this.run("gradients", lr);
+        if (!update) return;
+        await this.averager?.average();
+      }
       await this.run("update", lr);
     }
   }
