@@ -113,17 +113,6 @@ export class Plan {
     for (const i of this.submitPieces(segments?.at ?? [])) segments!.between(i);
   }
 
-  /**
-   * run() whose hook may wait: the next piece is encoded only once the hook's promise resolves (a
-   * read of what the pieces so far made final, say). Resolves once the last piece is submitted.
-   */
-  async runAwaiting(segments: {
-    at: readonly number[];
-    between: (i: number) => void | Promise<void>;
-  }): Promise<void> {
-    for (const i of this.submitPieces(segments.at)) await segments.between(i);
-  }
-
   /** Submits the commands in pieces ending before each split, yielding each split's index after its submit. */
   private *submitPieces(at: readonly number[]): Generator<number> {
     this.checkSplits(at);
