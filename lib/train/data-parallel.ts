@@ -216,9 +216,10 @@ export class GradientAverager {
     this.rt.checkErrors();
   }
 
-  /** How the last overlapped average went: its buckets and the plan's pieces. */
-  get buckets(): { count: number; pieces: number } {
-    return { count: this.exchange?.buckets.length ?? 0, pieces: (this.exchange?.at.length ?? 0) + 1 };
+  /** How the last overlapped average went: its buckets, the plan's pieces and where they were cut. */
+  get buckets(): { count: number; pieces: number; at: number[] } {
+    const ex = this.exchange;
+    return { count: ex?.buckets.length ?? 0, pieces: (ex?.at.length ?? 0) + 1, at: [...(ex?.at ?? [])] };
   }
 
   /** Copies bucket `b`, final now, to its staging buffer and asks for it to be mapped (not awaited). */
