@@ -4,9 +4,7 @@
 // checkpoints and the files of --weights-dir; requests must name this server (Host, Origin).
 
 import { parseArgs } from "node:util";
-import { existsSync } from "node:fs";
-import { defaultResultsPath, isPostgresTarget, ResultsStore } from "../results/store.ts";
-import { sqliteFile } from "../results/sql.ts";
+import { absentStoreFile, defaultResultsPath, ResultsStore } from "../results/store.ts";
 import { createDashboard } from "../../web/server.tsx";
 import { buildIslands } from "../../web/bundle.ts";
 import { predictRoutes } from "../../web/predict.tsx";
@@ -56,7 +54,7 @@ export async function main(args: string[]): Promise<number> {
     return 2;
   }
   const path = values.db ?? defaultResultsPath();
-  if (!isPostgresTarget(path) && !existsSync(sqliteFile(path))) {
+  if (absentStoreFile(path) !== undefined) {
     console.error(`dashboard: no database at ${path} yet; starting with an empty one`);
   }
   // opening marks failed the runs whose process is gone, which would otherwise show as running forever

@@ -2,11 +2,9 @@
 // as the paper aggregates them (docs/upstream.md §9), beside the published numbers.
 
 import { parseArgs } from "node:util";
-import { existsSync } from "node:fs";
 import type { ProtocolKind } from "../dsl/types.ts";
 import { formatLeaderboard, leaderboard } from "../results/leaderboard.ts";
-import { defaultResultsPath, isPostgresTarget, ResultsStore } from "../results/store.ts";
-import { sqliteFile } from "../results/sql.ts";
+import { absentStoreFile, defaultResultsPath, ResultsStore } from "../results/store.ts";
 
 const KINDS: ProtocolKind[] = ["zero-shot", "base-to-novel", "few-shot", "fully-supervised", "custom"];
 const USAGE =
@@ -54,7 +52,7 @@ export function main(args: string[]): number {
   }
   const path = values.db ?? defaultResultsPath();
   // opening would create an empty database; a mistyped path should say so instead
-  if (!isPostgresTarget(path) && !existsSync(sqliteFile(path))) {
+  if (absentStoreFile(path) !== undefined) {
     console.error(`leaderboard: no results database at ${path} (--db FILE|URL or VIFI_RESULTS)`);
     return 2;
   }

@@ -1,11 +1,9 @@
 // `deno task results copy --from SOURCE --to TARGET`: moves a whole results store (lib/results/copy.ts)
 // between any two stores: a SQLite file (path or sqlite:FILE) or a PostgreSQL server (postgres://…).
 
-import { existsSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { copyStore } from "../results/copy.ts";
-import { isPostgresTarget, redactUrl, ResultsStore } from "../results/store.ts";
-import { sqliteFile } from "../results/sql.ts";
+import { absentStoreFile, ResultsStore, shownTarget } from "../results/store.ts";
 
 const USAGE = `usage: deno task results copy --from SOURCE --to TARGET
   SOURCE, TARGET   a SQLite file (FILE or sqlite:FILE) or a PostgreSQL URL (postgres://user@host:port/db)
@@ -14,14 +12,10 @@ checkpoints into TARGET in one transaction, with new ids there. A run TARGET alr
 start time and experiment) is skipped, so copying twice adds nothing. SOURCE is migrated to this version's
 schema if older; nothing else in it changes.`;
 
-function shown(target: string): string {
-  return isPostgresTarget(target) ? redactUrl(target) : sqliteFile(target);
-}
-
 function copy(from: string, to: string): number {
   // a mistyped source file would otherwise be created empty and "copied"
-  if (!isPostgresTarget(from) && !existsSync(sqliteFile(from))) {
-    console.error(`results copy: no results store at ${shown(from)} (--from)`);
+  if (absentStoreFile(from) !== undefined) {
+    console.error(`results copy: no results store at ${shownTarget(from)} (--from)`);
     return 2;
   }
   let src: ResultsStore | undefined, dst: ResultsStore | undefined;

@@ -3,11 +3,10 @@
 // recent runs. `--watch` redraws every --interval seconds until Ctrl-C, or until every task it listed has
 // left the queue. Where Slurm cannot be asked (no squeue, no controller), the store alone, with a note.
 
-import { existsSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { formatRunsTable, type RunsRow, runsRows } from "../cluster/runs-table.ts";
 import { type QueueAnswer, scriptNames, squeue } from "../cluster/squeue.ts";
-import { defaultResultsPath, ResultsStore } from "../results/store.ts";
+import { absentStoreFile, defaultResultsPath, ResultsStore } from "../results/store.ts";
 import { intArg, positiveArg, reportError, UsageError } from "./args.ts";
 
 const USAGE = `usage: deno task runs [--watch] [--interval S] [--db FILE|URL] [--job ID] [--recent N] [--json]
@@ -52,8 +51,8 @@ function parse(args: string[]) {
 
 /** The store, or why there is none: a SQLite file that does not exist is not created by a reader. */
 function openStore(target: string): { store?: ResultsStore; note?: string } {
-  const file = target.replace(/^sqlite:/, "");
-  if (!/^postgres(ql)?:\/\//.test(target) && target !== ":memory:" && !existsSync(file)) {
+  const file = absentStoreFile(target);
+  if (file !== undefined) {
     return { note: `no results store at ${file} (--db FILE|URL or VIFI_RESULTS): the queue alone` };
   }
   return { store: ResultsStore.open(target) };

@@ -35,7 +35,8 @@ ${SLURM_USAGE}
       --opts        upstream config overrides, e.g. --opts TRAIN.LR 1e-5 TEST.NUM_CLIP 4 (YAML only)
       --resume      initialise from a checkpoint and train the whole schedule (the upstream's --resume);
                     with --continue, carry on exactly where that vifi checkpoint stopped
-      --continue    alone: carry on from the output folder's last.safetensors where there is one
+      --continue    alone: carry on from the newest training state in the output folder (last.safetensors
+                    or a later epoch's file) where there is one, else start the schedule
       --world-size  devices of the run reproduced (YAML default 8, the upstream's; .exp.ts: train.worldSize);
                     effective batch = batch × accumulation × N, accumulated on this one device
       --only        run only the sweep members whose name contains NAME (--exact: whose name is NAME)

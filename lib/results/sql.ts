@@ -6,6 +6,8 @@
 // Which backend a target names: `postgres://…` / `postgresql://…` is a PostgreSQL server; `sqlite:FILE` or
 // any other string is a SQLite file (":memory:" included).
 
+import { existsSync } from "node:fs";
+
 export type SqlValue = null | number | bigint | string | Uint8Array;
 export type Row = Record<string, SqlValue>;
 export type Dialect = "sqlite" | "postgres";
@@ -40,6 +42,21 @@ export function isPostgresTarget(target: string): boolean {
 /** The SQLite file a target names (`sqlite:FILE` or the plain path). */
 export function sqliteFile(target: string): string {
   return target.startsWith("sqlite:") ? target.slice("sqlite:".length) : target;
+}
+
+/**
+ * The SQLite file a target names when that file does not exist (undefined for PostgreSQL and for a file
+ * that is there): opening it would create an empty store, which a command that reads should report instead.
+ */
+export function absentStoreFile(target: string): string | undefined {
+  if (isPostgresTarget(target)) return undefined;
+  const file = sqliteFile(target);
+  return existsSync(file) ? undefined : file;
+}
+
+/** A target as messages show it: the SQLite file, or the PostgreSQL URL with its password hidden. */
+export function shownTarget(target: string): string {
+  return isPostgresTarget(target) ? redactUrl(target) : sqliteFile(target);
 }
 
 /** A PostgreSQL URL as it may be printed: the password (in the user part or `?password=`) replaced. */

@@ -12,7 +12,7 @@
 import type { ProtocolKind } from "../dsl/types.ts";
 import { applyMigrations, readSchemaVersion, SCHEMA_VERSION } from "./store-schema.ts";
 import { bytesOf, num } from "./store-rows.ts";
-import { isPostgresTarget, redactUrl, type SqlDb, sqliteFile, type SqlValue } from "./sql.ts";
+import { isPostgresTarget, shownTarget, type SqlDb, sqliteFile, type SqlValue } from "./sql.ts";
 import { SqliteDb } from "./sql-sqlite.ts";
 import { PostgresDb, type PostgresOptions } from "./sql-postgres.ts";
 import * as reads from "./store-reads.ts";
@@ -60,7 +60,7 @@ export type {
 } from "./store-types.ts";
 export { SCHEMA_VERSION } from "./store-schema.ts";
 export { currentCommit, defaultResultsPath, processAlive } from "./store-env.ts";
-export { isPostgresTarget, redactUrl } from "./sql.ts";
+export { absentStoreFile, isPostgresTarget, redactUrl, shownTarget } from "./sql.ts";
 
 export interface OpenOptions {
   /** how long a write waits for another writer's lock (SQLite's busy_timeout, PostgreSQL's lock_timeout) */
@@ -99,7 +99,7 @@ export class ResultsStore {
    * whose process is gone failed (recoverStale), so no reader shows a killed run as running forever.
    */
   static open(target: string = defaultResultsPath(), opts: OpenOptions = {}): ResultsStore {
-    const shown = isPostgresTarget(target) ? redactUrl(target) : sqliteFile(target);
+    const shown = shownTarget(target);
     let db: SqlDb;
     try {
       db = openSql(target, opts);

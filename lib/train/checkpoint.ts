@@ -5,7 +5,8 @@
 // carries the loader position and any half-accumulated gradients (`grad.`), so a continued run takes
 // exactly the steps the unbroken run would have taken.
 
-import { readSafetensors, writeSafetensors } from "../io/safetensors.ts";
+import { readSafetensors, readSafetensorsSource, writeSafetensors } from "../io/safetensors.ts";
+import { openFileSource } from "../io/byte-source.ts";
 import type { ViFiClip } from "../models/vifi.ts";
 import type { AdamW, AdamWConfig } from "./optimizer.ts";
 import type { LossScaler } from "./loss-scale.ts";
@@ -148,17 +149,31 @@ export interface Checkpoint {
   grads: Map<string, Float32Array>;
 }
 
-export async function readCheckpoint(path: string): Promise<Checkpoint> {
-  const { tensors, metadata } = readSafetensors(await Deno.readFile(path), path);
+/** A vifi checkpoint's metadata from a safetensors header's strings; a clear error for anything else. */
+function checkpointMetaOf(metadata: Record<string, string>, path: string): CheckpointMeta {
   if (metadata.format !== "vifi-checkpoint" || !metadata.vifi) {
     throw new Error(`vifi: ${path} is a safetensors file but not a vifi checkpoint (no vifi metadata)`);
   }
-  let meta: CheckpointMeta;
   try {
-    meta = JSON.parse(metadata.vifi);
+    return JSON.parse(metadata.vifi);
   } catch {
     throw new Error(`vifi: ${path}: the checkpoint metadata is not valid JSON`);
   }
+}
+
+/** A checkpoint's metadata alone, from the file's header (the tensors are not read). */
+export function readCheckpointMeta(path: string): CheckpointMeta {
+  const src = openFileSource(path);
+  try {
+    return checkpointMetaOf(readSafetensorsSource(src, path).metadata, path);
+  } finally {
+    src.close();
+  }
+}
+
+export async function readCheckpoint(path: string): Promise<Checkpoint> {
+  const { tensors, metadata } = readSafetensors(await Deno.readFile(path), path);
+  const meta = checkpointMetaOf(metadata, path);
   const params = new Map<string, Float32Array>();
   const moments = new Map<string, { m: Float32Array; v: Float32Array }>();
   const grads = new Map<string, Float32Array>();

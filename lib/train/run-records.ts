@@ -4,10 +4,8 @@
 
 import { dirname } from "node:path";
 import type { ResolvedEval } from "../dsl/types.ts";
-import { openFileSource } from "../io/byte-source.ts";
-import { readSafetensorsSource } from "../io/safetensors.ts";
 import type { CheckpointInput, EpochRow, ResultsStore, StepRow } from "../results/store.ts";
-import type { CheckpointMeta } from "./checkpoint.ts";
+import { type CheckpointMeta, readCheckpointMeta } from "./checkpoint.ts";
 import type { EvalResult } from "./evaluator.ts";
 import { readOwner, samePath } from "./output.ts";
 
@@ -99,17 +97,6 @@ function sameStore(a: string, b: string): boolean {
   return samePath(a, b);
 }
 
-/** The vifi metadata of a checkpoint, from its header alone (the tensors are not read). */
-function checkpointMeta(path: string): CheckpointMeta {
-  const src = openFileSource(path);
-  try {
-    const { metadata } = readSafetensorsSource(src, path);
-    return metadata.vifi ? JSON.parse(metadata.vifi) as CheckpointMeta : {} as CheckpointMeta;
-  } finally {
-    src.close();
-  }
-}
-
 /**
  * The step rows and epoch rows of a run that the checkpoint accounts for. Step numbers grow with
  * (epoch, step of the epoch), so what the checkpoint holds is every row of its complete epochs and,
@@ -148,7 +135,7 @@ export async function continuedRun(
   if (!owner.db || !store || !sameStore(owner.db, store)) {
     return { why: `run ${id} is in ${owner.db ?? "no store"}, not in ${store ?? "this store"}` };
   }
-  const meta = checkpointMeta(checkpoint);
+  const meta = readCheckpointMeta(checkpoint);
   if (meta.runId !== undefined && meta.runId !== String(id)) {
     return { why: `${checkpoint} was saved by run ${meta.runId}, the folder's owner is run ${id}` };
   }

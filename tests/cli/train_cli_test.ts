@@ -2,12 +2,16 @@
 // small synthetic set with the results store and leaderboard, Ctrl-C, SIGTERM and a second signal
 // during training, a folder another run owns, usage errors.
 
-import { expect, runCli } from "./fixture.ts";
+import { expect } from "./fixture.ts";
+import { runCliEnv } from "../run_cli.ts";
 import { readCheckpoint } from "../../lib/train/checkpoint.ts";
 
 const dir = await Deno.makeTempDir({ prefix: "vifi-train-cli-" });
 const exp = new URL("../../experiments/synthetic.exp.ts", import.meta.url).pathname;
 const db = `${dir}/results.db`;
+/** added to this file's child processes' environment (not Deno.env: see runCliEnv) */
+const env: Record<string, string> = {};
+const runCli = (name: string, ...args: string[]) => runCliEnv(env, name, ...args);
 
 /** One factor breakdown: each factor right at least as often as the whole class (a right class has all three). */
 function expectFactors(f: Record<string, number>, top1: number, what: string) {
@@ -34,7 +38,7 @@ const demoArgs = (...more: string[]): [string, ...string[]] => [
 ];
 
 Deno.test("demo: pretraining, zero-shot and fine-tuned rows, stored runs, leaderboard; the cache on a second run", async () => {
-  Deno.env.set("VIFI_CACHE", `${dir}/cache`);
+  env.VIFI_CACHE = `${dir}/cache`;
   const r = await runCli(...demoArgs());
   expect(r.code === 0, `demo exited ${r.code}: ${r.err}`);
   const out = JSON.parse(r.out);
@@ -66,8 +70,8 @@ Deno.test("demo: pretraining, zero-shot and fine-tuned rows, stored runs, leader
   expect(lb.code === 0, lb.err);
   expect(lb.out.includes("synthetic"), lb.out);
   // the stored checkpoint evaluates with `eval --weights`, and gives the same base accuracy
-  Deno.env.set("VIFI_SYNTHETIC_DIR", `${dir}/demo/data`);
-  Deno.env.set("VIFI_SYNTHETIC_WEIGHTS", out.weights);
+  env.VIFI_SYNTHETIC_DIR = `${dir}/demo/data`;
+  env.VIFI_SYNTHETIC_WEIGHTS = out.weights;
   const ev = await runCli(
     "eval",
     exp,
@@ -105,7 +109,7 @@ Deno.test("demo: pretraining, zero-shot and fine-tuned rows, stored runs, leader
 
 Deno.test("train --dry-run prints the resolved experiment; --check-data names missing videos", async () => {
   const data = `${dir}/demo/data`;
-  Deno.env.set("VIFI_SYNTHETIC_DIR", data);
+  env.VIFI_SYNTHETIC_DIR = data;
   const r = await runCli("train", exp, "--dry-run");
   expect(r.code === 0, r.err);
   const j = JSON.parse(r.out);
@@ -130,7 +134,7 @@ Deno.test("train --dry-run prints the resolved experiment; --check-data names mi
 
 /** `train` as a process into `out`; once steps run, `signals` are sent one after another, each once the last was heard. */
 async function trainAndSignal(out: string, signals: Deno.Signal[]): Promise<{ code: number; err: string }> {
-  Deno.env.set("VIFI_SYNTHETIC_DIR", `${dir}/demo/data`);
+  env.VIFI_SYNTHETIC_DIR = `${dir}/demo/data`;
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
@@ -142,6 +146,7 @@ async function trainAndSignal(out: string, signals: Deno.Signal[]): Promise<{ co
       "--db",
       db,
     ],
+    env,
     stdout: "piped",
     stderr: "piped",
   }).spawn();

@@ -11,7 +11,7 @@ import { runCli } from "../run_cli.ts";
 import { assert, assertEquals } from "../data/assert.ts";
 import { ResultsStore } from "../../lib/results/store.ts";
 import { renderSbatch } from "../../lib/cluster/sbatch.ts";
-import { scancel, slurmMissing, textOf, waitForJob, waitForLine } from "./slurm.ts";
+import { scancel, slurmMissing, textOf, tinyExperiment, waitForJob, waitForLine } from "./slurm.ts";
 
 const missing = await slurmMissing();
 if (missing) console.log(`skip: tests/cluster/requeue_test.ts: ${missing}`);
@@ -22,26 +22,7 @@ async function experimentFile(): Promise<string> {
   const data = `${dir}/data`;
   const r = await runCli("synthetic", data, "--clips-per-class", "1", "--frames", "4", "--size", "32");
   assert(r.code === 0, r.err);
-  const exp = {
-    name: "tiny",
-    model: { arch: "synthetic", variant: "both", tokenizer: "bytes", precision: "f32" },
-    data: { root: data, frames: 4 },
-    train: {
-      list: `${data}/base_train.txt`,
-      labels: `${data}/base_labels.csv`,
-      epochs: 2,
-      batch: 2,
-      lr: 1e-3,
-      saveFreq: 1,
-      mixup: 0,
-      cutmix: 0,
-      colorJitter: 0,
-      grayScale: 0,
-      flip: 0,
-    },
-    evals: [],
-    seed: 4,
-  };
+  const exp = tinyExperiment(data, "tiny", 4, { epochs: 2, saveFreq: 1 });
   const file = `${dir}/tiny.exp.ts`;
   await Deno.writeTextFile(file, `export default ${JSON.stringify(exp)};\n`);
   return file;

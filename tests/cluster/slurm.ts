@@ -1,5 +1,40 @@
 // What the local-cluster tests share: whether Slurm answers (else the reason they are skipped), waiting
-// for a job array to leave the queue, and waiting for a line in a task's log.
+// for a job array to leave the queue, waiting for a line in a task's log, and the tiny experiment they train.
+
+/**
+ * One tiny experiment over `data` (a folder `deno task synthetic` made): the random synthetic model in f32,
+ * one epoch of batch 2 over the base split, augmentation off, no evaluation; `over` replaces top-level keys
+ * and `train` adds to (or replaces) the training section's.
+ */
+export function tinyExperiment(
+  data: string,
+  name: string,
+  seed: number,
+  train: Record<string, unknown> = {},
+  over: Record<string, unknown> = {},
+): Record<string, unknown> {
+  return {
+    name,
+    model: { arch: "synthetic", variant: "both", tokenizer: "bytes", precision: "f32" },
+    data: { root: data, frames: 4 },
+    train: {
+      list: `${data}/base_train.txt`,
+      labels: `${data}/base_labels.csv`,
+      epochs: 1,
+      batch: 2,
+      lr: 1e-3,
+      mixup: 0,
+      cutmix: 0,
+      colorJitter: 0,
+      grayScale: 0,
+      flip: 0,
+      ...train,
+    },
+    evals: [],
+    seed,
+    ...over,
+  };
+}
 
 /** Why the local cluster cannot be used (sinfo fails or lists nothing), or undefined when it can. */
 export async function slurmMissing(): Promise<string | undefined> {

@@ -5,7 +5,7 @@
 
 import { runCli } from "../run_cli.ts";
 import { assert, assertEquals } from "../data/assert.ts";
-import { exists } from "./slurm.ts";
+import { exists, tinyExperiment } from "./slurm.ts";
 
 const dir = await Deno.makeTempDir({ prefix: "vifi-slurm-" });
 const data = `${dir}/data`;
@@ -18,26 +18,7 @@ async function sweepFile(train: Record<string, unknown> = {}, tag = "sweep"): Pr
     assert(r.code === 0, r.err);
     made = true;
   }
-  const member = (name: string, seed: number) => ({
-    name,
-    model: { arch: "synthetic", variant: "both", tokenizer: "bytes", precision: "f32" },
-    data: { root: data, frames: 4 },
-    train: {
-      list: `${data}/base_train.txt`,
-      labels: `${data}/base_labels.csv`,
-      epochs: 1,
-      batch: 2,
-      lr: 1e-3,
-      mixup: 0,
-      cutmix: 0,
-      colorJitter: 0,
-      grayScale: 0,
-      flip: 0,
-      ...train,
-    },
-    evals: [],
-    seed,
-  });
+  const member = (name: string, seed: number) => tinyExperiment(data, name, seed, train);
   const file = `${dir}/${tag}.exp.ts`;
   await Deno.writeTextFile(
     file,

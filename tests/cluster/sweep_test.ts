@@ -11,7 +11,7 @@ import { assert, assertEquals } from "../data/assert.ts";
 import { ResultsStore } from "../../lib/results/store.ts";
 import { leaderboard, type LeaderboardRow } from "../../lib/results/leaderboard.ts";
 import { freshPostgres, postgresMissing } from "../results/backends.ts";
-import { exists, slurmMissing, waitForJob } from "./slurm.ts";
+import { exists, slurmMissing, tinyExperiment, waitForJob } from "./slurm.ts";
 
 const here = "tests/cluster/sweep_test.ts";
 const noSlurm = await slurmMissing();
@@ -35,29 +35,14 @@ async function makeSweep(dir: string): Promise<string> {
   await head("base_train.txt", "train6.txt", 6);
   await head("base_val.txt", "base5.txt", 5);
   await head("novel_val.txt", "novel5.txt", 5);
-  const member = (name: string, protocol: Record<string, unknown>, seed: number) => ({
-    name,
-    protocol,
-    model: { arch: "synthetic", variant: "both", tokenizer: "bytes", precision: "f32" },
-    data: { root: data, frames: 4 },
-    train: {
-      list: `${data}/train6.txt`,
-      labels: `${data}/base_labels.csv`,
-      epochs: 1,
-      batch: 2,
-      lr: 1e-3,
-      mixup: 0,
-      cutmix: 0,
-      colorJitter: 0,
-      grayScale: 0,
-      flip: 0,
-    },
-    evals: [
-      { name: "base", subset: "base", list: `${data}/base5.txt`, labels: `${data}/base_labels.csv` },
-      { name: "novel", subset: "novel", list: `${data}/novel5.txt`, labels: `${data}/novel_labels.csv` },
-    ],
-    seed,
-  });
+  const member = (name: string, protocol: Record<string, unknown>, seed: number) =>
+    tinyExperiment(data, name, seed, { list: `${data}/train6.txt` }, {
+      protocol,
+      evals: [
+        { name: "base", subset: "base", list: `${data}/base5.txt`, labels: `${data}/base_labels.csv` },
+        { name: "novel", subset: "novel", list: `${data}/novel5.txt`, labels: `${data}/novel_labels.csv` },
+      ],
+    });
   const sweep = [
     ...[1, 2, 3].map((s) => member(`b2n-s${s}`, { kind: "base-to-novel", dataset: "synthetic", seed: s }, s)),
     member("b2n-s1-own", { kind: "custom" }, 4),

@@ -12,7 +12,7 @@ import { aggregate } from "../../lib/results/leaderboard.ts";
 import { ResultsStore } from "../../lib/results/store.ts";
 import { upstreamValidationSubset } from "../../lib/train/evaluator.ts";
 import { runExperiment } from "../../lib/train/trainer.ts";
-import { runCli } from "../run_cli.ts";
+import { runCliEnv } from "../run_cli.ts";
 
 function check(cond: unknown, what: string): asserts cond {
   if (!cond) throw new Error(what);
@@ -122,9 +122,8 @@ Deno.test("eval --drop-last: every evaluation asks for it, over --world-size (de
       shapes: ["circle"],
       motions: ["left", "up"],
     });
-    Deno.env.set("VIFI_SYNTHETIC_DIR", dir);
     const dry = async (...args: string[]) => {
-      const r = await runCli("eval", exp, "--dry-run", ...args);
+      const r = await runCliEnv({ VIFI_SYNTHETIC_DIR: dir }, "eval", exp, "--dry-run", ...args);
       check(r.code === 0, `exit ${r.code}: ${r.err}`);
       return (JSON.parse(r.out).evals as { dropLast: unknown }[]).map((e) => JSON.stringify(e.dropLast));
     };
@@ -135,7 +134,6 @@ Deno.test("eval --drop-last: every evaluation asks for it, over --world-size (de
       "--world-size",
     );
   } finally {
-    Deno.env.delete("VIFI_SYNTHETIC_DIR");
     await Deno.remove(dir, { recursive: true });
   }
 });

@@ -3,41 +3,16 @@
 
 import { assert, assertEquals } from "../data/assert.ts";
 import { runCli } from "../run_cli.ts";
+import { startDashboard } from "./dashboard_process.ts";
 
+/** The dashboard over a store in a temp folder of its own, removed when it stops. */
 async function start(...args: string[]) {
   const dir = await Deno.makeTempDir({ prefix: "vifi-dash-cli-" });
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      new URL("../../lib/cli/dashboard.ts", import.meta.url).pathname,
-      "--db",
-      `${dir}/r.db`,
-      ...args,
-    ],
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const dec = new TextDecoder();
-  let out = "", err = "";
-  const pump = async (s: ReadableStream<Uint8Array>, add: (t: string) => void) => {
-    for await (const c of s) add(dec.decode(c));
-  };
-  const done = Promise.all([pump(child.stdout, (t) => (out += t)), pump(child.stderr, (t) => (err += t))]);
-  const t0 = Date.now();
-  while (!/http:\/\/\S+:\d+\//.test(out)) {
-    if (Date.now() - t0 > 60_000) throw new Error(`dashboard did not start: ${out} ${err}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  const url = /http:\/\/(\S+):(\d+)\//.exec(out)!;
+  const dash = await startDashboard(["--db", `${dir}/r.db`, ...args]);
   return {
-    host: url[1],
-    port: Number(url[2]),
-    err: () => err,
+    ...dash,
     stop: async () => {
-      child.kill("SIGTERM");
-      const status = await child.status;
-      await done;
+      const status = await dash.stop();
       await Deno.remove(dir, { recursive: true });
       return status;
     },

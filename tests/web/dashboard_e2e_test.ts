@@ -9,7 +9,7 @@ import { fileURLToPath } from "node:url";
 import { assert, assertEquals } from "../data/assert.ts";
 import { ResultsStore } from "../../lib/results/store.ts";
 import { EVIL, fillFixtureRuns } from "./fixtures.ts";
-import { runCli } from "../run_cli.ts";
+import { runCliEnv } from "../run_cli.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -19,8 +19,8 @@ if (!hasChromium) console.log(`dashboard e2e skipped: ${CHROMIUM} is absent (apt
 /** The demo, shortened, into `db`: the fine-tuned run's id, or why it could not run. */
 async function demoInto(dir: string, db: string): Promise<{ run: number } | { problem: string }> {
   // its pretrained CLIP goes to a cache of its own, not the user's
-  Deno.env.set("VIFI_CACHE", `${dir}/cache`);
-  const r = await runCli(
+  const r = await runCliEnv(
+    { VIFI_CACHE: `${dir}/cache` },
     "demo",
     ...[
       "--dir",

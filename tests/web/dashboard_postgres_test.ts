@@ -9,48 +9,10 @@ import { ResultsStore, type StepRow } from "../../lib/results/store.ts";
 import { leaderboard } from "../../lib/results/leaderboard.ts";
 import { freshPostgres, postgresMissing } from "../results/backends.ts";
 import { fillFixtureRuns } from "./fixtures.ts";
+import { type DashboardProcess, startDashboard } from "./dashboard_process.ts";
 
 const missing = postgresMissing();
 if (missing) console.log(`skip: tests/web/dashboard_postgres_test.ts: ${missing}`);
-
-/** The dashboard CLI on a free port over `db`; its output kept for messages. */
-async function startDashboard(db: string) {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      new URL("../../lib/cli/dashboard.ts", import.meta.url).pathname,
-      "--db",
-      db,
-      "--port",
-      "0",
-    ],
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const dec = new TextDecoder();
-  let out = "", err = "";
-  const pump = async (s: ReadableStream<Uint8Array>, add: (t: string) => void) => {
-    for await (const c of s) add(dec.decode(c));
-  };
-  const done = Promise.all([pump(child.stdout, (t) => (out += t)), pump(child.stderr, (t) => (err += t))]);
-  const t0 = Date.now();
-  while (!/http:\/\/\S+:\d+\//.test(out)) {
-    if (Date.now() - t0 > 60_000) throw new Error(`dashboard did not start: ${out} ${err}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  const port = Number(/http:\/\/\S+:(\d+)\//.exec(out)![1]);
-  return {
-    base: `http://127.0.0.1:${port}`,
-    out: () => out + err,
-    stop: async () => {
-      child.kill("SIGTERM");
-      const status = await child.status;
-      await done;
-      return status;
-    },
-  };
-}
 
 /** A server-sent-event stream read until an event of `name` satisfies `want`; every event seen is kept. */
 async function openEvents(url: string) {
@@ -108,13 +70,13 @@ Deno.test({
     const pg = freshPostgres();
     // the writer: this test's own connection, as a trainer's would be
     const store = ResultsStore.open(pg.url);
-    let dash: Awaited<ReturnType<typeof startDashboard>> | undefined;
+    let dash: DashboardProcess | undefined;
     try {
       const { done } = fillFixtureRuns(store);
       // a password in the URL (the test server trusts 127.0.0.1, so any will do) is never printed
       const withPassword = new URL(pg.url);
       withPassword.password = "s3cret-pw";
-      dash = await startDashboard(withPassword.href);
+      dash = await startDashboard(["--db", withPassword.href, "--port", "0"]);
       const base = dash.base;
       assert(dash.out().includes("(database postgres://postgres:***@"), dash.out());
 
