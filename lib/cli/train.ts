@@ -13,6 +13,7 @@ import { defaultCwd, describeResolved } from "../dsl/resolve.ts";
 import { UPSTREAM_WORLD_SIZE } from "../dsl/yaml.ts";
 import type { ResolvedExperiment } from "../dsl/types.ts";
 import { initWorld, type World } from "../dist/mpi.ts";
+import { checkGpusPerRank } from "../dist/launch.ts";
 import { getRuntime } from "../gpu/runtime.ts";
 import { currentCommit, defaultResultsPath, ResultsStore } from "../results/store.ts";
 import { newestState } from "../train/output.ts";
@@ -286,6 +287,8 @@ async function runAll(
   let current: number | undefined;
   const interrupts = onInterrupts(() => markInterrupted(store, current));
   const rt = await getRuntime();
+  // every rank says which adapter it opened; ranks of one host on one GPU while it has several → a warning
+  await checkGpusPerRank(world, rt.gpu.info);
   const commit = currentCommit();
   const results: Record<string, unknown>[] = [];
   let status = 0;

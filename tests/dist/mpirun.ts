@@ -1,5 +1,7 @@
 // Starting test scripts under Open MPI's mpirun, and saying why not where it is missing.
 
+import { exclusively } from "../exclusive.ts";
+
 export interface MpirunResult {
   code: number;
   out: string;
@@ -22,9 +24,20 @@ export async function mpirunMissing(): Promise<string | undefined> {
 
 /**
  * `mpirun -np N deno run -A SCRIPT ARGS…`, killed after `timeoutS`. As root mpirun wants
- * --allow-run-as-root; --oversubscribe lets N exceed the cores (CI has 2).
+ * --allow-run-as-root; --oversubscribe lets N exceed the cores (CI has 2). One job at a time on the
+ * machine (tests/exclusive.ts): the ranks of two jobs beside each other on 2 cores would each wait for
+ * the others' compiles, and the timeouts would measure the neighbours.
  */
-export async function mpirun(
+export function mpirun(
+  np: number,
+  script: string,
+  args: string[],
+  opts: { timeoutS?: number; env?: Record<string, string> } = {},
+): Promise<MpirunResult> {
+  return exclusively(() => runMpirun(np, script, args, opts));
+}
+
+async function runMpirun(
   np: number,
   script: string,
   args: string[],
