@@ -6,7 +6,7 @@ import { basename, dirname, isAbsolute, resolve as resolvePath } from "node:path
 import type { ResolvedExperiment } from "../dsl/types.ts";
 import { defaultResultsPath } from "../results/store.ts";
 import { isPostgresTarget, sqliteFile } from "../results/sql.ts";
-import { renderSbatch, scriptPath, type SlurmOptions, type SweepJob } from "../cluster/sbatch.ts";
+import { ranksOf, renderSbatch, scriptPath, type SlurmOptions, type SweepJob } from "../cluster/sbatch.ts";
 import { intArg, UsageError } from "./args.ts";
 
 export const SLURM_FLAGS = {
@@ -18,18 +18,22 @@ export const SLURM_FLAGS = {
   account: { type: "string" },
   "sbatch-arg": { type: "string", multiple: true },
   "max-requeues": { type: "string" },
+  nodes: { type: "string" },
+  "gpus-per-node": { type: "string" },
 } as const;
 
 export const SLURM_USAGE =
   `  deno task train EXPERIMENT --slurm [--partition P] [--gpus-per-task 1] [--time HH:MM:SS]
                   [--max-parallel N] [--account A] [--sbatch-arg=--NAME=VALUE …] [--max-requeues 3]
-                  [--output DIR] [--db FILE|URL] [--dry-run]
+                  [--nodes M --gpus-per-node G] [--output DIR] [--db FILE|URL] [--dry-run]
       --slurm       one Slurm job array, one task per experiment; the data is checked first, the script
                     written to <output>/slurm/ (printed by --dry-run) and submitted with sbatch; prints the
                     job id. Two minutes before --time each task saves and requeues itself (at most
                     --max-requeues times) and carries on with --continue; a task that fails is not retried.
                     A password in a postgres:// --db reaches the tasks as PGPASSWORD through sbatch's
-                    environment, not through the script (so not with --sbatch-arg=--export=NONE)`;
+                    environment, not through the script (so not with --sbatch-arg=--export=NONE)
+      --nodes/--gpus-per-node  each task data-parallel: M nodes × G ranks (one a GPU; G 0: one a node)
+                    started by srun --mpi=pmix; batch × accumulation × worldSize must divide among them`;
 
 /** The values of the Slurm flags (undefined when not given). */
 export interface SlurmFlags {
@@ -41,6 +45,8 @@ export interface SlurmFlags {
   account?: string;
   "sbatch-arg"?: string[];
   "max-requeues"?: string;
+  nodes?: string;
+  "gpus-per-node"?: string;
 }
 
 /** Requeues after a time-limit warning: enough for a run 4× longer than the limit, not an endless loop. */
@@ -63,7 +69,30 @@ export function slurmOptions(f: SlurmFlags): SlurmOptions | undefined {
     account: f.account,
     extraArgs: f["sbatch-arg"] ?? [],
     maxRequeues: intArg(f["max-requeues"], "max-requeues", DEFAULT_MAX_REQUEUES, 0),
+    dataParallel: f.nodes === undefined && f["gpus-per-node"] === undefined ? undefined : {
+      nodes: intArg(f.nodes, "nodes", 1, 1),
+      gpusPerNode: intArg(f["gpus-per-node"], "gpus-per-node", 1, 0),
+    },
   };
+}
+
+/**
+ * A data-parallel submission refused now, not in the queue, when an experiment's micro-batches per
+ * update (accumulation × worldSize) do not divide among the ranks (the trainer would refuse the same).
+ */
+export function checkRanks(exps: ResolvedExperiment[], o: SlurmOptions): void {
+  if (!o.dataParallel) return;
+  const ranks = ranksOf(o.dataParallel);
+  for (const e of exps) {
+    if (!e.train) continue;
+    const a = e.train.accumulation * e.train.worldSize;
+    if (a % ranks !== 0) {
+      throw new UsageError(
+        `${e.name}: ${a} micro-batches per update (accumulation × worldSize) do not divide among ` +
+          `${ranks} ranks (--nodes × --gpus-per-node); set --world-size or --accumulation-steps`,
+      );
+    }
+  }
 }
 
 /** The deepest folder holding every experiment's output: where the script and the tasks' logs go. */

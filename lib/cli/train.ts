@@ -12,14 +12,16 @@ import { loadExperiments } from "../dsl/load.ts";
 import { defaultCwd, describeResolved } from "../dsl/resolve.ts";
 import { UPSTREAM_WORLD_SIZE } from "../dsl/yaml.ts";
 import type { ResolvedExperiment } from "../dsl/types.ts";
+import { initWorld, type World } from "../dist/mpi.ts";
+import { checkGpusPerRank } from "../dist/launch.ts";
 import { getRuntime } from "../gpu/runtime.ts";
 import { currentCommit, defaultResultsPath, ResultsStore } from "../results/store.ts";
 import { newestState } from "../train/output.ts";
 import { runExperiment, type RunOutcome } from "../train/trainer.ts";
 import { renderSbatch, type SlurmOptions } from "../cluster/sbatch.ts";
 import { intArg, reportError, UsageError } from "./args.ts";
-import { formatDuration, trainProgress } from "./progress.ts";
-import { SLURM_FLAGS, SLURM_USAGE, slurmOptions, submitSweep, sweepJob } from "./train-slurm.ts";
+import { formatDuration, type TrainProgress, trainProgress } from "./progress.ts";
+import { checkRanks, SLURM_FLAGS, SLURM_USAGE, slurmOptions, submitSweep, sweepJob } from "./train-slurm.ts";
 
 const COMMON = `[--only NAME] [--output DIR] [--opts KEY VALUE …] [--db FILE|URL | --no-store]
                   [--world-size N] [--dry-run] [--check-data] [--json]`;
@@ -252,14 +254,32 @@ function applyFlags(e: ResolvedExperiment, a: TrainArgs, cwd: string): void {
 }
 
 /**
+ * Whether any rank was asked to stop (Ctrl-C/SIGTERM): decided by all together, so no rank starts the
+ * next experiment while another leaves (and waits in a collective for it).
+ */
+async function anyStopped(world: World, signal: AbortSignal): Promise<boolean> {
+  if (!world.distributed) return signal.aborted;
+  const flag = Float64Array.of(signal.aborted ? 1 : 0);
+  await world.allreduceSum(flag);
+  return flag[0] > 0;
+}
+
+/**
  * Runs the experiments one after another into the store (unless `--no-store`), until one is
- * interrupted; the exit status is 0, or 130/143 after Ctrl-C/SIGTERM.
+ * interrupted; the exit status is 0, or 130/143 after Ctrl-C/SIGTERM. Started by mpirun or srun with
+ * several ranks, every rank runs them together (data-parallel); rank 0 alone opens the store, writes
+ * the output folders and prints; the others print only their errors.
  */
 async function runAll(
   exps: ResolvedExperiment[],
   f: Flags,
 ): Promise<{ status: number; results: Record<string, unknown>[] }> {
-  const store = f["no-store"] ? undefined : ResultsStore.open(f.db ?? defaultResultsPath());
+  const world = initWorld();
+  const rank0 = world.rank === 0;
+  if (world.distributed && rank0) {
+    console.error(`data-parallel over ${world.size} MPI ranks (rank 0 writes the store and the outputs)`);
+  }
+  const store = f["no-store"] || !rank0 ? undefined : ResultsStore.open(f.db ?? defaultResultsPath());
   const recovered = store?.recovered ?? [];
   if (recovered.length) {
     console.error(`marked ${recovered.length} abandoned run(s) failed: ${recovered.join(", ")}`);
@@ -267,13 +287,15 @@ async function runAll(
   let current: number | undefined;
   const interrupts = onInterrupts(() => markInterrupted(store, current));
   const rt = await getRuntime();
+  // every rank says which adapter it opened; ranks of one host on one GPU while it has several → a warning
+  await checkGpusPerRank(world, rt.gpu.info);
   const commit = currentCommit();
   const results: Record<string, unknown>[] = [];
   let status = 0;
   try {
     for (const exp of exps) {
-      if (interrupts.signal.aborted) break;
-      const progress = trainProgress();
+      if (await anyStopped(world, interrupts.signal)) break;
+      const progress = rank0 ? trainProgress() : quietProgress();
       progress.line(
         `${exp.name}: ${
           exp.train
@@ -290,17 +312,34 @@ async function runAll(
         onProgress: (e) => progress.update(e),
         signal: interrupts.signal,
         onRun: (id) => current = id,
+        world,
       });
       progress.done();
-      printOutcome(exp, r, store);
+      if (rank0) printOutcome(exp, r, store);
       results.push(summaryJson(exp, r));
-      if (r.status === "interrupted") status = interrupts.exitCode();
+      if (r.status === "interrupted") {
+        // every rank stopped at the same step (epoch.ts agrees on it), also one that got no signal
+        status = interrupts.signal.aborted ? interrupts.exitCode() : 143;
+        break;
+      }
     }
   } finally {
     interrupts.dispose();
     store?.close();
   }
+  if (!rank0) results.length = 0;
+  // A rank leaving with 130/143 while rank 0 still saves would have the launcher end rank 0 mid-write:
+  // every rank waits here for the others, and MPI ends cleanly before any exit code is given.
+  if (world.distributed) {
+    await world.barrier();
+    await world.finalize();
+  }
   return { status, results };
+}
+
+/** Ranks other than 0 print no progress: the job's output is rank 0's. */
+function quietProgress(): TrainProgress {
+  return { line: () => {}, update: () => {}, done: () => {} };
 }
 
 /** One line on stderr per experiment run: how it ended, how long it took, where it is stored. */
@@ -342,6 +381,7 @@ function printJson(results: Record<string, unknown>[]): void {
  * then the job array's script printed (`--dry-run`) or submitted; the job id on stdout.
  */
 async function submit(exps: ResolvedExperiment[], a: TrainArgs, options: SlurmOptions): Promise<number> {
+  checkRanks(exps, options);
   let ok = true;
   for (const e of exps) ok = (await checkLists(e, console.error)) && ok;
   if (!ok) {
@@ -398,4 +438,8 @@ export async function main(args: string[], mode: "train" | "eval" = "train"): Pr
   }
 }
 
-if (import.meta.main) Deno.exit(await main(Deno.args, "train"));
+if (import.meta.main) {
+  // said before exiting: an MPI rank finalizes on the way out only when it ends well (lib/dist/mpi.ts)
+  Deno.exitCode = await main(Deno.args, "train");
+  Deno.exit(Deno.exitCode);
+}

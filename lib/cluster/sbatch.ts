@@ -24,6 +24,16 @@ export interface SlurmOptions {
   extraArgs: string[];
   /** requeues after a time-limit signal before a task gives up */
   maxRequeues: number;
+  /**
+   * data-parallel: each array task is one model trained on `nodes` nodes with `gpusPerNode` ranks (one
+   * per GPU) on each, started by `srun --mpi=pmix` (lib/dist reads PMIX_RANK); 0 GPUs is one rank a node
+   */
+  dataParallel?: { nodes: number; gpusPerNode: number };
+}
+
+/** MPI ranks of a data-parallel task: one per GPU, one per node without GPUs. */
+export function ranksOf(dp: { nodes: number; gpusPerNode: number }): number {
+  return dp.nodes * Math.max(dp.gpusPerNode, 1);
 }
 
 /** The sweep the script runs: absolute paths only. */
@@ -63,6 +73,10 @@ const MANAGED = [
   "requeue",
   "no-requeue",
   "job-name",
+  // the layout of a data-parallel task (--nodes/--gpus-per-node) or of a single process
+  "nodes",
+  "ntasks",
+  "ntasks-per-node",
 ];
 const MANAGED_SHORT: Record<string, string> = {
   a: "array",
@@ -70,6 +84,8 @@ const MANAGED_SHORT: Record<string, string> = {
   e: "error",
   D: "chdir",
   J: "job-name",
+  N: "nodes",
+  n: "ntasks",
 };
 
 /** Slurm partition and account names: letters, digits, `_`, `.`, `-`. */
@@ -138,6 +154,16 @@ export function checkSlurmOptions(o: SlurmOptions): void {
   if (o.time !== undefined && parseTimeLimit(o.time) <= SIGNAL_LEAD_S) {
     fail("time", `must be over ${SIGNAL_LEAD_S} s (the trainer is warned ${SIGNAL_LEAD_S} s before it)`);
   }
+  if (o.dataParallel) {
+    const { nodes, gpusPerNode } = o.dataParallel;
+    if (!Number.isSafeInteger(nodes) || nodes < 1) fail("nodes", `must be an integer >= 1, got ${nodes}`);
+    if (!Number.isSafeInteger(gpusPerNode) || gpusPerNode < 0) {
+      fail("gpus-per-node", `must be an integer >= 0, got ${gpusPerNode}`);
+    }
+    if (o.gpusPerTask > 1) {
+      fail("gpus-per-task", "is one GPU per rank with --nodes/--gpus-per-node (each rank trains on one)");
+    }
+  }
   for (const a of o.extraArgs) {
     const m = /^(?:--([a-z][a-z-]*)(?:=.*)?|-([A-Za-z])(?:.*)?)$/s.exec(a);
     if (!m) fail("sbatch-arg", `must be --name=value or --flag, got ${JSON.stringify(a)}`);
@@ -168,10 +194,10 @@ function header(s: SweepJob, o: SlurmOptions): string[] {
   const lines = [
     `--job-name=${sbatchValue(s.jobName, "slurm (job name)")}`,
     `--array=0-${n - 1}${o.maxParallel !== undefined ? `%${o.maxParallel}` : ""}`,
-    "--ntasks=1",
+    ...layout(o),
     ...(o.partition !== undefined ? [`--partition=${o.partition}`] : []),
     ...(o.account !== undefined ? [`--account=${o.account}`] : []),
-    ...(o.gpusPerTask > 0 ? [`--gpus-per-task=${o.gpusPerTask}`] : []),
+    ...gpus(o),
     ...(o.time !== undefined ? [`--time=${o.time}`] : []),
     `--signal=B:USR1@${SIGNAL_LEAD_S}`,
     "--requeue",
@@ -186,6 +212,30 @@ function header(s: SweepJob, o: SlurmOptions): string[] {
     }),
   ];
   return lines.map((l) => `#SBATCH ${l}`);
+}
+
+/** The processes of one array task: one, or a data-parallel job's nodes and ranks a node. */
+function layout(o: SlurmOptions): string[] {
+  const dp = o.dataParallel;
+  if (!dp) return ["--ntasks=1"];
+  return [`--nodes=${dp.nodes}`, `--ntasks-per-node=${Math.max(dp.gpusPerNode, 1)}`];
+}
+
+/** The GPUs of one array task: its own, or (data-parallel) a node's, one a rank. */
+function gpus(o: SlurmOptions): string[] {
+  const dp = o.dataParallel;
+  if (!dp) return o.gpusPerTask > 0 ? [`--gpus-per-task=${o.gpusPerTask}`] : [];
+  return dp.gpusPerNode > 0 ? [`--gpus-per-node=${dp.gpusPerNode}`] : [];
+}
+
+/**
+ * How the batch shell starts the trainer: itself, or (data-parallel) one rank per task through srun,
+ * which forwards the shell's SIGTERM to every rank (the ranks then agree on the step to stop at), and
+ * ends the step when a rank fails (--kill-on-bad-exit) instead of leaving the others waiting.
+ */
+function launcher(o: SlurmOptions): string {
+  if (!o.dataParallel) return "";
+  return "srun --mpi=pmix --kill-on-bad-exit=1 ";
 }
 
 /** The script's body: pick this task's experiment, run it, forward the warning, requeue within the bound. */
@@ -203,7 +253,7 @@ function body(s: SweepJob, o: SlurmOptions): string[] {
     // the start time (Unix seconds, ms) beside the submit time and the first step's: Slurm's overhead
     'echo "vifi: array task $SLURM_ARRAY_TASK_ID ($name), job $SLURM_JOB_ID, restart $restarts, on $(hostname) at $(date +%s.%3N)" >&2',
     // in the background, so that this shell can take USR1 while the trainer runs
-    `${train} --only "$name" --exact --continue${more ? ` ${more}` : ""} &`,
+    `${launcher(o)}${train} --only "$name" --exact --continue${more ? ` ${more}` : ""} &`,
     "child=$!",
     "usr1=0",
     `trap 'usr1=1; kill -TERM "$child" 2>/dev/null' USR1`,
@@ -230,7 +280,8 @@ export function renderSbatch(sweep: SweepJob, options: SlurmOptions): string {
   return [
     "#!/bin/bash",
     ...header(sweep, options),
-    `# vifi: ${sweep.names.length} experiment(s) of ${sweep.experimentFile}, one array task each`,
+    `# vifi: ${sweep.names.length} experiment(s) of ${sweep.experimentFile}, one array task each` +
+    (options.dataParallel ? `, ${ranksOf(options.dataParallel)} MPI ranks a task` : ""),
     ...body(sweep, options),
     "",
   ].join("\n");

@@ -20,6 +20,9 @@ export interface LoaderOptions extends Omit<PrepareJob, "path" | "seed"> {
   /** batches prepared ahead of the consumer */
   prefetch?: number;
   onError?: "fail" | "skip";
+  /** data-parallel: this process's rank and the number of ranks (each reads its shard of every epoch) */
+  rank?: number;
+  worldSize?: number;
 }
 
 export interface Batch {
@@ -39,6 +42,32 @@ export function itemSeed(seed: number, epoch: number, index: number): number {
   let h = (seed ^ 0x9e3779b9) >>> 0;
   for (const v of [epoch, index]) h = Math.imul(h ^ v, 0x85ebca6b) >>> 0;
   return (h ^ (h >>> 13)) >>> 0;
+}
+
+/** Items each rank reads per epoch: the dataset padded up to a multiple of the world size, divided. */
+export function shardLength(items: number, worldSize: number): number {
+  return Math.ceil(items / worldSize);
+}
+
+/**
+ * Rank `rank`'s part of an epoch's order, PyTorch's DistributedSampler rule: the order (the same on every
+ * rank: one seed per epoch) is padded with its own first items up to a multiple of the world size, and
+ * rank r takes positions r, r + W, r + 2W, … So every rank has as many items, the shards are disjoint
+ * except for the padding, and together they cover the epoch. A world of one is the order itself.
+ */
+export function shard(order: number[], rank: number, worldSize: number): number[] {
+  if (!Number.isInteger(worldSize) || worldSize < 1) {
+    throw new Error(`vifi: loader: worldSize must be a whole number ≥ 1, not ${worldSize}`);
+  }
+  if (!Number.isInteger(rank) || rank < 0 || rank >= worldSize) {
+    throw new Error(`vifi: loader: rank ${rank} is outside a world of ${worldSize}`);
+  }
+  if (worldSize === 1) return order;
+  if (order.length === 0) return [];
+  const total = shardLength(order.length, worldSize) * worldSize;
+  const out: number[] = [];
+  for (let p = rank; p < total; p += worldSize) out.push(order[p % order.length]);
+  return out;
 }
 
 export class VideoLoader {
@@ -63,7 +92,7 @@ export class VideoLoader {
   }
 
   get batchesPerEpoch(): number {
-    const n = this.items.length / this.opts.batch;
+    const n = shardLength(this.items.length, this.opts.worldSize ?? 1) / this.opts.batch;
     return this.opts.dropLast ?? this.opts.mode === "train" ? Math.floor(n) : Math.ceil(n);
   }
 
@@ -86,7 +115,7 @@ export class VideoLoader {
         [idx[i], idx[j]] = [idx[j], idx[i]];
       }
     }
-    return idx;
+    return shard(idx, this.opts.rank ?? 0, this.opts.worldSize ?? 1);
   }
 
   private async load(epoch: number, indices: number[]): Promise<Batch | undefined> {
@@ -97,6 +126,8 @@ export class VideoLoader {
       batch: _b,
       shuffle: _s,
       dropLast: _d,
+      rank: _rank,
+      worldSize: _world,
       seed: _seed,
       workers: _w,
       prefetch: _p,

@@ -1,6 +1,8 @@
 // The only module that talks to navigator.gpu: it negotiates limits and features once, so every
 // kernel can trust `gpu.limits` and `gpu.features` instead of probing the adapter itself.
 
+import { chooseGpuForThisProcess } from "../dist/launch.ts";
+
 export interface GpuFeatures {
   /** `shader-f16` is exposed AND a known-answer f16 kernel returned the right numbers. */
   f16: boolean;
@@ -86,6 +88,9 @@ export function requestGpu(): Promise<Gpu> {
 
 async function openGpu(): Promise<Gpu> {
   quietMesa();
+  // A rank of a data-parallel job takes its own GPU: the environment that picks it must be set before
+  // this first requestAdapter creates wgpu's (and Vulkan's) instance.
+  chooseGpuForThisProcess();
   if (typeof navigator === "undefined" || !("gpu" in navigator) || !navigator.gpu) {
     throw new NoGpuError("this runtime has no navigator.gpu");
   }

@@ -1,13 +1,24 @@
 // A compiled step: the GPU commands one eager run recorded (dispatches with their prepared
 // pipelines and bind groups, copies, clears), the uniforms they read, and the buffers they touched,
 // assigned by liveness during the recording. run() re-encodes the list into one command buffer and
-// submits it: no JavaScript op code, no pipeline lookups, no bind-group creation, no allocation.
+// submits it: no JavaScript op code, no pipeline lookups, no bind-group creation, no allocation. Asked
+// to, it submits the list in several pieces with a hook between them, so that work on results already
+// final (a data-parallel step's first gradients) can start while the rest still runs.
 
 import type { BufferPool } from "./buffer-pool.ts";
 import type { UniformArena } from "./uniform-arena.ts";
 
 export type Command =
-  | { k: "dispatch"; pipeline: GPUComputePipeline; bindGroup: GPUBindGroup; x: number; y: number; z: number }
+  | {
+    k: "dispatch";
+    pipeline: GPUComputePipeline;
+    bindGroup: GPUBindGroup;
+    x: number;
+    y: number;
+    z: number;
+    /** the buffers the bind group binds (a GPUBindGroup does not say): what lastUse() knows of */
+    buffers?: readonly GPUBuffer[];
+  }
   | { k: "copy"; src: GPUBuffer; srcOffset: number; dst: GPUBuffer; dstOffset: number; size: number }
   | { k: "clear"; buffer: GPUBuffer; offset: number; size: number }
   | {
@@ -26,10 +37,24 @@ export interface DynamicUniform {
   produce: () => ArrayBuffer;
 }
 
+/** Where run() splits the step into several submits, and what runs between them. */
+export interface PlanSegments {
+  /**
+   * Command indices, strictly increasing, each in 0..commands.length: a submit ends before each, so
+   * commands [at[i-1], at[i]) go in one command buffer (0 = before the first command).
+   */
+  at: readonly number[];
+  /**
+   * Called once the commands before at[i] are submitted (queued, maybe still running) and before the
+   * next are encoded: work it submits runs after them and before the rest of the plan.
+   */
+  between: (i: number) => void;
+}
+
 export interface PlanStats {
   dispatches: number;
   commands: number;
-  /** CPU time of the last run(): writing dynamic uniforms, encoding, submitting */
+  /** CPU time of the last run(): writing dynamic uniforms, encoding, submitting (not the hooks) */
   hostMs: number;
   /** bytes of the buffers and textures the plan holds (its activations and scratch) */
   planBytes: number;
@@ -39,6 +64,8 @@ export class Plan {
   private querySet?: GPUQuerySet;
   private resolveBuf?: GPUBuffer;
   private readBuf?: GPUBuffer;
+  /** the last command index using each buffer, built on the first lastUse() */
+  private uses?: Map<GPUBuffer, number>;
   hostMs = 0;
   runs = 0;
 
@@ -78,19 +105,39 @@ export class Plan {
     return { dispatches: this.dispatches, commands: this.commands.length, hostMs: this.hostMs, planBytes };
   }
 
-  /** Encode and submit the whole step (one command buffer). Returns without waiting for the GPU. */
-  run(): void {
+  /**
+   * Encode and submit the whole step: one command buffer, or with `segments` one per piece and the
+   * hook between them. Returns without waiting for the GPU.
+   */
+  run(segments?: PlanSegments): void {
+    for (const i of this.submitPieces(segments?.at ?? [])) segments!.between(i);
+  }
+
+  /** Submits the commands in pieces ending before each split, yielding each split's index after its submit. */
+  private *submitPieces(at: readonly number[]): Generator<number> {
+    this.checkSplits(at);
     // eager copies and dispatches recorded before this run are still in the runtime's open encoder; the
     // plan's own submit would overtake them, so a plan would read what its inputs held before them
     this.submitPending();
-    const t0 = performance.now();
+    let t0 = performance.now();
+    let hostMs = 0;
     for (const d of this.dynamic) this.uniforms.rewrite(this.device.queue, d.slot, d.produce());
-    const enc = this.device.createCommandEncoder();
-    const lastPass = this.lastDispatchRun();
+    let enc = this.device.createCommandEncoder();
+    const lastPassStart = this.lastPassStart(at);
     let pass: GPUComputePassEncoder | undefined;
-    let passIndex = 0;
     let first = true;
-    for (let i = 0; i < this.commands.length; i++) {
+    let next = 0; // the next split
+    for (let i = 0; i <= this.commands.length; i++) {
+      while (next < at.length && at[next] === i) {
+        pass?.end();
+        pass = undefined;
+        this.device.queue.submit([enc.finish()]);
+        hostMs += performance.now() - t0;
+        yield next++;
+        t0 = performance.now();
+        enc = this.device.createCommandEncoder();
+      }
+      if (i === this.commands.length) break;
       const c = this.commands[i];
       if (c.k === "dispatch") {
         if (!pass) {
@@ -98,7 +145,7 @@ export class Plan {
             ? {
               querySet: this.querySet,
               beginningOfPassWriteIndex: first ? 0 : undefined,
-              endOfPassWriteIndex: passIndex === lastPass ? 1 : undefined,
+              endOfPassWriteIndex: i === lastPassStart ? 1 : undefined,
             }
             : undefined;
           const useWrites = writes && (writes.beginningOfPassWriteIndex !== undefined ||
@@ -111,11 +158,8 @@ export class Plan {
         pass.dispatchWorkgroups(c.x, c.y, c.z);
         continue;
       }
-      if (pass) {
-        pass.end();
-        pass = undefined;
-        passIndex++;
-      }
+      pass?.end();
+      pass = undefined;
       if (c.k === "copy") enc.copyBufferToBuffer(c.src, c.srcOffset, c.dst, c.dstOffset, c.size);
       else if (c.k === "clear") enc.clearBuffer(c.buffer, c.offset, c.size);
       else {
@@ -129,22 +173,59 @@ export class Plan {
     pass?.end();
     if (this.querySet) enc.resolveQuerySet(this.querySet, 0, 2, this.resolveBuf!, 0);
     this.device.queue.submit([enc.finish()]);
-    this.hostMs = performance.now() - t0;
+    this.hostMs = hostMs + performance.now() - t0;
     this.runs++;
   }
 
-  /** Index of the last compute pass run() opens (passes are split by copies and clears). */
-  private lastDispatchRun(): number {
-    let passes = 0;
-    let open = false;
-    for (const c of this.commands) {
-      if (c.k === "dispatch") open = true;
-      else if (open) {
-        passes++;
-        open = false;
+  /** Splits must be increasing command indices: a wrong one would run the hook at the wrong place. */
+  private checkSplits(at: readonly number[]): void {
+    for (let i = 0; i < at.length; i++) {
+      const s = at[i];
+      if (!Number.isInteger(s) || s < 0 || s > this.commands.length || (i > 0 && s <= at[i - 1])) {
+        throw new Error(
+          `vifi: plan segments: split ${i} at ${s} is not an increasing command index in ` +
+            `0..${this.commands.length} (splits ${at.join(", ")})`,
+        );
       }
     }
-    return open ? passes : passes - 1;
+  }
+
+  /**
+   * The command the last compute pass of run() opens at (its end gets the closing timestamp): passes
+   * are split by copies, clears and the segments' submits. -1 when the plan has no dispatch.
+   */
+  private lastPassStart(at: readonly number[]): number {
+    let last = this.commands.length - 1;
+    while (last >= 0 && this.commands[last].k !== "dispatch") last--;
+    if (last < 0) return -1;
+    let start = last;
+    while (start > 0 && this.commands[start - 1].k === "dispatch") start--;
+    for (const s of at) if (s > start && s <= last) start = s;
+    return start;
+  }
+
+  /**
+   * Index of the last command that reads or writes `buffer` (-1: none). Past it the plan leaves the
+   * buffer alone, so a result read there is final. Every dispatch must carry its buffer list.
+   */
+  lastUse(buffer: GPUBuffer): number {
+    if (!this.uses) {
+      const uses = new Map<GPUBuffer, number>();
+      this.commands.forEach((c, i) => {
+        if (c.k === "dispatch") {
+          if (!c.buffers) {
+            throw new Error(`vifi: plan: dispatch ${i} was recorded without its buffers (lastUse)`);
+          }
+          for (const b of c.buffers) uses.set(b, i);
+        } else if (c.k === "copy") {
+          uses.set(c.src, i);
+          uses.set(c.dst, i);
+        } else if (c.k === "clear") uses.set(c.buffer, i);
+        else uses.set(c.src, i);
+      });
+      this.uses = uses;
+    }
+    return this.uses.get(buffer) ?? -1;
   }
 
   /** GPU time of the last run, first dispatch to last (includes copies between them); one await. */

@@ -217,7 +217,16 @@ export class Runtime {
       label,
       () => this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries }),
     );
-    this.capture?.commands.push({ k: "dispatch", pipeline, bindGroup, x, y, z });
+    // the buffers go with the recorded command: a plan split into pieces needs to know what each uses
+    this.capture?.commands.push({
+      k: "dispatch",
+      pipeline,
+      bindGroup,
+      x,
+      y,
+      z,
+      buffers: boundBuffers(bindings),
+    });
     this.lastOp = label;
     const writes = this.profiler?.passWrites(label);
     if (writes) {
@@ -377,6 +386,16 @@ export class Runtime {
     this.write(buf, data);
     return buf;
   }
+}
+
+/** The buffers of a dispatch's bindings (its uniform slots' too; not textures). */
+function boundBuffers(bindings: (Binding | undefined)[]): GPUBuffer[] {
+  const out: GPUBuffer[] = [];
+  for (const b of bindings) {
+    if (b instanceof GPUBuffer) out.push(b);
+    else if (b && !(b instanceof GPUTextureView)) out.push(b.buffer);
+  }
+  return out;
 }
 
 /** Bytes a binding exposes to the shader (a whole buffer, or its offset/size window). */

@@ -17,7 +17,7 @@ import {
 } from "../text/tokenizer.ts";
 import { readWordList, WordTokenizer } from "../text/words.ts";
 import type { Precision } from "./clip.ts";
-import { type ClipConfig, clipConfig, initClipWeights } from "./config.ts";
+import { type ClipConfig, clipConfig, initClipWeights, type Weights } from "./config.ts";
 import { type Variant, ViFiClip } from "./vifi.ts";
 
 export interface LoadModelOptions {
@@ -37,6 +37,11 @@ export interface LoadModelOptions {
   headWidth?: number;
   /** random init seed (default 0) */
   seed?: number;
+  /**
+   * Called with the weights once they are loaded (or initialised), before the model is built from
+   * them: data-parallel training overwrites them there with rank 0's (lib/train/data-parallel.ts).
+   */
+  beforeBuild?: (weights: Weights) => Promise<void>;
 }
 
 export interface LoadedModel {
@@ -61,9 +66,9 @@ export async function loadModel(rt: Runtime, opts: LoadModelOptions): Promise<Lo
     }
     const config = typeof opts.arch === "string" ? clipConfig(opts.arch) : opts.arch;
     if (!config) throw new Error("vifi: loadModel needs a weights file or an architecture (arch)");
-    const model = ViFiClip.fromWeights(rt, config, initClipWeights(config, opts.seed ?? 0), opts.variant, {
-      precision,
-    });
+    const weights = initClipWeights(config, opts.seed ?? 0);
+    await opts.beforeBuild?.(weights);
+    const model = ViFiClip.fromWeights(rt, config, weights, opts.variant, { precision });
     return { model, config, source: null };
   }
   let loaded;
@@ -87,6 +92,7 @@ export async function loadModel(rt: Runtime, opts: LoadModelOptions): Promise<Lo
     }
     throw e;
   }
+  await opts.beforeBuild?.(loaded.weights);
   const model = ViFiClip.fromWeights(rt, loaded.config, loaded.weights, opts.variant, { precision });
   try {
     if (loaded.prompts && opts.prompt !== false) {

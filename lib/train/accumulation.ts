@@ -1,7 +1,9 @@
 // One loader batch as one micro-batch on the device: its soft targets (label smoothing, then mixup or
 // cutmix), scaled for gradient accumulation, and a compiled plan that replays the step. When every
 // micro-batch is an update the whole step is one plan; otherwise every micro-batch runs the gradient
-// plan, and the last of each window of A also runs the update plan.
+// plan, and the last of each window of A also runs the update plan (data-parallel: after the window's
+// gradients are averaged over the ranks, an exchange that overlaps the window's last backward once its
+// plan is compiled).
 
 import type { Batch } from "../data/loader.ts";
 import type { ResolvedTrain } from "../dsl/types.ts";
@@ -11,6 +13,7 @@ import type { Rng } from "../random/rng.ts";
 import { Tensor } from "../tensor/tensor.ts";
 import type { LossScaler } from "./loss-scale.ts";
 import { blendBatch, smoothedTargets } from "./mixup.ts";
+import type { GradientAverager } from "./data-parallel.ts";
 import type { AdamW } from "./optimizer.ts";
 import { CompiledStep, type StepParts } from "./step.ts";
 
@@ -37,6 +40,8 @@ export class MicroBatchSteps {
     private readonly scaler: LossScaler | undefined,
     private readonly tokens: Int32Array,
     readonly shape: MicroBatchShape,
+    /** data-parallel: the gradients averaged over the ranks before each update */
+    private readonly averager?: GradientAverager,
   ) {
     const { batch: B, frames: T, size, classes: C } = shape;
     this.frames = Tensor.empty(rt, [B, T, 3, size, size], "f32", "batch frames");
@@ -68,11 +73,20 @@ export class MicroBatchSteps {
 
   /** Steps on the loaded micro-batch at rate `lr`: gradients always, the update when `update`. */
   async take(lr: number, update: boolean): Promise<void> {
-    if (this.shape.perUpdate === 1) {
+    // Data-parallel steps are always two plans: the all-reduce sits between backward and update.
+    if (this.shape.perUpdate === 1 && !this.averager) {
       await this.run("step", lr);
     } else {
-      await this.run("gradients", lr);
-      if (update) await this.run("update", lr);
+      const gradients = this.steps.gradients;
+      if (update && this.averager && gradients) {
+        // the window's last backward: its gradients are exchanged while it runs (VIFI_DP_OVERLAP)
+        await this.averager.averageDuring(gradients.plan);
+      } else {
+        await this.run("gradients", lr);
+        if (!update) return;
+        await this.averager?.average();
+      }
+      await this.run("update", lr);
     }
   }
 

@@ -31,6 +31,14 @@ export interface CheckpointMeta extends ModelCheckpointMeta {
   position?: TrainPosition;
   optimizer?: { step: number; lr: number; config: AdamWConfig };
   lossScale?: { scale: number; cleanSteps: number; skipped: number };
+  /** the data-parallel world that saved it: MPI ranks and each one's batch (absent: one process) */
+  world?: SavedWorld;
+}
+
+/** Who took the steps a position counts: `ranks` MPI ranks, each a micro-batch of `batch` videos per step. */
+export interface SavedWorld {
+  ranks: number;
+  batch: number;
 }
 
 export interface TrainPosition {
@@ -56,6 +64,7 @@ export interface SaveOptions {
   position?: TrainPosition;
   /** also save the trainable parameters' gradients (an accumulation window cut in half) */
   gradients?: boolean;
+  world?: SavedWorld;
 }
 
 type Stored = { dtype: "F32"; shape: number[]; data: Float32Array };
@@ -113,6 +122,7 @@ export async function saveCheckpoint(path: string, model: ViFiClip, opts: SaveOp
     bestAccuracy: opts.bestAccuracy,
     bestEpoch: opts.bestEpoch,
     position: opts.position,
+    world: opts.world,
     model: {
       config: model.config,
       variant: model.variant,

@@ -82,16 +82,28 @@ async function trainSteps(
     // unbroken one would.
     const blendRng = new Rng(itemSeed(run.exp.seed, epoch, -2 - s.batch++));
     // a skipped file shortened the batch; its plan is fixed-size
-    if (next.value.shape[0] !== t.batch) continue;
-    await trainStep(run, t, epoch, s, next.value, blendRng);
-    if (run.interrupted || run.atIterationLimit) {
-      s.end = run.interrupted ? "interrupted" : "iteration limit";
+    if (next.value.shape[0] !== t.batch) {
+      // data-parallel, a rank that skipped a step would leave the others waiting in its all-reduce
+      if (run.world.distributed) {
+        throw new Error(
+          `vifi: ${run.exp.name}: rank ${run.world.rank} lost a video of a batch at epoch ${epoch} ` +
+            `(data.onError skipped it); a data-parallel run cannot skip a step on one rank`,
+        );
+      }
+      continue;
+    }
+    const stop = await trainStep(run, t, epoch, s, next.value, blendRng);
+    if (stop || run.atIterationLimit) {
+      s.end = stop ? "interrupted" : "iteration limit";
       return s;
     }
   }
 }
 
-/** One micro-batch: its step, the schedule after it, its loss checked and counted. */
+/**
+ * One micro-batch: its step, the schedule after it, its loss checked and counted. Returns whether
+ * training stops here (Ctrl-C/SIGTERM; data-parallel, on any rank, and only where an update ends).
+ */
 async function trainStep(
   run: TrainingRun,
   t: TrainingSession,
@@ -99,15 +111,16 @@ async function trainStep(
   s: EpochSteps,
   batch: Batch,
   blendRng: Rng,
-): Promise<void> {
+): Promise<boolean> {
   t.steps.load(batch, t.tr, blendRng);
   const update = t.steps.updates(s.iteration);
   const lr = t.schedule.current;
   await t.steps.take(lr, update);
-  scheduleAfterMicroBatch(t.schedule, epoch, s.iteration, update, t.worldSize);
-  const loss = await t.steps.loss();
-  // the read above checks too; this names the rule: nothing after a GPU error counts
+  scheduleAfterMicroBatch(t.schedule, epoch, t.worldMicro(s.iteration), update, t.worldSize);
+  // the read checks too; this names the rule: nothing after a GPU error counts
+  const own = await t.steps.loss();
   run.rt.checkErrors();
+  const { loss, stop } = await agree(run, own, update);
   if (!Number.isFinite(loss) && !t.scaler) {
     throw new Error(
       `vifi: ${run.exp.name}: the loss became ${loss} at epoch ${epoch} iteration ${s.iteration}`,
@@ -115,10 +128,31 @@ async function trainStep(
   }
   run.losses.push(loss);
   s.lossSum += loss;
-  run.videos += t.batch;
+  run.videos += t.batch * t.ranks;
   run.iterationsDone++;
   s.iteration++;
   reportStep(run, t, epoch, s, loss, lr);
+  // alone, a stop asked for during this step (a progress hook's too) is taken now
+  return stop ?? run.interrupted;
+}
+
+/**
+ * What every rank decides alike after a step: the loss of the whole world's micro-batch (the mean of
+ * the ranks' losses, so the loss curve is a single process's), and whether to stop, which any rank's
+ * Ctrl-C/SIGTERM asks for. One f64 all-reduce carries both, so no rank stops while another waits for
+ * it in a collective. Data-parallel runs stop only where an update ends: a checkpoint then holds no
+ * half-accumulated gradients (which would be rank 0's alone), and continues in any world.
+ */
+async function agree(
+  run: TrainingRun,
+  loss: number,
+  update: boolean,
+): Promise<{ loss: number; stop?: boolean }> {
+  const world = run.world;
+  if (!world.distributed) return { loss };
+  const shared = Float64Array.of(loss, run.interrupted ? 1 : 0);
+  await world.allreduceSum(shared);
+  return { loss: shared[0] / world.size, stop: update && shared[1] > 0 };
 }
 
 /** The step's row for the store and its progress event (speed and time left from the steps so far). */

@@ -3,6 +3,7 @@
 // (mean over views, renormalised) for plots.
 
 import type { VideoLoader } from "../data/loader.ts";
+import type { World } from "../dist/mpi.ts";
 import type { ViFiClip } from "../models/vifi.ts";
 import { Accuracy, type EvalMetrics } from "./metrics.ts";
 import { scoreViews } from "./views.ts";
@@ -29,6 +30,17 @@ export interface EvalOptions {
   views: number;
   /** called after each batch with (videos done, videos total) */
   onBatch?: (done: number, total: number) => void;
+  /**
+   * Data-parallel: the loader gives this rank's shard (the DistributedSampler's rule without a
+   * shuffle: videos rank, rank + W, …, padded with repeats up to a multiple of W, which are not
+   * scored), and the counts and embeddings are summed over the ranks: every rank holds the whole result.
+   */
+  world?: World;
+}
+
+/** Videos of `n` that rank `rank` of `size` scores: positions rank, rank + size, … below n. */
+export function shardCount(n: number, rank: number, size: number): number {
+  return rank < n ? Math.ceil((n - rank) / size) : 0;
 }
 
 /** One pass over a test-mode loader. */
@@ -41,6 +53,8 @@ export async function evaluate(model: ViFiClip, loader: VideoLoader, opts: EvalO
   const labels: number[] = [];
   let text: Float32Array = new Float32Array(0);
   const total = loader.items.length;
+  const world = opts.world?.distributed ? opts.world : undefined;
+  const mine = world ? shardCount(total, world.rank, world.size) : total;
   await model.withoutGrad(async () => {
     for await (const batch of loader.epoch(0)) {
       const [B, VT, , S] = batch.shape;
@@ -50,9 +64,11 @@ export async function evaluate(model: ViFiClip, loader: VideoLoader, opts: EvalO
       const r = await scoreViews(model, batch.frames, B, opts.views, VT / opts.views, S, opts.tokens, C);
       // scoreViews read its results, which checks; said here too, since no score may outlive an error
       model.clip.rt.checkErrors();
-      acc.add(r.scores, batch.labels);
-      videos.push(r.video);
-      labels.push(...batch.labels);
+      // the sampler's padding (data-parallel) is scored by no one
+      const take = Math.min(B, mine - labels.length);
+      acc.add(r.scores.subarray(0, take * C), batch.labels.slice(0, take));
+      videos.push(r.video.subarray(0, take * E));
+      labels.push(...batch.labels.slice(0, take));
       text = r.text;
       opts.onBatch?.(labels.length, total);
     }
@@ -63,11 +79,40 @@ export async function evaluate(model: ViFiClip, loader: VideoLoader, opts: EvalO
     video.set(v, o);
     o += v.length;
   }
-  return {
-    ...acc.result(),
-    embeddings: { video, labels: Int32Array.from(labels), text, dim: E },
-    seconds: (performance.now() - t0) / 1000,
-  };
+  const embeddings = world
+    ? await gatherEmbeddings(world, video, labels, total, E, text)
+    : { video, labels: Int32Array.from(labels), text, dim: E };
+  if (world) {
+    const counts = acc.counts();
+    await world.allreduceSum(counts);
+    acc.setCounts(counts);
+  }
+  return { ...acc.result(), embeddings, seconds: (performance.now() - t0) / 1000 };
+}
+
+/**
+ * Every rank's embeddings and labels in the list's order, on every rank: each rank writes its rows at
+ * their positions (its k-th video is video rank + k·W) into zeros and the ranks' arrays are summed,
+ * which adds only zeros to each value, so nothing is rounded.
+ */
+async function gatherEmbeddings(
+  world: World,
+  video: Float32Array,
+  labels: number[],
+  total: number,
+  E: number,
+  text: Float32Array,
+): Promise<EvalEmbeddings> {
+  const all = new Float32Array(total * E);
+  const allLabels = new Float64Array(total);
+  for (let k = 0; k < labels.length; k++) {
+    const row = world.rank + k * world.size;
+    all.set(video.subarray(k * E, (k + 1) * E), row * E);
+    allLabels[row] = labels[k];
+  }
+  await world.allreduceSum(all);
+  await world.allreduceSum(allLabels);
+  return { video: all, labels: Int32Array.from(allLabels), text, dim: E };
 }
 
 /**

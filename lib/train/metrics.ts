@@ -46,6 +46,29 @@ export class Accuracy {
     }
   }
 
+  /** The counts behind the result, [top-1 correct, top-5 correct, videos, confusion row by row]: summable. */
+  counts(): Float64Array {
+    const C = this.classNames.length;
+    const out = new Float64Array(3 + C * C);
+    out[0] = this.correct1;
+    out[1] = this.correct5;
+    out[2] = this.n;
+    for (let y = 0; y < C; y++) out.set(this.confusion[y], 3 + y * C);
+    return out;
+  }
+
+  /** Replaces the counts with `counts` (counts() of several shards, summed: data-parallel evaluation). */
+  setCounts(counts: Float64Array): void {
+    const C = this.classNames.length;
+    if (counts.length !== 3 + C * C) {
+      throw new Error(`vifi: accuracy: ${counts.length} counts for ${C} classes (want ${3 + C * C})`);
+    }
+    [this.correct1, this.correct5, this.n] = [counts[0], counts[1], counts[2]];
+    for (let y = 0; y < C; y++) {
+      for (let c = 0; c < C; c++) this.confusion[y][c] = counts[3 + y * C + c];
+    }
+  }
+
   result(): EvalMetrics {
     const pct = (k: number) => (this.n ? (100 * k) / this.n : 0);
     return {

@@ -5,7 +5,14 @@
 // error becomes a checkpoint.
 
 import { copyFileAtomic } from "../io/atomic-write.ts";
-import { initialiseFrom, resumeInto, saveCheckpoint, type TrainPosition } from "./checkpoint.ts";
+import {
+  type CheckpointMeta,
+  initialiseFrom,
+  resumeInto,
+  saveCheckpoint,
+  type SavedWorld,
+  type TrainPosition,
+} from "./checkpoint.ts";
 import { scheduleAfterEpoch } from "./run-schedule.ts";
 import type { TrainingRun } from "./run-state.ts";
 import type { TrainingSession } from "./training-session.ts";
@@ -36,10 +43,15 @@ async function continueFrom(
   const meta = await resumeInto(path, run.model, t.opt, t.scaler);
   let start = fresh;
   if (meta.position) {
-    start = meta.position;
+    start = positionHere(run, t, path, meta);
   } else if (meta.epoch !== undefined) {
     // a checkpoint saved at an epoch's end: the rate after that epoch's last update
-    scheduleAfterEpoch(t.schedule, t.plan, meta.epoch, t.worldSize);
+    scheduleAfterEpoch(t.schedule, meta.epoch, {
+      microBatches: t.iterations,
+      perUpdate: t.perUpdate,
+      ranks: t.ranks,
+      worldSize: t.worldSize,
+    });
     start = { epoch: meta.epoch + 1, batch: 0, iteration: 0, lossSum: 0, lr: t.schedule.current };
   }
   t.schedule.current = start.lr;
@@ -49,6 +61,48 @@ async function continueFrom(
   }
   run.log(`continuing ${path} at epoch ${start.epoch}, batch ${start.batch} of ${t.iterations}`);
   return start;
+}
+
+/** A checkpoint's position in this world's steps (positionIn), or its one-line refusal. */
+function positionHere(
+  run: TrainingRun,
+  t: TrainingSession,
+  path: string,
+  meta: CheckpointMeta,
+): TrainPosition {
+  const saved = meta.world ?? { ranks: 1, batch: t.batch };
+  const p = positionIn(meta.position!, saved, { ranks: t.ranks, batch: t.batch }, t.plan.effectiveBatch);
+  if (p) return p;
+  throw new Error(
+    `vifi: ${run.exp.name}: ${path} was saved inside an update by ${saved.ranks} rank(s) of batch ` +
+      `${saved.batch}; continue it with ${saved.ranks} rank(s) of batch ${saved.batch} ` +
+      `(here ${t.ranks} of ${t.batch})`,
+  );
+}
+
+/**
+ * A position saved by world `saved` in the steps of world `now`. Taking as many videos per step (ranks ×
+ * batch): the same. Otherwise it is rescaled by videos, which is only exact where an update ended (the
+ * effective batch being the same, the same videos have been used): inside an accumulation window, whose
+ * gradients are one rank's, undefined.
+ */
+export function positionIn(
+  p: TrainPosition,
+  saved: SavedWorld,
+  now: SavedWorld,
+  effectiveBatch: number,
+): TrainPosition | undefined {
+  const was = saved.ranks * saved.batch, here = now.ranks * now.batch;
+  if (was === here) return p;
+  const videos = p.iteration * was;
+  if (videos % effectiveBatch !== 0 || (p.batch * was) % here !== 0) return undefined;
+  return {
+    ...p,
+    batch: (p.batch * was) / here,
+    iteration: videos / here,
+    // the epoch's mean loss so far stays what it was: as many times more steps, as many times the sum
+    lossSum: (p.lossSum * was) / here,
+  };
 }
 
 /**
@@ -64,6 +118,8 @@ async function saveState(
 ): Promise<void> {
   // nothing computed after a GPU error may become a checkpoint
   await run.rt.sync();
+  // data-parallel, every rank holds the same state: rank 0 alone writes it
+  if (!run.writes) return;
   await saveCheckpoint(path, run.model, {
     optimizer: t.opt,
     scaler: t.scaler,
@@ -74,6 +130,7 @@ async function saveState(
     bestEpoch: run.best?.epoch,
     position,
     gradients: position !== undefined && position.iteration % t.perUpdate !== 0,
+    world: { ranks: t.ranks, batch: t.batch },
   });
   run.checkpoints.push(path);
 }
@@ -110,7 +167,7 @@ export async function saveValidatedEpoch(
   const path = `${run.exp.output}/ckpt_epoch_${epoch}.safetensors`;
   await saveState(run, t, epoch, path);
   run.records.checkpoint({ epoch, kind: "epoch", path, top1 });
-  if (improved) {
+  if (improved && run.writes) {
     const bestPath = `${run.exp.output}/best.safetensors`;
     await copyFileAtomic(path, bestPath);
     run.records.checkpoint({ epoch, kind: "best", path: bestPath, top1 });
@@ -127,6 +184,7 @@ export async function saveLast(
 ): Promise<void> {
   const path = lastPath(run);
   if (epochFile) {
+    if (!run.writes) return;
     await copyFileAtomic(epochFile, path);
     run.checkpoints.push(path);
   } else {

@@ -2,6 +2,7 @@
 // against its labels and against the batch plan) and its augmented drop_last loader, and an
 // evaluation's list and test-view loader.
 
+import type { World } from "../dist/mpi.ts";
 import { readLabelCsv } from "../data/labels.ts";
 import { checkLabels, type ListItem, readList } from "../data/lists.ts";
 import { VideoLoader } from "../data/loader.ts";
@@ -77,9 +78,19 @@ export async function trainingData(
   return { classes, items, plan };
 }
 
-/** The training loader: augmented, and drop_last as the upstream's. */
-export function trainingLoader(exp: ResolvedExperiment, tr: ResolvedTrain, items: ListItem[]): VideoLoader {
+/**
+ * The training loader: augmented, and drop_last as the upstream's; data-parallel, this rank's shard of
+ * every epoch (the DistributedSampler's rule).
+ */
+export function trainingLoader(
+  exp: ResolvedExperiment,
+  tr: ResolvedTrain,
+  items: ListItem[],
+  world?: Pick<World, "rank" | "size">,
+): VideoLoader {
   return new VideoLoader(items, {
+    rank: world?.rank ?? 0,
+    worldSize: world?.size ?? 1,
     root: tr.root,
     batch: tr.batch,
     frames: exp.data.frames,
@@ -115,8 +126,12 @@ export function evaluationLoader(
   items: ListItem[],
   clips: number,
   crops: number,
+  world?: Pick<World, "rank" | "size">,
 ): VideoLoader {
   return new VideoLoader(items, {
+    // unshuffled, so rank r reads videos r, r + W, … (each with its own index's views)
+    rank: world?.rank ?? 0,
+    worldSize: world?.size ?? 1,
     root: e.root,
     batch: 2,
     frames: exp.data.frames,

@@ -19,15 +19,20 @@ export function runSchedule(tr: ResolvedTrain, plan: BatchPlan): LrSchedule {
   });
 }
 
-/** Sets the rate to the one after epoch `epoch`'s last update (a checkpoint saved at an epoch's end). */
+/**
+ * Sets the rate to the one after epoch `epoch`'s last update (a checkpoint saved at an epoch's end):
+ * `microBatches` per epoch on this rank, `perUpdate` of them per update, `ranks` ranks in step (the
+ * schedule counts the whole world's micro-batches, as a single process takes them).
+ */
 export function scheduleAfterEpoch(
   schedule: LrSchedule,
-  plan: BatchPlan,
   epoch: number,
-  worldSize: number,
+  at: { microBatches: number; perUpdate: number; ranks: number; worldSize: number },
 ): void {
-  const lastUpdate = plan.updatesPerEpoch * plan.microBatchesPerUpdate - 1;
-  if (lastUpdate >= 0) schedule.afterUpdate(epoch, upstreamIteration(lastUpdate, worldSize));
+  const updates = Math.floor(at.microBatches / at.perUpdate);
+  if (updates < 1) return;
+  const lastWorldMicro = updates * at.perUpdate * at.ranks - 1;
+  schedule.afterUpdate(epoch, upstreamIteration(lastWorldMicro, at.worldSize));
 }
 
 /** After micro-batch `micro`: the rate moves on only when it ended an update, to its upstream iteration's. */

@@ -4,6 +4,7 @@
 // take this object instead of closing over the trainer's variables. What a run returns (RunOutcome) is
 // here too, so that a training run and a pretrain run (lib/train/run-pretrain.ts) answer alike.
 
+import { singleWorld, type World } from "../dist/mpi.ts";
 import type { ResolvedEval, ResolvedExperiment } from "../dsl/types.ts";
 import type { Runtime } from "../gpu/runtime.ts";
 import type { ViFiClip } from "../models/vifi.ts";
@@ -61,6 +62,8 @@ export interface RunHooks {
   signal?: AbortSignal;
   /** stop after this many loader iterations in all (benchmarks) */
   maxIterations?: number;
+  /** data-parallel: the ranks training this model together (default: a world of one) */
+  world?: World;
 }
 
 export interface BestEpoch {
@@ -88,6 +91,8 @@ export class TrainingRun {
   /** videos stepped on */
   videos = 0;
   readonly classSets: ClassSets;
+  /** the ranks training this model together; rank 0 alone writes files and the store */
+  readonly world: World;
 
   constructor(
     readonly rt: Runtime,
@@ -98,6 +103,12 @@ export class TrainingRun {
     readonly records: RunRecords,
   ) {
     this.classSets = new ClassSets(tok, model);
+    this.world = hooks.world ?? singleWorld();
+  }
+
+  /** whether this process writes the run's files (checkpoints, the output folder): rank 0 of the world */
+  get writes(): boolean {
+    return this.world.rank === 0;
   }
 
   log(line: string): void {

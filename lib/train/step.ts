@@ -98,7 +98,7 @@ export interface StepReport extends PlanStats {
  */
 export class CompiledStep {
   private constructor(
-    private plan: Plan,
+    readonly plan: Plan,
     private opt: AdamW,
     private lossOut: Tensor,
     private scaler?: LossScaler,

@@ -17,6 +17,7 @@
 // A pretrain experiment takes none of these stages but lib/train/run-pretrain.ts (contrastive steps on
 // synthetic caption pairs, stored as step rows, then last.safetensors).
 
+import type { World } from "../dist/mpi.ts";
 import type { ResolvedExperiment, ResolvedTrain } from "../dsl/types.ts";
 import type { Runtime } from "../gpu/runtime.ts";
 import { initPromptWeights } from "../models/config.ts";
@@ -25,6 +26,7 @@ import type { ViFiClip } from "../models/vifi.ts";
 import { trainEpochs } from "./epoch.ts";
 import { claimOutput, updateOwner } from "./output.ts";
 import { startPosition } from "./run-checkpoints.ts";
+import { broadcastWeights } from "./data-parallel.ts";
 import { runPretrain } from "./run-pretrain.ts";
 import { type ContinuedRun, continuedRun, type RunRecorder, RunRecords } from "./run-records.ts";
 import { type EvalOutcome, type ProgressEvent, type RunOutcome, TrainingRun } from "./run-state.ts";
@@ -46,6 +48,12 @@ export interface TrainerOptions {
   maxIterations?: number;
   /** told the run id as soon as the store gave one (a second Ctrl-C marks it before exiting) */
   onRun?: (runId: number) => void;
+  /**
+   * data-parallel: the MPI ranks training this model together (lib/dist/mpi.ts). Every rank calls
+   * runExperiment; rank 0's weights are broadcast, and rank 0 alone writes the store and the output
+   * folder (other ranks are given no recorder, or it is ignored).
+   */
+  world?: World;
 }
 
 function deviceName(rt: Runtime): string {
@@ -57,11 +65,16 @@ export async function runExperiment(
   exp: ResolvedExperiment,
   opts: TrainerOptions = {},
 ): Promise<RunOutcome> {
-  const rec = opts.recorder;
+  const world = opts.world;
+  const rank0 = (world?.rank ?? 0) === 0;
+  if (world?.distributed && exp.pretrain) {
+    throw new Error(`vifi: ${exp.name}: pretraining is not data-parallel yet; run it as one process`);
+  }
+  const rec = rank0 ? opts.recorder : undefined;
   // Before the run exists: a folder another run owns, or one that cannot be written, is a usage error.
   const resume = exp.train?.resume;
   // a run that writes checkpoints owns its output folder
-  const writes = exp.train !== undefined || exp.pretrain !== undefined;
+  const writes = rank0 && (exp.train !== undefined || exp.pretrain !== undefined);
   const db = (rec as { path?: string } | undefined)?.path;
   // read before claimOutput writes this process into the owner file: the run the folder's owner was
   const continued = rec && resume?.mode === "continue"
@@ -92,7 +105,7 @@ export async function runExperiment(
   let model: ViFiClip | undefined;
   try {
     if (runId !== undefined) await owned(undefined, runId);
-    model = await experimentModel(rt, exp);
+    model = await experimentModel(rt, exp, world);
     addFreshPrompts(model, exp);
     // a pretrain experiment (lib/train/run-pretrain.ts) pretrains contrastively and evaluates nothing
     const summary: RunOutcome = exp.pretrain
@@ -148,9 +161,13 @@ function reopened(
   return undefined;
 }
 
-/** The experiment's model, from its weights (or its architecture, freshly initialised). */
-async function experimentModel(rt: Runtime, exp: ResolvedExperiment): Promise<ViFiClip> {
+/**
+ * The experiment's model, from its weights (or its architecture, freshly initialised); data-parallel,
+ * every rank's from rank 0's weights.
+ */
+async function experimentModel(rt: Runtime, exp: ResolvedExperiment, world?: World): Promise<ViFiClip> {
   const { model } = await loadModel(rt, {
+    beforeBuild: world?.distributed ? (w) => broadcastWeights(world, w) : undefined,
     weights: exp.model.weights,
     clipWeights: exp.model.clipWeights,
     arch: exp.model.arch,
@@ -188,7 +205,8 @@ async function trainAndEvaluate(
     onProgress: opts.onProgress,
     signal: opts.signal,
     maxIterations: opts.maxIterations,
-  }, new RunRecords(opts.recorder, runId));
+    world: opts.world,
+  }, new RunRecords((opts.world?.rank ?? 0) === 0 ? opts.recorder : undefined, runId));
   if (exp.train) await train(run, exp.train);
   const evals = run.status !== "interrupted" ? await finalEvaluations(run) : [];
   return {

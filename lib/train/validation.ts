@@ -16,12 +16,14 @@ export async function evaluateOn(
 ): Promise<EvalResult> {
   const classes = await run.classSets.forEval(e);
   const items = await evaluationItems(run.exp, e, classes);
-  const loader = evaluationLoader(run.exp, e, items, clips, crops);
+  // data-parallel: each rank scores its shard; the counts are summed so every rank has the result
+  const loader = evaluationLoader(run.exp, e, items, clips, crops, run.world);
   try {
     return await evaluate(run.model, loader, {
       tokens: classes.tokens,
       classNames: classes.names,
       views: clips * crops,
+      world: run.world,
     });
   } finally {
     loader.close();

@@ -11,6 +11,7 @@ import { dirname, join, normalize } from "node:path";
 export const LAYERS = [
   "random",
   "io",
+  "dist",
   "gpu",
   "tensor",
   "autograd",
