@@ -24,9 +24,7 @@ export async function mpirunMissing(): Promise<string | undefined> {
 
 /**
  * `mpirun -np N deno run -A SCRIPT ARGS…`, killed after `timeoutS`. As root mpirun wants
- * --allow-run-as-root; --oversubscribe lets N exceed the cores (CI has 2). One job at a time on the
- * machine (tests/exclusive.ts): the ranks of two jobs beside each other on 2 cores would each wait for
- * the others' compiles, and the timeouts would measure the neighbours.
+ * --allow-run-as-root; --oversubscribe lets N exceed the cores (CI has 2).
  */
 export function mpirun(
   np: number,
@@ -34,37 +32,39 @@ export function mpirun(
   args: string[],
   opts: { timeoutS?: number; env?: Record<string, string> } = {},
 ): Promise<MpirunResult> {
-  return exclusively(() => runMpirun(np, script, args, opts));
+  const root = Deno.uid?.() === 0 ? ["--allow-run-as-root"] : [];
+  const deno = [Deno.execPath(), "run", "-A", script, ...args];
+  return launchJob("mpirun", [...root, "--oversubscribe", "-np", String(np), ...deno], opts);
 }
 
-async function runMpirun(
-  np: number,
-  script: string,
+/**
+ * A launcher (`mpirun`, `srun`) starting a job's ranks, killed after `timeoutS` (default 120). One job at
+ * a time on the machine (tests/exclusive.ts): the ranks of two jobs beside each other on 2 cores would
+ * each wait for the others' compiles, and the timeouts would measure the neighbours.
+ */
+export function launchJob(
+  launcher: string,
   args: string[],
   opts: { timeoutS?: number; env?: Record<string, string> } = {},
 ): Promise<MpirunResult> {
-  const root = Deno.uid?.() === 0 ? ["--allow-run-as-root"] : [];
-  const cmd = new Deno.Command("mpirun", {
-    args: [...root, "--oversubscribe", "-np", String(np), Deno.execPath(), "run", "-A", script, ...args],
-    env: opts.env,
-    stdout: "piped",
-    stderr: "piped",
+  return exclusively(async () => {
+    const t0 = performance.now();
+    const child = new Deno.Command(launcher, { args, env: opts.env, stdout: "piped", stderr: "piped" })
+      .spawn();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill("SIGKILL");
+    }, (opts.timeoutS ?? 120) * 1000);
+    const r = await child.output();
+    clearTimeout(timer);
+    const dec = new TextDecoder();
+    return {
+      code: r.code,
+      out: dec.decode(r.stdout),
+      err: dec.decode(r.stderr),
+      seconds: (performance.now() - t0) / 1000,
+      timedOut,
+    };
   });
-  const t0 = performance.now();
-  const child = cmd.spawn();
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    child.kill("SIGKILL");
-  }, (opts.timeoutS ?? 120) * 1000);
-  const r = await child.output();
-  clearTimeout(timer);
-  const dec = new TextDecoder();
-  return {
-    code: r.code,
-    out: dec.decode(r.stdout),
-    err: dec.decode(r.stderr),
-    seconds: (performance.now() - t0) / 1000,
-    timedOut,
-  };
 }

@@ -7,7 +7,7 @@
 
 import { assert } from "../data/assert.ts";
 import { slurmMissing } from "../cluster/slurm.ts";
-import { exclusively } from "../exclusive.ts";
+import { launchJob } from "./mpirun.ts";
 
 const here = "tests/dist/srun_test.ts";
 const RANK = new URL("./mpi_rank.ts", import.meta.url).pathname;
@@ -33,38 +33,19 @@ async function pmixMissing(): Promise<string | undefined> {
 const missing = await pmixMissing();
 if (missing) console.log(`skip: ${here}: ${missing}`);
 
-/** `srun --mpi=pmix --kill-on-bad-exit=1 -n 2 deno run -A mpi_rank.ts ARGS…`, killed after `timeoutS`. */
-function srun(args: string[], timeoutS: number) {
-  return exclusively(async () => {
-    const child = new Deno.Command("srun", {
-      args: [
-        "--mpi=pmix",
-        "--kill-on-bad-exit=1",
-        "-n",
-        "2",
-        "--job-name",
-        "vifi-srun-test",
-        `--chdir=${ROOT}`,
-        Deno.execPath(),
-        "run",
-        "-A",
-        RANK,
-        ...args,
-      ],
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    let timedOut = false;
-    // the cluster's two CPUs may be busy with another test's jobs: srun waits for them first
-    const timer = setTimeout(() => {
-      timedOut = true;
-      child.kill("SIGKILL");
-    }, timeoutS * 1000);
-    const r = await child.output();
-    clearTimeout(timer);
-    const dec = new TextDecoder();
-    return { code: r.code, out: dec.decode(r.stdout), err: dec.decode(r.stderr), timedOut };
-  });
+/** `srun --mpi=pmix --kill-on-bad-exit=1 -n 2 deno run -A mpi_rank.ts ARGS…` as the sbatch script runs it. */
+function srun(args: string[]) {
+  const step = [
+    "--mpi=pmix",
+    "--kill-on-bad-exit=1",
+    "-n",
+    "2",
+    "--job-name",
+    "vifi-srun-test",
+    `--chdir=${ROOT}`,
+  ];
+  // generous: the cluster's two CPUs may be busy with another test's jobs, and srun waits for them first
+  return launchJob("srun", [...step, Deno.execPath(), "run", "-A", RANK, ...args], { timeoutS: 400 });
 }
 
 Deno.test({
@@ -73,7 +54,7 @@ Deno.test({
   fn: async () => {
     const dir = await Deno.makeTempDir({ prefix: "vifi-srun-" });
     try {
-      const r = await srun(["collectives", dir], 400);
+      const r = await srun(["collectives", dir]);
       assert(r.code === 0 && !r.timedOut, `exit ${r.code}${r.timedOut ? " (timed out)" : ""}: ${r.err}`);
       for (const rank of [0, 1]) {
         assert(
@@ -91,7 +72,7 @@ Deno.test({
   name: "srun --kill-on-bad-exit: a rank that exits with code 3 ends the step, the other does not hang",
   ignore: missing !== undefined,
   fn: async () => {
-    const r = await srun(["die"], 400);
+    const r = await srun(["die"]);
     assert(!r.timedOut, `the step hung: ${r.err}`);
     assert(r.code !== 0, `srun exited 0 although rank 1 exited 3: ${r.out}${r.err}`);
     assert(!/returned without rank 1/.test(r.out), `rank 0's all-reduce returned without rank 1: ${r.out}`);
