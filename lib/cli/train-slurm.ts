@@ -3,6 +3,7 @@
 // shared folder the script and logs go to, and the submission itself (`sbatch --parsable`).
 
 import { basename, dirname, isAbsolute, resolve as resolvePath } from "node:path";
+import { batchPlan, ranksShareOf } from "../dsl/batch-plan.ts";
 import type { ResolvedExperiment } from "../dsl/types.ts";
 import { defaultResultsPath } from "../results/store.ts";
 import { isPostgresTarget, sqliteFile } from "../results/sql.ts";
@@ -85,10 +86,10 @@ export function checkRanks(exps: ResolvedExperiment[], o: SlurmOptions): void {
   const ranks = ranksOf(o.dataParallel);
   for (const e of exps) {
     if (!e.train) continue;
-    const a = e.train.accumulation * e.train.worldSize;
-    if (a % ranks !== 0) {
+    const plan = batchPlan(e.train.videos, e.train);
+    if (ranksShareOf(plan, ranks) === undefined) {
       throw new UsageError(
-        `${e.name}: ${a} micro-batches per update (accumulation × worldSize) do not divide among ` +
+        `${e.name}: ${plan.microBatchesPerUpdate} micro-batches per update (accumulation × worldSize) do not divide among ` +
           `${ranks} ranks (--nodes × --gpus-per-node); set --world-size or --accumulation-steps`,
       );
     }

@@ -40,6 +40,22 @@ export function batchPlan(
   };
 }
 
+/**
+ * Micro-batches per update on each of `ranks` data-parallel ranks (MPI), or undefined where the plan's
+ * do not divide among them: the effective batch must stay what the experiment says.
+ */
+export function ranksShareOf(plan: BatchPlan, ranks: number): number | undefined {
+  return plan.microBatchesPerUpdate % ranks === 0 ? plan.microBatchesPerUpdate / ranks : undefined;
+}
+
+/**
+ * The micro-batch of the whole world (`ranks` ranks' micro-batches in step) that one rank's micro-batch
+ * `micro` of an epoch ends: the schedule counts those, so it moves as a single process's would.
+ */
+export function worldMicroBatch(micro: number, ranks: number): number {
+  return (micro + 1) * ranks - 1;
+}
+
 /** The upstream's per-device loader iteration that micro-batch `micro` of an epoch belongs to. */
 export function upstreamIteration(micro: number, worldSize: number): number {
   return Math.floor(micro / worldSize);

@@ -2,7 +2,7 @@
 // and cosine line up with the upstream's, however many micro-batches this device accumulates), where it
 // stands after a saved epoch, and the loss scaling half-precision training needs.
 
-import { type BatchPlan, upstreamIteration } from "../dsl/batch-plan.ts";
+import { type BatchPlan, upstreamIteration, worldMicroBatch } from "../dsl/batch-plan.ts";
 import type { ResolvedTrain } from "../dsl/types.ts";
 import type { Runtime } from "../gpu/runtime.ts";
 import type { ViFiClip } from "../models/vifi.ts";
@@ -31,7 +31,7 @@ export function scheduleAfterEpoch(
 ): void {
   const updates = Math.floor(at.microBatches / at.perUpdate);
   if (updates < 1) return;
-  const lastWorldMicro = updates * at.perUpdate * at.ranks - 1;
+  const lastWorldMicro = worldMicroBatch(updates * at.perUpdate - 1, at.ranks);
   schedule.afterUpdate(epoch, upstreamIteration(lastWorldMicro, at.worldSize));
 }
 

@@ -108,9 +108,10 @@ export async function runExperiment(
     model = await experimentModel(rt, exp, world);
     addFreshPrompts(model, exp);
     // a pretrain experiment (lib/train/run-pretrain.ts) pretrains contrastively and evaluates nothing
+    // only rank 0's recorder goes on (rec): the other ranks record nothing
     const summary: RunOutcome = exp.pretrain
-      ? await runPretrain(rt, exp, model, opts, runId)
-      : await trainAndEvaluate(rt, exp, model, opts, runId);
+      ? await runPretrain(rt, exp, model, { ...opts, recorder: rec }, runId)
+      : await trainAndEvaluate(rt, exp, model, { ...opts, recorder: rec }, runId);
     rec?.finishRun(runId!, {
       status: summary.status,
       metrics: {
@@ -206,7 +207,7 @@ async function trainAndEvaluate(
     signal: opts.signal,
     maxIterations: opts.maxIterations,
     world: opts.world,
-  }, new RunRecords((opts.world?.rank ?? 0) === 0 ? opts.recorder : undefined, runId));
+  }, new RunRecords(opts.recorder, runId));
   if (exp.train) await train(run, exp.train);
   const evals = run.status !== "interrupted" ? await finalEvaluations(run) : [];
   return {

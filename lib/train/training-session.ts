@@ -3,7 +3,7 @@
 // buffers. Opened once per run that trains, and disposed when training ends however it ends.
 
 import type { VideoLoader } from "../data/loader.ts";
-import type { BatchPlan } from "../dsl/batch-plan.ts";
+import { type BatchPlan, ranksShareOf, worldMicroBatch } from "../dsl/batch-plan.ts";
 import type { ResolvedTrain } from "../dsl/types.ts";
 import type { TrainPosition } from "./checkpoint.ts";
 import type { LossScaler } from "./loss-scale.ts";
@@ -89,7 +89,7 @@ export class TrainingSession {
    * `micro` of the epoch ends: the schedule counts those, so it moves as a single process's would.
    */
   worldMicro(micro: number): number {
-    return (micro + 1) * this.ranks - 1;
+    return worldMicroBatch(micro, this.ranks);
   }
 
   /** Starts the clock of the step loop, which takes every batch from `from` to the last epoch's end. */
@@ -128,13 +128,13 @@ export class TrainingSession {
  * says, so the plan's micro-batches per update must divide among the ranks.
  */
 export function ranksShare(name: string, plan: BatchPlan, ranks: number): number {
-  const a = plan.microBatchesPerUpdate;
-  if (a % ranks !== 0) {
+  const share = ranksShareOf(plan, ranks);
+  if (share === undefined) {
     throw new Error(
-      `vifi: ${name}: ${a} micro-batches per update (batch × accumulation × worldSize = ` +
+      `vifi: ${name}: ${plan.microBatchesPerUpdate} micro-batches per update (batch × accumulation × worldSize = ` +
         `${plan.effectiveBatch}) do not divide among ${ranks} MPI ranks; set train.worldSize or ` +
         `accumulation so that they do (the effective batch must stay what the experiment says)`,
     );
   }
-  return a / ranks;
+  return share;
 }
