@@ -10,75 +10,35 @@
 
 import { initWorld } from "../../lib/dist/mpi.ts";
 import { getRuntime } from "../../lib/gpu/runtime.ts";
-import { clipConfig, initClipWeights } from "../../lib/models/config.ts";
-import { randomTokens } from "../../lib/models/parity.ts";
+import { initClipWeights } from "../../lib/models/config.ts";
 import { ViFiClip } from "../../lib/models/vifi.ts";
 import { Rng } from "../../lib/random/rng.ts";
-import { Tensor } from "../../lib/tensor/tensor.ts";
 import { MicroBatchSteps } from "../../lib/train/accumulation.ts";
 import { broadcastWeights, GradientAverager } from "../../lib/train/data-parallel.ts";
 import { AdamW } from "../../lib/train/optimizer.ts";
 import { CompiledStep } from "../../lib/train/step.ts";
 import type { ResolvedTrain } from "../../lib/dsl/types.ts";
+import { C, flatTrainable, GLOBAL, PER, R, rankBatch, stepBatch, T, tiny, tokens } from "./tiny_ranks.ts";
 
 const out = Deno.args[0];
 const world = initWorld();
 const rt = await getRuntime();
-const tiny = clipConfig("tiny");
-const GLOBAL = 8, T = 2, C = 3, R = tiny.vision.resolution;
 const B = GLOBAL / world.size;
-const per = T * 3 * R * R;
-const tokens = randomTokens(tiny, C, new Rng(3));
-
-/** Global batch `k`: frames and labels the same on every rank; this rank's rows of it. */
-function globalBatch(k: number) {
-  const rng = new Rng(1000 + k);
-  const frames = Float32Array.from(rng.normals(GLOBAL * per));
-  const labels = Int32Array.from({ length: GLOBAL }, () => rng.int(C));
-  const rows = [world.rank * B, (world.rank + 1) * B];
-  return {
-    frames: frames.slice(rows[0] * per, rows[1] * per),
-    labels: labels.slice(rows[0], rows[1]),
-  };
-}
 
 const weights = initClipWeights(tiny, 100 + world.rank);
 await broadcastWeights(world, weights);
-
-/** Trainable tensors in name order, one f32 array, and [name, length] of each. */
-async function gather(model: ViFiClip, of: "value" | "grad"): Promise<[Float32Array, [string, number][]]> {
-  const entries = [...model.clip.params].filter(([, p]) => p.trainable).sort(([a], [b]) => (a < b ? -1 : 1));
-  const parts = await Promise.all(
-    entries.map(async ([, p]) => (await (of === "grad" ? p.gradBuffer() : p.value).read()) as Float32Array),
-  );
-  const flat = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    flat.set(p, o);
-    o += p.length;
-  }
-  return [flat, entries.map(([n], i) => [n, parts[i].length])];
-}
 
 // 1. gradients of one step on the first global batch, averaged over the ranks
 if (Deno.args[1] !== "accumulate") {
   const model = ViFiClip.fromWeights(rt, tiny, weights, "both");
   const opt = new AdamW(model.trainable(), { weightDecay: 0.001 });
-  const b = globalBatch(0);
-  const targets = new Float32Array(B * C);
-  b.labels.forEach((l, i) => targets[i * C + l] = 1);
-  const batch = {
-    frames: Tensor.from(rt, b.frames, [B, T, 3, R, R], "f32", "frames"),
-    tokens,
-    classes: C,
-    targets: Tensor.from(rt, targets, [B, C], "f32", "targets"),
-  };
+  const batch = stepBatch(rt, rankBatch(world, 0));
   const step = await CompiledStep.compile(model, opt, batch, 1e-3, undefined, { parts: "gradients" });
   const averager = new GradientAverager(rt, opt.params, world);
-  const [local] = await gather(model, "grad");
+  const [local] = await flatTrainable(model, "grad");
   await averager.average();
-  const [grads, names] = await gather(model, "grad");
-  const [init] = await gather(model, "value");
+  const [grads, names] = await flatTrainable(model, "grad");
+  const [init] = await flatTrainable(model, "value");
   if (world.rank === 0) {
     await Deno.writeFile(`${out}/local-grads.f32`, new Uint8Array(local.buffer));
     await Deno.writeFile(`${out}/grads.f32`, new Uint8Array(grads.buffer));
@@ -109,15 +69,15 @@ async function tenUpdates(micro: number, file: string): Promise<void> {
   const tr = { labelSmoothing: 0, mixup: 0, cutmix: 0, switchProb: 0 } as ResolvedTrain;
   let n = 0;
   for (let k = 1; k <= 10; k++) {
-    const b = globalBatch(k);
+    const b = rankBatch(world, k);
     for (let i = 0; i < micro; i++) {
-      const frames = b.frames.slice(i * mb * per, (i + 1) * mb * per);
+      const frames = b.frames.slice(i * mb * PER, (i + 1) * mb * PER);
       const labels = b.labels.slice(i * mb, (i + 1) * mb);
       steps.load({ frames, shape: [mb, T, 3, R, R], labels, paths: [] }, tr, new Rng(k));
       await steps.take(1e-3 * (1 - k / 20), steps.updates(n++));
     }
   }
-  const [final] = await gather(model, "value");
+  const [final] = await flatTrainable(model, "value");
   if (world.rank === 0) await Deno.writeFile(`${out}/${file}`, new Uint8Array(final.buffer));
   const root = final.slice();
   await world.broadcast(root);

@@ -13,68 +13,33 @@
 
 import { initWorld } from "../../lib/dist/mpi.ts";
 import { getRuntime } from "../../lib/gpu/runtime.ts";
-import { clipConfig, initClipWeights } from "../../lib/models/config.ts";
-import { randomTokens } from "../../lib/models/parity.ts";
+import { initClipWeights } from "../../lib/models/config.ts";
 import { ViFiClip } from "../../lib/models/vifi.ts";
 import { Rng } from "../../lib/random/rng.ts";
-import { Tensor } from "../../lib/tensor/tensor.ts";
 import { broadcastWeights, GradientAverager } from "../../lib/train/data-parallel.ts";
 import { AdamW } from "../../lib/train/optimizer.ts";
 import { CompiledStep } from "../../lib/train/step.ts";
+import { flatTrainable, GLOBAL, PER, rankBatch, stepBatch, tiny } from "./tiny_ranks.ts";
 
 const out = Deno.args[0];
 const world = initWorld({ require: true });
 const rt = await getRuntime();
-const tiny = clipConfig("tiny");
-const GLOBAL = 8, T = 2, C = 3, R = tiny.vision.resolution;
 const B = GLOBAL / world.size;
-const per = T * 3 * R * R;
-const tokens = randomTokens(tiny, C, new Rng(3));
 
 const weights = initClipWeights(tiny, 100 + world.rank);
 await broadcastWeights(world, weights);
 const model = ViFiClip.fromWeights(rt, tiny, weights, "both");
 const opt = new AdamW(model.trainable(), { weightDecay: 0.001 });
 // this rank's rows of one global batch: different data on each rank, so averaging changes things
-const rng = new Rng(1000);
-const frames = Float32Array.from(rng.normals(GLOBAL * per)).slice(
-  world.rank * B * per,
-  (world.rank + 1) * B * per,
-);
-const labels = Int32Array.from({ length: GLOBAL }, () => rng.int(C)).slice(
-  world.rank * B,
-  (world.rank + 1) * B,
-);
-const targets = new Float32Array(B * C);
-labels.forEach((l, i) => targets[i * C + l] = 1);
-const batch = {
-  frames: Tensor.from(rt, frames, [B, T, 3, R, R], "f32", "frames"),
-  tokens,
-  classes: C,
-  targets: Tensor.from(rt, targets, [B, C], "f32", "targets"),
-};
+const batch = stepBatch(rt, rankBatch(world, 0));
 const step = await CompiledStep.compile(model, opt, batch, 1e-3, undefined, { parts: "gradients" });
 const trainable = [...model.clip.params].filter(([, p]) => p.trainable).sort(([a], [b]) => (a < b ? -1 : 1));
-
-/** Every trainable gradient in name order, one array. */
-async function gradients(): Promise<Float32Array> {
-  const parts = await Promise.all(
-    trainable.map(async ([, p]) => (await p.gradBuffer().read()) as Float32Array),
-  );
-  const flat = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    flat.set(p, o);
-    o += p.length;
-  }
-  return flat;
-}
 
 /** Zeroed gradients (the plan accumulates into them), then `run`, then the gradients. */
 async function after(run: () => void | Promise<void>): Promise<Float32Array> {
   for (const [, p] of trainable) p.zeroGrad();
   await run();
-  return await gradients();
+  return (await flatTrainable(model, "grad"))[0];
 }
 
 const plain = new GradientAverager(rt, opt.params, world, { overlap: false });
@@ -89,7 +54,7 @@ got.plain = await after(async () => {
 got.small = await after(() => small.averageDuring(step.plan));
 got.whole = await after(() => whole.averageDuring(step.plan));
 const mean = Float64Array.from(got.local);
-rt.write(batch.frames.buffer, Float32Array.from(new Rng(2000 + world.rank).normals(B * per)));
+rt.write(batch.frames.buffer, Float32Array.from(new Rng(2000 + world.rank).normals(B * PER)));
 got.plain2 = await after(async () => {
   step.plan.run();
   await plain.average();
